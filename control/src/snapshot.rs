@@ -1,0 +1,928 @@
+//! The compiled, immutable form of a policy plus inventory, queried by the dataplane.
+//!
+//! Built once per policy version, then shared read-only between worker threads (the
+//! dataplane holds it in an `ArcSwap`). No interior mutability, no locks; lookups never
+//! allocate.
+//!
+//! Layout, chosen so that an L4 decision touches a handful of cache lines:
+//! - every address resolves, by one longest-prefix lookup, to an [`Endpoint`]: an
+//!   optional workload and an index into a table of interned *group sets* (sorted
+//!   slices of [`GroupId`], shared by all endpoints with the same membership);
+//! - rules are indexed by (destination group, source group), with `"*"` as its own key,
+//!   so [`PolicySnapshot::judge_flow`] looks only at rules that name the flow's groups.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use foldhash::HashMap;
+use foldhash::HashMapExt;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use prefix_trie::PrefixMap;
+use proto_parsers::AppProto;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Code, Diagnostic, Origin, PolicyErrors, SourcePos};
+use crate::model::{DefaultAction, L7Matchers, WorkloadInventory};
+use crate::validate::{Checked, Peer};
+
+/// Enforcement mode of the policy or of a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Allow everything; record what was seen so `palisade learn` can propose rules.
+    Learn,
+    /// Judge everything, alert on what would be denied, never drop.
+    Monitor,
+    /// Drop what is denied.
+    Protect,
+}
+
+impl Mode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Mode::Learn => "learn",
+            Mode::Monitor => "monitor",
+            Mode::Protect => "protect",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Allow,
+    Deny,
+    /// Allow and emit an alert.
+    Alert,
+}
+
+impl Action {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Deny => "deny",
+            Action::Alert => "alert",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Transport protocol of a flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Tcp,
+    Udp,
+    /// ICMP or ICMPv6.
+    Icmp,
+    /// Any other IP protocol number.
+    Other(u8),
+}
+
+impl Transport {
+    /// From the IP protocol / IPv6 next-header number.
+    pub const fn from_ip_proto(p: u8) -> Self {
+        match p {
+            6 => Transport::Tcp,
+            17 => Transport::Udp,
+            1 | 58 => Transport::Icmp,
+            other => Transport::Other(other),
+        }
+    }
+
+    const fn bit(self) -> u8 {
+        match self {
+            Transport::Tcp => T_TCP,
+            Transport::Udp => T_UDP,
+            Transport::Icmp | Transport::Other(_) => T_OTHER,
+        }
+    }
+}
+
+const T_TCP: u8 = 1;
+const T_UDP: u8 = 2;
+const T_OTHER: u8 = 4;
+const T_ANY: u8 = T_TCP | T_UDP | T_OTHER;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WorkloadId(pub u32);
+
+/// A group, numbered in declaration order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupId(pub u16);
+
+/// A rule, numbered in declaration order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RuleId(pub u32);
+
+/// What an address resolves to. Copy, small; indexes into the snapshot that made it, so
+/// resolve again after a policy swap (an endpoint from another snapshot never panics, it
+/// only resolves to wrong or empty groups).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub workload: Option<WorkloadId>,
+    set: u32,
+}
+
+impl Endpoint {
+    /// An address that neither the inventory nor any group CIDR knows.
+    pub const UNKNOWN: Endpoint = Endpoint {
+        workload: None,
+        set: EMPTY_SET,
+    };
+}
+
+const EMPTY_SET: u32 = 0;
+
+/// Identity of a workload, copied into every event about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadInfo {
+    pub name: Box<str>,
+    pub namespace: Box<str>,
+    pub image: Option<Box<str>>,
+    pub annotations: Vec<(Box<str>, Box<str>)>,
+    /// Sorted by key.
+    pub labels: Vec<(Box<str>, Box<str>)>,
+}
+
+impl WorkloadInfo {
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .and_then(|i| self.labels.get(i))
+            .map(|(_, v)| &**v)
+    }
+}
+
+/// The verdict of [`PolicySnapshot::judge_flow`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The policy decision, before the mode softens enforcement.
+    pub action: Action,
+    /// `None`: no rule matched, the default applied (events print `"default"`).
+    pub rule: Option<RuleId>,
+    /// The mode that applied.
+    pub mode: Mode,
+    /// The packet/flow must be dropped: only `Deny` in `Protect` mode.
+    pub enforce: bool,
+    pub severity: Severity,
+    pub capture: bool,
+    /// Admitted by an allow rule with L7 matchers: its transactions are judged later.
+    pub l7_constrained: bool,
+    /// The group the deciding rule named (else the endpoint's first group).
+    pub src_group: Option<GroupId>,
+    pub dst_group: Option<GroupId>,
+}
+
+#[derive(Clone, Debug)]
+struct GroupInfo {
+    name: Box<str>,
+    mode: Option<Mode>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct SetInfo {
+    start: u32,
+    len: u32,
+    /// The first group of the set (declaration order) that overrides the mode.
+    mode: Option<Mode>,
+}
+
+/// A rule as the dataplane evaluates it.
+#[derive(Clone, Debug)]
+pub struct CompiledRule {
+    name: Box<str>,
+    action: Action,
+    severity: Severity,
+    capture: bool,
+    app: Option<AppProto>,
+    transports: u8,
+    /// Sorted, merged inclusive ranges; empty = any port.
+    ports: Box<[(u16, u16)]>,
+    /// `None` = `"*"`.
+    from: Option<Box<[GroupId]>>,
+    to: Option<Box<[GroupId]>>,
+    l7: Option<L7Matchers>,
+}
+
+impl CompiledRule {
+    /// The rule's `id` as written.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn action(&self) -> Action {
+        self.action
+    }
+    pub fn severity(&self) -> Severity {
+        self.severity
+    }
+    pub fn capture(&self) -> bool {
+        self.capture
+    }
+    pub fn app(&self) -> Option<AppProto> {
+        self.app
+    }
+    pub fn ports(&self) -> &[(u16, u16)] {
+        &self.ports
+    }
+    /// `None` means `"*"`.
+    pub fn from_groups(&self) -> Option<&[GroupId]> {
+        self.from.as_deref()
+    }
+    /// `None` means `"*"`.
+    pub fn to_groups(&self) -> Option<&[GroupId]> {
+        self.to.as_deref()
+    }
+    /// The parsed L7 matchers, for the L7 stage to compile.
+    pub fn l7(&self) -> Option<&L7Matchers> {
+        self.l7.as_ref()
+    }
+    pub fn has_l7(&self) -> bool {
+        self.l7.is_some()
+    }
+
+    /// Whether the rule applies to a flow with this port, transport and (possibly not yet
+    /// known) application protocol.
+    #[inline]
+    fn matches_l4(&self, dport: u16, transport: Transport, app: Option<AppProto>) -> bool {
+        if self.transports & transport.bit() == 0 {
+            return false;
+        }
+        if !self.ports.is_empty() {
+            if !matches!(transport, Transport::Tcp | Transport::Udp) {
+                return false;
+            }
+            if !self
+                .ports
+                .iter()
+                .any(|&(lo, hi)| lo <= dport && dport <= hi)
+            {
+                return false;
+            }
+        }
+        let Some(want) = self.app else {
+            return true;
+        };
+        match app {
+            // Not classified yet: `tcp`/`udp` rules already know all they need (the
+            // transport matched). Allow rules admit tentatively; deny/alert rules for a
+            // specific protocol wait for the classification.
+            None => matches!(want, AppProto::Tcp | AppProto::Udp) || self.action == Action::Allow,
+            Some(got) => {
+                want == got
+                    || matches!(want, AppProto::Tcp | AppProto::Udp)
+                    || (want == AppProto::Http && got == AppProto::Http2)
+            }
+        }
+    }
+}
+
+/// The transports a rule's `app` implies.
+fn transports_for(app: Option<AppProto>) -> u8 {
+    match app {
+        None => T_ANY,
+        Some(AppProto::Udp) => T_UDP,
+        Some(AppProto::Dns) => T_UDP | T_TCP,
+        Some(_) => T_TCP,
+    }
+}
+
+/// One (destination key, source key) cell of the rule index.
+#[derive(Clone, Copy, Debug)]
+struct Cell {
+    src: u16,
+    start: u32,
+    end: u32,
+}
+
+/// The key of `"*"` in the rule index. Group ids stay below it (see
+/// [`crate::validate::MAX_GROUPS`]) and it sorts last.
+const ANY_KEY: u16 = u16::MAX;
+
+/// An immutable compiled policy: address resolution, group membership and L4 rules.
+#[derive(Debug)]
+pub struct PolicySnapshot {
+    version: u64,
+    name: Box<str>,
+    mode: Mode,
+    default_action: DefaultAction,
+    groups: Box<[GroupInfo]>,
+    workloads: Box<[WorkloadInfo]>,
+    unknown_workload: WorkloadInfo,
+    sets: Box<[SetInfo]>,
+    set_members: Box<[GroupId]>,
+    v4: PrefixMap<Ipv4Net, Endpoint>,
+    v6: PrefixMap<Ipv6Net, Endpoint>,
+    rules: Box<[CompiledRule]>,
+    /// Per destination key (group id, then `"*"` last): range into `cells`.
+    index: Box<[(u32, u32)]>,
+    /// Per destination key, sorted by source key (`"*"` last): range into `rule_refs`.
+    cells: Box<[Cell]>,
+    /// Rule indices, ascending within a cell.
+    rule_refs: Box<[u32]>,
+}
+
+/// Accumulates the rules that match one flow; the lowest index of each action wins.
+struct Matched {
+    deny: u32,
+    alert: u32,
+    allow: u32,
+    allow_l7: u32,
+    capture: bool,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl PolicySnapshot {
+    /// Loads, validates and compiles: the inventory comes from `inventory_path`, else
+    /// from the policy file's own `WorkloadInventory` documents, else is empty.
+    pub fn load(
+        policy_path: &Path,
+        inventory_path: Option<&Path>,
+        version: u64,
+    ) -> Result<PolicySnapshot, PolicyErrors> {
+        let loaded = crate::load::load_policy(policy_path);
+        let separate = inventory_path.map(crate::load::load_inventory);
+        let (loaded, separate) = match (loaded, separate) {
+            (Ok(l), None) => (l, None),
+            (Ok(l), Some(Ok(i))) => (l, Some(i)),
+            (Err(e), None | Some(Ok(_))) | (Ok(_), Some(Err(e))) => return Err(e),
+            (Err(mut a), Some(Err(b))) => {
+                a.0.extend(b.0);
+                return Err(a);
+            }
+        };
+        let inventory = separate
+            .or(loaded.inventory)
+            .unwrap_or_else(WorkloadInventory::empty);
+        crate::compile(&loaded.policy, &inventory, version)
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// `metadata.name` of the policy.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The policy-wide mode (`spec.mode`).
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn workload_count(&self) -> usize {
+        self.workloads.len()
+    }
+
+    /// Longest-prefix match over workload addresses (host prefixes), workload CIDRs and
+    /// group CIDRs. IPv4-mapped IPv6 addresses resolve as their IPv4 address.
+    pub fn resolve(&self, ip: IpAddr) -> Endpoint {
+        let hit = match ip.to_canonical() {
+            IpAddr::V4(a) => self.v4.get_lpm(&Ipv4Net::from(a)).map(|(_, e)| *e),
+            IpAddr::V6(a) => self.v6.get_lpm(&Ipv6Net::from(a)).map(|(_, e)| *e),
+        };
+        hit.unwrap_or(Endpoint::UNKNOWN)
+    }
+
+    /// The workload's identity. An id from another snapshot that is out of range yields
+    /// a placeholder named `unknown`, never a panic.
+    pub fn workload(&self, id: WorkloadId) -> &WorkloadInfo {
+        self.get_workload(id).unwrap_or(&self.unknown_workload)
+    }
+
+    pub fn get_workload(&self, id: WorkloadId) -> Option<&WorkloadInfo> {
+        self.workloads.get(id.0 as usize)
+    }
+
+    /// The endpoint's groups, in declaration order.
+    pub fn groups_of(&self, ep: &Endpoint) -> &[GroupId] {
+        self.set_slice(ep.set)
+    }
+
+    /// The group's name (`"unknown"` for an id out of range).
+    pub fn group_name(&self, g: GroupId) -> &str {
+        self.groups
+            .get(usize::from(g.0))
+            .map_or("unknown", |gi| &gi.name)
+    }
+
+    /// The group's `mode` override, if any.
+    pub fn group_mode(&self, g: GroupId) -> Option<Mode> {
+        self.groups.get(usize::from(g.0)).and_then(|gi| gi.mode)
+    }
+
+    /// The group named so, if declared.
+    pub fn group_by_name(&self, name: &str) -> Option<GroupId> {
+        self.groups
+            .iter()
+            .position(|g| &*g.name == name)
+            .and_then(|i| u16::try_from(i).ok())
+            .map(GroupId)
+    }
+
+    /// The rule's `id` (`"unknown"` for an id out of range).
+    pub fn rule_name(&self, r: RuleId) -> &str {
+        self.rule(r).map_or("unknown", |c| &c.name)
+    }
+
+    pub fn rule(&self, r: RuleId) -> Option<&CompiledRule> {
+        self.rules.get(r.0 as usize)
+    }
+
+    /// The rule whose `id` is `name`.
+    pub fn rule_by_name(&self, name: &str) -> Option<RuleId> {
+        self.rules
+            .iter()
+            .position(|r| &*r.name == name)
+            .and_then(|i| u32::try_from(i).ok())
+            .map(RuleId)
+    }
+
+    fn set_info(&self, set: u32) -> Option<&SetInfo> {
+        self.sets.get(set as usize)
+    }
+
+    fn set_slice(&self, set: u32) -> &[GroupId] {
+        self.set_info(set)
+            .and_then(|s| {
+                let start = s.start as usize;
+                self.set_members.get(start..start + s.len as usize)
+            })
+            .unwrap_or(&[])
+    }
+
+    /// The mode for a flow between these endpoints when no rule decides it: the
+    /// destination's first group with an override, else the source's, else `spec.mode`.
+    pub fn mode_for(&self, src: &Endpoint, dst: &Endpoint) -> Mode {
+        self.set_info(dst.set)
+            .and_then(|s| s.mode)
+            .or_else(|| self.set_info(src.set).and_then(|s| s.mode))
+            .unwrap_or(self.mode)
+    }
+
+    /// Calls `f` with every rule whose groups, port, transport and application protocol
+    /// match the flow, in ascending rule order (a rule may be visited more than once
+    /// when the endpoints are in several of its groups). L4 only: L7 matchers are not
+    /// evaluated, and deny/alert rules for a specific protocol are skipped while `app`
+    /// is `None`.
+    pub fn for_each_matching_rule(
+        &self,
+        src: &Endpoint,
+        dst: &Endpoint,
+        dport: u16,
+        transport: Transport,
+        app: Option<AppProto>,
+        mut f: impl FnMut(RuleId, &CompiledRule),
+    ) {
+        let src_set = self.set_slice(src.set);
+        let dst_set = self.set_slice(dst.set);
+        let any_dst = self.groups.len();
+        for d in dst_set.iter().map(|g| usize::from(g.0)).chain([any_dst]) {
+            let cells = self.cells_of(d);
+            if cells.is_empty() {
+                continue;
+            }
+            for g in src_set {
+                if let Ok(i) = cells.binary_search_by_key(&g.0, |c| c.src)
+                    && let Some(cell) = cells.get(i)
+                {
+                    self.visit_cell(cell, dport, transport, app, &mut f);
+                }
+            }
+            if let Some(cell) = cells.last()
+                && cell.src == ANY_KEY
+            {
+                self.visit_cell(cell, dport, transport, app, &mut f);
+            }
+        }
+    }
+
+    fn cells_of(&self, dst_key: usize) -> &[Cell] {
+        self.index
+            .get(dst_key)
+            .and_then(|&(a, b)| self.cells.get(a as usize..b as usize))
+            .unwrap_or(&[])
+    }
+
+    #[inline]
+    fn visit_cell(
+        &self,
+        cell: &Cell,
+        dport: u16,
+        transport: Transport,
+        app: Option<AppProto>,
+        f: &mut impl FnMut(RuleId, &CompiledRule),
+    ) {
+        let refs = self
+            .rule_refs
+            .get(cell.start as usize..cell.end as usize)
+            .unwrap_or(&[]);
+        for &r in refs {
+            if let Some(rule) = self.rules.get(r as usize)
+                && rule.matches_l4(dport, transport, app)
+            {
+                f(RuleId(r), rule);
+            }
+        }
+    }
+
+    /// Judges a flow at L4 (and by application protocol once known). Deny wins over
+    /// alert over allow, regardless of rule order; with no rule, the mode decides. Call
+    /// again when the application protocol is classified: a tentative admission at the
+    /// SYN (`app == None`) may turn into a deny.
+    pub fn judge_flow(
+        &self,
+        src: &Endpoint,
+        dst: &Endpoint,
+        dport: u16,
+        transport: Transport,
+        app: Option<AppProto>,
+    ) -> Decision {
+        let mut m = Matched {
+            deny: NONE,
+            alert: NONE,
+            allow: NONE,
+            allow_l7: NONE,
+            capture: false,
+        };
+        self.for_each_matching_rule(src, dst, dport, transport, app, |RuleId(i), rule| {
+            m.capture |= rule.capture;
+            let slot = match (rule.action, rule.l7.is_some()) {
+                (Action::Deny, false) => &mut m.deny,
+                (Action::Alert, false) => &mut m.alert,
+                (Action::Allow, false) => &mut m.allow,
+                (Action::Allow, true) => &mut m.allow_l7,
+                // A deny/alert rule with L7 matchers judges transactions, not the flow:
+                // `deny FLUSHALL` must not cut the whole Redis connection. Its `capture`
+                // still counts, so the packets before the match are kept.
+                (Action::Deny | Action::Alert, true) => return,
+            };
+            *slot = (*slot).min(i);
+        });
+        let mode = self.mode_for(src, dst);
+        let (decided, l7_constrained) = if m.deny != NONE {
+            (m.deny, false)
+        } else if m.alert != NONE {
+            (m.alert, false)
+        } else if m.allow != NONE {
+            (m.allow, false)
+        } else {
+            (m.allow_l7, m.allow_l7 != NONE)
+        };
+        let src_set = self.set_slice(src.set);
+        let dst_set = self.set_slice(dst.set);
+        match self.rules.get(decided as usize) {
+            Some(rule) => Decision {
+                action: rule.action,
+                rule: Some(RuleId(decided)),
+                mode,
+                enforce: rule.action == Action::Deny && mode == Mode::Protect,
+                severity: rule.severity,
+                capture: m.capture,
+                l7_constrained,
+                src_group: named_group(rule.from.as_deref(), src_set),
+                dst_group: named_group(rule.to.as_deref(), dst_set),
+            },
+            None => {
+                let (action, enforce, severity) = match (mode, self.default_action) {
+                    (Mode::Protect, DefaultAction::Deny) => (Action::Deny, true, Severity::High),
+                    (Mode::Protect, DefaultAction::Allow) | (Mode::Learn, _) => {
+                        (Action::Allow, false, Severity::Low)
+                    }
+                    (Mode::Monitor, _) => (Action::Alert, false, Severity::Medium),
+                };
+                Decision {
+                    action,
+                    rule: None,
+                    mode,
+                    enforce,
+                    severity,
+                    capture: m.capture,
+                    l7_constrained: false,
+                    src_group: src_set.first().copied(),
+                    dst_group: dst_set.first().copied(),
+                }
+            }
+        }
+    }
+}
+
+/// The first of the endpoint's groups that the rule names; for `"*"`, the endpoint's
+/// first group.
+fn named_group(named: Option<&[GroupId]>, endpoint: &[GroupId]) -> Option<GroupId> {
+    match named {
+        None => endpoint.first().copied(),
+        Some(named) => endpoint
+            .iter()
+            .find(|g| named.binary_search(g).is_ok())
+            .copied()
+            .or_else(|| endpoint.first().copied()),
+    }
+}
+
+/// Interns group sets so that endpoints with the same membership share one slice.
+struct SetInterner {
+    ids: HashMap<Box<[GroupId]>, u32>,
+    sets: Vec<SetInfo>,
+    members: Vec<GroupId>,
+}
+
+impl SetInterner {
+    fn new() -> Self {
+        let mut s = SetInterner {
+            ids: HashMap::new(),
+            sets: Vec::new(),
+            members: Vec::new(),
+        };
+        // Set 0 is the empty set (EMPTY_SET).
+        s.sets.push(SetInfo {
+            start: 0,
+            len: 0,
+            mode: None,
+        });
+        s.ids.insert(Box::from([]), EMPTY_SET);
+        s
+    }
+
+    /// `set` must be sorted and deduplicated.
+    fn intern(&mut self, set: &[GroupId], groups: &[GroupInfo]) -> Result<u32, ()> {
+        if let Some(&id) = self.ids.get(set) {
+            return Ok(id);
+        }
+        let id = u32::try_from(self.sets.len()).map_err(|_| ())?;
+        let start = u32::try_from(self.members.len()).map_err(|_| ())?;
+        let len = u32::try_from(set.len()).map_err(|_| ())?;
+        let mode = set
+            .iter()
+            .find_map(|g| groups.get(usize::from(g.0)).and_then(|gi| gi.mode));
+        self.members.extend_from_slice(set);
+        self.sets.push(SetInfo { start, len, mode });
+        self.ids.insert(Box::from(set), id);
+        Ok(id)
+    }
+}
+
+fn limit_error(origin: &Origin, what: &str) -> PolicyErrors {
+    PolicyErrors::single(
+        Diagnostic::error(Code::Limit, SourcePos::file(origin), what.to_owned())
+            .with_help("split the policy or inventory"),
+    )
+}
+
+/// Builds the snapshot from validated input. Fails only on table limits.
+pub(crate) fn build(c: Checked, version: u64) -> Result<PolicySnapshot, PolicyErrors> {
+    let groups: Box<[GroupInfo]> = c
+        .groups
+        .iter()
+        .map(|g| GroupInfo {
+            name: g.name.as_str().into(),
+            mode: g.mode,
+        })
+        .collect();
+    let group_ids = || (0..c.groups.len()).filter_map(|i| u16::try_from(i).ok().map(GroupId));
+
+    let mut interner = SetInterner::new();
+    let mut v4: PrefixMap<Ipv4Net, Endpoint> = PrefixMap::new();
+    let mut v6: PrefixMap<Ipv6Net, Endpoint> = PrefixMap::new();
+    let mut workloads = Vec::with_capacity(c.workloads.len());
+    let mut scratch: Vec<GroupId> = Vec::new();
+
+    let members = crate::validate::memberships(&c);
+    for (wi, (w, gs)) in c.workloads.iter().zip(&members).enumerate() {
+        let id = WorkloadId(
+            u32::try_from(wi)
+                .map_err(|_| limit_error(&c.inventory_origin, "too many workloads"))?,
+        );
+        let set = interner
+            .intern(gs, &groups)
+            .map_err(|()| limit_error(&c.inventory_origin, "too many group sets"))?;
+        let ep = Endpoint {
+            workload: Some(id),
+            set,
+        };
+        for ip in &w.ips {
+            insert(&mut v4, &mut v6, IpNet::from(*ip), ep);
+        }
+        for net in &w.cidrs {
+            insert(&mut v4, &mut v6, *net, ep);
+        }
+        workloads.push(WorkloadInfo {
+            name: w.name.as_str().into(),
+            namespace: w.namespace.as_str().into(),
+            image: w.image.as_deref().map(Box::from),
+            annotations: w
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .collect(),
+            labels: w
+                .labels
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .collect(),
+        });
+    }
+
+    // Group CIDRs: addresses outside the inventory. Each distinct prefix carries the
+    // union of every group CIDR covering it, so the longest match alone decides.
+    let mut g4: PrefixMap<Ipv4Net, Vec<GroupId>> = PrefixMap::new();
+    let mut g6: PrefixMap<Ipv6Net, Vec<GroupId>> = PrefixMap::new();
+    for (gid, g) in group_ids().zip(c.groups.iter()) {
+        for net in &g.cidrs {
+            match net {
+                IpNet::V4(n) => g4.entry(*n).or_default().push(gid),
+                IpNet::V6(n) => g6.entry(*n).or_default().push(gid),
+            }
+        }
+    }
+    let mut pending4 = Vec::new();
+    for (net, _) in g4.iter() {
+        // Inside a workload's prefix: the workload owns these addresses (cluster
+        // endpoints are selected by labels, not by CIDR), so the group prefix adds
+        // nothing.
+        if v4.cover(&net).any(|(_, e)| e.workload.is_some()) {
+            continue;
+        }
+        scratch.clear();
+        scratch.extend(g4.cover(&net).flat_map(|(_, gs)| gs.iter().copied()));
+        scratch.sort_unstable();
+        scratch.dedup();
+        let set = interner
+            .intern(&scratch, &groups)
+            .map_err(|()| limit_error(&c.policy_origin, "too many group sets"))?;
+        pending4.push((net, set));
+    }
+    for (net, set) in pending4 {
+        v4.insert(
+            net,
+            Endpoint {
+                workload: None,
+                set,
+            },
+        );
+    }
+    let mut pending6 = Vec::new();
+    for (net, _) in g6.iter() {
+        if v6.cover(&net).any(|(_, e)| e.workload.is_some()) {
+            continue;
+        }
+        scratch.clear();
+        scratch.extend(g6.cover(&net).flat_map(|(_, gs)| gs.iter().copied()));
+        scratch.sort_unstable();
+        scratch.dedup();
+        let set = interner
+            .intern(&scratch, &groups)
+            .map_err(|()| limit_error(&c.policy_origin, "too many group sets"))?;
+        pending6.push((net, set));
+    }
+    for (net, set) in pending6 {
+        v6.insert(
+            net,
+            Endpoint {
+                workload: None,
+                set,
+            },
+        );
+    }
+
+    // Rules and their index.
+    let mut rules = Vec::with_capacity(c.rules.len());
+    let mut entries: Vec<(u16, u16, u32)> = Vec::new();
+    for (ri, r) in c.rules.iter().enumerate() {
+        let rid = u32::try_from(ri).map_err(|_| limit_error(&c.policy_origin, "too many rules"))?;
+        let dst_keys: Vec<u16> = match &r.to {
+            Peer::Any => vec![ANY_KEY],
+            Peer::Groups(gs) => gs.iter().map(|g| g.0).collect(),
+        };
+        let src_keys: Vec<u16> = match &r.from {
+            Peer::Any => vec![ANY_KEY],
+            Peer::Groups(gs) => gs.iter().map(|g| g.0).collect(),
+        };
+        for &d in &dst_keys {
+            for &s in &src_keys {
+                entries.push((d, s, rid));
+            }
+        }
+        let default_severity = match r.action {
+            Action::Deny => Severity::High,
+            Action::Alert => Severity::Medium,
+            Action::Allow => Severity::Low,
+        };
+        rules.push(CompiledRule {
+            name: r.id.as_str().into(),
+            action: r.action,
+            severity: r.severity.unwrap_or(default_severity),
+            capture: r.capture,
+            app: r.app,
+            transports: transports_for(r.app),
+            ports: r.ports.clone().into_boxed_slice(),
+            from: r.from.groups().map(Box::from),
+            to: r.to.groups().map(Box::from),
+            l7: r.l7.clone(),
+        });
+    }
+    // ANY_KEY sorts after every group id, so the `"*"` destination bucket is last and the
+    // `"*"` source cell is the last of its bucket.
+    entries.sort_unstable();
+    let dst_count = groups.len() + 1;
+    let mut index = vec![(0u32, 0u32); dst_count];
+    let mut cells: Vec<Cell> = Vec::new();
+    let mut rule_refs: Vec<u32> = Vec::with_capacity(entries.len());
+    let too_big = || limit_error(&c.policy_origin, "rule index too large");
+    let mut i = 0;
+    while let Some(&(d, s, _)) = entries.get(i) {
+        let dst_slot = if d == ANY_KEY {
+            groups.len()
+        } else {
+            usize::from(d)
+        };
+        let cell_start = u32::try_from(cells.len()).map_err(|_| too_big())?;
+        let mut j = i;
+        while let Some(&(d2, s2, r)) = entries.get(j) {
+            if d2 != d || s2 != s {
+                break;
+            }
+            rule_refs.push(r);
+            j += 1;
+        }
+        let start = u32::try_from(rule_refs.len() - (j - i)).map_err(|_| too_big())?;
+        let end = u32::try_from(rule_refs.len()).map_err(|_| too_big())?;
+        cells.push(Cell { src: s, start, end });
+        if let Some(slot) = index.get_mut(dst_slot) {
+            if slot.1 == 0 {
+                slot.0 = cell_start;
+            }
+            slot.1 = u32::try_from(cells.len()).map_err(|_| too_big())?;
+        }
+        i = j;
+    }
+
+    Ok(PolicySnapshot {
+        version,
+        name: c.name.as_str().into(),
+        mode: c.mode,
+        default_action: c.default_action,
+        groups,
+        workloads: workloads.into_boxed_slice(),
+        unknown_workload: WorkloadInfo {
+            name: "unknown".into(),
+            namespace: "".into(),
+            image: None,
+            annotations: Vec::new(),
+            labels: Vec::new(),
+        },
+        sets: interner.sets.into_boxed_slice(),
+        set_members: interner.members.into_boxed_slice(),
+        v4,
+        v6,
+        rules: rules.into_boxed_slice(),
+        index: index.into_boxed_slice(),
+        cells: cells.into_boxed_slice(),
+        rule_refs: rule_refs.into_boxed_slice(),
+    })
+}
+
+fn insert(
+    v4: &mut PrefixMap<Ipv4Net, Endpoint>,
+    v6: &mut PrefixMap<Ipv6Net, Endpoint>,
+    net: IpNet,
+    ep: Endpoint,
+) {
+    match net {
+        IpNet::V4(n) => {
+            v4.insert(n, ep);
+        }
+        IpNet::V6(n) => {
+            v6.insert(n, ep);
+        }
+    }
+}
