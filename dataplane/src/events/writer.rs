@@ -1,0 +1,107 @@
+//! The one thread that owns the event output. Workers send whole buffers of JSON lines
+//! (one per batch), so the writer takes no lock per event and the file sees large writes.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+/// Where events go.
+#[derive(Clone, Debug)]
+pub enum EventOutput {
+    Discard,
+    Stdout,
+    File(PathBuf),
+}
+
+/// Handle to the writer thread. Dropping every sender and calling [`EventWriter::finish`]
+/// flushes the output.
+pub struct EventWriter {
+    tx: Option<Sender<Vec<u8>>>,
+    /// Empty buffers come back here for reuse, so steady state allocates nothing.
+    recycle: Receiver<Vec<u8>>,
+    thread: Option<JoinHandle<std::io::Result<u64>>>,
+}
+
+/// Queue depth in buffers. When the writer falls behind, workers block on send: events are
+/// never dropped silently and memory stays bounded.
+const QUEUE: usize = 64;
+
+impl EventWriter {
+    pub fn start(output: EventOutput) -> std::io::Result<Self> {
+        let (tx, rx) = bounded::<Vec<u8>>(QUEUE);
+        let (rtx, rrx) = bounded::<Vec<u8>>(QUEUE);
+        let mut sink: Box<dyn Write + Send> = match &output {
+            EventOutput::Discard => Box::new(std::io::sink()),
+            EventOutput::Stdout => Box::new(std::io::stdout()),
+            EventOutput::File(p) => Box::new(File::create(p).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("{}: cannot create events file: {e}", p.display()),
+                )
+            })?),
+        };
+        let thread = std::thread::Builder::new()
+            .name("palisade-events".into())
+            .spawn(move || -> std::io::Result<u64> {
+                let mut w = BufWriter::with_capacity(1 << 16, &mut sink);
+                let mut lines = 0u64;
+                for mut buf in rx {
+                    lines += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+                    w.write_all(&buf)?;
+                    buf.clear();
+                    let _ = rtx.try_send(buf);
+                }
+                w.flush()?;
+                Ok(lines)
+            })?;
+        Ok(EventWriter {
+            tx: Some(tx),
+            recycle: rrx,
+            thread: Some(thread),
+        })
+    }
+
+    /// A handle for one worker.
+    pub fn sender(&self) -> EventSender {
+        EventSender {
+            tx: self.tx.clone(),
+            recycle: self.recycle.clone(),
+        }
+    }
+
+    /// Waits for every sender to be dropped and the output to be flushed. Returns the
+    /// number of lines written.
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        self.tx.take();
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("event writer panicked"))),
+            None => Ok(0),
+        }
+    }
+}
+
+/// A worker's connection to the writer.
+#[derive(Clone)]
+pub struct EventSender {
+    tx: Option<Sender<Vec<u8>>>,
+    recycle: Receiver<Vec<u8>>,
+}
+
+impl EventSender {
+    /// Sends the buffer's lines and leaves an empty (recycled) buffer in its place.
+    pub fn flush(&mut self, buf: &mut Vec<u8>) {
+        if buf.is_empty() {
+            return;
+        }
+        let fresh = self.recycle.try_recv().unwrap_or_default();
+        let full = std::mem::replace(buf, fresh);
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(full);
+        }
+    }
+}

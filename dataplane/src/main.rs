@@ -1,0 +1,181 @@
+//! `palisade`: argument parsing and wiring only; the work is in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use dataplane::events::EventOutput;
+use dataplane::pipeline::{ReplayOptions, SwapAt, WorkerConfig, run_replay};
+
+#[derive(Parser)]
+#[command(
+    name = "palisade",
+    version,
+    about = "Layer 7 firewall data plane for container nodes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Judge captured traffic against a policy, write events, print a summary.
+    Replay {
+        /// pcap or pcapng files, merged in timestamp order.
+        #[arg(required = true)]
+        captures: Vec<PathBuf>,
+        #[arg(long)]
+        policy: PathBuf,
+        #[arg(long)]
+        inventory: Option<PathBuf>,
+        /// Where to write JSON-lines events (`-` for stdout).
+        #[arg(long)]
+        events: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Emit an `l7` event for every transaction.
+        #[arg(long)]
+        log_all: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// From packet number N on (1-based), judge by another policy: `N:POLICY.yaml`.
+        #[arg(long = "swap-at", value_parser = parse_swap)]
+        swap_at: Vec<SwapAt>,
+        /// Exit with status 1 if any flow or request was denied.
+        #[arg(long)]
+        fail_on_deny: bool,
+    },
+    /// Policy tools.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCmd,
+    },
+    /// Run the bundled example capture through the bundled policy and show what happened.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Validate a policy (and inventory); prints errors and warnings like a compiler.
+    Check {
+        policy: PathBuf,
+        #[arg(long)]
+        inventory: Option<PathBuf>,
+    },
+}
+
+fn parse_swap(s: &str) -> Result<SwapAt, String> {
+    let (n, p) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}`: expected PACKET:POLICY.yaml, e.g. 1000:new-policy.yaml"))?;
+    let packet: u64 = n
+        .parse()
+        .map_err(|_| format!("`{n}` is not a packet number (1-based)"))?;
+    if packet == 0 {
+        return Err("packet numbers start at 1".into());
+    }
+    Ok(SwapAt {
+        packet,
+        policy: PathBuf::from(p),
+    })
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("PALISADE_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Replay {
+            captures,
+            policy,
+            inventory,
+            events,
+            workers,
+            log_all,
+            format,
+            swap_at,
+            fail_on_deny,
+        } => {
+            if workers == 0 || workers > 256 {
+                eprintln!("palisade: --workers must be between 1 and 256");
+                return ExitCode::from(2);
+            }
+            let opts = ReplayOptions {
+                captures,
+                policy,
+                inventory,
+                events: match events.as_deref() {
+                    None => EventOutput::Discard,
+                    Some("-") => EventOutput::Stdout,
+                    Some(p) => EventOutput::File(PathBuf::from(p)),
+                },
+                workers,
+                worker: WorkerConfig {
+                    log_all,
+                    ..WorkerConfig::default()
+                },
+                swaps: swap_at,
+                progress: true,
+            };
+            let report = match run_replay(&opts) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("palisade: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            // With events on stdout, the summary goes to stderr so the stream stays JSON lines.
+            let text = match format {
+                Format::Text => dataplane::summary::to_text(&report),
+                Format::Json => format!("{}\n", dataplane::summary::to_json(&report)),
+            };
+            if matches!(opts.events, EventOutput::Stdout) {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
+            }
+            if !report.capture_errors.is_empty() {
+                for e in &report.capture_errors {
+                    eprintln!("palisade: {e}");
+                }
+                return ExitCode::from(2);
+            }
+            let denied = report
+                .stats
+                .verdicts
+                .iter()
+                .any(|((a, _), n)| *a == "deny" && *n > 0);
+            if fail_on_deny && denied {
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+        Cmd::Policy {
+            cmd: PolicyCmd::Check { policy, inventory },
+        } => {
+            let report = control::check(&policy, inventory.as_deref());
+            print!("{report}");
+            if report.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
+        }
+        Cmd::Demo => match dataplane::demo::run(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("palisade demo: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}

@@ -1,0 +1,260 @@
+//! `palisade replay`: captures in, verdicts and events out, a summary at the end.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use control::PolicySnapshot;
+use crossbeam_channel::{Sender, bounded};
+
+use super::worker::{Worker, WorkerConfig, WorkerStats};
+use super::{Batch, shard_of};
+use crate::events::{Event, EventOutput, EventWriter, PolicyObj, Timestamp};
+use crate::inspect::ParserRegistry;
+use crate::io::pcap::{CaptureError, CaptureSet};
+
+/// `--swap-at PACKET:POLICY.yaml`: from packet number PACKET (1-based, as tshark counts)
+/// on, judge by POLICY.
+#[derive(Clone, Debug)]
+pub struct SwapAt {
+    pub packet: u64,
+    pub policy: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    pub captures: Vec<PathBuf>,
+    pub policy: PathBuf,
+    pub inventory: Option<PathBuf>,
+    pub events: EventOutput,
+    pub workers: usize,
+    pub worker: WorkerConfig,
+    pub swaps: Vec<SwapAt>,
+    /// Show a progress bar when stderr is a terminal.
+    pub progress: bool,
+}
+
+/// What a replay found.
+#[derive(Debug, Default)]
+pub struct ReplayReport {
+    pub stats: WorkerStats,
+    pub elapsed: Duration,
+    pub workers: usize,
+    /// Errors in the captures (truncation, corruption) met after reading started. Packets
+    /// before the error were processed; the run exits with status 2.
+    pub capture_errors: Vec<String>,
+    /// Policy loads and rejections, in order: (version or None, source, error).
+    pub policy_log: Vec<(Option<u64>, String, Option<String>)>,
+    pub events_written: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{0}")]
+    Policy(String),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Worker queue depth in batches: bounded, so a slow worker slows the reader instead of
+/// growing memory.
+const QUEUE_BATCHES: usize = 8;
+
+pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
+    let mut report = ReplayReport {
+        workers: opts.workers.max(1),
+        ..Default::default()
+    };
+    // Bad input fails before any output is produced.
+    let first = PolicySnapshot::load(&opts.policy, opts.inventory.as_deref(), 1)
+        .map_err(|e| ReplayError::Policy(e.to_string()))?;
+    let mut captures = CaptureSet::open(&opts.captures)?;
+    let total_bytes: u64 = opts
+        .captures
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+
+    let writer = EventWriter::start(opts.events.clone())?;
+    let mut control_events = writer.sender();
+    let mut control_buf = Vec::new();
+    let current = ArcSwap::from(Arc::new(first));
+    policy_event(&mut control_buf, &current.load(), &opts.policy, None);
+    report
+        .policy_log
+        .push((Some(1), opts.policy.display().to_string(), None));
+    control_events.flush(&mut control_buf);
+
+    let started = Instant::now();
+    let n = report.workers;
+    let (recycle_tx, recycle_rx) = bounded::<Batch>(n * (QUEUE_BATCHES + 2));
+    let mut senders: Vec<Sender<Batch>> = Vec::with_capacity(n);
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        let (tx, rx) = bounded::<Batch>(QUEUE_BATCHES);
+        senders.push(tx);
+        let cfg = opts.worker.clone();
+        let events = writer.sender();
+        let recycle = recycle_tx.clone();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("palisade-w{i}"))
+                .spawn(move || {
+                    let mut w = Worker::new(i, cfg, ParserRegistry::builtin(), events);
+                    for mut batch in rx {
+                        let snap = Arc::clone(&batch.snapshot);
+                        for m in &batch.packets {
+                            w.process(m.ts_ns, m.linktype, batch.frame(m), m.orig_len, &snap);
+                        }
+                        w.flush_events();
+                        batch.clear();
+                        let _ = recycle.try_send(batch);
+                    }
+                    w.finish();
+                    w.stats
+                })?,
+        );
+    }
+    drop(recycle_tx);
+
+    let progress = (opts.progress && std::io::stderr().is_terminal()).then(|| {
+        let pb = indicatif::ProgressBar::new(total_bytes);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        pb
+    });
+
+    let hasher = foldhash::quality::RandomState::default();
+    let mut filling: Vec<Batch> = (0..n).map(|_| Batch::new(current.load_full())).collect();
+    let mut swaps = opts.swaps.clone();
+    swaps.sort_by_key(|s| s.packet);
+    let mut swaps = swaps.into_iter().peekable();
+    let mut index = 0u64;
+    let mut read_bytes = 0u64;
+    let mut version = 1u64;
+    let send = |filling: &mut Vec<Batch>, w: usize, snap: &Arc<PolicySnapshot>| {
+        let fresh = match recycle_rx.try_recv() {
+            Ok(mut b) => {
+                b.snapshot = Arc::clone(snap);
+                b
+            }
+            Err(_) => Batch::new(Arc::clone(snap)),
+        };
+        if let (Some(slot), Some(tx)) = (filling.get_mut(w), senders.get(w)) {
+            let full = std::mem::replace(slot, fresh);
+            let _ = tx.send(full);
+        }
+    };
+    let mut snap = current.load_full();
+    loop {
+        // A scripted swap takes effect exactly at its packet: batches already filled keep the
+        // snapshot they were made with.
+        while swaps.peek().is_some_and(|s| s.packet <= index + 1) {
+            let Some(s) = swaps.next() else { break };
+            for w in 0..n {
+                if filling.get(w).is_some_and(|b| !b.packets.is_empty()) {
+                    send(&mut filling, w, &snap);
+                }
+            }
+            match PolicySnapshot::load(&s.policy, opts.inventory.as_deref(), version + 1) {
+                Ok(new) => {
+                    version += 1;
+                    current.store(Arc::new(new));
+                    policy_event(&mut control_buf, &current.load(), &s.policy, None);
+                    report
+                        .policy_log
+                        .push((Some(version), s.policy.display().to_string(), None));
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    policy_event(&mut control_buf, &current.load(), &s.policy, Some(&msg));
+                    report
+                        .policy_log
+                        .push((None, s.policy.display().to_string(), Some(msg)));
+                }
+            }
+            control_events.flush(&mut control_buf);
+            snap = current.load_full();
+            for b in filling.iter_mut() {
+                b.snapshot = Arc::clone(&snap);
+            }
+        }
+        let mut shard = 0usize;
+        let mut full = false;
+        let got = captures.next_packet(&mut |p| {
+            shard = shard_of(&hasher, n, p.linktype, p.data);
+            read_bytes += p.data.len() as u64 + 16;
+            if let Some(b) = filling.get_mut(shard) {
+                b.push(p.ts_ns, p.linktype, p.data, p.orig_len);
+                full = b.is_full();
+            }
+        });
+        if !got {
+            break;
+        }
+        index += 1;
+        if full {
+            send(&mut filling, shard, &snap);
+            if let Some(pb) = &progress {
+                pb.set_position(read_bytes.min(total_bytes));
+            }
+        }
+    }
+    for w in 0..n {
+        if filling.get(w).is_some_and(|b| !b.packets.is_empty()) {
+            send(&mut filling, w, &snap);
+        }
+    }
+    drop(senders);
+    for h in handles {
+        match h.join() {
+            Ok(s) => report.stats.merge(&s),
+            Err(_) => {
+                return Err(ReplayError::Io(std::io::Error::other(
+                    "a worker thread panicked",
+                )));
+            }
+        }
+    }
+    report.elapsed = started.elapsed();
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    drop(control_events);
+    report.events_written = writer.finish()?;
+    report.capture_errors = captures.errors.iter().map(|e| e.to_string()).collect();
+    Ok(report)
+}
+
+fn policy_event(
+    out: &mut Vec<u8>,
+    snap: &PolicySnapshot,
+    source: &std::path::Path,
+    error: Option<&str>,
+) {
+    let mut e = Event::new(Timestamp::now(), "policy");
+    let src = source.display().to_string();
+    e.policy = Some(PolicyObj {
+        status: if error.is_some() {
+            "rejected"
+        } else {
+            "loaded"
+        },
+        // On rejection, the version that stays in force.
+        version: Some(snap.version()),
+        name: Some(snap.name()),
+        source: &src,
+        rules: Some(snap.rule_count()),
+        error,
+    });
+    e.write_line(out);
+}

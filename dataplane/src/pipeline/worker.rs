@@ -1,0 +1,968 @@
+//! One worker: owns a flow table, a defragmenter and a reassembly budget, and runs every
+//! packet of its shard through decode, flows, reassembly, inspection and the verdict.
+//! Nothing here is shared with other workers; the policy snapshot arrives with each batch.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use control::{Decision, Endpoint, PolicySnapshot, Transport as PolicyTransport};
+use proto_parsers::contract::{Fact, FactSink, ParserAnomaly};
+use proto_parsers::{AppProto, Direction};
+
+use crate::decode::{
+    self, DecodeError, Decoded, LinkType, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+    Transport, tcp_flags,
+};
+use crate::defrag::{DefragAnomaly, DefragConfig, DefragCounters, Defragmenter, FragKey};
+use crate::events::{
+    AnomalyObj, Event, EventSender, FlowObj, Timestamp, VerdictObj, WorkloadObj, proto_name,
+    write_community_id,
+};
+use crate::flow::{
+    EndReason, FlowConfig, FlowCounters, FlowKey, FlowTable, TcpTracker, TimeoutClass,
+    first_sender_is_client,
+};
+use crate::inspect::{FlowInspector, InspectCounters, InspectEvent, ParserRegistry};
+use crate::reassembly::{Budget, Chunk, ReassemblyCounters, Stream, StreamConfig};
+use crate::verdict::{PacketVerdict, is_alert, packet_verdict, rule_name};
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    pub flow: FlowConfig,
+    pub stream: StreamConfig,
+    /// Out-of-order bytes held by all streams of one worker.
+    pub reassembly_budget: usize,
+    pub defrag: DefragConfig,
+    /// Emit an `l7` event for every transaction.
+    pub log_all: bool,
+    /// Most anomaly events of one kind per second of packet time (the counters count all).
+    pub anomaly_events_per_sec: u32,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            flow: FlowConfig::default(),
+            stream: StreamConfig::default(),
+            reassembly_budget: 64 << 20,
+            defrag: DefragConfig::default(),
+            log_all: false,
+            anomaly_events_per_sec: 10,
+        }
+    }
+}
+
+/// Counters of one worker; summed over workers for the summary.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerStats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub not_ip: u64,
+    pub decode_errors: HashMap<&'static str, u64>,
+    pub fragments: u64,
+    pub accepted: u64,
+    pub dropped: u64,
+    pub reset: u64,
+    pub anomalies: HashMap<&'static str, u64>,
+    pub alerts: u64,
+    pub events: u64,
+    pub flows: FlowCounters,
+    pub flows_ended: u64,
+    pub reassembly: ReassemblyCounters,
+    pub defrag: DefragCounters,
+    pub inspect: InspectCounters,
+    pub app_protos: HashMap<&'static str, u64>,
+    /// Flow decisions by (action, rule id or "default").
+    pub verdicts: HashMap<(&'static str, String), u64>,
+    pub transactions: u64,
+}
+
+impl WorkerStats {
+    pub fn merge(&mut self, o: &WorkerStats) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.not_ip += o.not_ip;
+        self.fragments += o.fragments;
+        self.accepted += o.accepted;
+        self.dropped += o.dropped;
+        self.reset += o.reset;
+        self.alerts += o.alerts;
+        self.events += o.events;
+        self.flows_ended += o.flows_ended;
+        self.transactions += o.transactions;
+        for (k, v) in &o.decode_errors {
+            *self.decode_errors.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.anomalies {
+            *self.anomalies.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.app_protos {
+            *self.app_protos.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.verdicts {
+            *self.verdicts.entry(k.clone()).or_default() += v;
+        }
+        let (a, b) = (&mut self.flows, &o.flows);
+        a.created += b.created;
+        a.timed_out += b.timed_out;
+        a.evicted += b.evicted;
+        a.cap_hits += b.cap_hits;
+        a.peak += b.peak;
+        self.reassembly.merge(&o.reassembly);
+        self.defrag.merge(&o.defrag);
+        let (a, b) = (&mut self.inspect, &o.inspect);
+        a.detected += b.detected;
+        a.undetected += b.undetected;
+        a.detect_overflow += b.detect_overflow;
+        a.parser_invalid += b.parser_invalid;
+        a.carry_overflow += b.carry_overflow;
+        a.gaps_before_detection += b.gaps_before_detection;
+    }
+}
+
+/// The policy's judgement of one flow, with the snapshot that made it (rule ids index
+/// into that snapshot, so it travels with the decision).
+struct FlowVerdict {
+    snap: Arc<PolicySnapshot>,
+    src: Endpoint,
+    dst: Endpoint,
+    decision: Decision,
+}
+
+/// Everything the worker keeps per flow.
+pub struct FlowCtx {
+    id: u64,
+    client: (IpAddr, u16),
+    server: (IpAddr, u16),
+    proto: u8,
+    /// ICMP type and code of the first packet (for the community id).
+    icmp: (u8, u8),
+    /// True when the table key's `lo` end is the client.
+    client_is_lo: bool,
+    first_ns: u64,
+    last_ns: u64,
+    pkts: [u64; 2],
+    bytes: [u64; 2],
+    dropped: u64,
+    tcp: Option<TcpTracker>,
+    streams: [Stream; 2],
+    inspector: FlowInspector,
+    verdict: FlowVerdict,
+    alerted: bool,
+    gap_bytes: u64,
+}
+
+fn dix(d: Direction) -> usize {
+    match d {
+        Direction::ToServer => 0,
+        Direction::ToClient => 1,
+    }
+}
+
+/// Facts from parsers land here. The L7 policy and `l7` events hang off this sink as the
+/// protocol parsers arrive; for now it counts transactions and reports parser anomalies.
+struct Sink<'a> {
+    stats: &'a mut WorkerStats,
+    anomalies: Vec<ParserAnomaly>,
+}
+
+impl FactSink for Sink<'_> {
+    fn fact(&mut self, fact: &Fact<'_>) {
+        if let Fact::Transaction { .. } = fact {
+            self.stats.transactions += 1;
+        }
+    }
+    fn anomaly(&mut self, a: ParserAnomaly) {
+        if self.anomalies.len() < 16 {
+            self.anomalies.push(a);
+        }
+    }
+}
+
+/// Rate limiter for anomaly events: per kind, at most N per second of packet time.
+#[derive(Default)]
+struct AnomalyLimiter {
+    window: HashMap<&'static str, (u64, u32)>,
+}
+
+impl AnomalyLimiter {
+    fn allow(&mut self, kind: &'static str, now_ns: u64, per_sec: u32) -> bool {
+        let sec = now_ns / 1_000_000_000;
+        let e = self.window.entry(kind).or_insert((sec, 0));
+        if e.0 != sec {
+            *e = (sec, 0);
+        }
+        e.1 += 1;
+        e.1 <= per_sec
+    }
+}
+
+pub struct Worker {
+    cfg: WorkerConfig,
+    flows: FlowTable<FlowCtx>,
+    defrag: Defragmenter,
+    budget: Budget,
+    registry: ParserRegistry,
+    pub stats: WorkerStats,
+    out: Vec<u8>,
+    events: EventSender,
+    next_flow_id: u64,
+    now_ns: u64,
+    last_expire_ns: u64,
+    limiter: AnomalyLimiter,
+    /// Flows ended inside a table call, handled once the table is released.
+    ended: Vec<(FlowCtx, EndReason)>,
+    /// Reused buffer for a reassembled IP datagram.
+    frag_buf: Vec<u8>,
+    cid: String,
+}
+
+/// How often (packet time) idle flows and stale fragments are expired.
+const EXPIRE_EVERY_NS: u64 = 1_000_000_000;
+
+impl Worker {
+    pub fn new(
+        index: usize,
+        cfg: WorkerConfig,
+        registry: ParserRegistry,
+        events: EventSender,
+    ) -> Self {
+        Worker {
+            flows: FlowTable::new(cfg.flow),
+            defrag: Defragmenter::new(cfg.defrag),
+            budget: Budget::new(cfg.reassembly_budget),
+            cfg,
+            registry,
+            stats: WorkerStats::default(),
+            out: Vec::with_capacity(1 << 16),
+            events,
+            // Flow ids are unique across workers: the worker index is in the top bits.
+            next_flow_id: ((index as u64) << 48) + 1,
+            now_ns: 0,
+            last_expire_ns: 0,
+            limiter: AnomalyLimiter::default(),
+            ended: Vec::new(),
+            frag_buf: Vec::new(),
+            cid: String::with_capacity(32),
+        }
+    }
+
+    pub fn flow_count(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    pub fn defrag(&self) -> &Defragmenter {
+        &self.defrag
+    }
+
+    /// Sends the events buffered so far to the writer (called once per batch).
+    pub fn flush_events(&mut self) {
+        self.events.flush(&mut self.out);
+    }
+
+    /// Ends every flow (end of capture) and flushes events.
+    pub fn finish(&mut self) {
+        let mut ended = std::mem::take(&mut self.ended);
+        self.flows.drain(&mut |_, f, r| ended.push((f, r)));
+        for (f, r) in ended.drain(..) {
+            self.end_flow(f, r);
+        }
+        self.ended = ended;
+        self.stats.flows = self.flows.counters;
+        self.stats.reassembly = self.budget.counters;
+        self.stats.defrag = self.defrag.counters();
+        self.flush_events();
+    }
+
+    /// Judges one packet.
+    pub fn process(
+        &mut self,
+        ts_ns: u64,
+        linktype: LinkType,
+        data: &[u8],
+        orig_len: u32,
+        snap: &Arc<PolicySnapshot>,
+    ) -> PacketVerdict {
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(orig_len);
+        self.now_ns = self.now_ns.max(ts_ns);
+        if self.now_ns >= self.last_expire_ns + EXPIRE_EVERY_NS {
+            self.expire();
+        }
+        let v = match decode::decode(linktype, data) {
+            Err(e) => {
+                self.decode_error(e, ts_ns);
+                PacketVerdict::Accept
+            }
+            Ok(Decoded::NotIp) => {
+                self.stats.not_ip += 1;
+                PacketVerdict::Accept
+            }
+            Ok(Decoded::Ip(p)) if is_link_control(p.proto, &p.transport) => {
+                // Neighbour discovery and MLD are the link's plumbing, like ARP: judging them
+                // by workload policy would cut IPv6 between pods.
+                self.stats.not_ip += 1;
+                PacketVerdict::Accept
+            }
+            Ok(Decoded::Ip(p)) => match p.transport {
+                Transport::Fragment {
+                    id,
+                    offset,
+                    more,
+                    payload,
+                } => self.fragment(
+                    ts_ns, p.src, p.dst, p.proto, id, offset, more, payload, orig_len, snap,
+                ),
+                t => self.transport(ts_ns, p.src, p.dst, p.proto, t, orig_len, snap),
+            },
+        };
+        match v {
+            PacketVerdict::Accept => self.stats.accepted += 1,
+            PacketVerdict::Drop => self.stats.dropped += 1,
+            PacketVerdict::DropReset => {
+                self.stats.dropped += 1;
+                self.stats.reset += 1;
+            }
+        }
+        v
+    }
+
+    fn expire(&mut self) {
+        self.last_expire_ns = self.now_ns;
+        let mut ended = std::mem::take(&mut self.ended);
+        self.flows
+            .expire(self.now_ns, &mut |_, f, r| ended.push((f, r)));
+        for (f, r) in ended.drain(..) {
+            self.end_flow(f, r);
+        }
+        self.ended = ended;
+        let mut timeouts = 0u32;
+        self.defrag.expire(self.now_ns, &mut |_| timeouts += 1);
+        if timeouts > 0 {
+            self.anomaly(self.now_ns, "defrag", "defrag.timeout", None, None);
+        }
+    }
+
+    fn decode_error(&mut self, e: DecodeError, ts_ns: u64) {
+        *self.stats.decode_errors.entry(e.as_str()).or_default() += 1;
+        self.anomaly(ts_ns, "decode", e.as_str(), None, None);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fragment(
+        &mut self,
+        ts_ns: u64,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: u8,
+        id: u32,
+        offset: u32,
+        more: bool,
+        payload: &[u8],
+        orig_len: u32,
+        snap: &Arc<PolicySnapshot>,
+    ) -> PacketVerdict {
+        self.stats.fragments += 1;
+        let key = FragKey {
+            src,
+            dst,
+            id,
+            proto,
+        };
+        let mut anomalies: [Option<DefragAnomaly>; 4] = [None; 4];
+        let mut n = 0usize;
+        let done = self
+            .defrag
+            .insert(ts_ns, key, offset, more, payload, &mut |a| {
+                if let Some(slot) = anomalies.get_mut(n) {
+                    *slot = Some(a);
+                    n += 1;
+                }
+            })
+            .map(|d| {
+                self.frag_buf.clear();
+                self.frag_buf.extend_from_slice(d);
+            })
+            .is_some();
+        for a in anomalies.into_iter().flatten() {
+            self.anomaly(ts_ns, "defrag", defrag_anomaly_name(a), None, None);
+        }
+        if !done {
+            // Nothing to judge until the datagram is whole; inline, the last fragment carries
+            // the verdict for all (dropping it keeps the receiver from reassembling).
+            return PacketVerdict::Accept;
+        }
+        let buf = std::mem::take(&mut self.frag_buf);
+        let v = match decode::decode_reassembled(proto, &buf) {
+            Ok(t) => self.transport(ts_ns, src, dst, proto, t, orig_len, snap),
+            Err(e) => {
+                self.decode_error(e, ts_ns);
+                PacketVerdict::Accept
+            }
+        };
+        self.frag_buf = buf;
+        v
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn transport(
+        &mut self,
+        ts_ns: u64,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: u8,
+        t: Transport<'_>,
+        orig_len: u32,
+        snap: &Arc<PolicySnapshot>,
+    ) -> PacketVerdict {
+        let (sport, dport, tcp, payload, icmp) = match t {
+            Transport::Tcp(tcp) => (tcp.sport, tcp.dport, Some(tcp), tcp.payload, (0, 0)),
+            Transport::Udp {
+                sport,
+                dport,
+                payload,
+            } => (sport, dport, None, payload, (0, 0)),
+            Transport::Icmp { ty, code } => (0, 0, None, &[][..], (ty, code)),
+            Transport::Other | Transport::Fragment { .. } => (0, 0, None, &[][..], (0, 0)),
+        };
+        let (key, src_is_lo) = FlowKey::new(src, sport, dst, dport, proto);
+        let flags = tcp.map(|t| t.flags);
+
+        // A SYN on a closed flow's tuple is a new connection: end the old one first.
+        let mut handle = self.flows.get(&key);
+        if let (Some(h), Some(f)) = (handle, flags) {
+            let closed = self
+                .flows
+                .value(h)
+                .and_then(|c| c.tcp)
+                .is_some_and(|t| t.is_closed());
+            if closed && f & tcp_flags::SYN != 0 && f & tcp_flags::ACK == 0 {
+                if let Some((_, old)) = self.flows.remove(h) {
+                    self.end_flow(old, EndReason::Reused);
+                }
+                handle = None;
+            }
+        }
+
+        let mut created = false;
+        let h = match handle {
+            Some(h) => h,
+            None => {
+                let sender_is_client = first_sender_is_client(flags, sport, dport);
+                let ctx = self.new_flow(
+                    ts_ns,
+                    (src, sport),
+                    (dst, dport),
+                    proto,
+                    icmp,
+                    flags,
+                    sender_is_client,
+                    src_is_lo,
+                    snap,
+                );
+                let class = ctx.tcp.map_or(TimeoutClass::Datagram, |t| t.class());
+                let mut ended = std::mem::take(&mut self.ended);
+                let h = self
+                    .flows
+                    .insert(key, ts_ns, class, ctx, &mut |_, f, r| ended.push((f, r)));
+                for (f, r) in ended.drain(..) {
+                    self.end_flow(f, r);
+                }
+                self.ended = ended;
+                created = true;
+                match h {
+                    Some(h) => h,
+                    None => return PacketVerdict::Accept,
+                }
+            }
+        };
+
+        let Some(flow) = self.flows.value_mut(h) else {
+            return PacketVerdict::Accept;
+        };
+        let dir = if src_is_lo == flow.client_is_lo {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        };
+        let d = dix(dir);
+        flow.last_ns = flow.last_ns.max(ts_ns);
+        if let Some(p) = flow.pkts.get_mut(d) {
+            *p += 1;
+        }
+        if let Some(b) = flow.bytes.get_mut(d) {
+            *b += u64::from(orig_len);
+        }
+        if let (Some(tr), Some(f)) = (flow.tcp.as_mut(), flags)
+            && !created
+        {
+            tr.on_packet(dir, f);
+        }
+        let class = flow.tcp.map_or(TimeoutClass::Datagram, |t| t.class());
+        let is_tcp = proto == PROTO_TCP;
+        let mut verdict = packet_verdict(&flow.verdict.decision, is_tcp);
+        if created && is_alert(&flow.verdict.decision) {
+            flow.alerted = true;
+            let id = flow.id;
+            self.alert(id, h, ts_ns);
+        }
+        // Packets of a flow the policy refused are not inspected: they never reach the server.
+        if verdict == PacketVerdict::Accept {
+            verdict = self.inspect(h, dir, tcp, payload, ts_ns);
+        }
+        if verdict != PacketVerdict::Accept
+            && let Some(flow) = self.flows.value_mut(h)
+        {
+            flow.dropped += 1;
+        }
+        self.flows.touch(h, ts_ns, class);
+        verdict
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_flow(
+        &mut self,
+        ts_ns: u64,
+        (src, sport): (IpAddr, u16),
+        (dst, dport): (IpAddr, u16),
+        proto: u8,
+        icmp: (u8, u8),
+        flags: Option<u8>,
+        sender_is_client: bool,
+        src_is_lo: bool,
+        snap: &Arc<PolicySnapshot>,
+    ) -> FlowCtx {
+        let (client, server) = if sender_is_client {
+            ((src, sport), (dst, dport))
+        } else {
+            ((dst, dport), (src, sport))
+        };
+        let id = self.next_flow_id;
+        self.next_flow_id += 1;
+        let src_ep = snap.resolve(client.0);
+        let dst_ep = snap.resolve(server.0);
+        let transport = policy_transport(proto);
+        let decision = snap.judge_flow(&src_ep, &dst_ep, server.1, transport, None);
+        self.count_decision(snap, &decision);
+        let first_dir = if sender_is_client {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        };
+        FlowCtx {
+            id,
+            client,
+            server,
+            proto,
+            icmp,
+            client_is_lo: src_is_lo == sender_is_client,
+            first_ns: ts_ns,
+            last_ns: ts_ns,
+            pkts: [0; 2],
+            bytes: [0; 2],
+            dropped: 0,
+            tcp: flags.map(|f| TcpTracker::first(first_dir, f)),
+            streams: [Stream::new(), Stream::new()],
+            inspector: FlowInspector::new(proto != PROTO_TCP),
+            verdict: FlowVerdict {
+                snap: Arc::clone(snap),
+                src: src_ep,
+                dst: dst_ep,
+                decision,
+            },
+            alerted: false,
+            gap_bytes: 0,
+        }
+    }
+
+    fn count_decision(&mut self, snap: &PolicySnapshot, d: &Decision) {
+        let key = (d.action.as_str(), rule_name(snap, d));
+        // Look up by borrowed name first so steady state allocates nothing.
+        if let Some(n) = self.stats.verdicts.get_mut(&(key.0, key.1.to_owned())) {
+            *n += 1;
+        } else {
+            self.stats.verdicts.insert((key.0, key.1.to_owned()), 1);
+        }
+    }
+
+    /// Reassembles and inspects one packet's payload. Returns a non-accept verdict only when
+    /// the bytes themselves are refused (an evasion attempt, or later an L7 deny).
+    fn inspect(
+        &mut self,
+        h: crate::flow::Handle,
+        dir: Direction,
+        tcp: Option<decode::TcpInfo<'_>>,
+        payload: &[u8],
+        ts_ns: u64,
+    ) -> PacketVerdict {
+        let Some(flow) = self.flows.value_mut(h) else {
+            return PacketVerdict::Accept;
+        };
+        let d = dix(dir);
+        let mut verdict = PacketVerdict::Accept;
+        let mut sink = Sink {
+            stats: &mut self.stats,
+            anomalies: Vec::new(),
+        };
+        let mut detected: Option<AppProto> = None;
+        let mut opaque: Option<&'static str> = None;
+        let mut stream_anomaly: Option<&'static str> = None;
+        let wants = flow.inspector.wants_data();
+        let registry = &self.registry;
+        let inspector = &mut flow.inspector;
+        let mut icounters = InspectCounters::default();
+        let mut gap_bytes = 0u64;
+        {
+            let mut deliver = |chunk: Chunk<'_>| {
+                if let Chunk::Gap(n) = chunk {
+                    gap_bytes += u64::from(n);
+                }
+                match inspector.on_chunk(dir, chunk, registry, &mut sink, &mut icounters) {
+                    InspectEvent::Detected(a) => detected = Some(a),
+                    InspectEvent::Opaque(why) => opaque = Some(why),
+                    InspectEvent::Nothing => {}
+                }
+            };
+            match tcp {
+                Some(t) => {
+                    if let Some(stream) = flow.streams.get_mut(d) {
+                        if t.has(tcp_flags::SYN) {
+                            stream.set_isn(t.seq);
+                        } else if wants && (!payload.is_empty() || t.has(tcp_flags::FIN)) {
+                            let o = stream.segment(
+                                &self.cfg.stream,
+                                &mut self.budget,
+                                t.seq,
+                                payload,
+                                t.has(tcp_flags::FIN),
+                                &mut deliver,
+                            );
+                            if o.overlap_mismatch {
+                                // First wins; the conflicting copy must not reach the receiver.
+                                stream_anomaly = Some("stream.overlap_mismatch");
+                                verdict = PacketVerdict::Drop;
+                            } else if o.dropped_cap {
+                                stream_anomaly = Some("stream.reassembly_cap");
+                            }
+                        }
+                    }
+                    if t.has(tcp_flags::RST) {
+                        // Nothing more will arrive: what is held goes to the inspector now.
+                        if let Some(stream) = flow.streams.get_mut(d) {
+                            stream.close(&mut self.budget, &mut deliver);
+                        }
+                    }
+                }
+                None => {
+                    if wants && !payload.is_empty() {
+                        deliver(Chunk::Data(payload));
+                    }
+                }
+            }
+        }
+        flow.gap_bytes += gap_bytes;
+        let parser_anomalies = std::mem::take(&mut sink.anomalies);
+        drop(sink);
+        add_inspect(&mut self.stats.inspect, &icounters);
+        let id = flow.id;
+        if let Some(why) = stream_anomaly {
+            self.anomaly(ts_ns, "stream", why, Some(h), None);
+        }
+        if let Some(why) = opaque {
+            let name = if why == "gap" {
+                "applayer.gap"
+            } else if why == "carry_overflow" {
+                "applayer.carry_overflow"
+            } else {
+                "applayer.parser_invalid"
+            };
+            self.anomaly(ts_ns, "applayer", name, Some(h), None);
+        }
+        for a in parser_anomalies {
+            self.anomaly(ts_ns, "applayer", a.as_str(), Some(h), None);
+        }
+        if let Some(app) = detected {
+            verdict = self.on_detected(h, id, app, ts_ns).max_with(verdict);
+        }
+        verdict
+    }
+
+    /// The protocol is known: judge the flow again with it (rules may name the app).
+    fn on_detected(
+        &mut self,
+        h: crate::flow::Handle,
+        id: u64,
+        app: AppProto,
+        ts_ns: u64,
+    ) -> PacketVerdict {
+        *self.stats.app_protos.entry(app.as_str()).or_default() += 1;
+        let Some(flow) = self.flows.value_mut(h) else {
+            return PacketVerdict::Accept;
+        };
+        let v = &flow.verdict;
+        let transport = policy_transport(flow.proto);
+        let new = v
+            .snap
+            .judge_flow(&v.src, &v.dst, flow.server.1, transport, Some(app));
+        if new == v.decision {
+            return PacketVerdict::Accept;
+        }
+        let alert =
+            is_alert(&new) && (new.action != v.decision.action || new.rule != v.decision.rule);
+        flow.verdict.decision = new;
+        let snap = Arc::clone(&flow.verdict.snap);
+        let is_tcp = flow.proto == PROTO_TCP;
+        self.count_decision(&snap, &new);
+        if alert {
+            if let Some(flow) = self.flows.value_mut(h) {
+                flow.alerted = true;
+            }
+            self.alert(id, h, ts_ns);
+        }
+        packet_verdict(&new, is_tcp)
+    }
+
+    fn alert(&mut self, _id: u64, h: crate::flow::Handle, ts_ns: u64) {
+        self.stats.alerts += 1;
+        if let Some(flow) = self.flows.value(h) {
+            let mut e = Event::new(Timestamp(ts_ns), "alert");
+            self.cid.clear();
+            fill_flow_fields(&mut e, flow, &mut self.cid);
+            let d = &flow.verdict.decision;
+            e.severity = Some(d.severity.as_str());
+            e.capture_file = Some(None);
+            e.write_line(&mut self.out);
+            self.stats.events += 1;
+        }
+    }
+
+    fn end_flow(&mut self, mut flow: FlowCtx, reason: EndReason) {
+        self.stats.flows_ended += 1;
+        // Flush what reassembly still holds (missing segments become gaps), then let the
+        // parser finish its open transactions.
+        let mut sink = Sink {
+            stats: &mut self.stats,
+            anomalies: Vec::new(),
+        };
+        let mut icounters = InspectCounters::default();
+        let mut gap_bytes = 0u64;
+        for (s, dir) in flow
+            .streams
+            .iter_mut()
+            .zip([Direction::ToServer, Direction::ToClient])
+        {
+            let inspector = &mut flow.inspector;
+            let registry = &self.registry;
+            s.close(&mut self.budget, &mut |c| {
+                if let Chunk::Gap(n) = c {
+                    gap_bytes += u64::from(n);
+                }
+                inspector.on_chunk(dir, c, registry, &mut sink, &mut icounters);
+            });
+        }
+        let detected = flow.inspector.end(&mut sink, &mut icounters);
+        drop(sink);
+        add_inspect(&mut self.stats.inspect, &icounters);
+        if let Some(app) = detected {
+            *self.stats.app_protos.entry(app.as_str()).or_default() += 1;
+        }
+        flow.gap_bytes += gap_bytes;
+        let mut e = Event::new(Timestamp(flow.last_ns), "flow");
+        self.cid.clear();
+        fill_flow_fields(&mut e, &flow, &mut self.cid);
+        let state = match flow.tcp {
+            Some(t) if t.is_closed() => "closed",
+            Some(t)
+                if matches!(
+                    t.state,
+                    crate::flow::TcpState::SynSent | crate::flow::TcpState::SynReceived
+                ) =>
+            {
+                "new"
+            }
+            Some(_) => "established",
+            None if flow.pkts[1] > 0 => "established",
+            None => "new",
+        };
+        e.flow = Some(FlowObj {
+            pkts_toserver: flow.pkts[0],
+            pkts_toclient: flow.pkts[1],
+            bytes_toserver: flow.bytes[0],
+            bytes_toclient: flow.bytes[1],
+            start: Timestamp(flow.first_ns),
+            end: Timestamp(flow.last_ns),
+            age: (flow.last_ns.saturating_sub(flow.first_ns)) as f64 / 1e9,
+            state,
+            tcp_state: flow.tcp.map(|t| t.state.as_str()),
+            reason: reason.as_str(),
+            alerted: flow.alerted,
+            dropped_pkts: flow.dropped,
+            gap_bytes: flow.gap_bytes,
+        });
+        e.write_line(&mut self.out);
+        self.stats.events += 1;
+    }
+
+    fn anomaly(
+        &mut self,
+        ts_ns: u64,
+        kind: &'static str,
+        event: &'static str,
+        flow: Option<crate::flow::Handle>,
+        detail: Option<&str>,
+    ) {
+        *self.stats.anomalies.entry(event).or_default() += 1;
+        if !self
+            .limiter
+            .allow(event, ts_ns, self.cfg.anomaly_events_per_sec)
+        {
+            return;
+        }
+        let mut e = Event::new(Timestamp(ts_ns), "anomaly");
+        self.cid.clear();
+        if let Some(f) = flow.and_then(|h| self.flows.value(h)) {
+            fill_flow_fields(&mut e, f, &mut self.cid);
+            e.verdict = None;
+        }
+        e.anomaly = Some(AnomalyObj {
+            kind,
+            event,
+            detail,
+        });
+        e.write_line(&mut self.out);
+        self.stats.events += 1;
+    }
+}
+
+trait MaxWith {
+    fn max_with(self, other: Self) -> Self;
+}
+
+impl MaxWith for PacketVerdict {
+    /// The stricter of two verdicts.
+    fn max_with(self, other: Self) -> Self {
+        let rank = |v: PacketVerdict| match v {
+            PacketVerdict::Accept => 0,
+            PacketVerdict::Drop => 1,
+            PacketVerdict::DropReset => 2,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+fn add_inspect(a: &mut InspectCounters, b: &InspectCounters) {
+    a.detected += b.detected;
+    a.undetected += b.undetected;
+    a.detect_overflow += b.detect_overflow;
+    a.parser_invalid += b.parser_invalid;
+    a.carry_overflow += b.carry_overflow;
+    a.gaps_before_detection += b.gaps_before_detection;
+}
+
+/// ICMPv6 router/neighbour discovery, redirects and multicast listener messages.
+fn is_link_control(proto: u8, t: &Transport<'_>) -> bool {
+    matches!(
+        (proto, t),
+        (
+            PROTO_ICMPV6,
+            Transport::Icmp {
+                ty: 130..=137 | 143,
+                ..
+            }
+        )
+    )
+}
+
+fn policy_transport(proto: u8) -> PolicyTransport {
+    match proto {
+        PROTO_TCP => PolicyTransport::Tcp,
+        PROTO_UDP => PolicyTransport::Udp,
+        PROTO_ICMP | PROTO_ICMPV6 => PolicyTransport::Icmp,
+        p => PolicyTransport::Other(p),
+    }
+}
+
+fn defrag_anomaly_name(a: DefragAnomaly) -> &'static str {
+    match a {
+        DefragAnomaly::Overlap => "defrag.overlap",
+        DefragAnomaly::OverlapMismatch => "defrag.overlap_mismatch",
+        DefragAnomaly::TooManyFragments => "defrag.too_many_fragments",
+        DefragAnomaly::TooLarge => "defrag.too_large",
+        DefragAnomaly::TableFull => "defrag.table_full",
+        DefragAnomaly::Timeout => "defrag.timeout",
+        DefragAnomaly::BadLength => "defrag.bad_length",
+    }
+}
+
+fn workload_obj<'s>(
+    snap: &'s PolicySnapshot,
+    ep: &Endpoint,
+    group: Option<control::GroupId>,
+) -> Option<WorkloadObj<'s>> {
+    let group = group
+        .or_else(|| snap.groups_of(ep).first().copied())
+        .map(|g| snap.group_name(g));
+    match ep.workload {
+        Some(w) => {
+            let info = snap.workload(w);
+            Some(WorkloadObj {
+                name: Some(&info.name),
+                namespace: Some(&info.namespace),
+                group,
+                image: info.image.as_deref(),
+                annotations: &info.annotations,
+            })
+        }
+        None => group.map(|g| WorkloadObj {
+            name: None,
+            namespace: None,
+            group: Some(g),
+            image: None,
+            annotations: &[],
+        }),
+    }
+}
+
+/// Fills the 5-tuple, identity and verdict of a flow-related event. `cid` is a reused buffer
+/// for the community id.
+fn fill_flow_fields<'a>(e: &mut Event<'a>, flow: &'a FlowCtx, cid: &'a mut String) {
+    e.flow_id = Some(flow.id);
+    e.src_ip = Some(flow.client.0);
+    e.dest_ip = Some(flow.server.0);
+    let ported = matches!(flow.proto, PROTO_TCP | PROTO_UDP);
+    e.src_port = ported.then_some(flow.client.1);
+    e.dest_port = ported.then_some(flow.server.1);
+    e.proto = Some(proto_name(flow.proto));
+    e.app_proto = flow.inspector.app().map(AppProto::as_str);
+    let (sp, dp) = if ported {
+        (flow.client.1, flow.server.1)
+    } else {
+        (u16::from(flow.icmp.0), u16::from(flow.icmp.1))
+    };
+    write_community_id(0, flow.client.0, flow.server.0, sp, dp, flow.proto, cid);
+    e.community_id = Some(cid.as_str());
+    let v = &flow.verdict;
+    let snap = &*v.snap;
+    e.src_workload = workload_obj(snap, &v.src, v.decision.src_group);
+    e.dest_workload = workload_obj(snap, &v.dst, v.decision.dst_group);
+    let rule = match v.decision.rule {
+        Some(r) => snap.rule_name(r),
+        None => "default",
+    };
+    e.verdict = Some(VerdictObj {
+        action: v.decision.action.as_str(),
+        rule,
+        policy_version: snap.version(),
+        mode: v.decision.mode.as_str(),
+        enforced: v.decision.enforce,
+    });
+}

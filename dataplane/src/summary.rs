@@ -1,0 +1,134 @@
+//! The end-of-run summary of `palisade replay`, as text for people and JSON for scripts.
+
+use serde_json::json;
+
+use crate::pipeline::ReplayReport;
+
+fn sorted<'a, K: Ord + 'a, V: Copy + 'a>(it: impl Iterator<Item = (K, &'a V)>) -> Vec<(K, V)> {
+    let mut v: Vec<(K, V)> = it.map(|(k, v)| (k, *v)).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+pub fn to_json(r: &ReplayReport) -> serde_json::Value {
+    let s = &r.stats;
+    let secs = r.elapsed.as_secs_f64();
+    let pps = if secs > 0.0 {
+        s.packets as f64 / secs
+    } else {
+        0.0
+    };
+    let verdicts: Vec<_> = sorted(
+        s.verdicts
+            .iter()
+            .map(|((a, rule), n)| ((*a, rule.as_str()), n)),
+    )
+    .into_iter()
+    .map(|((action, rule), n)| json!({"action": action, "rule": rule, "flows": n}))
+    .collect();
+    json!({
+        "packets": s.packets,
+        "bytes": s.bytes,
+        "elapsed_s": secs,
+        "packets_per_s": pps,
+        "gbit_per_s": if secs > 0.0 { s.bytes as f64 * 8.0 / secs / 1e9 } else { 0.0 },
+        "workers": r.workers,
+        "flows": {
+            "total": s.flows.created,
+            "timed_out": s.flows.timed_out,
+            "evicted": s.flows.evicted,
+            "cap_hits": s.flows.cap_hits,
+            "peak_per_worker_sum": s.flows.peak,
+        },
+        "packet_verdicts": {"accept": s.accepted, "drop": s.dropped, "reset": s.reset},
+        "verdicts": verdicts,
+        "alerts": s.alerts,
+        "app_protos": sorted(s.app_protos.iter().map(|(k, v)| (*k, v))).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        "anomalies": sorted(s.anomalies.iter().map(|(k, v)| (*k, v))).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        "decode_errors": sorted(s.decode_errors.iter().map(|(k, v)| (*k, v))).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        "not_ip": s.not_ip,
+        "fragments": s.fragments,
+        "reassembly": {
+            "ooo_segments": s.reassembly.ooo_segments,
+            "duplicates": s.reassembly.duplicates,
+            "overlaps": s.reassembly.overlaps,
+            "overlap_mismatches": s.reassembly.overlap_mismatches,
+            "gaps": s.reassembly.gaps,
+            "gap_bytes": s.reassembly.gap_bytes,
+            "stream_cap_hits": s.reassembly.stream_cap_hits,
+            "global_cap_hits": s.reassembly.global_cap_hits,
+        },
+        "events": r.events_written,
+        "policy": r.policy_log.iter().map(|(v, src, err)| json!({"version": v, "source": src, "error": err})).collect::<Vec<_>>(),
+        "capture_errors": r.capture_errors,
+    })
+}
+
+pub fn to_text(r: &ReplayReport) -> String {
+    use std::fmt::Write;
+    let s = &r.stats;
+    let secs = r.elapsed.as_secs_f64();
+    let pps = if secs > 0.0 {
+        s.packets as f64 / secs
+    } else {
+        0.0
+    };
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "packets    {} ({} bytes), {} not IP, {} fragments",
+        s.packets, s.bytes, s.not_ip, s.fragments
+    );
+    let _ = writeln!(
+        o,
+        "flows      {} ({} timed out, {} evicted at the cap)",
+        s.flows.created, s.flows.timed_out, s.flows.evicted
+    );
+    let _ = writeln!(
+        o,
+        "packets    accept {}  drop {}  (with reset {})",
+        s.accepted, s.dropped, s.reset
+    );
+    let _ = writeln!(o, "verdicts   (flows, by action and rule)");
+    for ((action, rule), n) in sorted(
+        s.verdicts
+            .iter()
+            .map(|((a, rule), n)| ((*a, rule.as_str()), n)),
+    ) {
+        let _ = writeln!(o, "  {action:<6} {rule:<24} {n}");
+    }
+    let _ = writeln!(o, "alerts     {}", s.alerts);
+    if !s.app_protos.is_empty() {
+        let list: Vec<String> = sorted(s.app_protos.iter().map(|(k, v)| (*k, v)))
+            .into_iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(o, "protocols  {}", list.join(", "));
+    }
+    let total_anom: u64 = s.anomalies.values().sum();
+    let _ = writeln!(o, "anomalies  {total_anom}");
+    for (k, n) in sorted(s.anomalies.iter().map(|(k, v)| (*k, v))) {
+        let _ = writeln!(o, "  {k:<32} {n}");
+    }
+    for (v, src, err) in &r.policy_log {
+        match (v, err) {
+            (Some(v), None) => {
+                let _ = writeln!(o, "policy     v{v} loaded from {src}");
+            }
+            (_, Some(e)) => {
+                let _ = writeln!(o, "policy     {src} REJECTED: {e}");
+            }
+            _ => {}
+        }
+    }
+    let _ = writeln!(o, "events     {}", r.events_written);
+    let _ = writeln!(
+        o,
+        "elapsed    {:.3} s, {:.0} packets/s, {} worker(s)",
+        secs, pps, r.workers
+    );
+    for e in &r.capture_errors {
+        let _ = writeln!(o, "error      {e}");
+    }
+    o
+}
