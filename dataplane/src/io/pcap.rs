@@ -54,6 +54,10 @@ pub enum CaptureError {
         offset: u64,
         what: String,
     },
+    #[error(
+        "{path}: link type {linktype} is not supported (supported: Ethernet 1 with 802.1Q/QinQ, Linux cooked SLL 113 and SLL2 276, raw IP 101/228/229, loopback 0/108); re-capture on an Ethernet or `any` interface"
+    )]
+    UnsupportedLinkType { path: PathBuf, linktype: u32 },
     #[error("{path}: read error at byte offset {offset}")]
     Read { path: PathBuf, offset: u64 },
 }
@@ -210,6 +214,13 @@ impl CaptureFile {
                     }
                     return Ok(Some(ts));
                 }
+                Outcome::Unsupported(linktype) => {
+                    self.done = true;
+                    return Err(CaptureError::UnsupportedLinkType {
+                        path: self.path.clone(),
+                        linktype,
+                    });
+                }
                 Outcome::Error(what) => {
                     self.done = true;
                     return Err(CaptureError::Corrupt {
@@ -240,6 +251,9 @@ impl SectionState {
     ) -> Outcome {
         match block {
             PcapBlockOwned::LegacyHeader(h) => {
+                if !LinkType(h.network.0 as u32).is_supported() {
+                    return Outcome::Unsupported(h.network.0 as u32);
+                }
                 self.legacy_nanos = h.is_nanosecond_precision();
                 self.interfaces.clear();
                 self.interfaces.push(Interface {
@@ -279,6 +293,9 @@ impl SectionState {
                 Outcome::Skip
             }
             PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                if !LinkType(idb.linktype.0 as u32).is_supported() {
+                    return Outcome::Unsupported(idb.linktype.0 as u32);
+                }
                 let Some(resolution) = idb.ts_resolution() else {
                     return Outcome::Error(format!(
                         "interface {} has an invalid timestamp resolution",
@@ -337,6 +354,7 @@ impl SectionState {
 
 enum Outcome {
     Skip,
+    Unsupported(u32),
     Packet(u64),
     Error(String),
 }
@@ -368,7 +386,23 @@ impl CaptureSet {
             .iter()
             .map(|p| CaptureFile::open(p))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self::from_files(files))
+        let mut set = Self::from_files(files);
+        // Read every file's header now, so a file that is not a usable capture fails before
+        // any packet is judged.
+        set.prime();
+        match set.errors.pop() {
+            Some(e) => Err(e),
+            None => Ok(set),
+        }
+    }
+
+    fn prime(&mut self) {
+        if !self.primed {
+            for i in 0..self.files.len() {
+                self.refresh(i);
+            }
+            self.primed = true;
+        }
     }
 
     pub fn from_files(files: Vec<CaptureFile>) -> Self {
@@ -399,12 +433,7 @@ impl CaptureSet {
 
     /// Hands the next packet (in timestamp order across files) to `f`; false at the end.
     pub fn next_packet(&mut self, f: &mut dyn FnMut(RawPacket<'_>)) -> bool {
-        if !self.primed {
-            for i in 0..self.files.len() {
-                self.refresh(i);
-            }
-            self.primed = true;
-        }
+        self.prime();
         let mut best: Option<(usize, u64)> = None;
         for (i, h) in self.heads.iter().enumerate() {
             if let Some(ts) = *h

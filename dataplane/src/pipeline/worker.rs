@@ -768,7 +768,9 @@ impl Worker {
         let detected = flow.inspector.end(&mut sink, &mut icounters);
         drop(sink);
         add_inspect(&mut self.stats.inspect, &icounters);
-        if let Some(app) = detected {
+        if let Some(app) = detected
+            && matches!(flow.proto, PROTO_TCP | PROTO_UDP)
+        {
             *self.stats.app_protos.entry(app.as_str()).or_default() += 1;
         }
         flow.gap_bytes += gap_bytes;
@@ -942,7 +944,12 @@ fn fill_flow_fields<'a>(e: &mut Event<'a>, flow: &'a FlowCtx, cid: &'a mut Strin
     e.src_port = ported.then_some(flow.client.1);
     e.dest_port = ported.then_some(flow.server.1);
     e.proto = Some(proto_name(flow.proto));
-    e.app_proto = flow.inspector.app().map(AppProto::as_str);
+    // Only TCP and UDP carry an application protocol; ICMP and others have none.
+    e.app_proto = if ported {
+        flow.inspector.app().map(AppProto::as_str)
+    } else {
+        None
+    };
     let (sp, dp) = if ported {
         (flow.client.1, flow.server.1)
     } else {

@@ -1,0 +1,488 @@
+//! `palisade replay` and `palisade policy check` as a user runs them: verdicts, alerts,
+//! per-rule counts, modes, swaps, several files and workers, and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn manifest() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+fn demo(f: &str) -> PathBuf {
+    manifest().join("demo").join(f)
+}
+fn data(f: &str) -> PathBuf {
+    manifest().join("tests/data").join(f)
+}
+fn spine(f: &str) -> PathBuf {
+    manifest().join("../tests/data").join(f)
+}
+
+fn palisade(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    for a in args {
+        c.arg(a);
+    }
+    c.output().unwrap()
+}
+
+/// Replays with events to a file; returns (exit code, events, JSON summary, stderr).
+fn replay(captures: &[PathBuf], policy: &Path, extra: &[&str]) -> (i32, Vec<Value>, Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.json");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    c.arg("replay").args(captures).arg("--policy").arg(policy);
+    c.arg("--inventory").arg(demo("inventory.yaml"));
+    c.arg("--events")
+        .arg(&events)
+        .args(["--format", "json"])
+        .args(extra);
+    let out = c.output().unwrap();
+    let ev = std::fs::read_to_string(&events)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        ev,
+        summary,
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn of_type<'a>(ev: &'a [Value], t: &str) -> Vec<&'a Value> {
+    ev.iter().filter(|e| e["event_type"] == t).collect()
+}
+
+/// (action, rule, flows) triples from the summary.
+fn rule_counts(summary: &Value) -> Vec<(String, String, u64)> {
+    summary["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["action"].as_str().unwrap().into(),
+                v["rule"].as_str().unwrap().into(),
+                v["flows"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn alert_summary(ev: &[Value]) -> Vec<(String, String, String, bool, String, String)> {
+    let mut v: Vec<_> = of_type(ev, "alert")
+        .iter()
+        .map(|a| {
+            (
+                a["verdict"]["action"].as_str().unwrap().to_string(),
+                a["verdict"]["rule"].as_str().unwrap().to_string(),
+                a["verdict"]["mode"].as_str().unwrap().to_string(),
+                a["verdict"]["enforced"].as_bool().unwrap(),
+                format!(
+                    "{}:{}",
+                    a["src_ip"].as_str().unwrap(),
+                    a["src_workload"]["group"].as_str().unwrap_or("-")
+                ),
+                format!("{}:{}", a["dest_ip"].as_str().unwrap(), a["dest_port"]),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn s(x: &str) -> String {
+    x.to_string()
+}
+
+#[test]
+fn demo_policy_gives_the_expected_alerts_and_rule_counts() {
+    let (code, ev, summary, err) = replay(&[demo("shop.pcap")], &demo("policy.yaml"), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        alert_summary(&ev),
+        vec![
+            (
+                s("alert"),
+                s("default"),
+                s("monitor"),
+                false,
+                s("198.51.100.23:world"),
+                s("10.0.2.7:8080")
+            ),
+            (
+                s("deny"),
+                s("no-web-db"),
+                s("protect"),
+                true,
+                s("10.0.1.5:web"),
+                s("10.0.4.11:5432")
+            ),
+        ]
+    );
+    let deny = of_type(&ev, "alert")
+        .into_iter()
+        .find(|a| a["verdict"]["action"] == "deny")
+        .unwrap();
+    assert_eq!(deny["severity"], "critical");
+    assert_eq!(deny["src_workload"]["name"], "frontend-7d9f");
+    assert_eq!(deny["src_workload"]["namespace"], "shop");
+    assert_eq!(deny["dest_workload"]["group"], "db");
+    assert_eq!(deny["proto"], "TCP");
+    assert!(deny["community_id"].as_str().unwrap().starts_with("1:"));
+    assert_eq!(
+        rule_counts(&summary),
+        vec![
+            (s("alert"), s("default"), 1),
+            (s("allow"), s("dns"), 1),
+            (s("allow"), s("orders-cache"), 3),
+            (s("allow"), s("orders-db"), 1),
+            (s("allow"), s("web-orders"), 3),
+            (s("deny"), s("no-web-db"), 1),
+        ]
+    );
+    // The denied flow: every packet dropped (with resets for TCP); nothing else dropped.
+    assert_eq!(summary["packet_verdicts"]["drop"], 12);
+    assert_eq!(summary["packet_verdicts"]["reset"], 12);
+    let flows = of_type(&ev, "flow");
+    assert_eq!(flows.len(), 10);
+    let denied = flows
+        .iter()
+        .find(|f| f["verdict"]["action"] == "deny")
+        .unwrap();
+    assert_eq!(denied["flow"]["dropped_pkts"], 12);
+    assert_eq!(denied["flow"]["alerted"], true);
+    // Workload provenance from the inventory is on every event about that workload.
+    let with_image = flows.iter().filter(|f| {
+        f["src_workload"]["image"].is_string() || f["dest_workload"]["image"].is_string()
+    });
+    assert!(
+        with_image.count() > 0,
+        "inventory image/annotations should reach events"
+    );
+    // Protocols detected from bytes, not ports.
+    let apps: Vec<&str> = flows
+        .iter()
+        .map(|f| f["app_proto"].as_str().unwrap())
+        .collect();
+    for app in ["http", "redis", "postgres", "dns"] {
+        assert!(apps.contains(&app), "{app} not detected: {apps:?}");
+    }
+    let policy = of_type(&ev, "policy");
+    assert_eq!(policy.len(), 1);
+    assert_eq!(policy[0]["policy"]["status"], "loaded");
+    assert_eq!(policy[0]["policy"]["version"], 1);
+}
+
+#[test]
+fn deny_wins_over_allow_regardless_of_rule_order() {
+    let (c1, ev1, sum1, e1) = replay(&[demo("shop.pcap")], &data("shop-deny-wins.yaml"), &[]);
+    let (c2, ev2, sum2, e2) = replay(
+        &[demo("shop.pcap")],
+        &data("shop-deny-wins-reversed.yaml"),
+        &[],
+    );
+    assert_eq!((c1, c2), (0, 0), "{e1}{e2}");
+    assert_eq!(alert_summary(&ev1), alert_summary(&ev2));
+    assert_eq!(rule_counts(&sum1), rule_counts(&sum2));
+    assert!(
+        alert_summary(&ev1)
+            .iter()
+            .any(|a| a.1 == "no-web-db" && a.0 == "deny" && a.3)
+    );
+    assert!(!rule_counts(&sum1).iter().any(|r| r.1 == "web-db-allow"));
+}
+
+/// The demo policy with its global mode (and the orders override) changed.
+fn demo_with_mode(dir: &Path, mode: &str, default_action: &str) -> PathBuf {
+    let text = std::fs::read_to_string(demo("policy.yaml")).unwrap();
+    let text = text
+        .replace("  mode: protect", &format!("  mode: {mode}"))
+        .replace(
+            "  defaultAction: deny",
+            &format!("  defaultAction: {default_action}"),
+        )
+        .replace(", mode: monitor}", "}");
+    let p = dir.join(format!("policy-{mode}-{default_action}.yaml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn modes_behave_as_specified() {
+    let dir = tempfile::tempdir().unwrap();
+    // protect + deny: the outside client's unmatched flow is denied by default and dropped.
+    let (_, ev, sum, _) = replay(
+        &[demo("shop.pcap")],
+        &demo_with_mode(dir.path(), "protect", "deny"),
+        &[],
+    );
+    let a = alert_summary(&ev);
+    assert!(
+        a.contains(&(
+            s("deny"),
+            s("default"),
+            s("protect"),
+            true,
+            s("198.51.100.23:world"),
+            s("10.0.2.7:8080")
+        )),
+        "{a:?}"
+    );
+    assert_eq!(sum["packet_verdicts"]["drop"], 24);
+    // protect + allow: unmatched traffic passes silently; the explicit deny still drops.
+    let (_, ev, sum, _) = replay(
+        &[demo("shop.pcap")],
+        &demo_with_mode(dir.path(), "protect", "allow"),
+        &[],
+    );
+    assert_eq!(alert_summary(&ev).len(), 1);
+    assert_eq!(sum["packet_verdicts"]["drop"], 12);
+    // monitor: unmatched traffic alerts, the deny rule alerts, nothing is dropped.
+    let (_, ev, sum, _) = replay(
+        &[demo("shop.pcap")],
+        &demo_with_mode(dir.path(), "monitor", "deny"),
+        &[],
+    );
+    let a = alert_summary(&ev);
+    assert!(
+        a.contains(&(
+            s("alert"),
+            s("default"),
+            s("monitor"),
+            false,
+            s("198.51.100.23:world"),
+            s("10.0.2.7:8080")
+        )),
+        "{a:?}"
+    );
+    assert!(
+        a.contains(&(
+            s("deny"),
+            s("no-web-db"),
+            s("monitor"),
+            false,
+            s("10.0.1.5:web"),
+            s("10.0.4.11:5432")
+        )),
+        "{a:?}"
+    );
+    assert_eq!(sum["packet_verdicts"]["drop"], 0);
+    // learn: unmatched traffic is allowed without alerts; a deny rule is reported, not enforced.
+    let (_, ev, sum, _) = replay(
+        &[demo("shop.pcap")],
+        &demo_with_mode(dir.path(), "learn", "deny"),
+        &[],
+    );
+    let a = alert_summary(&ev);
+    assert_eq!(
+        a,
+        vec![(
+            s("deny"),
+            s("no-web-db"),
+            s("learn"),
+            false,
+            s("10.0.1.5:web"),
+            s("10.0.4.11:5432")
+        )]
+    );
+    assert_eq!(sum["packet_verdicts"]["drop"], 0);
+    assert!(rule_counts(&sum).contains(&(s("allow"), s("default"), 1)));
+}
+
+#[test]
+fn fail_on_deny_exits_1() {
+    let (code, _, _, _) = replay(
+        &[demo("shop.pcap")],
+        &demo("policy.yaml"),
+        &["--fail-on-deny"],
+    );
+    assert_eq!(code, 1);
+    let (code, _, _, _) = replay(
+        &[spine("spine-eth.pcap")],
+        &data("allow-all.yaml"),
+        &["--fail-on-deny"],
+    );
+    assert_eq!(code, 0);
+}
+
+fn flow_records(ev: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = of_type(ev, "flow")
+        .iter()
+        .map(|f| {
+            let mut f = (*f).clone();
+            f.as_object_mut().unwrap().remove("flow_id");
+            // Why the record was written depends on what else is in the replay (packet time
+            // advances past idle timeouts); what it says about the flow must not.
+            f["flow"].as_object_mut().unwrap().remove("reason");
+            f.to_string()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn two_workers_give_the_same_flows_as_one() {
+    let caps = [demo("shop.pcap"), spine("spine-eth.pcap")];
+    let (c1, ev1, s1, _) = replay(&caps, &demo("policy.yaml"), &["--workers", "1"]);
+    let (c2, ev2, s2, _) = replay(&caps, &demo("policy.yaml"), &["--workers", "2"]);
+    assert_eq!((c1, c2), (0, 0));
+    assert_eq!(flow_records(&ev1), flow_records(&ev2));
+    assert_eq!(rule_counts(&s1), rule_counts(&s2));
+    assert_eq!(s2["workers"], 2);
+}
+
+#[test]
+fn several_files_are_merged() {
+    let (_, ev_a, sa, _) = replay(&[demo("shop.pcap")], &data("allow-all.yaml"), &[]);
+    let (_, ev_b, sb, _) = replay(&[spine("spine-eth.pcap")], &data("allow-all.yaml"), &[]);
+    let (code, ev, s, _) = replay(
+        &[spine("spine-eth.pcap"), demo("shop.pcap")],
+        &data("allow-all.yaml"),
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        s["packets"],
+        sa["packets"].as_u64().unwrap() + sb["packets"].as_u64().unwrap()
+    );
+    let mut both = flow_records(&ev_a);
+    both.extend(flow_records(&ev_b));
+    both.sort();
+    assert_eq!(flow_records(&ev), both);
+}
+
+#[test]
+fn scripted_swap_changes_the_version_from_that_packet_and_a_bad_policy_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: palisade.dev/v1\nkind: SegmentationPolicy\nmetadata: {name: x}\nspec:\n  mood: protect\n").unwrap();
+    let swap1 = format!("40:{}", data("allow-all.yaml").display());
+    let swap2 = format!("80:{}", bad.display());
+    let (code, ev, sum, err) = replay(
+        &[demo("shop.pcap")],
+        &demo("policy.yaml"),
+        &["--swap-at", &swap1, "--swap-at", &swap2],
+    );
+    assert_eq!(code, 0, "{err}");
+    let pol = of_type(&ev, "policy");
+    assert_eq!(pol.len(), 3);
+    assert_eq!(
+        (
+            pol[1]["policy"]["status"].as_str(),
+            pol[1]["policy"]["version"].as_u64()
+        ),
+        (Some("loaded"), Some(2))
+    );
+    assert_eq!(pol[2]["policy"]["status"], "rejected");
+    assert_eq!(pol[2]["policy"]["version"], 2, "the running policy stays");
+    assert!(pol[2]["policy"]["error"].as_str().unwrap().contains("mood"));
+    let versions: std::collections::BTreeSet<u64> = of_type(&ev, "flow")
+        .iter()
+        .map(|f| f["verdict"]["policy_version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [1, 2].into_iter().collect());
+    assert_eq!(sum["policy"].as_array().unwrap().len(), 3);
+}
+
+fn assert_bad_input(out: &Output, must_name: &str, must_say: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(
+        err.contains(must_name),
+        "stderr should name {must_name}: {err}"
+    );
+    assert!(
+        err.contains(must_say),
+        "stderr should say {must_say}: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_captures_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pol = data("allow-all.yaml");
+    let missing = dir.path().join("missing.pcap");
+    assert_bad_input(
+        &palisade(&[&"replay", &missing, &"--policy", &pol]),
+        "missing.pcap",
+        "cannot open",
+    );
+
+    let text = dir.path().join("notes.pcap");
+    std::fs::write(&text, "this is not a capture\n".repeat(10)).unwrap();
+    assert_bad_input(
+        &palisade(&[&"replay", &text, &"--policy", &pol]),
+        "notes.pcap",
+        "not a pcap",
+    );
+
+    let empty = dir.path().join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    assert_bad_input(
+        &palisade(&[&"replay", &empty, &"--policy", &pol]),
+        "empty.pcap",
+        "empty",
+    );
+
+    let full = std::fs::read(spine("spine-eth.pcap")).unwrap();
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &full[..full.len() - 30]).unwrap();
+    let out = palisade(&[&"replay", &cut, &"--policy", &pol]);
+    assert_bad_input(&out, "cut.pcap", "truncated at byte offset");
+    // Everything before the cut was still judged and summarised.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("packets    79"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let mut usb = full[..24].to_vec();
+    usb[20..24].copy_from_slice(&189u32.to_le_bytes());
+    usb.extend_from_slice(&full[24..]);
+    let usb_path = dir.path().join("usb.pcap");
+    std::fs::write(&usb_path, &usb).unwrap();
+    assert_bad_input(
+        &palisade(&[&"replay", &usb_path, &"--policy", &pol]),
+        "usb.pcap",
+        "link type 189 is not supported",
+    );
+}
+
+#[test]
+fn bad_policies_exit_2_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("typo.yaml");
+    std::fs::write(&p, "apiVersion: palisade.dev/v1\nkind: SegmentationPolicy\nmetadata: {name: x}\nspec:\n  mode: protect\n  defaultActon: deny\n").unwrap();
+    let cap = spine("spine-eth.pcap");
+    let out = palisade(&[&"replay", &cap, &"--policy", &p]);
+    assert_bad_input(&out, "typo.yaml:6:3", "defaultAction");
+    let out = palisade(&[&"policy", &"check", &p]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("typo.yaml:6:3: error"));
+    let out = palisade(&[
+        &"policy",
+        &"check",
+        &demo("policy.yaml"),
+        &"--inventory",
+        &demo("inventory.yaml"),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let missing = dir.path().join("nope.yaml");
+    assert_bad_input(
+        &palisade(&[&"replay", &cap, &"--policy", &missing]),
+        "nope.yaml",
+        "",
+    );
+}
