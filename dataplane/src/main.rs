@@ -40,9 +40,6 @@ enum Cmd {
         events: Option<String>,
         #[arg(long, default_value_t = 1)]
         workers: usize,
-        /// Emit an `l7` event for every transaction.
-        #[arg(long)]
-        log_all: bool,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// From packet number N on (1-based), judge by another policy: `N:POLICY.yaml`.
@@ -100,7 +97,6 @@ fn main() -> ExitCode {
             inventory,
             events,
             workers,
-            log_all,
             format,
             swap_at,
             fail_on_deny,
@@ -119,10 +115,7 @@ fn main() -> ExitCode {
                     Some(p) => EventOutput::File(PathBuf::from(p)),
                 },
                 workers,
-                worker: WorkerConfig {
-                    log_all,
-                    ..WorkerConfig::default()
-                },
+                worker: WorkerConfig::default(),
                 swaps: swap_at,
                 progress: true,
             };

@@ -486,3 +486,95 @@ fn bad_policies_exit_2_with_file_and_line() {
         "",
     );
 }
+
+/// A classic little-endian pcap with the given Ethernet frames.
+fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for (i, f) in frames.iter().enumerate() {
+        out.extend_from_slice(&1_700_000_000u32.to_le_bytes());
+        out.extend_from_slice(&(i as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(f);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn malformed_packets_are_anomalies_and_never_stop_the_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut frames = Vec::new();
+    // IPv4 header claiming 20 bytes but cut after 10.
+    let mut eth = vec![0u8; 12];
+    eth.extend_from_slice(&[0x08, 0x00]);
+    let mut cut = eth.clone();
+    cut.extend_from_slice(&[0x45, 0, 0, 60, 0, 0, 0, 0, 64, 6]);
+    frames.push(cut);
+    // IPv4 with a header length below the minimum.
+    let mut bad_ihl = eth.clone();
+    bad_ihl.extend_from_slice(&[
+        0x41, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ]);
+    frames.push(bad_ihl);
+    // TCP whose data offset points past the packet.
+    let mut tcp = eth.clone();
+    tcp.extend_from_slice(&[
+        0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ]);
+    tcp.extend_from_slice(&[
+        0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0xf0, 0x02, 0xff, 0xff, 0, 0, 0, 0,
+    ]);
+    frames.push(tcp);
+    // Then a good IP frame from a real capture (its first packets are ARP).
+    let good = dataplane::io::pcap::CaptureFile::open(&spine("spine-eth.pcap")).map(|mut f| {
+        let mut v = Vec::new();
+        while v.is_empty()
+            && f.next_packet(&mut |p| {
+                if matches!(
+                    dataplane::decode::decode(p.linktype, p.data),
+                    Ok(dataplane::decode::Decoded::Ip(_))
+                ) {
+                    v = p.data.to_vec();
+                }
+            })
+            .unwrap()
+            .is_some()
+        {}
+        v
+    });
+    frames.push(good.unwrap());
+    let cap = dir.path().join("bad-frames.pcap");
+    write_pcap(&cap, &frames);
+    let (code, ev, sum, err) = replay(&[cap], &data("allow-all.yaml"), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sum["packets"], 4);
+    let anomalies = of_type(&ev, "anomaly");
+    assert_eq!(anomalies.len(), 3, "{anomalies:?}");
+    for a in &anomalies {
+        assert_eq!(a["anomaly"]["type"], "decode");
+        assert!(
+            a["anomaly"]["event"]
+                .as_str()
+                .unwrap()
+                .starts_with("decode.")
+        );
+    }
+    let total: u64 = sum["anomalies"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 3);
+    assert_eq!(
+        of_type(&ev, "flow").len(),
+        1,
+        "the good packet still makes its flow"
+    );
+}

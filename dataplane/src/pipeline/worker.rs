@@ -34,8 +34,6 @@ pub struct WorkerConfig {
     /// Out-of-order bytes held by all streams of one worker.
     pub reassembly_budget: usize,
     pub defrag: DefragConfig,
-    /// Emit an `l7` event for every transaction.
-    pub log_all: bool,
     /// Most anomaly events of one kind per second of packet time (the counters count all).
     pub anomaly_events_per_sec: u32,
 }
@@ -47,7 +45,6 @@ impl Default for WorkerConfig {
             stream: StreamConfig::default(),
             reassembly_budget: 64 << 20,
             defrag: DefragConfig::default(),
-            log_all: false,
             anomaly_events_per_sec: 10,
         }
     }
