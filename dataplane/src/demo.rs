@@ -49,6 +49,7 @@ pub fn run(out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
         workers: 1,
         worker: WorkerConfig::default(),
         swaps: Vec::new(),
+        compare: None,
         progress: false,
     };
     let report = run_replay(&opts)?;

@@ -48,6 +48,12 @@ enum Cmd {
         /// Exit with status 1 if any flow or request was denied.
         #[arg(long)]
         fail_on_deny: bool,
+        /// Also judge everything by this (old) policy and report what changes verdict.
+        #[arg(long, value_name = "OLD_POLICY.yaml")]
+        compare: Option<PathBuf>,
+        /// With --compare: exit with status 1 if any verdict changed.
+        #[arg(long, requires = "compare")]
+        fail_on_change: bool,
     },
     /// Policy tools.
     Policy {
@@ -100,6 +106,8 @@ fn main() -> ExitCode {
             format,
             swap_at,
             fail_on_deny,
+            compare,
+            fail_on_change,
         } => {
             if workers == 0 || workers > 256 {
                 eprintln!("palisade: --workers must be between 1 and 256");
@@ -117,6 +125,7 @@ fn main() -> ExitCode {
                 workers,
                 worker: WorkerConfig::default(),
                 swaps: swap_at,
+                compare,
                 progress: true,
             };
             let report = match run_replay(&opts) {
@@ -148,6 +157,9 @@ fn main() -> ExitCode {
                 .iter()
                 .any(|((a, _), n)| *a == "deny" && *n > 0);
             if fail_on_deny && denied {
+                return ExitCode::from(1);
+            }
+            if fail_on_change && !report.stats.changes.is_empty() {
                 return ExitCode::from(1);
             }
             ExitCode::SUCCESS

@@ -58,10 +58,37 @@ pub fn to_json(r: &ReplayReport) -> serde_json::Value {
             "stream_cap_hits": s.reassembly.stream_cap_hits,
             "global_cap_hits": s.reassembly.global_cap_hits,
         },
+        "changes": changes_json(r),
         "events": r.events_written,
         "policy": r.policy_log.iter().map(|(v, src, err)| json!({"version": v, "source": src, "error": err})).collect::<Vec<_>>(),
         "capture_errors": r.capture_errors,
     })
+}
+
+/// Verdict changes against `--compare`, most frequent first.
+fn changes_sorted(r: &ReplayReport) -> Vec<(&crate::pipeline::VerdictChange, u64, &[String])> {
+    let mut v: Vec<_> = r
+        .stats
+        .changes
+        .iter()
+        .map(|(k, (n, ex))| (k, *n, ex.as_slice()))
+        .collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    v
+}
+
+fn changes_json(r: &ReplayReport) -> serde_json::Value {
+    changes_sorted(r)
+        .into_iter()
+        .map(|(k, n, ex)| {
+            json!({
+                "old": {"action": k.old_action, "enforced": k.old_enforced, "rule": k.old_rule},
+                "new": {"action": k.new_action, "enforced": k.new_enforced, "rule": k.new_rule},
+                "flows": n,
+                "examples": ex,
+            })
+        })
+        .collect()
 }
 
 pub fn to_text(r: &ReplayReport) -> String {
@@ -98,6 +125,34 @@ pub fn to_text(r: &ReplayReport) -> String {
         let _ = writeln!(o, "  {action:<6} {rule:<24} {n}");
     }
     let _ = writeln!(o, "alerts     {}", s.alerts);
+    let changes = changes_sorted(r);
+    if !s.changes.is_empty() || r.compared {
+        let total: u64 = changes.iter().map(|c| c.1).sum();
+        let _ = writeln!(
+            o,
+            "changes    {total} flow(s) change verdict against the compared policy"
+        );
+        for (k, n, ex) in changes {
+            let verdict = |a: &str, enforced: bool| {
+                if a == "deny" && !enforced {
+                    "deny (not enforced)".to_string()
+                } else {
+                    a.to_string()
+                }
+            };
+            let _ = writeln!(
+                o,
+                "  {} by {} -> {} by {}: {n} flow(s)",
+                verdict(k.old_action, k.old_enforced),
+                k.old_rule,
+                verdict(k.new_action, k.new_enforced),
+                k.new_rule
+            );
+            for e in ex {
+                let _ = writeln!(o, "      e.g. {e}");
+            }
+        }
+    }
     if !s.app_protos.is_empty() {
         let list: Vec<String> = sorted(s.app_protos.iter().map(|(k, v)| (*k, v)))
             .into_iter()

@@ -578,3 +578,71 @@ fn malformed_packets_are_anomalies_and_never_stop_the_replay() {
         "the good packet still makes its flow"
     );
 }
+
+#[test]
+fn what_if_lists_exactly_the_changed_verdicts() {
+    // Old: everything allowed. New: the demo policy. Exactly two flows change.
+    let (code, _, sum, err) = replay(
+        &[demo("shop.pcap")],
+        &demo("policy.yaml"),
+        &[
+            "--compare",
+            data("allow-all.yaml").to_str().unwrap(),
+            "--fail-on-change",
+        ],
+    );
+    assert_eq!(code, 1, "--fail-on-change with changes exits 1: {err}");
+    let changes: Vec<(String, String, String, bool, u64, Vec<String>)> = sum["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["old"]["action"].as_str().unwrap().into(),
+                c["new"]["action"].as_str().unwrap().into(),
+                c["new"]["rule"].as_str().unwrap().into(),
+                c["new"]["enforced"].as_bool().unwrap(),
+                c["flows"].as_u64().unwrap(),
+                c["examples"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (
+                s("allow"),
+                s("alert"),
+                s("default"),
+                false,
+                1,
+                vec![s("198.51.100.23 -> 10.0.2.7:8080 TCP")]
+            ),
+            (
+                s("allow"),
+                s("deny"),
+                s("no-web-db"),
+                true,
+                1,
+                vec![s("10.0.1.5 -> 10.0.4.11:5432 TCP")]
+            ),
+        ]
+    );
+    // Same rules in another order: no change, exit 0.
+    let (code, _, sum, _) = replay(
+        &[demo("shop.pcap")],
+        &data("shop-deny-wins-reversed.yaml"),
+        &[
+            "--compare",
+            data("shop-deny-wins.yaml").to_str().unwrap(),
+            "--fail-on-change",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(sum["changes"].as_array().unwrap().len(), 0);
+}

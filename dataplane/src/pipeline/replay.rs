@@ -32,6 +32,8 @@ pub struct ReplayOptions {
     pub workers: usize,
     pub worker: WorkerConfig,
     pub swaps: Vec<SwapAt>,
+    /// Judge every flow by this policy too and report verdict changes (`--compare OLD`).
+    pub compare: Option<PathBuf>,
     /// Show a progress bar when stderr is a terminal.
     pub progress: bool,
 }
@@ -48,6 +50,8 @@ pub struct ReplayReport {
     /// Policy loads and rejections, in order: (version or None, source, error).
     pub policy_log: Vec<(Option<u64>, String, Option<String>)>,
     pub events_written: u64,
+    /// Whether a comparison policy was given (`--compare`).
+    pub compared: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,11 +71,20 @@ const QUEUE_BATCHES: usize = 8;
 pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let mut report = ReplayReport {
         workers: opts.workers.max(1),
+        compared: opts.compare.is_some(),
         ..Default::default()
     };
     // Bad input fails before any output is produced.
     let first = PolicySnapshot::load(&opts.policy, opts.inventory.as_deref(), 1)
         .map_err(|e| ReplayError::Policy(e.to_string()))?;
+    // The comparison policy is version 0: it is never in force, only consulted.
+    let compare = match &opts.compare {
+        Some(p) => Some(Arc::new(
+            PolicySnapshot::load(p, opts.inventory.as_deref(), 0)
+                .map_err(|e| ReplayError::Policy(e.to_string()))?,
+        )),
+        None => None,
+    };
     let mut captures = CaptureSet::open(&opts.captures)?;
     let total_bytes: u64 = opts
         .captures
@@ -101,11 +114,15 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         let cfg = opts.worker.clone();
         let events = writer.sender();
         let recycle = recycle_tx.clone();
+        let compare = compare.clone();
         handles.push(
             std::thread::Builder::new()
                 .name(format!("palisade-w{i}"))
                 .spawn(move || {
                     let mut w = Worker::new(i, cfg, ParserRegistry::builtin(), events);
+                    if let Some(old) = compare {
+                        w.set_compare(old);
+                    }
                     for mut batch in rx {
                         let snap = Arc::clone(&batch.snapshot);
                         for m in &batch.packets {

@@ -50,6 +50,20 @@ impl Default for WorkerConfig {
     }
 }
 
+/// A verdict that differs between the comparison (old) policy and the judged (new) one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VerdictChange {
+    pub old_action: &'static str,
+    pub old_enforced: bool,
+    pub old_rule: String,
+    pub new_action: &'static str,
+    pub new_enforced: bool,
+    pub new_rule: String,
+}
+
+/// Example flows kept per kind of change.
+const CHANGE_EXAMPLES: usize = 5;
+
 /// Counters of one worker; summed over workers for the summary.
 #[derive(Clone, Debug, Default)]
 pub struct WorkerStats {
@@ -72,6 +86,9 @@ pub struct WorkerStats {
     pub app_protos: HashMap<&'static str, u64>,
     /// Flow decisions by (action, rule id or "default").
     pub verdicts: HashMap<(&'static str, String), u64>,
+    /// With a comparison policy: flows whose final verdict differs, by (old action, old
+    /// rule, new action, new rule), with a few example flows each.
+    pub changes: HashMap<VerdictChange, (u64, Vec<String>)>,
     pub transactions: u64,
 }
 
@@ -99,6 +116,15 @@ impl WorkerStats {
         }
         for (k, v) in &o.verdicts {
             *self.verdicts.entry(k.clone()).or_default() += v;
+        }
+        for (k, (n, ex)) in &o.changes {
+            let e = self.changes.entry(k.clone()).or_default();
+            e.0 += n;
+            for x in ex {
+                if e.1.len() < CHANGE_EXAMPLES {
+                    e.1.push(x.clone());
+                }
+            }
         }
         let (a, b) = (&mut self.flows, &o.flows);
         a.created += b.created;
@@ -146,6 +172,8 @@ pub struct FlowCtx {
     streams: [Stream; 2],
     inspector: FlowInspector,
     verdict: FlowVerdict,
+    /// The comparison policy's judgement of the same flow (`--compare`).
+    old: Option<FlowVerdict>,
     alerted: bool,
     gap_bytes: u64,
 }
@@ -201,6 +229,8 @@ pub struct Worker {
     defrag: Defragmenter,
     budget: Budget,
     registry: ParserRegistry,
+    /// The policy to compare against (`replay --compare OLD`): every flow is judged by it too.
+    compare: Option<Arc<PolicySnapshot>>,
     pub stats: WorkerStats,
     out: Vec<u8>,
     events: EventSender,
@@ -231,6 +261,7 @@ impl Worker {
             budget: Budget::new(cfg.reassembly_budget),
             cfg,
             registry,
+            compare: None,
             stats: WorkerStats::default(),
             out: Vec::with_capacity(1 << 16),
             events,
@@ -243,6 +274,11 @@ impl Worker {
             frag_buf: Vec::new(),
             cid: String::with_capacity(32),
         }
+    }
+
+    /// Judges every flow by `old` as well, and reports where the verdicts differ.
+    pub fn set_compare(&mut self, old: Arc<PolicySnapshot>) {
+        self.compare = Some(old);
     }
 
     pub fn flow_count(&self) -> usize {
@@ -546,6 +582,15 @@ impl Worker {
         let transport = policy_transport(proto);
         let decision = snap.judge_flow(&src_ep, &dst_ep, server.1, transport, None);
         self.count_decision(snap, &decision);
+        let old = self.compare.as_ref().map(|old| {
+            let (src, dst) = (old.resolve(client.0), old.resolve(server.0));
+            FlowVerdict {
+                decision: old.judge_flow(&src, &dst, server.1, transport, None),
+                snap: Arc::clone(old),
+                src,
+                dst,
+            }
+        });
         let first_dir = if sender_is_client {
             Direction::ToServer
         } else {
@@ -572,6 +617,7 @@ impl Worker {
                 dst: dst_ep,
                 decision,
             },
+            old,
             alerted: false,
             gap_bytes: 0,
         }
@@ -701,8 +747,13 @@ impl Worker {
         let Some(flow) = self.flows.value_mut(h) else {
             return PacketVerdict::Accept;
         };
-        let v = &flow.verdict;
         let transport = policy_transport(flow.proto);
+        if let Some(o) = flow.old.as_mut() {
+            o.decision = o
+                .snap
+                .judge_flow(&o.src, &o.dst, flow.server.1, transport, Some(app));
+        }
+        let v = &flow.verdict;
         let new = v
             .snap
             .judge_flow(&v.src, &v.dst, flow.server.1, transport, Some(app));
@@ -771,6 +822,7 @@ impl Worker {
             *self.stats.app_protos.entry(app.as_str()).or_default() += 1;
         }
         flow.gap_bytes += gap_bytes;
+        self.record_change(&flow);
         let mut e = Event::new(Timestamp(flow.last_ns), "flow");
         self.cid.clear();
         fill_flow_fields(&mut e, &flow, &mut self.cid);
@@ -805,6 +857,42 @@ impl Worker {
         });
         e.write_line(&mut self.out);
         self.stats.events += 1;
+    }
+
+    /// With `--compare`: counts the flow if the old policy's final verdict differs.
+    fn record_change(&mut self, flow: &FlowCtx) {
+        let Some(old) = &flow.old else { return };
+        let (o, n) = (&old.decision, &flow.verdict.decision);
+        let (old_rule, new_rule) = (rule_name(&old.snap, o), rule_name(&flow.verdict.snap, n));
+        // A verdict is what happens to the traffic: the action and whether it is enforced.
+        // The same action by another rule is not a change.
+        if (o.action, o.enforce) == (n.action, n.enforce) {
+            return;
+        }
+        let key = VerdictChange {
+            old_action: o.action.as_str(),
+            old_enforced: o.enforce,
+            old_rule: old_rule.to_owned(),
+            new_action: n.action.as_str(),
+            new_enforced: n.enforce,
+            new_rule: new_rule.to_owned(),
+        };
+        let e = self.stats.changes.entry(key).or_default();
+        e.0 += 1;
+        if e.1.len() < CHANGE_EXAMPLES {
+            let port = if matches!(flow.proto, PROTO_TCP | PROTO_UDP) {
+                format!(":{}", flow.server.1)
+            } else {
+                String::new()
+            };
+            e.1.push(format!(
+                "{} -> {}{} {}",
+                flow.client.0,
+                flow.server.0,
+                port,
+                proto_name(flow.proto)
+            ));
+        }
     }
 
     fn anomaly(
