@@ -10,7 +10,8 @@
 //!   do. Semantic errors are all collected; YAML syntax/type errors stop at the first
 //!   per file, because serde cannot resume after one.
 //! - A snapshot is immutable, `Send + Sync`, without interior mutability; lookups
-//!   ([`PolicySnapshot::resolve`], [`PolicySnapshot::judge_flow`]) never allocate.
+//!   ([`PolicySnapshot::resolve`], [`PolicySnapshot::judge_flow`],
+//!   [`PolicySnapshot::judge_request`]) never allocate.
 //! - Every table has a limit ([`validate::MAX_GROUPS`], [`validate::MAX_RULES`],
 //!   [`validate::MAX_WORKLOADS`], [`validate::MAX_LIST`], [`load::MAX_FILE_BYTES`]);
 //!   exceeding one is a [`Code::Limit`] error, not growth.
@@ -56,17 +57,25 @@
 //!   enforced; `monitor` gives Alert; `learn` gives Allow. A matching deny rule under
 //!   `monitor` or `learn` reports Deny with `enforce == false`: only Deny in `protect`
 //!   drops.
+//! - **Transactions** ([`PolicySnapshot::judge_request`]): L7 matchers are compiled into
+//!   per-destination indexes; their exact semantics (globs, SQL tables and statements,
+//!   logins, case rules) are in the [`l7`] module doc.
+//! - **Diff** ([`diff::diff`]): groups by name, rules by id, sets compared as sets, rule
+//!   order ignored (deny wins, so order never changes a verdict).
 #![forbid(unsafe_code)]
 
 use std::fmt;
 use std::path::Path;
 
+pub mod diff;
 pub mod error;
+pub mod l7;
 pub mod load;
 pub mod model;
 pub mod snapshot;
 pub mod validate;
 
+pub use diff::{PolicyDiff, diff};
 pub use error::{Code, Diagnostic, Level, Origin, PolicyError, PolicyErrors, SourcePos};
 pub use load::{LoadedPolicy, load_inventory, load_inventory_str, load_policy, load_policy_str};
 pub use model::{SegmentationPolicy, WorkloadInventory};

@@ -263,7 +263,12 @@ impl CompiledRule {
     /// Whether the rule applies to a flow with this port, transport and (possibly not yet
     /// known) application protocol.
     #[inline]
-    fn matches_l4(&self, dport: u16, transport: Transport, app: Option<AppProto>) -> bool {
+    pub(crate) fn matches_l4(
+        &self,
+        dport: u16,
+        transport: Transport,
+        app: Option<AppProto>,
+    ) -> bool {
         if self.transports & transport.bit() == 0 {
             return false;
         }
@@ -339,6 +344,8 @@ pub struct PolicySnapshot {
     cells: Box<[Cell]>,
     /// Rule indices, ascending within a cell.
     rule_refs: Box<[u32]>,
+    /// The rules' L7 matchers, compiled for [`PolicySnapshot::judge_request`].
+    l7: crate::l7::L7Index,
 }
 
 /// Accumulates the rules that match one flow; the lowest index of each action wins.
@@ -467,6 +474,14 @@ impl PolicySnapshot {
             .map(RuleId)
     }
 
+    pub(crate) fn rules_slice(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+
+    pub(crate) fn l7_index(&self) -> &crate::l7::L7Index {
+        &self.l7
+    }
+
     fn set_info(&self, set: u32) -> Option<&SetInfo> {
         self.sets.get(set as usize)
     }
@@ -588,7 +603,6 @@ impl PolicySnapshot {
             };
             *slot = (*slot).min(i);
         });
-        let mode = self.mode_for(src, dst);
         let (decided, l7_constrained) = if m.deny != NONE {
             (m.deny, false)
         } else if m.alert != NONE {
@@ -598,6 +612,20 @@ impl PolicySnapshot {
         } else {
             (m.allow_l7, m.allow_l7 != NONE)
         };
+        self.decide(src, dst, decided, l7_constrained, m.capture)
+    }
+
+    /// The decision of rule `decided` (`u32::MAX`: none, the mode decides), shared by the
+    /// flow and the transaction judges so that both render outcomes the same way.
+    pub(crate) fn decide(
+        &self,
+        src: &Endpoint,
+        dst: &Endpoint,
+        decided: u32,
+        l7_constrained: bool,
+        capture: bool,
+    ) -> Decision {
+        let mode = self.mode_for(src, dst);
         let src_set = self.set_slice(src.set);
         let dst_set = self.set_slice(dst.set);
         match self.rules.get(decided as usize) {
@@ -607,7 +635,7 @@ impl PolicySnapshot {
                 mode,
                 enforce: rule.action == Action::Deny && mode == Mode::Protect,
                 severity: rule.severity,
-                capture: m.capture,
+                capture,
                 l7_constrained,
                 src_group: named_group(rule.from.as_deref(), src_set),
                 dst_group: named_group(rule.to.as_deref(), dst_set),
@@ -626,7 +654,7 @@ impl PolicySnapshot {
                     mode,
                     enforce,
                     severity,
-                    capture: m.capture,
+                    capture,
                     l7_constrained: false,
                     src_group: src_set.first().copied(),
                     dst_group: dst_set.first().copied(),
@@ -886,6 +914,8 @@ pub(crate) fn build(c: Checked, version: u64) -> Result<PolicySnapshot, PolicyEr
         i = j;
     }
 
+    let l7 = crate::l7::L7Index::build(&rules, groups.len())
+        .map_err(|e| limit_error(&c.policy_origin, &format!("L7 matchers: {e}")))?;
     Ok(PolicySnapshot {
         version,
         name: c.name.as_str().into(),
@@ -908,6 +938,7 @@ pub(crate) fn build(c: Checked, version: u64) -> Result<PolicySnapshot, PolicyEr
         index: index.into_boxed_slice(),
         cells: cells.into_boxed_slice(),
         rule_refs: rule_refs.into_boxed_slice(),
+        l7,
     })
 }
 

@@ -1,0 +1,130 @@
+//! Fixed-size bitsets over the clauses of one table, and postings (which clauses accept a
+//! value) in a sparse or dense form.
+//!
+//! A table holds at most [`MAX_CLAUSES`] clauses so that every working bitset of a decision
+//! fits in a stack array ([`Words`]): the decision never allocates, whatever the policy.
+
+/// Clauses per table; larger (destination, kind) lists are split into several tables.
+pub(crate) const MAX_CLAUSES: usize = 4096;
+pub(crate) const MAX_WORDS: usize = MAX_CLAUSES / 64;
+
+/// Scratch bitset on the stack; a table uses its first `words` words.
+pub(crate) type Words = [u64; MAX_WORDS];
+
+pub(crate) fn words_for(n: usize) -> usize {
+    n.div_ceil(64)
+}
+
+/// Every bit of clauses `0..n` set.
+pub(crate) fn ones(n: usize) -> Box<[u64]> {
+    let mut v = vec![0u64; words_for(n)];
+    for i in 0..n {
+        set(&mut v, i);
+    }
+    v.into_boxed_slice()
+}
+
+#[inline]
+pub(crate) fn set(w: &mut [u64], i: usize) {
+    if let Some(x) = w.get_mut(i / 64) {
+        *x |= 1 << (i % 64);
+    }
+}
+
+#[inline]
+pub(crate) fn and_into(acc: &mut [u64], other: &[u64]) {
+    for (a, b) in acc.iter_mut().zip(other) {
+        *a &= b;
+    }
+}
+
+#[inline]
+pub(crate) fn or_into(acc: &mut [u64], other: &[u64]) {
+    for (a, b) in acc.iter_mut().zip(other) {
+        *a |= b;
+    }
+}
+
+#[inline]
+pub(crate) fn is_empty(w: &[u64]) -> bool {
+    w.iter().all(|&x| x == 0)
+}
+
+/// Calls `f` with the index of every set bit, ascending.
+#[inline]
+pub(crate) fn for_each_set(w: &[u64], mut f: impl FnMut(usize)) {
+    for (wi, &word) in w.iter().enumerate() {
+        let mut x = word;
+        while x != 0 {
+            let b = x.trailing_zeros() as usize;
+            f(wi * 64 + b);
+            x &= x - 1;
+        }
+    }
+}
+
+/// The clauses of one table that accept one dictionary value.
+#[derive(Debug)]
+pub(crate) enum Posting {
+    /// Few clauses: set their bits one by one.
+    Sparse(Box<[u16]>),
+    /// Many clauses: OR whole words (never more work than the table's width).
+    Dense(Box<[u64]>),
+}
+
+impl Posting {
+    /// `clauses` ascending, each below `n`.
+    pub(crate) fn new(clauses: &[u16], n: usize) -> Posting {
+        let words = words_for(n);
+        if clauses.len() > words {
+            let mut v = vec![0u64; words];
+            for &c in clauses {
+                set(&mut v, usize::from(c));
+            }
+            Posting::Dense(v.into_boxed_slice())
+        } else {
+            Posting::Sparse(clauses.into())
+        }
+    }
+
+    #[inline]
+    pub(crate) fn or_into(&self, out: &mut [u64]) {
+        match self {
+            Posting::Sparse(cs) => {
+                for &c in cs.iter() {
+                    set(out, usize::from(c));
+                }
+            }
+            Posting::Dense(ws) => or_into(out, ws),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postings_and_iteration() {
+        let n = 200;
+        let sparse = Posting::new(&[1, 70], n);
+        assert!(matches!(sparse, Posting::Sparse(_)));
+        let dense = Posting::new(&[0, 2, 4, 6, 199], n);
+        assert!(matches!(dense, Posting::Dense(_)));
+        let mut w = [0u64; MAX_WORDS];
+        let w = &mut w[..words_for(n)];
+        sparse.or_into(w);
+        dense.or_into(w);
+        let mut seen = Vec::new();
+        for_each_set(w, |i| seen.push(i));
+        assert_eq!(seen, [0, 1, 2, 4, 6, 70, 199]);
+        let all = ones(n);
+        let mut count = 0;
+        for_each_set(&all, |_| count += 1);
+        assert_eq!(count, n);
+        and_into(w, &[0, 0, 0, 0]);
+        assert!(is_empty(w));
+        // Out of range bits are ignored, not a panic.
+        set(w, 10_000);
+    }
+}

@@ -1,0 +1,1228 @@
+//! Per-transaction (L7) decisions: rules' `http`, `grpc`, `sql`, `redis`, `dns` and `tls`
+//! matchers compiled into indexes, and [`PolicySnapshot::judge_request`].
+//!
+//! # Layout
+//!
+//! Each matcher entry of a rule (one element of its `http:` list, say) is a *clause*: every
+//! field it lists must match (AND), any entry of a field's list may (OR), and the rule
+//! matches a transaction when any of its clauses does. Clauses are grouped into *tables* per
+//! (destination group or `"*"`, L7 kind), at most 4,096 per table. Per
+//! (kind, field) one policy-wide dictionary maps every listed value to an id: a hash map for
+//! exact values, one anchored multi-pattern DFA for globs, path patterns and `regex:`.
+//! Tables map ids to the clauses that list them (postings) and keep, per field, the clauses
+//! that do not constrain it.
+//!
+//! A decision looks each request field up once (one hash probe, one DFA pass), then, per
+//! table of the destination's groups, intersects per-field clause bitsets on the stack, and
+//! checks only the surviving clauses' source groups, ports and protocol. The cost grows with
+//! the number of clauses that match, not with the number of rules. Rules without L7 matchers
+//! get their own (destination, source) index so that the L4 part of the decision does not
+//! walk the L7 rules either. Nothing allocates per call.
+//!
+//! # Semantics (PRODUCT.md, plus these decisions)
+//!
+//! - Deny wins: a matching deny rule (with matching L7 matchers, or without L7 matchers and
+//!   covering the flow) gives Deny; else an alert rule gives Alert; else an allow rule
+//!   without L7 matchers covering the flow allows every transaction; else an allow rule with
+//!   matching L7 matchers allows it; else the mode decides, exactly as in
+//!   [`PolicySnapshot::judge_flow`]. The lowest-numbered rule of the winning action names the
+//!   decision. `capture` is set if a covering rule without L7 matchers, or a rule whose L7
+//!   matchers matched, captures. `l7_constrained` is set when an allow rule with L7
+//!   matchers decided.
+//! - **http**: `methods` exact and case-sensitive (methods are upper-case by convention,
+//!   and validation rejects lower-case standard ones); `paths` against the normalised path
+//!   without query: exact; a final `/*` for one or more characters after the slash
+//!   (`/api/*` matches `/api/x` and `/api/x/y`, not `/api` nor `/api/`); `*` as a whole
+//!   segment elsewhere for exactly one non-empty segment; `regex:` followed by a regular
+//!   expression that must match the whole path. Literal and glob rule paths are normalised
+//!   as request paths are (`/%7euser` means `/~user`). `hosts` case-insensitive, exact or
+//!   a domain glob (below), compared without port, userinfo, IPv6 brackets or trailing dot,
+//!   on both the rule and the request side;
+//!   `headers`: every listed header must be present, name case-insensitive, value exact.
+//!   A request without a `Host` matches no clause that lists `hosts`.
+//! - **grpc**: `service` and `methods` exact and case-sensitive.
+//! - **sql** (postgres and mysql): each statement of a request is judged as its own
+//!   transaction (PRODUCT.md: "each SQL statement") and the request takes the most severe
+//!   outcome (deny over alert over allow, the first statement on ties). So `SELECT 1; DROP
+//!   TABLE t` is not allowed by a SELECT-only allow and is denied by a deny on DROP.
+//!   `verbs` case-insensitive. `databases` and `users` exact (servers treat them as
+//!   case-sensitive); a request whose login was not seen matches no clause that lists them.
+//!   `tables`, names compared ASCII case-insensitively:
+//!   - in **allow** clauses, *every* table a statement touches must be listed (a statement
+//!     that touches none, `SELECT 1`, passes);
+//!   - in **deny/alert** clauses, the clause matches when the statement touches *any*
+//!     listed table (otherwise `DELETE FROM audit USING other` would dodge a deny on
+//!     `audit` by touching a second table); a statement that touches none does not match.
+//!   - A listed bare name `t` matches `t` and `s.t` in any schema; a listed `s.t` matches
+//!     `s.t` and a bare `t` (whose schema the search path decides at run time). A listed
+//!     `s.t` never matches `x.t`.
+//!   - A **LOGIN** is matched by `users`/`databases` only: by every allow clause whose
+//!     users/databases match (an allow for `SELECT` by `svc` lets `svc` log in), but only by
+//!     deny/alert clauses that list no `verbs` and no `tables`, or list the verb `LOGIN`
+//!     (a deny on `DROP` must not refuse every login).
+//!   - A request without statements is judged as one statement with no tables and verb
+//!     `USE` for a database switch, no verb otherwise (only clauses without `verbs` match).
+//! - **redis**: `commands` case-insensitive, `keys` case-sensitive globs as Redis's own
+//!   `KEYS` (`*` any run of bytes, `?` one byte, `[abc]`/`[^a-z]` a class, `\` escapes);
+//!   a command without a key matches no clause that lists `keys`.
+//! - **dns**: `names` case-insensitive, without trailing dot. **Domain globs** (DNS names,
+//!   hosts, SNI): a label that is exactly `*` stands for **one or more** whole labels
+//!   (`*.svc.cluster.local` matches `a.svc.cluster.local` and `a.b.svc.cluster.local`, not
+//!   `svc.cluster.local`); a `*` inside a label (`web-*`) for any run of characters other
+//!   than `.`.
+//! - **tls**: `sni` as DNS names; `alpn` exact, matching when any offered protocol is
+//!   listed. A ClientHello without SNI (or without ALPN) matches no clause listing `sni`
+//!   (or `alpn`).
+//! - A transaction whose detail does not fit (no typed detail, or a different kind than the
+//!   rule's matchers) matches no L7 clause.
+
+mod bits;
+mod dict;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use foldhash::{HashMap, HashMapExt};
+use proto_parsers::AppProto;
+use proto_parsers::facts::{Header, RequestDetail, SqlKind, SqlRequest, SqlVerb};
+
+use crate::model::{L7Kind, L7Matchers, Patterns};
+use crate::snapshot::{
+    Action, CompiledRule, Decision, Endpoint, GroupId, PolicySnapshot, Transport,
+};
+use bits::{MAX_CLAUSES, MAX_WORDS, Posting, Words, words_for};
+use dict::{Dict, DictBuilder, FOLD_MAX, Hits, Key};
+
+const KINDS: usize = 6;
+const MAX_FIELDS: usize = 3;
+const NONE: u32 = u32::MAX;
+/// The `"*"` key; group ids stay below it (see [`crate::validate::MAX_GROUPS`]).
+const ANY_KEY: u16 = u16::MAX;
+
+// Field slots per kind: http (method, path, host), grpc (service, method), sql (verb,
+// database, user; tables apart), redis (command, key), dns (name), tls (sni, alpn).
+const SQL_VERB: usize = 0;
+const SQL_DATABASE: usize = 1;
+const SQL_USER: usize = 2;
+
+const fn kind_index(k: L7Kind) -> usize {
+    match k {
+        L7Kind::Http => 0,
+        L7Kind::Grpc => 1,
+        L7Kind::Sql => 2,
+        L7Kind::Redis => 3,
+        L7Kind::Dns => 4,
+        L7Kind::Tls => 5,
+    }
+}
+
+/// Whether each field of a kind compares ASCII case-insensitively.
+const fn folds(kind: usize) -> [bool; MAX_FIELDS] {
+    match kind {
+        0 => [false, false, true],  // method, path, host
+        2 => [true, false, false],  // verb, database, user
+        3 => [true, false, false],  // command, key
+        4 => [true, false, false],  // name
+        5 => [true, false, false],  // sni, alpn
+        _ => [false, false, false], // grpc service, method
+    }
+}
+
+/// A required header: lower-case name, exact value.
+type HeaderPair = (Box<[u8]>, Box<[u8]>);
+type HeaderPairs = Box<[HeaderPair]>;
+
+/// One matcher entry of one rule, before indexing.
+struct ClauseSpec {
+    rule: u32,
+    action: Action,
+    capture: bool,
+    fields: [Option<Vec<Key>>; MAX_FIELDS],
+    /// SQL `tables`, lower-cased.
+    tables: Option<Vec<Vec<u8>>>,
+    /// HTTP `headers`: lower-case name, value.
+    headers: HeaderPairs,
+    /// SQL: whether a LOGIN can match this clause (see the module doc).
+    login_ok: bool,
+}
+
+fn keys(p: &Patterns, f: impl Fn(&str) -> Key) -> Option<Vec<Key>> {
+    p.as_ref()
+        .map(|l| l.value.iter().map(|s| f(&s.value)).collect())
+}
+
+fn exact(s: &str) -> Key {
+    Key::Exact(s.as_bytes().to_vec())
+}
+
+/// A literal or glob path pattern normalised as request paths are (so `/%7euser` in a rule
+/// means the `/~user` a request normalises to); `regex:` patterns are kept as written.
+fn rule_path(p: &str) -> String {
+    if p.starts_with("regex:") {
+        return p.to_owned();
+    }
+    let mut out = String::new();
+    if proto_parsers::http::normalize_path(p.as_bytes(), &mut out) {
+        out
+    } else {
+        p.to_owned()
+    }
+}
+
+fn specs_of(rule: u32, r: &CompiledRule, m: &L7Matchers, out: &mut Vec<ClauseSpec>) {
+    let base = |fields: [Option<Vec<Key>>; MAX_FIELDS]| ClauseSpec {
+        rule,
+        action: r.action(),
+        capture: r.capture(),
+        fields,
+        tables: None,
+        headers: Box::default(),
+        login_ok: false,
+    };
+    match m {
+        L7Matchers::Http(list) => {
+            for h in list {
+                let mut c = base([
+                    keys(&h.methods, exact),
+                    keys(&h.paths, |p| dict::path_key(&rule_path(p))),
+                    keys(&h.hosts, |s| {
+                        dict::domain_key(&String::from_utf8_lossy(host_of(s.as_bytes())))
+                    }),
+                ]);
+                if let Some(hs) = &h.headers {
+                    c.headers = hs
+                        .value
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                k.0.to_ascii_lowercase().into_bytes().into_boxed_slice(),
+                                v.0.as_bytes().into(),
+                            )
+                        })
+                        .collect();
+                }
+                out.push(c);
+            }
+        }
+        L7Matchers::Grpc(list) => {
+            for g in list {
+                out.push(base([
+                    g.service.as_ref().map(|s| vec![exact(&s.value)]),
+                    keys(&g.methods, exact),
+                    None,
+                ]));
+            }
+        }
+        L7Matchers::Sql(list) => {
+            for q in list {
+                let mut c = base([
+                    keys(&q.verbs, exact),
+                    keys(&q.databases, exact),
+                    keys(&q.users, exact),
+                ]);
+                c.tables = q.tables.as_ref().map(|l| {
+                    l.value
+                        .iter()
+                        .map(|t| t.value.to_ascii_lowercase().into_bytes())
+                        .collect()
+                });
+                let lists_login = q.verbs.as_ref().is_some_and(|l| {
+                    l.value
+                        .iter()
+                        .any(|v| v.value.eq_ignore_ascii_case("LOGIN"))
+                });
+                c.login_ok = c.action == Action::Allow
+                    || lists_login
+                    || (q.verbs.is_none() && q.tables.is_none());
+                out.push(c);
+            }
+        }
+        L7Matchers::Redis(list) => {
+            for x in list {
+                out.push(base([
+                    keys(&x.commands, exact),
+                    keys(&x.keys, dict::redis_key),
+                    None,
+                ]));
+            }
+        }
+        L7Matchers::Dns(list) => {
+            for x in list {
+                out.push(base([keys(&x.names, dict::domain_key), None, None]));
+            }
+        }
+        L7Matchers::Tls(list) => {
+            for x in list {
+                out.push(base([
+                    keys(&x.sni, dict::domain_key),
+                    keys(&x.alpn, exact),
+                    None,
+                ]));
+            }
+        }
+    }
+}
+
+/// The clauses of one table that accept each id of one field, and those that accept any
+/// value (the field is absent from them).
+#[derive(Debug)]
+struct FieldIx {
+    wild: Box<[u64]>,
+    /// Sorted by id.
+    by_id: Box<[(u32, Posting)]>,
+}
+
+impl FieldIx {
+    /// `None` when no clause constrains the field (the field is then skipped).
+    fn build<'a>(n: usize, per_clause: impl Iterator<Item = Option<&'a [u32]>>) -> Option<Self> {
+        let mut wild = vec![0u64; words_for(n)];
+        let mut by: HashMap<u32, Vec<u16>> = HashMap::new();
+        let mut constrained = false;
+        for (c, ids) in per_clause.enumerate() {
+            let Ok(c16) = u16::try_from(c) else {
+                break;
+            };
+            match ids {
+                None => bits::set(&mut wild, c),
+                Some(ids) => {
+                    constrained = true;
+                    for &id in ids {
+                        let v = by.entry(id).or_default();
+                        if v.last() != Some(&c16) {
+                            v.push(c16);
+                        }
+                    }
+                }
+            }
+        }
+        if !constrained {
+            return None;
+        }
+        let mut by_id: Vec<(u32, Posting)> = by
+            .into_iter()
+            .map(|(id, cs)| (id, Posting::new(&cs, n)))
+            .collect();
+        by_id.sort_unstable_by_key(|(id, _)| *id);
+        Some(FieldIx {
+            wild: wild.into_boxed_slice(),
+            by_id: by_id.into_boxed_slice(),
+        })
+    }
+
+    #[inline]
+    fn or_id(&self, id: u32, out: &mut [u64]) {
+        if let Ok(i) = self.by_id.binary_search_by_key(&id, |(k, _)| *k)
+            && let Some((_, p)) = self.by_id.get(i)
+        {
+            p.or_into(out);
+        }
+    }
+
+    /// `out` = the clauses that accept the probed value(s).
+    #[inline]
+    fn eval(&self, dict: &Dict, probe: &Probe<'_>, out: &mut [u64]) {
+        for (o, w) in out.iter_mut().zip(self.wild.iter()) {
+            *o = *w;
+        }
+        if probe.hits.overflow {
+            probe.for_each_value(|v| dict.lookup_each(v, |id| self.or_id(id, out)));
+        } else {
+            for &id in probe.hits.ids() {
+                self.or_id(id, out);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Clause {
+    rule: u32,
+    action: Action,
+    capture: bool,
+    headers: HeaderPairs,
+}
+
+#[derive(Debug)]
+struct SqlIx {
+    tables: Option<FieldIx>,
+    allow: Box<[u64]>,
+    login_ok: Box<[u64]>,
+}
+
+/// Up to [`MAX_CLAUSES`] clauses of one (destination key, kind).
+#[derive(Debug)]
+struct Table {
+    all: Box<[u64]>,
+    clauses: Box<[Clause]>,
+    fields: [Option<FieldIx>; MAX_FIELDS],
+    sql: Option<SqlIx>,
+}
+
+/// SQL table names: exact ids, plus for a bare name the ids of the listed `schema.name`s.
+#[derive(Debug)]
+struct TableDict {
+    dict: Dict,
+    qualified_by_table: HashMap<Box<[u8]>, Box<[u32]>>,
+}
+
+impl TableDict {
+    fn lookup_each(&self, name: &[u8], mut f: impl FnMut(u32)) {
+        let mut buf = [0u8; FOLD_MAX];
+        let Some(lower) = buf.get_mut(..name.len()) else {
+            // Longer than any listed name could be hashed: only patterns could match, and
+            // table names are never patterns.
+            return;
+        };
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        let lower = &*lower;
+        if let Some(id) = self.dict.exact_id(lower) {
+            f(id);
+        }
+        match lower.iter().rposition(|&b| b == b'.') {
+            Some(dot) => {
+                if let Some(id) = lower.get(dot + 1..).and_then(|t| self.dict.exact_id(t)) {
+                    f(id);
+                }
+            }
+            None => {
+                if let Some(ids) = self.qualified_by_table.get(lower) {
+                    ids.iter().for_each(|&id| f(id));
+                }
+            }
+        }
+    }
+}
+
+/// Rules by (destination key, source key), as the snapshot's own index, for rules without
+/// L7 matchers only.
+#[derive(Debug, Default)]
+struct CellIndex {
+    index: Box<[(u32, u32)]>,
+    cells: Box<[(u16, u32, u32)]>,
+    refs: Box<[u32]>,
+}
+
+impl CellIndex {
+    /// `entries`: (destination key, source key, rule), `ANY_KEY` for `"*"`.
+    fn build(mut entries: Vec<(u16, u16, u32)>, groups: usize) -> Result<Self, String> {
+        entries.sort_unstable();
+        entries.dedup();
+        let too_big = |_| "L4 rule index too large".to_owned();
+        let mut index = vec![(0u32, 0u32); groups + 1];
+        let mut cells: Vec<(u16, u32, u32)> = Vec::new();
+        let mut refs = Vec::with_capacity(entries.len());
+        let mut i = 0;
+        while let Some(&(d, s, _)) = entries.get(i) {
+            let start = u32::try_from(refs.len()).map_err(too_big)?;
+            while let Some(&(d2, s2, r)) = entries.get(i) {
+                if (d2, s2) != (d, s) {
+                    break;
+                }
+                refs.push(r);
+                i += 1;
+            }
+            let end = u32::try_from(refs.len()).map_err(too_big)?;
+            let slot = if d == ANY_KEY { groups } else { usize::from(d) };
+            let cell = u32::try_from(cells.len()).map_err(too_big)?;
+            cells.push((s, start, end));
+            if let Some(e) = index.get_mut(slot) {
+                if e.1 == 0 {
+                    e.0 = cell;
+                }
+                e.1 = cell + 1;
+            }
+        }
+        Ok(CellIndex {
+            index: index.into_boxed_slice(),
+            cells: cells.into_boxed_slice(),
+            refs: refs.into_boxed_slice(),
+        })
+    }
+
+    fn for_each(&self, src: &[GroupId], dst: &[GroupId], mut f: impl FnMut(u32)) {
+        let any = self.index.len().saturating_sub(1);
+        for d in dst.iter().map(|g| usize::from(g.0)).chain([any]) {
+            let cells = self
+                .index
+                .get(d)
+                .and_then(|&(a, b)| self.cells.get(a as usize..b as usize))
+                .unwrap_or(&[]);
+            if cells.is_empty() {
+                continue;
+            }
+            let mut visit = |&(_, a, b): &(u16, u32, u32)| {
+                for &r in self.refs.get(a as usize..b as usize).unwrap_or(&[]) {
+                    f(r);
+                }
+            };
+            for g in src {
+                if let Ok(i) = cells.binary_search_by_key(&g.0, |c| c.0)
+                    && let Some(c) = cells.get(i)
+                {
+                    visit(c);
+                }
+            }
+            if let Some(c) = cells.last()
+                && c.0 == ANY_KEY
+            {
+                visit(c);
+            }
+        }
+    }
+}
+
+/// The compiled L7 matchers of a snapshot.
+pub(crate) struct L7Index {
+    dicts: [Box<[Dict]>; KINDS],
+    tables_dict: TableDict,
+    /// Per (destination key, kind): a range of `tables`. Destination keys are group ids,
+    /// then `"*"`.
+    at: Box<[(u32, u32)]>,
+    tables: Box<[Table]>,
+    l4: CellIndex,
+    groups: usize,
+}
+
+impl fmt::Debug for L7Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("L7Index")
+            .field("dicts", &self.dicts)
+            .field("tables", &self.tables.len())
+            .field("clauses", &self.clause_count())
+            .finish()
+    }
+}
+
+impl L7Index {
+    /// Compiles the L7 matchers of `rules` (numbered as in the snapshot) for a policy of
+    /// `groups` groups. Fails only on limits (a DFA that cannot be built at all).
+    pub(crate) fn build(rules: &[CompiledRule], groups: usize) -> Result<L7Index, String> {
+        let dst_keys = groups + 1;
+        let mut specs: [Vec<ClauseSpec>; KINDS] = Default::default();
+        // Per kind, per destination slot: indices into `specs[kind]`.
+        let mut per_dst: Vec<Vec<Vec<u32>>> = vec![vec![Vec::new(); dst_keys]; KINDS];
+        let mut l4_entries = Vec::new();
+        for (ri, r) in rules.iter().enumerate() {
+            let rid = u32::try_from(ri).map_err(|_| "too many rules".to_owned())?;
+            let slots: Vec<usize> = match r.to_groups() {
+                None => vec![groups],
+                Some(gs) => gs.iter().map(|g| usize::from(g.0)).collect(),
+            };
+            let Some(m) = r.l7() else {
+                let srcs: Vec<u16> = match r.from_groups() {
+                    None => vec![ANY_KEY],
+                    Some(gs) => gs.iter().map(|g| g.0).collect(),
+                };
+                for &d in &slots {
+                    let d = if d == groups {
+                        ANY_KEY
+                    } else {
+                        u16::try_from(d).map_err(|_| "too many groups".to_owned())?
+                    };
+                    l4_entries.extend(srcs.iter().map(|&s| (d, s, rid)));
+                }
+                continue;
+            };
+            let k = kind_index(m.kind());
+            let (Some(kind_specs), Some(kind_dst)) = (specs.get_mut(k), per_dst.get_mut(k)) else {
+                continue;
+            };
+            let first = kind_specs.len();
+            specs_of(rid, r, m, kind_specs);
+            let new: Vec<u32> = (first..kind_specs.len())
+                .filter_map(|i| u32::try_from(i).ok())
+                .collect();
+            for d in slots {
+                if let Some(v) = kind_dst.get_mut(d) {
+                    v.extend_from_slice(&new);
+                }
+            }
+        }
+
+        // Dictionaries: intern every listed value.
+        let mut ids: [Vec<[Option<Vec<u32>>; MAX_FIELDS]>; KINDS] = Default::default();
+        let mut dicts: [Box<[Dict]>; KINDS] = Default::default();
+        let mut tables_b = DictBuilder::new(true);
+        let mut table_ids: Vec<Option<Vec<u32>>> = Vec::new();
+        let mut qualified: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
+        for k in 0..KINDS {
+            let fold = folds(k);
+            let mut builders = fold.map(DictBuilder::new);
+            let kind_ids = ids.get_mut(k).ok_or("kind")?;
+            for spec in specs.get(k).map(Vec::as_slice).unwrap_or(&[]) {
+                let mut row: [Option<Vec<u32>>; MAX_FIELDS] = Default::default();
+                for ((slot, keys), b) in row.iter_mut().zip(&spec.fields).zip(&mut builders) {
+                    *slot = keys
+                        .as_ref()
+                        .map(|ks| ks.iter().map(|key| b.id(key.clone())).collect());
+                }
+                kind_ids.push(row);
+                if k == kind_index(L7Kind::Sql) {
+                    table_ids.push(spec.tables.as_ref().map(|ts| {
+                        ts.iter()
+                            .map(|t| {
+                                let id = tables_b.id(Key::Exact(t.clone()));
+                                if let Some(dot) = t.iter().rposition(|&b| b == b'.')
+                                    && let Some(bare) = t.get(dot + 1..)
+                                {
+                                    let v = qualified.entry(bare.to_vec()).or_default();
+                                    if !v.contains(&id) {
+                                        v.push(id);
+                                    }
+                                }
+                                id
+                            })
+                            .collect()
+                    }));
+                }
+            }
+            let mut built = Vec::with_capacity(MAX_FIELDS);
+            for b in builders {
+                built.push(b.build()?);
+            }
+            if let Some(d) = dicts.get_mut(k) {
+                *d = built.into_boxed_slice();
+            }
+        }
+        let tables_dict = TableDict {
+            dict: tables_b.build()?,
+            qualified_by_table: qualified
+                .into_iter()
+                .map(|(k, v)| (k.into_boxed_slice(), v.into_boxed_slice()))
+                .collect(),
+        };
+
+        // Tables per (destination, kind), in chunks of MAX_CLAUSES clauses.
+        let mut at = vec![(0u32, 0u32); dst_keys * KINDS];
+        let mut tables = Vec::new();
+        for k in 0..KINDS {
+            let kind_specs = specs.get(k).map(Vec::as_slice).unwrap_or(&[]);
+            let kind_ids = ids.get(k).map(Vec::as_slice).unwrap_or(&[]);
+            let Some(kind_dst) = per_dst.get(k) else {
+                continue;
+            };
+            for (d, list) in kind_dst.iter().enumerate() {
+                if list.is_empty() {
+                    continue;
+                }
+                let start = u32::try_from(tables.len()).map_err(|_| "too many L7 tables")?;
+                for chunk in list.chunks(MAX_CLAUSES) {
+                    tables.push(build_table(k, chunk, kind_specs, kind_ids, &table_ids));
+                }
+                let end = u32::try_from(tables.len()).map_err(|_| "too many L7 tables")?;
+                if let Some(slot) = at.get_mut(d * KINDS + k) {
+                    *slot = (start, end);
+                }
+            }
+        }
+        Ok(L7Index {
+            dicts,
+            tables_dict,
+            at: at.into_boxed_slice(),
+            tables: tables.into_boxed_slice(),
+            l4: CellIndex::build(l4_entries, groups)?,
+            groups,
+        })
+    }
+
+    fn clause_count(&self) -> usize {
+        self.tables.iter().map(|t| t.clauses.len()).sum()
+    }
+
+    fn tables_for(&self, slot: usize, kind: usize) -> &[Table] {
+        self.at
+            .get(slot * KINDS + kind)
+            .and_then(|&(a, b)| self.tables.get(a as usize..b as usize))
+            .unwrap_or(&[])
+    }
+}
+
+fn build_table(
+    kind: usize,
+    chunk: &[u32],
+    specs: &[ClauseSpec],
+    ids: &[[Option<Vec<u32>>; MAX_FIELDS]],
+    table_ids: &[Option<Vec<u32>>],
+) -> Table {
+    let n = chunk.len();
+    let spec = |i: &u32| specs.get(*i as usize);
+    let row = |i: &u32| ids.get(*i as usize);
+    let fields: [Option<FieldIx>; MAX_FIELDS] = std::array::from_fn(|f| {
+        FieldIx::build(
+            n,
+            chunk
+                .iter()
+                .map(|i| row(i).and_then(|r| r.get(f)).and_then(|o| o.as_deref())),
+        )
+    });
+    let sql = (kind == kind_index(L7Kind::Sql)).then(|| {
+        let mut allow = vec![0u64; words_for(n)];
+        let mut login_ok = vec![0u64; words_for(n)];
+        for (c, s) in chunk.iter().enumerate() {
+            if let Some(s) = spec(s) {
+                if s.action == Action::Allow {
+                    bits::set(&mut allow, c);
+                }
+                if s.login_ok {
+                    bits::set(&mut login_ok, c);
+                }
+            }
+        }
+        SqlIx {
+            tables: FieldIx::build(
+                n,
+                chunk
+                    .iter()
+                    .map(|i| table_ids.get(*i as usize).and_then(|o| o.as_deref())),
+            ),
+            allow: allow.into_boxed_slice(),
+            login_ok: login_ok.into_boxed_slice(),
+        }
+    });
+    let clauses = chunk
+        .iter()
+        .filter_map(spec)
+        .map(|s| Clause {
+            rule: s.rule,
+            action: s.action,
+            capture: s.capture,
+            headers: s.headers.clone(),
+        })
+        .collect();
+    Table {
+        all: bits::ones(n),
+        clauses,
+        fields,
+        sql,
+    }
+}
+
+/// The value(s) of one request field.
+#[derive(Clone, Copy)]
+enum Vals<'a> {
+    Absent,
+    One(&'a [u8]),
+    /// Matches if any matches (TLS ALPN offers).
+    Any(&'a [&'a [u8]]),
+}
+
+struct Probe<'a> {
+    vals: Vals<'a>,
+    hits: Hits,
+}
+
+impl<'a> Probe<'a> {
+    const ABSENT: Probe<'static> = Probe {
+        vals: Vals::Absent,
+        hits: Hits::new(),
+    };
+
+    fn new(dict: Option<&Dict>, vals: Vals<'a>) -> Probe<'a> {
+        let mut hits = Hits::new();
+        if let Some(d) = dict
+            && !d.is_empty()
+        {
+            for_each_value(vals, |v| d.lookup(v, &mut hits));
+        }
+        Probe { vals, hits }
+    }
+
+    fn for_each_value(&self, f: impl FnMut(&[u8])) {
+        for_each_value(self.vals, f);
+    }
+}
+
+fn for_each_value(vals: Vals<'_>, mut f: impl FnMut(&[u8])) {
+    {
+        match vals {
+            Vals::Absent => {}
+            Vals::One(v) => f(v),
+            Vals::Any(vs) => vs.iter().for_each(|v| f(v)),
+        }
+    }
+}
+
+/// What one table evaluation judges: a request, or one SQL statement of it.
+struct Subject<'a> {
+    kind: usize,
+    probes: [Probe<'a>; MAX_FIELDS],
+    headers: &'a [Header<'a>],
+    /// SQL only.
+    login: bool,
+    tables: &'a [&'a str],
+}
+
+/// Lowest matching rule per action.
+#[derive(Clone, Copy, Debug)]
+struct Best {
+    deny: u32,
+    alert: u32,
+    allow: u32,
+    capture: bool,
+}
+
+impl Best {
+    const EMPTY: Best = Best {
+        deny: NONE,
+        alert: NONE,
+        allow: NONE,
+        capture: false,
+    };
+
+    fn slot(&mut self, a: Action) -> &mut u32 {
+        match a {
+            Action::Deny => &mut self.deny,
+            Action::Alert => &mut self.alert,
+            Action::Allow => &mut self.allow,
+        }
+    }
+}
+
+/// The host part of a `Host`/`:authority` value: no userinfo, port, IPv6 brackets or
+/// trailing dots.
+fn host_of(a: &[u8]) -> &[u8] {
+    let a = match a.iter().rposition(|&b| b == b'@') {
+        Some(i) => a.get(i + 1..).unwrap_or(&[]),
+        None => a,
+    };
+    let h = if let Some(rest) = a.strip_prefix(b"[") {
+        match rest.iter().position(|&b| b == b']') {
+            Some(e) => rest.get(..e).unwrap_or(rest),
+            None => rest,
+        }
+    } else if a.iter().filter(|&&b| b == b':').count() == 1 {
+        match a.iter().position(|&b| b == b':') {
+            Some(i) => a.get(..i).unwrap_or(a),
+            None => a,
+        }
+    } else {
+        a
+    };
+    let mut h = h;
+    while let Some(rest) = h.strip_suffix(b".") {
+        h = rest;
+    }
+    h
+}
+
+/// The path to match: the normalised one if given, cut at the query or fragment.
+fn path_of<'a>(norm: Option<&'a str>, raw: &'a [u8]) -> &'a [u8] {
+    let p = norm.map_or(raw, str::as_bytes);
+    match p.iter().position(|&b| b == b'?' || b == b'#') {
+        Some(i) => p.get(..i).unwrap_or(p),
+        None => p,
+    }
+}
+
+fn verb_name<'a>(v: &SqlVerb<'a>) -> &'a str {
+    match v {
+        SqlVerb::Select => "SELECT",
+        SqlVerb::Insert => "INSERT",
+        SqlVerb::Update => "UPDATE",
+        SqlVerb::Delete => "DELETE",
+        SqlVerb::Merge => "MERGE",
+        SqlVerb::Create => "CREATE",
+        SqlVerb::Alter => "ALTER",
+        SqlVerb::Drop => "DROP",
+        SqlVerb::Truncate => "TRUNCATE",
+        SqlVerb::Grant => "GRANT",
+        SqlVerb::Revoke => "REVOKE",
+        SqlVerb::Copy => "COPY",
+        SqlVerb::Begin => "BEGIN",
+        SqlVerb::Commit => "COMMIT",
+        SqlVerb::Rollback => "ROLLBACK",
+        SqlVerb::Set => "SET",
+        SqlVerb::Show => "SHOW",
+        SqlVerb::Use => "USE",
+        SqlVerb::Call => "CALL",
+        SqlVerb::Explain => "EXPLAIN",
+        SqlVerb::With => "WITH",
+        SqlVerb::Other(s) => s,
+    }
+}
+
+fn opt(v: Option<&[u8]>) -> Vals<'_> {
+    v.map_or(Vals::Absent, Vals::One)
+}
+
+/// Everything about the flow that a clause's rule must also match.
+struct FlowCtx<'s> {
+    rules: &'s [CompiledRule],
+    src: &'s [GroupId],
+    dst: &'s [GroupId],
+    dport: u16,
+    transport: Transport,
+    app: AppProto,
+}
+
+impl L7Index {
+    fn dict(&self, kind: usize, field: usize) -> Option<&Dict> {
+        self.dicts.get(kind).and_then(|d| d.get(field))
+    }
+
+    /// The lowest covering rule without L7 matchers per action, and their capture.
+    fn l4_best(&self, cx: &FlowCtx<'_>) -> Best {
+        let mut b = Best::EMPTY;
+        self.l4.for_each(cx.src, cx.dst, |r| {
+            if let Some(rule) = cx.rules.get(r as usize)
+                && rule.matches_l4(cx.dport, cx.transport, Some(cx.app))
+            {
+                b.capture |= rule.capture();
+                let slot = b.slot(rule.action());
+                *slot = (*slot).min(r);
+            }
+        });
+        b
+    }
+
+    fn subject<'a>(
+        &self,
+        kind: usize,
+        vals: [Vals<'a>; MAX_FIELDS],
+        headers: &'a [Header<'a>],
+    ) -> Subject<'a> {
+        let [a, b, c] = vals;
+        Subject {
+            kind,
+            probes: [
+                Probe::new(self.dict(kind, 0), a),
+                Probe::new(self.dict(kind, 1), b),
+                Probe::new(self.dict(kind, 2), c),
+            ],
+            headers,
+            login: false,
+            tables: &[],
+        }
+    }
+
+    /// Whether any rule with `kind` matchers names one of the destination's groups (or
+    /// `"*"`): if not, the request's fields need not even be looked up.
+    fn has_tables(&self, cx: &FlowCtx<'_>, kind: usize) -> bool {
+        cx.dst
+            .iter()
+            .map(|g| usize::from(g.0))
+            .chain([self.groups])
+            .any(|slot| !self.tables_for(slot, kind).is_empty())
+    }
+
+    /// Adds to `best` the L7 rules whose clauses match `s` and whose groups, port and
+    /// protocol match the flow.
+    fn eval(&self, cx: &FlowCtx<'_>, s: &Subject<'_>, best: &mut Best) {
+        // One pair of stack bitsets for all tables: zeroing them per table would cost more
+        // than evaluating a small table.
+        let mut acc: Words = [0; MAX_WORDS];
+        let mut tmp: Words = [0; MAX_WORDS];
+        for slot in cx.dst.iter().map(|g| usize::from(g.0)).chain([self.groups]) {
+            for t in self.tables_for(slot, s.kind) {
+                self.eval_table(cx, s, t, best, &mut acc, &mut tmp);
+            }
+        }
+    }
+
+    fn eval_table(
+        &self,
+        cx: &FlowCtx<'_>,
+        s: &Subject<'_>,
+        t: &Table,
+        best: &mut Best,
+        acc: &mut Words,
+        tmp: &mut Words,
+    ) {
+        let w = t.all.len().min(MAX_WORDS);
+        let (Some(acc), Some(tmp)) = (acc.get_mut(..w), tmp.get_mut(..w)) else {
+            return;
+        };
+        for (a, b) in acc.iter_mut().zip(t.all.iter()) {
+            *a = *b;
+        }
+        for (f, fx) in t.fields.iter().enumerate() {
+            let Some(fx) = fx else {
+                continue;
+            };
+            // A login is judged by users and databases only.
+            if s.login && f == SQL_VERB {
+                continue;
+            }
+            let (Some(dict), Some(probe)) = (self.dict(s.kind, f), s.probes.get(f)) else {
+                continue;
+            };
+            fx.eval(dict, probe, tmp);
+            bits::and_into(acc, tmp);
+            if bits::is_empty(acc) {
+                return;
+            }
+        }
+        if let Some(sq) = &t.sql {
+            if s.login {
+                bits::and_into(acc, &sq.login_ok);
+            } else if let Some(tx) = &sq.tables {
+                self.sql_tables(tx, sq, s.tables, tmp);
+                bits::and_into(acc, tmp);
+            }
+        }
+        bits::for_each_set(acc, |c| {
+            let Some(cl) = t.clauses.get(c) else {
+                return;
+            };
+            let cur = match cl.action {
+                Action::Deny => best.deny,
+                Action::Alert => best.alert,
+                Action::Allow => best.allow,
+            };
+            if cl.rule >= cur && (best.capture || !cl.capture) {
+                return;
+            }
+            let Some(rule) = cx.rules.get(cl.rule as usize) else {
+                return;
+            };
+            let src_ok = rule
+                .from_groups()
+                .is_none_or(|from| cx.src.iter().any(|g| from.binary_search(g).is_ok()));
+            if !src_ok
+                || !rule.matches_l4(cx.dport, cx.transport, Some(cx.app))
+                || !headers_match(&cl.headers, s.headers)
+            {
+                return;
+            }
+            best.capture |= cl.capture;
+            let slot = best.slot(cl.action);
+            *slot = (*slot).min(cl.rule);
+        });
+    }
+
+    /// `out` = clauses whose `tables` accept the statement's tables (module doc: all listed
+    /// for allow clauses, any listed for deny/alert clauses), or that list no tables.
+    fn sql_tables(&self, tx: &FieldIx, sq: &SqlIx, touched: &[&str], out: &mut [u64]) {
+        let w = out.len();
+        let mut all_buf: Words = [!0; MAX_WORDS];
+        let mut any_buf: Words = [0; MAX_WORDS];
+        let mut one_buf: Words = [0; MAX_WORDS];
+        let (Some(all), Some(any), Some(one)) = (
+            all_buf.get_mut(..w),
+            any_buf.get_mut(..w),
+            one_buf.get_mut(..w),
+        ) else {
+            return;
+        };
+        for name in touched {
+            one.fill(0);
+            self.tables_dict
+                .lookup_each(name.as_bytes(), |id| tx.or_id(id, one));
+            bits::and_into(all, one);
+            bits::or_into(any, one);
+        }
+        for (i, o) in out.iter_mut().enumerate() {
+            let g = |v: &[u64]| v.get(i).copied().unwrap_or(0);
+            let allow = g(&sq.allow);
+            *o = g(&tx.wild) | (allow & g(all)) | (!allow & g(any));
+        }
+    }
+}
+
+fn headers_match(want: &[HeaderPair], have: &[Header<'_>]) -> bool {
+    want.iter().all(|(name, value)| {
+        have.iter()
+            .any(|h| h.name.eq_ignore_ascii_case(name) && h.value == &**value)
+    })
+}
+
+fn rank(a: Action) -> u8 {
+    match a {
+        Action::Deny => 3,
+        Action::Alert => 2,
+        Action::Allow => 1,
+    }
+}
+
+impl PolicySnapshot {
+    /// Judges one transaction of a flow between `src` and `dst` on `dport` whose protocol
+    /// was classified as `app` (the flow's own L4/app decision comes from
+    /// [`PolicySnapshot::judge_flow`] with the same arguments). `norm_path` is the
+    /// normalised HTTP path (PRODUCT.md rules); `None` for non-HTTP requests, or for an
+    /// HTTP request the caller could not normalise (the raw path is then used, cut at its
+    /// query). Semantics in the [`crate::l7`] module doc. Never allocates.
+    ///
+    /// The transport is inferred from `app`: UDP for `dns` and `udp`, TCP otherwise. Use
+    /// [`PolicySnapshot::judge_transaction`] for DNS over TCP.
+    pub fn judge_request(
+        &self,
+        src: &Endpoint,
+        dst: &Endpoint,
+        dport: u16,
+        app: AppProto,
+        req: &RequestDetail<'_>,
+        norm_path: Option<&str>,
+    ) -> Decision {
+        let transport = match app {
+            AppProto::Dns | AppProto::Udp => Transport::Udp,
+            _ => Transport::Tcp,
+        };
+        self.judge_transaction(src, dst, dport, transport, app, req, norm_path)
+    }
+
+    /// [`PolicySnapshot::judge_request`] with an explicit transport.
+    #[allow(clippy::too_many_arguments)]
+    pub fn judge_transaction(
+        &self,
+        src: &Endpoint,
+        dst: &Endpoint,
+        dport: u16,
+        transport: Transport,
+        app: AppProto,
+        req: &RequestDetail<'_>,
+        norm_path: Option<&str>,
+    ) -> Decision {
+        let ix = self.l7_index();
+        let cx = FlowCtx {
+            rules: self.rules_slice(),
+            src: self.groups_of(src),
+            dst: self.groups_of(dst),
+            dport,
+            transport,
+            app,
+        };
+        let l4 = ix.l4_best(&cx);
+        let decide = |l7: &Best| {
+            let capture = l4.capture || l7.capture;
+            let deny = l4.deny.min(l7.deny);
+            let alert = l4.alert.min(l7.alert);
+            let (decided, constrained) = if deny != NONE {
+                (deny, false)
+            } else if alert != NONE {
+                (alert, false)
+            } else if l4.allow != NONE {
+                (l4.allow, false)
+            } else {
+                (l7.allow, l7.allow != NONE)
+            };
+            self.decide(src, dst, decided, constrained, capture)
+        };
+        let kind = |k: L7Kind| kind_index(k);
+        let mut best = Best::EMPTY;
+        let req_kind = match req {
+            RequestDetail::None => None,
+            RequestDetail::Http(_) => Some(L7Kind::Http),
+            RequestDetail::Grpc(_) => Some(L7Kind::Grpc),
+            RequestDetail::Sql(_) => Some(L7Kind::Sql),
+            RequestDetail::Redis(_) => Some(L7Kind::Redis),
+            RequestDetail::Dns(_) => Some(L7Kind::Dns),
+            RequestDetail::Tls(_) => Some(L7Kind::Tls),
+        };
+        if req_kind.is_none_or(|k| !ix.has_tables(&cx, kind(k))) {
+            // No L7 rule can apply: the L4 rules decide, as for the flow (and every SQL
+            // statement would get this same decision).
+            return decide(&best);
+        }
+        match req {
+            RequestDetail::None => {}
+            RequestDetail::Http(h) => {
+                let s = ix.subject(
+                    kind(L7Kind::Http),
+                    [
+                        Vals::One(h.method),
+                        Vals::One(path_of(norm_path, h.path)),
+                        opt(h.authority.map(host_of)),
+                    ],
+                    h.headers,
+                );
+                ix.eval(&cx, &s, &mut best);
+            }
+            RequestDetail::Grpc(g) => {
+                let s = ix.subject(
+                    kind(L7Kind::Grpc),
+                    [Vals::One(g.service), Vals::One(g.method), Vals::Absent],
+                    &[],
+                );
+                ix.eval(&cx, &s, &mut best);
+            }
+            RequestDetail::Redis(r) => {
+                let s = ix.subject(
+                    kind(L7Kind::Redis),
+                    [Vals::One(r.command), opt(r.key), Vals::Absent],
+                    &[],
+                );
+                ix.eval(&cx, &s, &mut best);
+            }
+            RequestDetail::Dns(q) => {
+                let name = q.qname.trim_end_matches('.');
+                let s = ix.subject(
+                    kind(L7Kind::Dns),
+                    [Vals::One(name.as_bytes()), Vals::Absent, Vals::Absent],
+                    &[],
+                );
+                ix.eval(&cx, &s, &mut best);
+            }
+            RequestDetail::Tls(t) => {
+                let s = ix.subject(
+                    kind(L7Kind::Tls),
+                    [opt(t.sni.map(host_of)), Vals::Any(t.alpn), Vals::Absent],
+                    &[],
+                );
+                ix.eval(&cx, &s, &mut best);
+            }
+            RequestDetail::Sql(q) => return self.judge_sql(ix, &cx, q, decide),
+        }
+        decide(&best)
+    }
+
+    /// One decision per statement; the most severe wins (first statement on ties).
+    fn judge_sql(
+        &self,
+        ix: &L7Index,
+        cx: &FlowCtx<'_>,
+        q: &SqlRequest<'_>,
+        decide: impl Fn(&Best) -> Decision,
+    ) -> Decision {
+        let k = kind_index(L7Kind::Sql);
+        let db = ix.dict(k, SQL_DATABASE);
+        let user = ix.dict(k, SQL_USER);
+        let db_probe = || Probe::new(db, opt(q.database));
+        let user_probe = || Probe::new(user, opt(q.user));
+        let judge_one = |verb: &str, tables: &[&str], login: bool| {
+            let s = Subject {
+                kind: k,
+                probes: [
+                    if login {
+                        Probe::ABSENT
+                    } else {
+                        Probe::new(ix.dict(k, SQL_VERB), Vals::One(verb.as_bytes()))
+                    },
+                    db_probe(),
+                    user_probe(),
+                ],
+                headers: &[],
+                login,
+                tables: &[],
+            };
+            let s = Subject { tables, ..s };
+            let mut best = Best::EMPTY;
+            ix.eval(cx, &s, &mut best);
+            decide(&best)
+        };
+        if q.kind == SqlKind::Login {
+            return judge_one("LOGIN", &[], true);
+        }
+        if q.statements.is_empty() {
+            let verb = if q.kind == SqlKind::UseDatabase {
+                "USE"
+            } else {
+                ""
+            };
+            return judge_one(verb, &[], false);
+        }
+        let mut out: Option<Decision> = None;
+        let mut capture = false;
+        for st in q.statements {
+            let d = judge_one(verb_name(&st.verb), st.tables, false);
+            capture |= d.capture;
+            if out.is_none_or(|o| rank(d.action) > rank(o.action)) {
+                out = Some(d);
+            }
+        }
+        let mut d = out.unwrap_or_else(|| judge_one("", &[], false));
+        d.capture |= capture;
+        d
+    }
+}
