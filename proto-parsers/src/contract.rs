@@ -31,6 +31,7 @@
 //! prints). A fact must be delivered while its bytes are still borrowed, that is, from within
 //! the `feed` call that saw them.
 
+use crate::facts::{RequestDetail, ResponseDetail};
 use crate::{AppProto, Direction};
 
 /// Why bytes cannot be the protocol a parser expects. Small and `Copy`: reasons are counted
@@ -130,6 +131,8 @@ pub enum Fact<'a> {
         app: AppProto,
         id: u32,
         summary: &'a [u8],
+        /// The protocol's typed fields (what L7 rules match and events print).
+        detail: RequestDetail<'a>,
     },
     /// The response to transaction `id`. `status` is the protocol's number for the outcome
     /// where it has one (HTTP status, gRPC status, DNS rcode, MySQL error number); `summary`
@@ -139,6 +142,7 @@ pub enum Fact<'a> {
         id: u32,
         status: Option<u32>,
         summary: &'a [u8],
+        detail: ResponseDetail<'a>,
     },
     /// Transaction `id` was still waiting for its response when the flow ended.
     Unanswered { app: AppProto, id: u32 },
@@ -283,6 +287,7 @@ mod tests {
                         app: AppProto::Tcp,
                         id: self.next_req,
                         summary: line,
+                        detail: RequestDetail::None,
                     });
                     self.next_req = self.next_req.wrapping_add(1);
                 }
@@ -295,6 +300,7 @@ mod tests {
                             id: self.next_resp,
                             status: None,
                             summary: line,
+                            detail: ResponseDetail::None,
                         });
                         self.next_resp = self.next_resp.wrapping_add(1);
                     }

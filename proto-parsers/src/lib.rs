@@ -7,6 +7,18 @@
 
 pub mod contract;
 pub mod detect;
+pub mod facts;
+
+pub mod dns;
+pub mod grpc;
+pub mod http;
+pub mod http1;
+pub mod http2;
+pub mod mysql;
+pub mod postgres;
+pub mod redis;
+pub mod sql;
+pub mod tls;
 
 /// Application protocol of a flow, as detected from its bytes (never from the port).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -14,6 +14,13 @@ PACKAGES=(
     postgresql
     "$@"
 )
+# Each protocol's tests list the extra peers they need, one package per line.
+for list in "$(dirname "$0")"/packages/*.txt; do
+    [ -e "$list" ] || continue
+    while read -r p _; do
+        case "$p" in ''|'#'*) ;; *) PACKAGES+=("$p") ;; esac
+    done < "$list"
+done
 
 installed() {
     # `dpkg-query -W` also lists removed-but-configured packages; only "install ok

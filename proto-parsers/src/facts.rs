@@ -1,0 +1,281 @@
+//! Typed facts: what each protocol's parser reports about a request and its response.
+//!
+//! Everything borrows from the bytes being fed or from the parser's own bounded scratch
+//! (decoded HPACK headers, a DNS name, normalised SQL table names), so a parser allocates
+//! nothing per request; the policy engine reads these fields in place and the event writer
+//! copies only what it prints. The lifetime ends with the `feed` call that produced them.
+
+use crate::AppProto;
+
+/// One header field, name and value as decoded (HTTP/1 names keep their case as sent;
+/// HTTP/2 names are lower-case by the protocol).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header<'a> {
+    pub name: &'a [u8],
+    pub value: &'a [u8],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpVersion {
+    Http10,
+    Http11,
+    Http2,
+}
+
+/// An HTTP request head (HTTP/1.x or one HTTP/2 stream's request headers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpRequest<'a> {
+    pub version: HttpVersion,
+    pub method: &'a [u8],
+    /// As sent, query included (`:path` for HTTP/2). Policy matches its normalised form.
+    pub path: &'a [u8],
+    /// `Host`, or `:authority` for HTTP/2.
+    pub authority: Option<&'a [u8]>,
+    pub user_agent: Option<&'a [u8]>,
+    pub content_type: Option<&'a [u8]>,
+    /// Every header field of the head (pseudo-headers excluded), for `headers:` matchers.
+    pub headers: &'a [Header<'a>],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpResponse<'a> {
+    pub status: u16,
+    pub content_type: Option<&'a [u8]>,
+}
+
+/// A gRPC call: the HTTP/2 request that carries it and the service and method from its path
+/// (`/package.Service/Method`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrpcCall<'a> {
+    pub http: HttpRequest<'a>,
+    pub service: &'a [u8],
+    pub method: &'a [u8],
+}
+
+/// How a gRPC call ended: `grpc-status` from trailers or a trailers-only response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrpcResponse<'a> {
+    pub http_status: u16,
+    pub grpc_status: Option<u32>,
+    pub grpc_message: Option<&'a [u8]>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqlDialect {
+    Postgres,
+    Mysql,
+}
+
+impl SqlDialect {
+    pub const fn app(self) -> AppProto {
+        match self {
+            SqlDialect::Postgres => AppProto::Postgres,
+            SqlDialect::Mysql => AppProto::Mysql,
+        }
+    }
+}
+
+/// What a SQL request is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqlKind {
+    /// The login (startup message / handshake response): judged and logged as verb `LOGIN`.
+    Login,
+    /// Statement text sent for execution (simple query, COM_QUERY).
+    Query,
+    /// Statement text prepared for later execution (Parse, COM_STMT_PREPARE).
+    Prepare,
+    /// Execution of a prepared statement; `text` is the text it was prepared with.
+    Execute,
+    /// Switching the current database (COM_INIT_DB); `database` is the new one.
+    UseDatabase,
+}
+
+/// A statement's verb, upper-cased by the classifier; unknown verbs are data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqlVerb<'a> {
+    Select,
+    Insert,
+    Update,
+    Delete,
+    Merge,
+    Create,
+    Alter,
+    Drop,
+    Truncate,
+    Grant,
+    Revoke,
+    Copy,
+    Begin,
+    Commit,
+    Rollback,
+    Set,
+    Show,
+    Use,
+    Call,
+    Explain,
+    With,
+    /// Anything else, as the classifier upper-cased it (bounded scratch).
+    Other(&'a str),
+}
+
+/// One statement of a request (a simple query may hold several): its verb and every table
+/// it touches, names normalised (unquoted, lower-cased unless quoted, schema kept as
+/// `schema.table`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SqlStatement<'a> {
+    pub verb: SqlVerb<'a>,
+    pub tables: &'a [&'a str],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SqlRequest<'a> {
+    pub dialect: SqlDialect,
+    pub kind: SqlKind,
+    /// From the login; `None` for a flow picked up mid-stream.
+    pub user: Option<&'a [u8]>,
+    pub database: Option<&'a [u8]>,
+    /// The statement text as sent (empty for a login), possibly truncated to the parser's
+    /// logging limit; classification always saw the whole text.
+    pub text: &'a [u8],
+    /// The classified statements of `text` (empty for a login).
+    pub statements: &'a [SqlStatement<'a>],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SqlResponse<'a> {
+    /// SQLSTATE (PostgreSQL) or the `#xxxxx` state (MySQL), when the server reported an error.
+    pub sqlstate: Option<&'a [u8]>,
+    /// Server error number (MySQL) when known.
+    pub code: Option<u32>,
+    /// The error message as sent; `None` on success.
+    pub error: Option<&'a [u8]>,
+}
+
+/// A Redis command. Arguments are never carried: `AUTH`/`HELLO` secrets must not leak into
+/// logs, and policy needs only the command and key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RedisCommand<'a> {
+    /// As sent (case kept); policy compares case-insensitively.
+    pub command: &'a [u8],
+    /// The first key argument for commands that take one (`None` for AUTH, HELLO, PING...).
+    pub key: Option<&'a [u8]>,
+    pub argc: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RedisReply<'a> {
+    /// The error line of a `-ERR ...` reply.
+    pub error: Option<&'a [u8]>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DnsQuestion<'a> {
+    /// Dotted, lower-cased, without the trailing dot (decoded into the parser's scratch).
+    pub qname: &'a str,
+    pub qtype: u16,
+    pub qclass: u16,
+    /// The DNS message id, for pairing with the answer.
+    pub msg_id: u16,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DnsAnswer {
+    pub rcode: u16,
+    pub answers: u16,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TlsClientHello<'a> {
+    pub sni: Option<&'a [u8]>,
+    /// The ALPN protocols offered, in order (bounded by the parser).
+    pub alpn: &'a [&'a [u8]],
+    /// The highest version offered (supported_versions if present, else the legacy field),
+    /// as the wire value (0x0304 = TLS 1.3).
+    pub version: u16,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TlsServerHello<'a> {
+    pub version: u16,
+    pub alpn: Option<&'a [u8]>,
+}
+
+/// The typed detail of a request. `None` only for parsers that have no typed form yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestDetail<'a> {
+    None,
+    Http(HttpRequest<'a>),
+    Grpc(GrpcCall<'a>),
+    Sql(SqlRequest<'a>),
+    Redis(RedisCommand<'a>),
+    Dns(DnsQuestion<'a>),
+    Tls(TlsClientHello<'a>),
+}
+
+/// The typed detail of a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseDetail<'a> {
+    None,
+    Http(HttpResponse<'a>),
+    Grpc(GrpcResponse<'a>),
+    Sql(SqlResponse<'a>),
+    Redis(RedisReply<'a>),
+    Dns(DnsAnswer),
+    Tls(TlsServerHello<'a>),
+}
+
+/// DNS type mnemonics for events (`"AAAA"`); unknown types print as `TYPE<n>` by the caller.
+pub fn dns_qtype_name(t: u16) -> Option<&'static str> {
+    Some(match t {
+        1 => "A",
+        2 => "NS",
+        5 => "CNAME",
+        6 => "SOA",
+        12 => "PTR",
+        15 => "MX",
+        16 => "TXT",
+        28 => "AAAA",
+        33 => "SRV",
+        35 => "NAPTR",
+        43 => "DS",
+        46 => "RRSIG",
+        48 => "DNSKEY",
+        64 => "SVCB",
+        65 => "HTTPS",
+        252 => "AXFR",
+        255 => "ANY",
+        257 => "CAA",
+        _ => return None,
+    })
+}
+
+/// DNS rcode mnemonics for events (`"NXDOMAIN"`).
+pub fn dns_rcode_name(r: u16) -> Option<&'static str> {
+    Some(match r {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        6 => "YXDOMAIN",
+        7 => "YXRRSET",
+        8 => "NXRRSET",
+        9 => "NOTAUTH",
+        10 => "NOTZONE",
+        16 => "BADVERS",
+        _ => return None,
+    })
+}
+
+/// TLS version names for events (`"TLSv1.3"`).
+pub fn tls_version_name(v: u16) -> Option<&'static str> {
+    Some(match v {
+        0x0300 => "SSLv3",
+        0x0301 => "TLSv1",
+        0x0302 => "TLSv1.1",
+        0x0303 => "TLSv1.2",
+        0x0304 => "TLSv1.3",
+        _ => return None,
+    })
+}

@@ -1,0 +1,219 @@
+use super::*;
+use crate::sql::testkit::{Collect, check_all_splits, load, replay};
+
+fn make() -> Box<dyn StreamParser> {
+    Box::new(MysqlParser::default())
+}
+
+const C: Direction = Direction::ToServer;
+const S: Direction = Direction::ToClient;
+
+fn pkt(seq: u8, payload: &[u8]) -> Vec<u8> {
+    let n = payload.len();
+    let mut v = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, seq];
+    v.extend_from_slice(payload);
+    v
+}
+
+/// The first four packets of the recorded client session (greeting, login, OK), reused
+/// to put synthetic commands on a real handshake.
+fn real_login() -> Vec<(Direction, Vec<u8>)> {
+    load(include_bytes!("testdata/my-client.bin"))[..3].to_vec()
+}
+
+fn with_login(extra: &[(Direction, Vec<u8>)]) -> (Collect, Option<&'static str>) {
+    let mut recs = real_login();
+    recs.extend_from_slice(extra);
+    replay(&make, &recs, &|_, _| Vec::new())
+}
+
+const OK: &[u8] = &[0, 0, 0, 2, 0, 0, 0];
+
+#[test]
+fn client_session() {
+    let c = check_all_splits(&make, &load(include_bytes!("testdata/my-client.bin")));
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    let f = &c.facts;
+    assert_eq!(f.len(), 28);
+    assert_eq!(
+        f[0],
+        "tx 0 [LOGIN user=shop database=shop] Login user=shop db=shop text=\"\""
+    );
+    assert_eq!(f[1], "rx 0 None [] state=- code=None error=-");
+    assert!(f[2].ends_with(" SELECT[\"shop.orders\"]"));
+    assert!(f[6].ends_with(" INSERT[\"order_items\", \"orders\"]"));
+    assert!(f[8].ends_with(" UPDATE[\"orders\"]"));
+    assert_eq!(
+        f[11],
+        "rx 5 Some(1146) [Table 'shop.no_such_table' doesn't exist] state=42S02 code=Some(1146) error=Table 'shop.no_such_table' doesn't exist"
+    );
+    // `USE archive` goes as COM_INIT_DB; later statements carry the new database.
+    assert_eq!(
+        f[14],
+        "tx 7 [archive] UseDatabase user=shop db=archive text=\"archive\""
+    );
+    assert!(f[16].contains(" db=archive ") && f[16].ends_with(" SELECT[\"old_orders\"]"));
+    // Two statements in one COM_QUERY, answered by two result sets: one response.
+    assert!(f[18].ends_with(" SELECT[] SELECT[\"shop.orders\"]"));
+    assert_eq!(f[19], "rx 9 None [] state=- code=None error=-");
+    assert!(f[20].contains("PREPARE s FROM"));
+}
+
+#[test]
+fn failed_login() {
+    let c = check_all_splits(&make, &load(include_bytes!("testdata/my-badpass.bin")));
+    assert!(c.anomalies.is_empty());
+    assert_eq!(c.facts.len(), 2);
+    assert_eq!(
+        c.facts[1],
+        "rx 0 Some(1045) [Access denied for user 'shop'@'10.99.0.1' (using password: YES)] state=28000 code=Some(1045) error=Access denied for user 'shop'@'10.99.0.1' (using password: YES)"
+    );
+}
+
+#[test]
+fn tls_and_compression_are_opaque() {
+    let c = check_all_splits(&make, &load(include_bytes!("testdata/my-tls.bin")));
+    assert_eq!(c.facts, ["opaque encrypted"]);
+    let c = check_all_splits(&make, &load(include_bytes!("testdata/my-compress.bin")));
+    assert_eq!(c.facts.len(), 3);
+    assert_eq!(c.facts[2], "opaque compressed");
+    assert!(c.anomalies.is_empty());
+}
+
+#[test]
+fn server_side_prepared_statements() {
+    let c = check_all_splits(&make, &load(include_bytes!("testdata/my-prepare.bin")));
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    let f = &c.facts;
+    let tail =
+        "user=shop db=shop text=\"SELECT item, qty FROM orders WHERE id = ?\" SELECT[\"orders\"]";
+    assert!(f[10].starts_with("tx 5 ") && f[10].ends_with(&format!("Prepare {tail}")));
+    // Both executions carry the prepared text; the binary result sets pair correctly.
+    assert!(f[12].starts_with("tx 6 ") && f[12].ends_with(&format!("Execute {tail}")));
+    assert_eq!(f[13], "rx 6 None [] state=- code=None error=-");
+    assert!(f[14].starts_with("tx 7 ") && f[14].ends_with(&format!("Execute {tail}")));
+    assert!(f[18].ends_with("Execute user=shop db=shop text=\"UPDATE orders SET qty = ? WHERE id = ?\" UPDATE[\"orders\"]"));
+    assert_eq!(
+        f[21],
+        "rx 10 Some(1146) [Table 'shop.missing_table' doesn't exist] state=42S02 code=Some(1146) error=Table 'shop.missing_table' doesn't exist"
+    );
+    assert_eq!(f.len(), 22);
+}
+
+#[test]
+fn use_query_switches_database_on_ok() {
+    let (c, dead) = with_login(&[
+        (C, pkt(0, b"\x03USE `Archive`")),
+        (S, pkt(1, OK)),
+        (C, pkt(0, b"\x03SELECT 1")),
+        (S, pkt(1, OK)),
+        (C, pkt(0, b"\x02nope")),
+        (S, pkt(1, b"\xff\x19\x04#42000Unknown database 'nope'")),
+        (C, pkt(0, b"\x03SELECT 2")),
+    ]);
+    assert_eq!(dead, None);
+    assert!(c.facts[4].contains(" db=Archive "), "{}", c.facts[4]);
+    assert!(c.facts[7].contains("code=Some(1049)"));
+    assert!(c.facts[8].contains(" db=Archive "), "{}", c.facts[8]);
+    assert_eq!(c.facts[9], "unanswered 4");
+}
+
+#[test]
+fn local_infile_and_multi_packet_payloads() {
+    let mut big = vec![b'x'; MAX_PACKET];
+    big[0] = COM_QUERY;
+    let (c, dead) = with_login(&[
+        (C, pkt(0, b"\x03LOAD DATA LOCAL INFILE 'f' INTO TABLE t")),
+        (S, pkt(1, b"\xfbf")),
+        (C, pkt(2, b"1,2\n")),
+        (C, pkt(3, b"")),
+        (S, pkt(4, OK)),
+        // A 16 MiB COM_QUERY continued in a second packet: skipped, still paired.
+        (C, [pkt(0, &big), pkt(1, b"tail")].concat()),
+        (S, pkt(1, b"\xff\x51\x04#42000too long")),
+        (C, pkt(0, b"\x03SELECT 3")),
+        (S, pkt(1, OK)),
+    ]);
+    assert_eq!(dead, None);
+    assert_eq!(c.anomalies, [ParserAnomaly::MessageTooLarge]);
+    assert!(c.facts[2].ends_with(" LOAD[\"t\"]"), "{}", c.facts[2]);
+    assert_eq!(c.facts[3], "rx 1 None [] state=- code=None error=-");
+    assert!(c.facts[4].starts_with("tx 2 [SELECT 3]"), "{:?}", c.facts);
+    assert_eq!(c.facts.len(), 6);
+}
+
+#[test]
+fn result_set_rows_are_skipped_and_bounded_state() {
+    // Text result set in CLIENT_DEPRECATE_EOF-less mode: count, 1 def, EOF, rows, EOF.
+    let (c, _) = with_login(&[
+        (C, pkt(0, b"\x03SELECT a FROM t")),
+        (
+            S,
+            [
+                pkt(1, b"\x01"),
+                pkt(2, b"\x03def\x00\x00\x00\x01a\x00\x0c\x3f\x00\x0b\x00\x00\x00\x03\x00\x00\x00\x00\x00"),
+                pkt(3, b"\xfe\x00\x00\x02\x00"),
+                pkt(4, b"\x01\xfe"),
+                pkt(5, b"\x011"),
+                pkt(6, b"\xfe\x00\x00\x02\x00"),
+            ]
+            .concat(),
+        ),
+        (C, pkt(0, b"\x0e")),
+        (S, pkt(1, OK)),
+    ]);
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    assert_eq!(c.facts.len(), 4);
+    assert_eq!(c.facts[3], "rx 1 None [] state=- code=None error=-");
+}
+
+#[test]
+fn prepared_statements_are_bounded() {
+    let mut extra = Vec::new();
+    for i in 0..MAX_PREPARED as u32 + 1 {
+        extra.push((C, pkt(0, b"\x16SELECT 1")));
+        let mut ok = vec![0u8];
+        ok.extend_from_slice(&i.to_le_bytes());
+        ok.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0]);
+        extra.push((S, pkt(1, &ok)));
+    }
+    let (c, dead) = with_login(&extra);
+    assert_eq!(dead, None);
+    assert_eq!(c.anomalies, [ParserAnomaly::TooManyTransactions]);
+}
+
+#[test]
+fn hostile_inputs() {
+    // An oversized handshake response cannot be read: the flow is given up.
+    let recs = load(include_bytes!("testdata/my-client.bin"));
+    let mut p = MysqlParser::default();
+    let mut sink = Collect::default();
+    let _ = p.feed(S, &recs[0].1, &mut sink);
+    let huge = [0xff, 0xff, 0x00, 0x01];
+    assert_eq!(
+        p.feed(C, &huge, &mut sink),
+        Progress::Invalid(Invalid::TooLarge)
+    );
+    // Unsolicited packets.
+    let (c, _) = with_login(&[(S, pkt(1, OK))]);
+    assert_eq!(c.anomalies, [ParserAnomaly::UnsolicitedResponse]);
+    // Garbage never panics.
+    let mut seed = 0x0123_4567_89ab_cdefu64;
+    for _ in 0..3000 {
+        let mut p = MysqlParser::default();
+        let mut sink = Collect::default();
+        let _ = p.feed(S, &recs[0].1, &mut sink);
+        let _ = p.feed(C, &recs[1].1, &mut sink);
+        let _ = p.feed(S, &recs[2].1, &mut sink);
+        let mut buf = Vec::new();
+        for _ in 0..(seed % 80) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            buf.push((seed >> 24) as u8);
+        }
+        let _ = p.feed(if seed & 1 == 0 { C } else { S }, &buf, &mut sink);
+        let _ = p.gap(C, 2);
+        p.end(&mut sink);
+    }
+}

@@ -1,0 +1,253 @@
+use super::*;
+use crate::sql::testkit::{Collect, check_all_splits, load, replay};
+
+fn make() -> Box<dyn StreamParser> {
+    Box::new(PostgresParser::default())
+}
+
+fn feed_all(chunks: &[(Direction, &[u8])]) -> (Collect, Option<&'static str>) {
+    let recs: Vec<(Direction, Vec<u8>)> = chunks.iter().map(|(d, b)| (*d, b.to_vec())).collect();
+    replay(&make, &recs, &|_, _| Vec::new())
+}
+
+const C: Direction = Direction::ToServer;
+const S: Direction = Direction::ToClient;
+
+fn msg(ty: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = vec![ty];
+    v.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+    v.extend_from_slice(body);
+    v
+}
+
+fn startup(params: &[(&str, &str)]) -> Vec<u8> {
+    let mut body = 196_608u32.to_be_bytes().to_vec();
+    for (k, v) in params {
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut v = (body.len() as u32 + 4).to_be_bytes().to_vec();
+    v.extend_from_slice(&body);
+    v
+}
+
+fn ready() -> Vec<u8> {
+    msg(b'Z', b"I")
+}
+
+#[test]
+fn psql_session() {
+    let c = check_all_splits(&make, &load(include_bytes!("testdata/pg-psql.bin")));
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    let f = &c.facts;
+    assert_eq!(f.len(), 22);
+    assert_eq!(
+        f[0],
+        "tx 0 [LOGIN user=shop database=shop application_name=palisade-test] Login user=shop db=shop text=\"\""
+    );
+    assert_eq!(f[1], "rx 0 None [] state=- code=None error=-");
+    assert!(f[2].ends_with("Query user=shop db=shop text=\"SELECT id, item FROM public.orders WHERE id = 1;\" SELECT[\"public.orders\"]"), "{}", f[2]);
+    // psql's `\;` sends two statements in one Query message.
+    assert!(
+        f[4].ends_with(" SELECT[] SELECT[\"orders\", \"order_items\"]"),
+        "{}",
+        f[4]
+    );
+    // The CTE name is not a table.
+    assert!(
+        f[6].ends_with(" SELECT[\"orders\", \"customers\"]"),
+        "{}",
+        f[6]
+    );
+    assert!(f[8].ends_with(" INSERT[\"order_items\", \"orders\"]"));
+    assert!(f[10].ends_with(" UPDATE[\"orders\", \"customers\"]"));
+    assert!(f[12].ends_with(" DELETE[\"order_items\", \"orders\"]"));
+    assert_eq!(
+        f[15],
+        "rx 7 None [relation \"no_such_table\" does not exist] state=42P01 code=None error=relation \"no_such_table\" does not exist"
+    );
+    // The DROP inside the dollar-quoted string is not a statement.
+    assert!(f[16].ends_with(" SELECT[\"orders\"]"), "{}", f[16]);
+    // COPY FROM STDIN: the rows flow as CopyData and are skipped.
+    assert!(f[18].ends_with(" COPY[\"customers\"]"));
+    assert_eq!(f[19], "rx 9 None [COPY 2] state=- code=None error=-");
+    assert_eq!(f[21], "rx 10 None [COPY 2] state=- code=None error=-");
+}
+
+#[test]
+fn failed_login() {
+    let c = check_all_splits(&make, &load(include_bytes!("testdata/pg-badpass.bin")));
+    assert!(c.anomalies.is_empty());
+    assert_eq!(
+        c.facts,
+        [
+            "tx 0 [LOGIN user=shop database=shop application_name=psql] Login user=shop db=shop text=\"\"",
+            "rx 0 None [password authentication failed for user \"shop\"] state=28P01 code=None error=password authentication failed for user \"shop\""
+        ]
+    );
+}
+
+#[test]
+fn ssl_accepted_is_opaque() {
+    let c = check_all_splits(&make, &load(include_bytes!("testdata/pg-tls.bin")));
+    assert_eq!(c.facts, ["opaque encrypted"]);
+    assert!(c.anomalies.is_empty());
+}
+
+#[test]
+fn cancel_request_alone() {
+    let c = check_all_splits(&make, &load(include_bytes!("testdata/pg-psycopg-1.bin")));
+    assert!(c.facts.is_empty() && c.anomalies.is_empty());
+}
+
+#[test]
+fn extended_protocol() {
+    let c = check_all_splits(&make, &load(include_bytes!("testdata/pg-psycopg.bin")));
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    let f: Vec<&str> = c.facts.iter().map(|s| s.as_str()).collect();
+    let sel = "[SELECT item, qty FROM orders WHERE id = $1] ";
+    let tail =
+        "user=shop db=shop text=\"SELECT item, qty FROM orders WHERE id = $1\" SELECT[\"orders\"]";
+    assert_eq!(f[2], format!("tx 1 {sel}Prepare {tail}"));
+    assert_eq!(f[3], "rx 1 None [] state=- code=None error=-");
+    // Both executions of the named statement carry the text it was prepared with.
+    assert_eq!(f[4], format!("tx 2 {sel}Execute {tail}"));
+    assert_eq!(f[5], "rx 2 None [SELECT 1] state=- code=None error=-");
+    assert_eq!(f[6], format!("tx 3 {sel}Execute {tail}"));
+    assert!(f[8].starts_with("tx 4 [UPDATE orders SET qty = $1 WHERE id = $2] Prepare"));
+    assert!(f[9].starts_with("tx 5 [UPDATE orders SET qty = $1 WHERE id = $2] Execute"));
+    assert_eq!(f[11], "rx 5 None [UPDATE 1] state=- code=None error=-");
+    // Parse fails: its error, and the Execute the server then skipped is unanswered.
+    assert!(f[12].starts_with("tx 6 [SELECT * FROM missing_table"));
+    assert_eq!(
+        f[14],
+        "rx 6 None [relation \"missing_table\" does not exist] state=42P01 code=None error=relation \"missing_table\" does not exist"
+    );
+    assert_eq!(f[15], "unanswered 7");
+    // The query cancelled from another connection.
+    assert!(f[17].contains("state=57014"), "{}", f[17]);
+    assert_eq!(f.len(), 22);
+}
+
+#[test]
+fn ssl_refused_then_startup_and_gss() {
+    let ssl = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+    let gss = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30];
+    let (c, dead) = feed_all(&[
+        (C, &ssl),
+        (S, b"N"),
+        (C, &startup(&[("user", "u")])),
+        (S, &msg(b'R', &[0, 0, 0, 0])),
+        (S, &ready()),
+    ]);
+    assert_eq!(dead, None);
+    assert_eq!(
+        c.facts[0],
+        "tx 0 [LOGIN user=u database=u] Login user=u db=u text=\"\""
+    );
+    assert_eq!(c.facts.len(), 2);
+    let (c, _) = feed_all(&[(C, &gss), (S, b"G"), (C, b"\x60\x82garbage")]);
+    assert_eq!(c.facts, ["opaque encrypted"]);
+}
+
+#[test]
+fn oversized_query_is_skipped_by_counting() {
+    let big = vec![b'x'; MAX_BUFFERED + 10];
+    let mut q = msg(b'Q', &big);
+    q.extend_from_slice(&msg(b'Q', b"SELECT 1\0"));
+    let recs: Vec<(Direction, Vec<u8>)> = vec![
+        (C, startup(&[("user", "u"), ("database", "d")])),
+        (S, ready()),
+        (C, q),
+        (S, [msg(b'E', b"C42601\0Mbad\0\0"), ready()].concat()),
+        (S, [msg(b'C', b"SELECT 1\0"), ready()].concat()),
+    ];
+    // Fed in 1000-byte pieces: the big message never sits in the carry.
+    let (c, dead) = replay(&make, &recs, &|_, len| (1000..len).step_by(1000).collect());
+    assert_eq!(dead, None);
+    assert_eq!(c.anomalies, [ParserAnomaly::MessageTooLarge]);
+    assert_eq!(c.facts.len(), 4);
+    assert!(c.facts[2].starts_with("tx 1 [SELECT 1] Query user=u db=d"));
+    assert_eq!(c.facts[3], "rx 1 None [SELECT 1] state=- code=None error=-");
+}
+
+#[test]
+fn prepared_statements_are_bounded() {
+    let mut recs = vec![(C, startup(&[("user", "u")])), (S, ready())];
+    for i in 0..MAX_PREPARED + 1 {
+        let body = format!("s{i}\0SELECT {i}\0\0\0");
+        recs.push((C, msg(b'P', body.as_bytes())));
+    }
+    let (c, dead) = replay(&make, &recs, &|_, _| Vec::new());
+    assert_eq!(dead, None);
+    assert_eq!(c.anomalies, [ParserAnomaly::TooManyTransactions]);
+}
+
+#[test]
+fn hostile_inputs() {
+    // Bad lengths.
+    let (c, dead) = feed_all(&[(C, &[0, 0, 0, 2, 0, 3, 0, 0])]);
+    assert_eq!(dead, Some("invalid"));
+    assert_eq!(c.anomalies, [ParserAnomaly::BadFraming]);
+    let (c, dead) = feed_all(&[(C, &[0, 1, 0, 0, 0, 3, 0, 0])]);
+    assert_eq!(dead, Some("invalid"));
+    assert_eq!(c.anomalies, [ParserAnomaly::HeaderTooLarge]);
+    let (_, dead) = feed_all(&[(C, &startup(&[("user", "u")])), (C, &[b'Q', 0, 0, 0, 1])]);
+    assert_eq!(dead, Some("invalid"));
+    let (_, dead) = feed_all(&[(C, &startup(&[("user", "u")])), (C, b"?\0\0\0\x04")]);
+    assert_eq!(dead, Some("invalid"));
+    // Unsolicited completions.
+    let (c, _) = feed_all(&[
+        (C, &startup(&[("user", "u")])),
+        (S, &ready()),
+        (S, &ready()),
+    ]);
+    assert_eq!(c.anomalies, [ParserAnomaly::UnsolicitedResponse]);
+    // A truncated conversation leaves its request unanswered.
+    let (c, _) = feed_all(&[
+        (C, &startup(&[("user", "u")])),
+        (S, &ready()),
+        (C, &msg(b'Q', b"SELECT 1\0")),
+        (S, &msg(b'C', b"SEL")[..6]),
+    ]);
+    assert_eq!(c.facts.last().unwrap(), "unanswered 1");
+    // Garbage of every kind never panics.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..2000 {
+        let mut p = PostgresParser::default();
+        let mut sink = Collect::default();
+        let mut buf = Vec::new();
+        for _ in 0..(seed % 64) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            buf.push((seed >> 24) as u8);
+        }
+        let pre = startup(&[("user", "u")]);
+        let _ = p.feed(C, &pre, &mut sink);
+        let _ = p.feed(if seed & 1 == 0 { C } else { S }, &buf, &mut sink);
+        let _ = p.gap(S, 3);
+        p.end(&mut sink);
+    }
+}
+
+#[test]
+fn gap_inside_a_skipped_body_resyncs() {
+    let mut p = PostgresParser::default();
+    let mut sink = Collect::default();
+    let _ = p.feed(C, &startup(&[("user", "u")]), &mut sink);
+    let row = msg(b'D', &[7u8; 100]);
+    assert_eq!(
+        p.feed(S, &row[..20], &mut sink),
+        Progress::Done { consumed: 20 }
+    );
+    assert!(p.gap(S, 50));
+    assert_eq!(
+        p.feed(S, &row[70..], &mut sink),
+        Progress::Done { consumed: 35 }
+    );
+    assert!(!p.gap(S, 10));
+}
