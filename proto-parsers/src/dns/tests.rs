@@ -1,0 +1,296 @@
+use super::*;
+use crate::redis::testkit::{Outcome, check_splits, run_chunks, run_wire, segments, sorted};
+
+const UDP: [&[u8]; 7] = [
+    include_bytes!("testdata/udp-0.seg"),
+    include_bytes!("testdata/udp-1.seg"),
+    include_bytes!("testdata/udp-2.seg"),
+    include_bytes!("testdata/udp-3.seg"),
+    include_bytes!("testdata/udp-4.seg"),
+    include_bytes!("testdata/udp-5.seg"),
+    include_bytes!("testdata/udp-6.seg"),
+];
+const TCP_ONE: &[u8] = include_bytes!("testdata/tcp-0.seg");
+const TCP_KEEPOPEN: &[u8] = include_bytes!("testdata/tcp-1.seg");
+
+fn facts_without_ids(o: &Outcome) -> Vec<String> {
+    // msg_id is random per recording; everything else is fixed by the recording script.
+    o.facts
+        .iter()
+        .map(|f| f.split(" msg_id=").next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn dig_over_udp_a_aaaa_txt_nxdomain_cname_mx() {
+    let want: [[&str; 2]; 7] = [
+        [
+            "tx 0 [a.x A] qname=a.x qtype=1 qclass=1",
+            "rx 0 Some(0) [NOERROR] rcode=0 answers=1",
+        ],
+        [
+            "tx 0 [a.x AAAA] qname=a.x qtype=28 qclass=1",
+            "rx 0 Some(0) [NOERROR] rcode=0 answers=1",
+        ],
+        [
+            "tx 0 [t.x TXT] qname=t.x qtype=16 qclass=1",
+            "rx 0 Some(0) [NOERROR] rcode=0 answers=1",
+        ],
+        [
+            "tx 0 [nope.x A] qname=nope.x qtype=1 qclass=1",
+            "rx 0 Some(3) [NXDOMAIN] rcode=3 answers=0",
+        ],
+        // Asked as WWW.X: reported lower-cased; the answer is a CNAME plus its A record.
+        [
+            "tx 0 [www.x A] qname=www.x qtype=1 qclass=1",
+            "rx 0 Some(0) [NOERROR] rcode=0 answers=2",
+        ],
+        [
+            "tx 0 [x MX] qname=x qtype=15 qclass=1",
+            "rx 0 Some(0) [NOERROR] rcode=0 answers=1",
+        ],
+        [
+            "tx 0 [b.x A] qname=b.x qtype=1 qclass=1",
+            "rx 0 Some(0) [NOERROR] rcode=0 answers=1",
+        ],
+    ];
+    for (f, w) in UDP.iter().zip(want) {
+        let segs = segments(f);
+        let o = run_wire(&mut DnsParser::udp(), &segs);
+        assert!(o.alive && o.anomalies.is_empty(), "{o:?}");
+        assert_eq!(facts_without_ids(&o), w);
+        // The response arriving first is unsolicited; the query then waits.
+        let rev: Vec<_> = segs.iter().rev().cloned().collect();
+        let o = run_wire(&mut DnsParser::udp(), &rev);
+        assert_eq!(o.anomalies, [ParserAnomaly::UnsolicitedResponse]);
+        assert_eq!(o.facts.last().unwrap(), "unanswered 0");
+    }
+}
+
+#[test]
+fn dig_over_tcp_one_and_several_queries_per_connection() {
+    let o = check_splits(DnsParser::tcp, &segments(TCP_ONE), 1);
+    assert!(o.alive && o.anomalies.is_empty());
+    assert_eq!(
+        facts_without_ids(&o),
+        [
+            "tx 0 [a.x AAAA] qname=a.x qtype=28 qclass=1",
+            "rx 0 Some(0) [NOERROR] rcode=0 answers=1"
+        ]
+    );
+    let segs = segments(TCP_KEEPOPEN);
+    let o = check_splits(DnsParser::tcp, &segs, 1);
+    assert!(o.alive && o.anomalies.is_empty());
+    let wire = run_wire(&mut DnsParser::tcp(), &segs);
+    assert_eq!(sorted(&wire), sorted(&o));
+    assert_eq!(
+        facts_without_ids(&wire),
+        [
+            "tx 0 [a.x A] qname=a.x qtype=1 qclass=1",
+            "rx 0 Some(0) [NOERROR] rcode=0 answers=1",
+            "tx 1 [www.x A] qname=www.x qtype=1 qclass=1",
+            "rx 1 Some(0) [NOERROR] rcode=0 answers=2",
+            "tx 2 [nope.x TXT] qname=nope.x qtype=16 qclass=1",
+            "rx 2 Some(3) [NXDOMAIN] rcode=3 answers=0",
+            "tx 3 [t.x TXT] qname=t.x qtype=16 qclass=1",
+            "rx 3 Some(0) [NOERROR] rcode=0 answers=1",
+        ]
+    );
+}
+
+fn query(id: u16, qd: u16, name: &[u8]) -> Vec<u8> {
+    let mut m = vec![
+        (id >> 8) as u8,
+        id as u8,
+        0x01,
+        0x00,
+        0,
+        qd as u8,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ];
+    m.extend_from_slice(name);
+    m.extend_from_slice(&[0, 1, 0, 1]);
+    m
+}
+
+fn udp(datagrams: &[Vec<u8>]) -> Outcome {
+    let segs: Vec<_> = datagrams
+        .iter()
+        .map(|d| (Direction::ToServer, d.clone()))
+        .collect();
+    run_wire(&mut DnsParser::udp(), &segs)
+}
+
+#[test]
+fn names_are_escaped_and_pointers_followed() {
+    let o = udp(&[query(1, 1, b"\x03A.b\x04c\\\x01\xff\x00")]);
+    assert_eq!(
+        o.facts[0],
+        "tx 0 [a\\.b.c\\\\\\001\\255 A] qname=a\\.b.c\\\\\\001\\255 qtype=1 qclass=1 msg_id=1"
+    );
+    // Root name.
+    let o = udp(&[query(2, 1, b"\x00")]);
+    assert_eq!(o.facts[0], "tx 0 [ A] qname= qtype=1 qclass=1 msg_id=2");
+    // A response whose answer name is a pointer back to the question.
+    let mut r = query(3, 1, b"\x01a\x01x\x00");
+    r[2] = 0x81;
+    r[3] = 0x83;
+    r[7] = 1;
+    r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 10, 0, 0, 1]);
+    let o = udp(&[query(3, 1, b"\x01a\x01x\x00"), r]);
+    assert!(o.anomalies.is_empty(), "{o:?}");
+    assert_eq!(o.facts[1], "rx 0 Some(3) [NXDOMAIN] rcode=3 answers=1");
+}
+
+#[test]
+fn edns_extends_the_rcode() {
+    let mut r = query(9, 1, b"\x01a\x00");
+    r[2] = 0x81;
+    r[11] = 1; // one additional record: OPT with extended rcode 1 -> 16 (BADVERS)
+    r.extend_from_slice(&[0, 0, 41, 0x10, 0, 1, 0, 0, 0, 0, 0]);
+    let o = udp(&[query(9, 1, b"\x01a\x00"), r]);
+    assert!(o.anomalies.is_empty(), "{o:?}");
+    assert_eq!(o.facts[1], "rx 0 Some(16) [BADVERS] rcode=16 answers=0");
+}
+
+#[test]
+fn hostile_names_are_bad_framing_not_panics() {
+    let long: Vec<u8> = std::iter::repeat_n(
+        &b"\x3fxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"[..],
+        5,
+    )
+    .flatten()
+    .copied()
+    .chain([0])
+    .collect();
+    // A chain of 17 pointers, each to the one before, ending at a real label.
+    let mut chain = query(7, 1, b"\x01a\x00");
+    chain.truncate(HEADER);
+    chain.extend_from_slice(b"\x01a\x00");
+    for i in 0..17u8 {
+        let target = if i == 0 { 12 } else { 15 + 2 * (i - 1) };
+        chain.extend_from_slice(&[0xc0, target]);
+    }
+    let cases: Vec<Vec<u8>> = vec![
+        query(1, 1, &[0xc0, 12]),                 // pointer to itself
+        query(1, 1, &[0xc0, 40]),                 // pointer forward
+        query(1, 1, b"\x01a\xc0\x0c"),            // loop back to its own start
+        query(1, 1, &[0x41, 0]),                  // extended label type
+        query(1, 1, &[0x81, 0]),                  // reserved label type
+        query(1, 1, &long),                       // 320 bytes of name
+        query(1, 1, b"\x05ab"),                   // label past the end
+        query(1, 0, b"\x01a\x00"),                // no question
+        vec![0, 1, 2],                            // shorter than a header
+        query(1, 1, b"\x01a\x00")[..15].to_vec(), // no qtype
+    ];
+    for c in &cases {
+        let o = udp(std::slice::from_ref(c));
+        assert_eq!(o.anomalies, [ParserAnomaly::BadFraming], "{c:?}");
+        assert!(o.facts.is_empty() && o.alive);
+    }
+    // The chain: 17 jumps from its last link is one too many, 16 from the one before is fine.
+    let last = chain.len() - 2;
+    let mut out = String::new();
+    assert_eq!(decode_name(&chain, last, &mut out), None);
+    assert_eq!(decode_name(&chain, last - 2, &mut out), Some(last));
+    assert_eq!(out, "a");
+}
+
+#[test]
+fn several_questions_are_ambiguous() {
+    let mut q = query(5, 2, b"\x01a\x00");
+    q.extend_from_slice(b"\x01b\x00\x00\x01\x00\x01");
+    let o = udp(&[q]);
+    assert_eq!(o.anomalies, [ParserAnomaly::Ambiguous]);
+    assert!(o.facts[0].starts_with("tx 0 [a A]"));
+}
+
+#[test]
+fn outstanding_table_is_bounded_and_answers_pair_by_id() {
+    let qs: Vec<Vec<u8>> = (0..MAX_OUTSTANDING as u16 + 3)
+        .map(|i| query(i, 1, b"\x01a\x00"))
+        .collect();
+    let o = udp(&qs);
+    assert_eq!(o.anomalies, vec![ParserAnomaly::TooManyTransactions; 3]);
+    assert_eq!(
+        o.facts
+            .iter()
+            .filter(|f| f.starts_with("unanswered"))
+            .count(),
+        MAX_OUTSTANDING
+    );
+    // Answers out of order pair by message id.
+    let mut r1 = query(1, 1, b"\x01a\x00");
+    r1[2] = 0x81;
+    let mut r0 = query(0, 1, b"\x01a\x00");
+    r0[2] = 0x81;
+    let o = udp(&[query(0, 1, b"\x01a\x00"), query(1, 1, b"\x01b\x00"), r1, r0]);
+    assert_eq!(o.facts[2], "rx 1 Some(0) [NOERROR] rcode=0 answers=0");
+    assert_eq!(o.facts[3], "rx 0 Some(0) [NOERROR] rcode=0 answers=0");
+}
+
+#[test]
+fn tcp_framing_zero_length_truncated_and_gap() {
+    let q = query(1, 1, b"\x01a\x00");
+    let mut stream = vec![0, 0, 0, 3, 1, 2, 3];
+    stream.extend_from_slice(&[0, q.len() as u8]);
+    stream.extend_from_slice(&q);
+    stream.extend_from_slice(&[0, 40, 1, 2]); // truncated message at the end
+    let o = run_chunks(&mut DnsParser::tcp(), &[&stream], &[]);
+    assert_eq!(
+        o.anomalies,
+        [ParserAnomaly::BadFraming, ParserAnomaly::BadFraming]
+    );
+    assert_eq!(
+        o.facts,
+        [
+            "tx 0 [a A] qname=a qtype=1 qclass=1 msg_id=1",
+            "unanswered 0"
+        ]
+    );
+    assert!(!DnsParser::tcp().gap(Direction::ToServer, 5));
+    assert!(DnsParser::udp().gap(Direction::ToServer, 5));
+    // A bad answer section still pairs, flagged.
+    let mut r = query(1, 1, b"\x01a\x00");
+    r[2] = 0x81;
+    r[7] = 3;
+    let o = udp(&[q, r]);
+    assert_eq!(o.anomalies, [ParserAnomaly::BadFraming]);
+    assert_eq!(o.facts[1], "rx 0 Some(0) [NOERROR] rcode=0 answers=3");
+}
+
+#[test]
+fn garbage_never_panics() {
+    let mut x: u32 = 0x9e37_79b9;
+    let mut buf = Vec::new();
+    for _ in 0..200_000 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let b = match x % 8 {
+            0 => 0xc0,
+            1 => 0,
+            2 => 12,
+            _ => (x >> 8) as u8,
+        };
+        buf.push(b);
+    }
+    for chunk in buf.chunks(61) {
+        let _ = udp(&[chunk.to_vec()]);
+        let mut m = query(1, 1, b"");
+        m.truncate(HEADER);
+        m[2] = (x & 0x80) as u8;
+        m.extend_from_slice(chunk);
+        let _ = udp(&[m]);
+    }
+    let _ = run_chunks(
+        &mut DnsParser::tcp(),
+        &buf.chunks(5).collect::<Vec<_>>(),
+        &[&buf],
+    );
+}
