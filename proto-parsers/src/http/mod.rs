@@ -1,0 +1,302 @@
+//! Shared HTTP pieces used by the HTTP/1.x, HTTP/2 and gRPC parsers and by policy matching.
+//!
+//! Policy matches request paths in a normalised form (PRODUCT.md: "Paths are normalised before
+//! matching ... so `/api/../admin` is judged as `/admin`"). Attackers encode the characters
+//! that matter (`%2e%2e`, `//`) to slip past a prefix rule while the server behind the
+//! firewall decodes them; normalising the way an origin server resolves the path closes that
+//! gap. Percent-encoded reserved characters (`%2F`, `%3F`) are left encoded: decoding them
+//! would change which segment boundaries the server sees.
+
+/// Normalises a request target for policy matching into `out` (cleared first):
+///
+/// * the query (`?...`) and fragment (`#...`) are dropped;
+/// * percent-encoded unreserved characters (`ALPHA DIGIT - . _ ~`) are decoded, every other
+///   escape is kept with its hex upper-cased (`%2f` -> `%2F`); bytes that are not allowed
+///   raw in a path (controls, space, non-ASCII, `"` ...) are percent-encoded, so two
+///   spellings of one path normalise alike and `out` is always ASCII;
+/// * `.` and `..` segments are resolved (never above the root), repeated slashes collapse,
+///   a trailing slash is kept, the result always starts with `/`.
+///
+/// Returns true for origin-form targets (`/path`). Returns false for other forms, after
+/// normalising what a server would route on: absolute-form (`http://host/p?q` -> `/p`),
+/// asterisk-form (`*`, for `OPTIONS`: `out` is `*`), and anything else (authority-form of
+/// `CONNECT`, malformed targets), which is normalised as if it were a path.
+pub fn normalize_path(raw: &[u8], out: &mut String) -> bool {
+    out.clear();
+    if raw == b"*" {
+        out.push('*');
+        return false;
+    }
+    let (path, origin) = if raw.first() == Some(&b'/') {
+        (raw, true)
+    } else if let Some(rest) = strip_scheme(raw) {
+        // Absolute-form: the authority runs to the first `/`, `?` or `#`.
+        let end = rest
+            .iter()
+            .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+            .unwrap_or(rest.len());
+        (rest.get(end..).unwrap_or_default(), false)
+    } else {
+        (raw, false)
+    };
+    let path = path
+        .iter()
+        .position(|&b| b == b'?' || b == b'#')
+        .and_then(|end| path.get(..end))
+        .unwrap_or(path);
+
+    // Segments are appended as `/seg`; `out` never holds a raw `/` inside a segment (an
+    // encoded one stays `%2F`), so the last `/` in `out` always starts the last segment.
+    let mut trailing_slash = false;
+    for seg in path.split(|&b| b == b'/') {
+        if seg.is_empty() {
+            trailing_slash = true;
+            continue;
+        }
+        let mark = out.len();
+        out.push('/');
+        push_segment(seg, out);
+        let decoded = out.get(mark + 1..).unwrap_or_default();
+        if decoded == "." {
+            out.truncate(mark);
+            trailing_slash = true;
+        } else if decoded == ".." {
+            out.truncate(mark);
+            let parent = out.rfind('/').unwrap_or(0);
+            out.truncate(parent);
+            trailing_slash = true;
+        } else {
+            trailing_slash = false;
+        }
+    }
+    if out.is_empty() || trailing_slash {
+        out.push('/');
+    }
+    origin
+}
+
+/// `scheme://` at the start of an absolute-form target: returns what follows it.
+fn strip_scheme(raw: &[u8]) -> Option<&[u8]> {
+    let colon = raw.iter().position(|&b| b == b':')?;
+    let scheme = raw.get(..colon)?;
+    let first_alpha = scheme.first().is_some_and(|b| b.is_ascii_alphabetic());
+    let valid = first_alpha
+        && scheme
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !valid {
+        return None;
+    }
+    raw.get(colon + 1..)?.strip_prefix(b"//")
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+const fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Bytes RFC 3986 allows raw in a path segment besides unreserved ones (sub-delims, `:`, `@`).
+const fn is_pchar_extra(b: u8) -> bool {
+    matches!(
+        b,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@'
+    )
+}
+
+fn push_escaped(b: u8, out: &mut String) {
+    out.push('%');
+    out.push(char::from(
+        HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
+    ));
+    out.push(char::from(
+        HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'),
+    ));
+}
+
+fn push_segment(seg: &[u8], out: &mut String) {
+    let mut i = 0;
+    while let Some(&b) = seg.get(i) {
+        if b == b'%' {
+            let hi = seg.get(i + 1).copied().and_then(hex_val);
+            let lo = seg.get(i + 2).copied().and_then(hex_val);
+            if let (Some(hi), Some(lo)) = (hi, lo) {
+                let v = hi << 4 | lo;
+                if is_unreserved(v) {
+                    out.push(char::from(v));
+                } else {
+                    push_escaped(v, out);
+                }
+                i += 3;
+                continue;
+            }
+            // A lone `%` is not an escape: encode it so it cannot pair with later bytes.
+            push_escaped(b'%', out);
+        } else if is_unreserved(b) || is_pchar_extra(b) {
+            out.push(char::from(b));
+        } else {
+            push_escaped(b, out);
+        }
+        i += 1;
+    }
+}
+
+/// Splits a gRPC request path `/package.Service/Method` into (`package.Service`, `Method`).
+/// `None` unless the path is exactly two non-empty segments after a leading `/` (no query).
+pub fn split_grpc_path(path: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = path.strip_prefix(b"/")?;
+    let slash = rest.iter().position(|&b| b == b'/')?;
+    let service = rest.get(..slash)?;
+    let method = rest.get(slash + 1..)?;
+    let bad = |s: &[u8]| s.is_empty() || s.iter().any(|&b| matches!(b, b'/' | b'?' | b'#'));
+    if bad(service) || bad(method) {
+        return None;
+    }
+    Some((service, method))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(raw: &str) -> (String, bool) {
+        let mut out = String::from("garbage from before");
+        let origin = normalize_path(raw.as_bytes(), &mut out);
+        (out, origin)
+    }
+
+    fn n(raw: &str) -> String {
+        norm(raw).0
+    }
+
+    #[test]
+    fn dot_segments_resolve_and_never_climb_above_root() {
+        assert_eq!(n("/api/../admin"), "/admin");
+        assert_eq!(n("/a/b/../../c"), "/c");
+        assert_eq!(n("/../../etc/passwd"), "/etc/passwd");
+        assert_eq!(n("/a/./b/."), "/a/b/");
+        assert_eq!(n("/a/b/.."), "/a/");
+        assert_eq!(n("/.."), "/");
+        assert_eq!(n("/."), "/");
+        assert_eq!(n("/a/..b/c"), "/a/..b/c");
+        assert_eq!(n("/a/...//b"), "/a/.../b");
+    }
+
+    #[test]
+    fn encoded_dots_are_decoded_before_resolving() {
+        assert_eq!(n("/a/%2e%2e/b"), "/b");
+        assert_eq!(n("/a/%2E%2e/b"), "/b");
+        assert_eq!(n("/a/.%2e/b"), "/b");
+        assert_eq!(n("/api/%2e/orders"), "/api/orders");
+        assert_eq!(n("/api/%2e%2e%2fadmin"), "/api/..%2Fadmin");
+    }
+
+    #[test]
+    fn unreserved_escapes_decode_others_stay_encoded_upper_case() {
+        assert_eq!(n("/%61%70%69/x"), "/api/x");
+        assert_eq!(n("/a%2Fb"), "/a%2Fb");
+        assert_eq!(n("/a%2fb"), "/a%2Fb");
+        assert_eq!(n("/%7e%5F%2D"), "/~_-");
+        assert_eq!(n("/a%20b"), "/a%20b");
+        assert_eq!(n("/a b"), "/a%20b");
+        assert_eq!(n("/caf\u{e9}"), "/caf%C3%A9");
+        assert_eq!(n("/50%"), "/50%25");
+        assert_eq!(n("/%zz"), "/%25zz");
+        assert_eq!(n("/%4"), "/%254");
+        assert_eq!(n("/a;b=c:d@e!$&'()*+,"), "/a;b=c:d@e!$&'()*+,");
+        // A decoded `%25` must stay an escape, or `%252e` would become `%2e` then `.`.
+        assert_eq!(n("/%252e%252e/x"), "/%252e%252e/x");
+    }
+
+    #[test]
+    fn slashes_collapse_and_a_leading_slash_is_ensured() {
+        assert_eq!(n("//a///b"), "/a/b");
+        assert_eq!(n("/a/b/"), "/a/b/");
+        assert_eq!(n("/a//"), "/a/");
+        assert_eq!(n("/"), "/");
+        assert_eq!(n("///"), "/");
+        assert_eq!(n(""), "/");
+    }
+
+    #[test]
+    fn query_and_fragment_are_dropped() {
+        assert_eq!(n("/api/orders?id=../../x"), "/api/orders");
+        assert_eq!(n("/a/b#frag/../c"), "/a/b");
+        assert_eq!(n("/a/?q"), "/a/");
+        assert_eq!(n("/?"), "/");
+        assert_eq!(n("/a%3Fb?c"), "/a%3Fb");
+    }
+
+    #[test]
+    fn origin_form_is_reported_and_other_forms_normalise_their_path() {
+        assert_eq!(norm("/x"), ("/x".into(), true));
+        assert_eq!(norm("*"), ("*".into(), false));
+        assert_eq!(
+            norm("http://orders.shop/api/../admin?x"),
+            ("/admin".into(), false)
+        );
+        assert_eq!(norm("HTTP://h:8080"), ("/".into(), false));
+        assert_eq!(norm("https://h?x=/y"), ("/".into(), false));
+        assert_eq!(norm("http://h//a//b/"), ("/a/b/".into(), false));
+        assert_eq!(norm("orders.shop:443"), ("/orders.shop:443".into(), false));
+        assert_eq!(norm("a/../../b"), ("/b".into(), false));
+        assert_eq!(norm("1http://h/p"), ("/1http:/h/p".into(), false));
+    }
+
+    #[test]
+    fn hostile_bytes_never_panic_and_give_ascii() {
+        let mut out = String::new();
+        let mut inputs: Vec<Vec<u8>> = (0u8..=255).map(|b| vec![b'/', b, b'%', b]).collect();
+        inputs.push(vec![b'%'; 100]);
+        inputs.push(b"/%".to_vec());
+        inputs.push(b"/%%%2".to_vec());
+        inputs.push([b"/".as_slice(), &[0xff; 64]].concat());
+        for raw in &inputs {
+            normalize_path(raw, &mut out);
+            assert!(out.is_ascii() && out.starts_with('/'), "{raw:?} -> {out}");
+            // Normalising is idempotent: the output is its own normal form.
+            let once = out.clone();
+            normalize_path(once.as_bytes(), &mut out);
+            assert_eq!(out, once, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn grpc_paths_split_into_service_and_method() {
+        assert_eq!(
+            split_grpc_path(b"/stock.v1.Stock/Reserve"),
+            Some((&b"stock.v1.Stock"[..], &b"Reserve"[..]))
+        );
+        assert_eq!(
+            split_grpc_path(b"/grpc.health.v1.Health/Check"),
+            Some((&b"grpc.health.v1.Health"[..], &b"Check"[..]))
+        );
+        for bad in [
+            &b""[..],
+            b"/",
+            b"//M",
+            b"/S/",
+            b"/S",
+            b"S/M",
+            b"/S/M/x",
+            b"/S/M?x=1",
+            b"/a/b#c",
+        ] {
+            assert_eq!(
+                split_grpc_path(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}
