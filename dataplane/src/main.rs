@@ -48,6 +48,9 @@ enum Cmd {
         /// Exit with status 1 if any flow or request was denied.
         #[arg(long)]
         fail_on_deny: bool,
+        /// Emit an `l7` event for every transaction (request with its response).
+        #[arg(long)]
+        log_all: bool,
         /// Also judge everything by this (old) policy and report what changes verdict.
         #[arg(long, value_name = "OLD_POLICY.yaml")]
         compare: Option<PathBuf>,
@@ -66,6 +69,8 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum PolicyCmd {
+    /// What changed between two policies, semantically (rule order does not matter).
+    Diff { old: PathBuf, new: PathBuf },
     /// Validate a policy (and inventory); prints errors and warnings like a compiler.
     Check {
         policy: PathBuf,
@@ -106,6 +111,7 @@ fn main() -> ExitCode {
             format,
             swap_at,
             fail_on_deny,
+            log_all,
             compare,
             fail_on_change,
         } => {
@@ -123,7 +129,10 @@ fn main() -> ExitCode {
                     Some(p) => EventOutput::File(PathBuf::from(p)),
                 },
                 workers,
-                worker: WorkerConfig::default(),
+                worker: WorkerConfig {
+                    log_all,
+                    ..WorkerConfig::default()
+                },
                 swaps: swap_at,
                 compare,
                 progress: true,
@@ -174,6 +183,27 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::from(2)
             }
+        }
+        Cmd::Policy {
+            cmd: PolicyCmd::Diff { old, new },
+        } => {
+            let load = |p: &PathBuf| {
+                control::load_policy(p).map_err(|e| {
+                    eprint!("{e}");
+                    ExitCode::from(2)
+                })
+            };
+            let (old, new) = match (load(&old), load(&new)) {
+                (Ok(o), Ok(n)) => (o, n),
+                (Err(c), _) | (_, Err(c)) => return c,
+            };
+            let d = control::diff::diff(&old.policy, &new.policy);
+            if d.is_empty() {
+                println!("no semantic changes");
+            } else {
+                print!("{d}");
+            }
+            ExitCode::SUCCESS
         }
         Cmd::Demo => match dataplane::demo::run(&mut std::io::stdout()) {
             Ok(()) => ExitCode::SUCCESS,

@@ -42,6 +42,13 @@ pub fn to_json(r: &ReplayReport) -> serde_json::Value {
         },
         "packet_verdicts": {"accept": s.accepted, "drop": s.dropped, "reset": s.reset},
         "verdicts": verdicts,
+        "transactions": {
+            "total": s.transactions,
+            "verdicts": sorted(s.tx_verdicts.iter().map(|((a, rule), n)| ((*a, rule.as_str()), n)))
+                .into_iter()
+                .map(|((action, rule), n)| json!({"action": action, "rule": rule, "transactions": n}))
+                .collect::<Vec<_>>(),
+        },
         "alerts": s.alerts,
         "app_protos": sorted(s.app_protos.iter().map(|(k, v)| (*k, v))).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
         "anomalies": sorted(s.anomalies.iter().map(|(k, v)| (*k, v))).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
@@ -123,6 +130,16 @@ pub fn to_text(r: &ReplayReport) -> String {
             .map(|((a, rule), n)| ((*a, rule.as_str()), n)),
     ) {
         let _ = writeln!(o, "  {action:<6} {rule:<24} {n}");
+    }
+    if s.transactions > 0 {
+        let _ = writeln!(o, "requests   {} (by action and rule)", s.transactions);
+        for ((action, rule), n) in sorted(
+            s.tx_verdicts
+                .iter()
+                .map(|((a, rule), n)| ((*a, rule.as_str()), n)),
+        ) {
+            let _ = writeln!(o, "  {action:<6} {rule:<24} {n}");
+        }
     }
     let _ = writeln!(o, "alerts     {}", s.alerts);
     let changes = changes_sorted(r);

@@ -95,6 +95,14 @@ fn alert_summary(ev: &[Value]) -> Vec<(String, String, String, bool, String, Str
     v
 }
 
+/// Alerts as `action rule mode enforced src:group -> dst:port`, sorted.
+fn alerts(ev: &[Value]) -> Vec<String> {
+    alert_summary(ev)
+        .into_iter()
+        .map(|(a, r, m, e, src, dst)| format!("{a} {r} {m} {e} {src} -> {dst}"))
+        .collect()
+}
+
 fn s(x: &str) -> String {
     x.to_string()
 }
@@ -104,29 +112,16 @@ fn demo_policy_gives_the_expected_alerts_and_rule_counts() {
     let (code, ev, summary, err) = replay(&[demo("shop.pcap")], &demo("policy.yaml"), &[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
-        alert_summary(&ev),
-        vec![
-            (
-                s("alert"),
-                s("default"),
-                s("monitor"),
-                false,
-                s("198.51.100.23:world"),
-                s("10.0.2.7:8080")
-            ),
-            (
-                s("deny"),
-                s("no-web-db"),
-                s("protect"),
-                true,
-                s("10.0.1.5:web"),
-                s("10.0.4.11:5432")
-            ),
+        alerts(&ev),
+        [
+            "alert default monitor false 198.51.100.23:world -> 10.0.2.7:8080",
+            "deny no-flush protect true 10.0.2.7:orders -> 10.0.3.9:6379",
+            "deny no-web-db protect true 10.0.1.5:web -> 10.0.4.11:5432",
         ]
     );
     let deny = of_type(&ev, "alert")
         .into_iter()
-        .find(|a| a["verdict"]["action"] == "deny")
+        .find(|a| a["verdict"]["rule"] == "no-web-db")
         .unwrap();
     assert_eq!(deny["severity"], "critical");
     assert_eq!(deny["src_workload"]["name"], "frontend-7d9f");
@@ -134,6 +129,13 @@ fn demo_policy_gives_the_expected_alerts_and_rule_counts() {
     assert_eq!(deny["dest_workload"]["group"], "db");
     assert_eq!(deny["proto"], "TCP");
     assert!(deny["community_id"].as_str().unwrap().starts_with("1:"));
+    // The FLUSHALL is denied as a request, with its redis object, at once.
+    let flush = of_type(&ev, "alert")
+        .into_iter()
+        .find(|a| a["verdict"]["rule"] == "no-flush")
+        .unwrap();
+    assert_eq!(flush["redis"]["command"], "FLUSHALL");
+    assert_eq!(flush["app_proto"], "redis");
     assert_eq!(
         rule_counts(&summary),
         vec![
@@ -145,9 +147,35 @@ fn demo_policy_gives_the_expected_alerts_and_rule_counts() {
             (s("deny"), s("no-web-db"), 1),
         ]
     );
-    // The denied flow: every packet dropped (with resets for TCP); nothing else dropped.
-    assert_eq!(summary["packet_verdicts"]["drop"], 12);
-    assert_eq!(summary["packet_verdicts"]["reset"], 12);
+    // Requests are judged one by one: the allowed ones by their L7 rules.
+    let tx: Vec<String> = summary["transactions"]["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {} {}",
+                v["action"].as_str().unwrap(),
+                v["rule"].as_str().unwrap(),
+                v["transactions"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        tx,
+        [
+            "alert default 1",
+            "allow dns 1",
+            "allow orders-cache 2",
+            "allow orders-db 3",
+            "allow web-orders 4",
+            "deny no-flush 1"
+        ]
+    );
+    // Dropped: every packet of the denied flow (with resets), and the FLUSHALL's packet
+    // with the rest of its connection; nothing else.
+    assert_eq!(summary["packet_verdicts"]["drop"], 12 + 7);
+    assert_eq!(summary["packet_verdicts"]["reset"], 12 + 1);
     let flows = of_type(&ev, "flow");
     assert_eq!(flows.len(), 10);
     let denied = flows
@@ -156,6 +184,9 @@ fn demo_policy_gives_the_expected_alerts_and_rule_counts() {
         .unwrap();
     assert_eq!(denied["flow"]["dropped_pkts"], 12);
     assert_eq!(denied["flow"]["alerted"], true);
+    let flush_flow = flows.iter().find(|f| f["src_port"] == 50392).unwrap();
+    assert_eq!(flush_flow["flow"]["dropped_pkts"], 7);
+    assert_eq!(flush_flow["flow"]["alerted"], true);
     // Workload provenance from the inventory is on every event about that workload.
     let with_image = flows.iter().filter(|f| {
         f["src_workload"]["image"].is_string() || f["dest_workload"]["image"].is_string()
@@ -206,7 +237,8 @@ fn demo_with_mode(dir: &Path, mode: &str, default_action: &str) -> PathBuf {
             "  defaultAction: deny",
             &format!("  defaultAction: {default_action}"),
         )
-        .replace(", mode: monitor}", "}");
+        .replace(", mode: monitor}", "}")
+        .replace(", mode: protect}", "}");
     let p = dir.join(format!("policy-{mode}-{default_action}.yaml"));
     std::fs::write(&p, text).unwrap();
     p
@@ -215,80 +247,65 @@ fn demo_with_mode(dir: &Path, mode: &str, default_action: &str) -> PathBuf {
 #[test]
 fn modes_behave_as_specified() {
     let dir = tempfile::tempdir().unwrap();
+    let world = "198.51.100.23:world -> 10.0.2.7:8080";
+    let web_db = "10.0.1.5:web -> 10.0.4.11:5432";
+    let flush = "10.0.2.7:orders -> 10.0.3.9:6379";
     // protect + deny: the outside client's unmatched flow is denied by default and dropped.
     let (_, ev, sum, _) = replay(
         &[demo("shop.pcap")],
         &demo_with_mode(dir.path(), "protect", "deny"),
         &[],
     );
-    let a = alert_summary(&ev);
-    assert!(
-        a.contains(&(
-            s("deny"),
-            s("default"),
-            s("protect"),
-            true,
-            s("198.51.100.23:world"),
-            s("10.0.2.7:8080")
-        )),
-        "{a:?}"
+    assert_eq!(
+        alerts(&ev),
+        [
+            format!("deny default protect true {world}"),
+            format!("deny no-flush protect true {flush}"),
+            format!("deny no-web-db protect true {web_db}"),
+        ]
     );
-    assert_eq!(sum["packet_verdicts"]["drop"], 24);
-    // protect + allow: unmatched traffic passes silently; the explicit deny still drops.
+    assert_eq!(sum["packet_verdicts"]["drop"], 12 + 12 + 7);
+    // protect + allow: unmatched traffic passes silently; the explicit denies still drop.
     let (_, ev, sum, _) = replay(
         &[demo("shop.pcap")],
         &demo_with_mode(dir.path(), "protect", "allow"),
         &[],
     );
-    assert_eq!(alert_summary(&ev).len(), 1);
-    assert_eq!(sum["packet_verdicts"]["drop"], 12);
-    // monitor: unmatched traffic alerts, the deny rule alerts, nothing is dropped.
+    assert_eq!(
+        alerts(&ev),
+        [
+            format!("deny no-flush protect true {flush}"),
+            format!("deny no-web-db protect true {web_db}")
+        ]
+    );
+    assert_eq!(sum["packet_verdicts"]["drop"], 12 + 7);
+    // monitor: unmatched traffic alerts, deny rules alert, nothing is dropped.
     let (_, ev, sum, _) = replay(
         &[demo("shop.pcap")],
         &demo_with_mode(dir.path(), "monitor", "deny"),
         &[],
     );
-    let a = alert_summary(&ev);
-    assert!(
-        a.contains(&(
-            s("alert"),
-            s("default"),
-            s("monitor"),
-            false,
-            s("198.51.100.23:world"),
-            s("10.0.2.7:8080")
-        )),
-        "{a:?}"
-    );
-    assert!(
-        a.contains(&(
-            s("deny"),
-            s("no-web-db"),
-            s("monitor"),
-            false,
-            s("10.0.1.5:web"),
-            s("10.0.4.11:5432")
-        )),
-        "{a:?}"
+    assert_eq!(
+        alerts(&ev),
+        [
+            format!("alert default monitor false {world}"),
+            format!("deny no-flush monitor false {flush}"),
+            format!("deny no-web-db monitor false {web_db}"),
+        ]
     );
     assert_eq!(sum["packet_verdicts"]["drop"], 0);
-    // learn: unmatched traffic is allowed without alerts; a deny rule is reported, not enforced.
+    // learn: unmatched traffic is allowed without alerts; deny rules are reported, not enforced.
     let (_, ev, sum, _) = replay(
         &[demo("shop.pcap")],
         &demo_with_mode(dir.path(), "learn", "deny"),
         &[],
     );
-    let a = alert_summary(&ev);
     assert_eq!(
-        a,
-        vec![(
-            s("deny"),
-            s("no-web-db"),
-            s("learn"),
-            false,
-            s("10.0.1.5:web"),
-            s("10.0.4.11:5432")
-        )]
+        alerts(&ev),
+        [
+            format!("deny no-flush learn false {flush}"),
+            format!("deny no-web-db learn false {web_db}")
+        ]
     );
     assert_eq!(sum["packet_verdicts"]["drop"], 0);
     assert!(rule_counts(&sum).contains(&(s("allow"), s("default"), 1)));
@@ -645,4 +662,40 @@ fn what_if_lists_exactly_the_changed_verdicts() {
     );
     assert_eq!(code, 0);
     assert_eq!(sum["changes"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn policy_diff_is_semantic() {
+    let dir = tempfile::tempdir().unwrap();
+    let without = dir.path().join("without-web-db-allow.yaml");
+    let text = std::fs::read_to_string(data("shop-deny-wins.yaml")).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.contains("web-db-allow"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(
+        &without,
+        text.replace("name: shop-deny-wins}", "name: shop-deny-wins}"),
+    )
+    .unwrap();
+    let out = palisade(&[&"policy", &"diff", &without, &data("shop-deny-wins.yaml")]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.trim(), "+ rule web-db-allow (allow web -> db :5432)");
+    // Reordering rules changes nothing but the name here.
+    let out = palisade(&[
+        &"policy",
+        &"diff",
+        &data("shop-deny-wins.yaml"),
+        &data("shop-deny-wins-reversed.yaml"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("rule"), "{text}");
+    // A broken policy is bad input.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "kind: SegmentationPolicy\n").unwrap();
+    let out = palisade(&[&"policy", &"diff", &demo("policy.yaml"), &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml"));
 }

@@ -7,6 +7,7 @@
 //! own event type.
 
 mod community_id;
+pub mod l7;
 mod writer;
 
 pub use community_id::{community_id_v1, write_community_id};
@@ -180,6 +181,9 @@ pub struct Event<'a> {
     pub anomaly: Option<AnomalyObj<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyObj<'a>>,
+    /// The transaction's protocol object(s), merged into the event (`http`, `dns`, ...).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub l7: Option<&'a l7::L7Record>,
 }
 
 impl<'a> Event<'a> {
@@ -204,6 +208,7 @@ impl<'a> Event<'a> {
             flow: None,
             anomaly: None,
             policy: None,
+            l7: None,
         }
     }
 

@@ -20,8 +20,9 @@ pub const DETECT_BUF: usize = 256;
 /// Most bytes a parser may leave unconsumed (one message head) per direction.
 pub const CARRY_CAP: usize = 64 * 1024;
 
-/// Builds one parser for one flow.
-pub type ParserFactory = Arc<dyn Fn() -> Box<dyn StreamParser> + Send + Sync>;
+/// Builds one parser for one flow; told the transport, since some protocols (DNS) frame
+/// messages differently over UDP and TCP.
+pub type ParserFactory = Arc<dyn Fn(detect::Transport) -> Box<dyn StreamParser> + Send + Sync>;
 
 /// Makes a parser for a detected protocol. Parsers register here as their issues land.
 /// Cloned into each worker; the factories are shared.
@@ -44,9 +45,45 @@ impl ParserRegistry {
         }
     }
 
-    /// Every parser this build ships.
+    /// Every parser this build ships. gRPC has no entry: detection says HTTP/2 and the
+    /// HTTP/2 parser recognises gRPC calls per stream.
     pub fn builtin() -> Self {
-        Self::empty()
+        use proto_parsers::{dns, http1, http2, mysql, postgres, redis, tls};
+        let mut r = Self::empty();
+        r.register(
+            AppProto::Http,
+            Arc::new(|_| Box::new(http1::Http1Parser::default())),
+        );
+        r.register(
+            AppProto::Http2,
+            Arc::new(|_| Box::new(http2::Http2Parser::default())),
+        );
+        r.register(
+            AppProto::Postgres,
+            Arc::new(|_| Box::new(postgres::PostgresParser::default())),
+        );
+        r.register(
+            AppProto::Mysql,
+            Arc::new(|_| Box::new(mysql::MysqlParser::default())),
+        );
+        r.register(
+            AppProto::Redis,
+            Arc::new(|_| Box::new(redis::RedisParser::default())),
+        );
+        r.register(
+            AppProto::Tls,
+            Arc::new(|_| Box::new(tls::TlsParser::default())),
+        );
+        r.register(
+            AppProto::Dns,
+            Arc::new(|t| {
+                Box::new(match t {
+                    detect::Transport::Udp => dns::DnsParser::udp(),
+                    detect::Transport::Tcp => dns::DnsParser::tcp(),
+                })
+            }),
+        );
+        r
     }
 
     pub fn register(&mut self, app: AppProto, make: ParserFactory) {
@@ -54,11 +91,15 @@ impl ParserRegistry {
         self.factories.push((app, make));
     }
 
-    pub fn make(&self, app: AppProto) -> Option<Box<dyn StreamParser>> {
+    pub fn make(
+        &self,
+        app: AppProto,
+        transport: detect::Transport,
+    ) -> Option<Box<dyn StreamParser>> {
         self.factories
             .iter()
             .find(|(a, _)| *a == app)
-            .map(|(_, f)| f())
+            .map(|(_, f)| f(transport))
     }
 }
 
@@ -129,6 +170,14 @@ impl FlowInspector {
         !matches!(self.phase, Phase::Done)
     }
 
+    fn transport(&self) -> detect::Transport {
+        if self.udp {
+            detect::Transport::Udp
+        } else {
+            detect::Transport::Tcp
+        }
+    }
+
     fn fallback(&self) -> AppProto {
         if self.udp {
             AppProto::Udp
@@ -194,7 +243,7 @@ impl FlowInspector {
                     counters.detected += u64::from(!matches!(app, AppProto::Tcp | AppProto::Udp));
                     let buffered = std::mem::take(&mut self.detect_buf);
                     self.finish_detection(app);
-                    if let Some(p) = registry.make(app) {
+                    if let Some(p) = registry.make(app, self.transport()) {
                         self.phase = Phase::Parsing(p);
                         // Feed everything buffered for detection, in order, before `data`.
                         for d in [Direction::ToServer, Direction::ToClient] {
@@ -238,11 +287,7 @@ impl FlowInspector {
         data: &[u8],
         counters: &mut InspectCounters,
     ) -> Option<AppProto> {
-        let transport = if self.udp {
-            detect::Transport::Udp
-        } else {
-            detect::Transport::Tcp
-        };
+        let transport = self.transport();
         let i = ix(dir);
         if self.unknown.get(i).copied().unwrap_or(true) {
             return None;
@@ -337,7 +382,11 @@ impl FlowInspector {
             return None;
         };
         let carry = self.carry.get_mut(ix(dir))?;
-        let result = if carry.is_empty() {
+        let result = if self.udp {
+            // A datagram is a whole message: whatever the parser left is not the start of
+            // the next one.
+            drive(parser.as_mut(), dir, data, sink).map(|_| ())
+        } else if carry.is_empty() {
             let r = drive(parser.as_mut(), dir, data, sink);
             if let Ok(consumed) = r {
                 let rest = data.get(consumed..).unwrap_or_default();

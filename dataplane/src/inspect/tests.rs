@@ -41,7 +41,7 @@ fn registry(out: &Seen) -> ParserRegistry {
     let o = out.clone();
     r.register(
         AppProto::Redis,
-        Arc::new(move || {
+        Arc::new(move |_| {
             Box::new(Lines {
                 seen: Vec::new(),
                 out: o.clone(),

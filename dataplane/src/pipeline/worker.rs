@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use control::{Decision, Endpoint, PolicySnapshot, Transport as PolicyTransport};
 use proto_parsers::contract::{Fact, FactSink, ParserAnomaly};
+use proto_parsers::facts::RequestDetail;
 use proto_parsers::{AppProto, Direction};
 
 use crate::decode::{
@@ -15,6 +16,7 @@ use crate::decode::{
     Transport, tcp_flags,
 };
 use crate::defrag::{DefragAnomaly, DefragConfig, DefragCounters, Defragmenter, FragKey};
+use crate::events::l7::L7Record;
 use crate::events::{
     AnomalyObj, Event, EventSender, FlowObj, Timestamp, VerdictObj, WorkloadObj, proto_name,
     write_community_id,
@@ -36,6 +38,8 @@ pub struct WorkerConfig {
     pub defrag: DefragConfig,
     /// Most anomaly events of one kind per second of packet time (the counters count all).
     pub anomaly_events_per_sec: u32,
+    /// Emit an `l7` event for every transaction (`--log-all`).
+    pub log_all: bool,
 }
 
 impl Default for WorkerConfig {
@@ -46,6 +50,7 @@ impl Default for WorkerConfig {
             reassembly_budget: 64 << 20,
             defrag: DefragConfig::default(),
             anomaly_events_per_sec: 10,
+            log_all: false,
         }
     }
 }
@@ -86,6 +91,8 @@ pub struct WorkerStats {
     pub app_protos: HashMap<&'static str, u64>,
     /// Flow decisions by (action, rule id or "default").
     pub verdicts: HashMap<(&'static str, String), u64>,
+    /// Transaction (L7) decisions by (action, rule id or "default").
+    pub tx_verdicts: HashMap<(&'static str, String), u64>,
     /// With a comparison policy: flows whose final verdict differs, by (old action, old
     /// rule, new action, new rule), with a few example flows each.
     pub changes: HashMap<VerdictChange, (u64, Vec<String>)>,
@@ -116,6 +123,9 @@ impl WorkerStats {
         }
         for (k, v) in &o.verdicts {
             *self.verdicts.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.tx_verdicts {
+            *self.tx_verdicts.entry(k.clone()).or_default() += v;
         }
         for (k, (n, ex)) in &o.changes {
             let e = self.changes.entry(k.clone()).or_default();
@@ -174,6 +184,13 @@ pub struct FlowCtx {
     verdict: FlowVerdict,
     /// The comparison policy's judgement of the same flow (`--compare`).
     old: Option<FlowVerdict>,
+    /// Endpoints resolved in a newer snapshot than the flow's own (after a swap), so each
+    /// transaction is judged by the policy in force when it completes.
+    swapped_eps: Option<(u64, Endpoint, Endpoint)>,
+    /// Transactions waiting for their response, with their decision (`--log-all`), bounded.
+    pending: Vec<(u32, Decision, u64, L7Record)>,
+    /// A transaction was denied and enforced: the connection is being reset, drop the rest.
+    blocked: bool,
     alerted: bool,
     gap_bytes: u64,
 }
@@ -185,17 +202,127 @@ fn dix(d: Direction) -> usize {
     }
 }
 
-/// Facts from parsers land here. The L7 policy and `l7` events hang off this sink as the
-/// protocol parsers arrive; for now it counts transactions and reports parser anomalies.
+/// Most transactions a flow keeps waiting for their response for `--log-all`; past it the
+/// oldest is logged without its response.
+const PENDING_CAP: usize = 64;
+
+/// What judging a transaction asks the worker to write once the flow is released.
+enum L7Out {
+    Alert(Decision, L7Record),
+    Log(Decision, u64, L7Record),
+}
+
+/// What the sink needs to judge transactions: the snapshot in force for this packet and
+/// the flow's endpoints in it.
+struct Judge<'a> {
+    snap: &'a PolicySnapshot,
+    /// The flow's own decision when it came from the same snapshot: a transaction that
+    /// lands on the same action and rule adds nothing to the flow's alert.
+    flow_decision: Option<Decision>,
+    src: Endpoint,
+    dst: Endpoint,
+    dport: u16,
+    transport: PolicyTransport,
+    is_tcp: bool,
+    log_all: bool,
+    path: &'a mut String,
+    pending: &'a mut Vec<(u32, Decision, u64, L7Record)>,
+    out: Vec<L7Out>,
+    verdict: PacketVerdict,
+}
+
+/// Facts from parsers land here: each transaction is judged at once (an enforced deny
+/// drops the packet that completed it), alerts and `l7` records are queued for writing.
 struct Sink<'a> {
     stats: &'a mut WorkerStats,
     anomalies: Vec<ParserAnomaly>,
+    judge: Option<Judge<'a>>,
+}
+
+fn count(map: &mut HashMap<(&'static str, String), u64>, action: &'static str, rule: &str) {
+    // Probe with a borrowed key first: a String is made only for a new (action, rule).
+    if let Some((_, n)) = map.iter_mut().find(|((a, r), _)| *a == action && r == rule) {
+        *n += 1;
+    } else {
+        map.insert((action, rule.to_owned()), 1);
+    }
 }
 
 impl FactSink for Sink<'_> {
     fn fact(&mut self, fact: &Fact<'_>) {
-        if let Fact::Transaction { .. } = fact {
-            self.stats.transactions += 1;
+        let Some(j) = self.judge.as_mut() else {
+            if let Fact::Transaction { .. } = fact {
+                self.stats.transactions += 1;
+            }
+            return;
+        };
+        match fact {
+            Fact::Transaction {
+                app, id, detail, ..
+            } => {
+                self.stats.transactions += 1;
+                let norm = match detail {
+                    RequestDetail::Http(h) => Some(h.path),
+                    RequestDetail::Grpc(g) => Some(g.http.path),
+                    _ => None,
+                }
+                .map(|raw| {
+                    j.path.clear();
+                    proto_parsers::http::normalize_path(raw, j.path);
+                    j.path.as_str()
+                });
+                let d = j.snap.judge_transaction(
+                    &j.src,
+                    &j.dst,
+                    j.dport,
+                    j.transport,
+                    *app,
+                    detail,
+                    norm,
+                );
+                count(
+                    &mut self.stats.tx_verdicts,
+                    d.action.as_str(),
+                    rule_name(j.snap, &d),
+                );
+                if d.enforce {
+                    j.verdict = j.verdict.max_with(packet_verdict(&d, j.is_tcp));
+                }
+                let version = j.snap.version();
+                let repeats_flow = j
+                    .flow_decision
+                    .is_some_and(|f| (f.action, f.rule) == (d.action, d.rule));
+                if is_alert(&d) && !repeats_flow {
+                    if let Some(rec) = L7Record::from_request(detail) {
+                        j.out.push(L7Out::Alert(d, rec));
+                    }
+                }
+                if j.log_all {
+                    if let Some(rec) = L7Record::from_request(detail) {
+                        if j.pending.len() >= PENDING_CAP {
+                            let (_, d, v, rec) = j.pending.remove(0);
+                            j.out.push(L7Out::Log(d, v, rec));
+                        }
+                        j.pending.push((*id, d, version, rec));
+                    }
+                }
+            }
+            Fact::Response {
+                id, status, detail, ..
+            } => {
+                if let Some(i) = j.pending.iter().position(|(p, ..)| p == id) {
+                    let (_, d, v, mut rec) = j.pending.remove(i);
+                    rec.apply_response(*status, detail);
+                    j.out.push(L7Out::Log(d, v, rec));
+                }
+            }
+            Fact::Unanswered { id, .. } => {
+                if let Some(i) = j.pending.iter().position(|(p, ..)| p == id) {
+                    let (_, d, v, rec) = j.pending.remove(i);
+                    j.out.push(L7Out::Log(d, v, rec));
+                }
+            }
+            Fact::Opaque { .. } => {}
         }
     }
     fn anomaly(&mut self, a: ParserAnomaly) {
@@ -242,6 +369,8 @@ pub struct Worker {
     ended: Vec<(FlowCtx, EndReason)>,
     /// Reused buffer for a reassembled IP datagram.
     frag_buf: Vec<u8>,
+    /// Reused buffer for a normalised HTTP path.
+    path_buf: String,
     cid: String,
 }
 
@@ -272,6 +401,7 @@ impl Worker {
             limiter: AnomalyLimiter::default(),
             ended: Vec::new(),
             frag_buf: Vec::new(),
+            path_buf: String::with_capacity(256),
             cid: String::with_capacity(32),
         }
     }
@@ -539,6 +669,9 @@ impl Worker {
         let class = flow.tcp.map_or(TimeoutClass::Datagram, |t| t.class());
         let is_tcp = proto == PROTO_TCP;
         let mut verdict = packet_verdict(&flow.verdict.decision, is_tcp);
+        if flow.blocked {
+            verdict = verdict.max_with(PacketVerdict::Drop);
+        }
         if created && is_alert(&flow.verdict.decision) {
             flow.alerted = true;
             let id = flow.id;
@@ -546,7 +679,7 @@ impl Worker {
         }
         // Packets of a flow the policy refused are not inspected: they never reach the server.
         if verdict == PacketVerdict::Accept {
-            verdict = self.inspect(h, dir, tcp, payload, ts_ns);
+            verdict = self.inspect(h, dir, tcp, payload, ts_ns, snap);
         }
         if verdict != PacketVerdict::Accept
             && let Some(flow) = self.flows.value_mut(h)
@@ -581,7 +714,6 @@ impl Worker {
         let dst_ep = snap.resolve(server.0);
         let transport = policy_transport(proto);
         let decision = snap.judge_flow(&src_ep, &dst_ep, server.1, transport, None);
-        self.count_decision(snap, &decision);
         let old = self.compare.as_ref().map(|old| {
             let (src, dst) = (old.resolve(client.0), old.resolve(server.0));
             FlowVerdict {
@@ -618,23 +750,25 @@ impl Worker {
                 decision,
             },
             old,
+            swapped_eps: None,
+            pending: Vec::new(),
+            blocked: false,
             alerted: false,
             gap_bytes: 0,
         }
     }
 
     fn count_decision(&mut self, snap: &PolicySnapshot, d: &Decision) {
-        let key = (d.action.as_str(), rule_name(snap, d));
-        // Look up by borrowed name first so steady state allocates nothing.
-        if let Some(n) = self.stats.verdicts.get_mut(&(key.0, key.1.to_owned())) {
-            *n += 1;
-        } else {
-            self.stats.verdicts.insert((key.0, key.1.to_owned()), 1);
-        }
+        count(
+            &mut self.stats.verdicts,
+            d.action.as_str(),
+            rule_name(snap, d),
+        );
     }
 
     /// Reassembles and inspects one packet's payload. Returns a non-accept verdict only when
     /// the bytes themselves are refused (an evasion attempt, or later an L7 deny).
+    #[allow(clippy::too_many_arguments)]
     fn inspect(
         &mut self,
         h: crate::flow::Handle,
@@ -642,15 +776,45 @@ impl Worker {
         tcp: Option<decode::TcpInfo<'_>>,
         payload: &[u8],
         ts_ns: u64,
+        snap: &Arc<PolicySnapshot>,
     ) -> PacketVerdict {
         let Some(flow) = self.flows.value_mut(h) else {
             return PacketVerdict::Accept;
         };
         let d = dix(dir);
         let mut verdict = PacketVerdict::Accept;
+        // Transactions are judged by the snapshot in force now; after a swap the flow's
+        // endpoints are resolved again in it (once per version).
+        let (src, dst) = if snap.version() == flow.verdict.snap.version() {
+            (flow.verdict.src, flow.verdict.dst)
+        } else {
+            match flow.swapped_eps {
+                Some((v, s, d)) if v == snap.version() => (s, d),
+                _ => {
+                    let eps = (snap.resolve(flow.client.0), snap.resolve(flow.server.0));
+                    flow.swapped_eps = Some((snap.version(), eps.0, eps.1));
+                    eps
+                }
+            }
+        };
         let mut sink = Sink {
             stats: &mut self.stats,
             anomalies: Vec::new(),
+            judge: Some(Judge {
+                snap,
+                flow_decision: (snap.version() == flow.verdict.snap.version())
+                    .then_some(flow.verdict.decision),
+                src,
+                dst,
+                dport: flow.server.1,
+                transport: policy_transport(flow.proto),
+                is_tcp: flow.proto == PROTO_TCP,
+                log_all: self.cfg.log_all,
+                path: &mut self.path_buf,
+                pending: &mut flow.pending,
+                out: Vec::new(),
+                verdict: PacketVerdict::Accept,
+            }),
         };
         let mut detected: Option<AppProto> = None;
         let mut opaque: Option<&'static str> = None;
@@ -710,7 +874,15 @@ impl Worker {
         }
         flow.gap_bytes += gap_bytes;
         let parser_anomalies = std::mem::take(&mut sink.anomalies);
+        let (l7_out, l7_verdict) = match sink.judge.take() {
+            Some(j) => (j.out, j.verdict),
+            None => (Vec::new(), PacketVerdict::Accept),
+        };
         drop(sink);
+        if l7_verdict != PacketVerdict::Accept {
+            flow.blocked = true;
+            verdict = verdict.max_with(l7_verdict);
+        }
         add_inspect(&mut self.stats.inspect, &icounters);
         let id = flow.id;
         if let Some(why) = stream_anomaly {
@@ -728,6 +900,12 @@ impl Worker {
         }
         for a in parser_anomalies {
             self.anomaly(ts_ns, "applayer", a.as_str(), Some(h), None);
+        }
+        for o in l7_out {
+            match o {
+                L7Out::Alert(d, rec) => self.l7_event(h, "alert", &d, snap, &rec, ts_ns),
+                L7Out::Log(d, v, rec) => self.log_pending(h, &d, v, &rec, ts_ns, snap),
+            }
         }
         if let Some(app) = detected {
             verdict = self.on_detected(h, id, app, ts_ns).max_with(verdict);
@@ -765,7 +943,7 @@ impl Worker {
         flow.verdict.decision = new;
         let snap = Arc::clone(&flow.verdict.snap);
         let is_tcp = flow.proto == PROTO_TCP;
-        self.count_decision(&snap, &new);
+
         if alert {
             if let Some(flow) = self.flows.value_mut(h) {
                 flow.alerted = true;
@@ -796,6 +974,7 @@ impl Worker {
         let mut sink = Sink {
             stats: &mut self.stats,
             anomalies: Vec::new(),
+            judge: None,
         };
         let mut icounters = InspectCounters::default();
         let mut gap_bytes = 0u64;
@@ -822,7 +1001,27 @@ impl Worker {
             *self.stats.app_protos.entry(app.as_str()).or_default() += 1;
         }
         flow.gap_bytes += gap_bytes;
+        // Each flow counts once, with the decision it ended with.
+        let snap = Arc::clone(&flow.verdict.snap);
+        self.count_decision(&snap, &flow.verdict.decision);
         self.record_change(&flow);
+        // Requests that never saw a response are logged as they are (status null).
+        for (_, d, _, rec) in std::mem::take(&mut flow.pending) {
+            let snap = Arc::clone(&flow.verdict.snap);
+            let mut e = Event::new(Timestamp(flow.last_ns), "l7");
+            self.cid.clear();
+            fill_flow_fields(&mut e, &flow, &mut self.cid);
+            e.verdict = Some(VerdictObj {
+                action: d.action.as_str(),
+                rule: rule_name(&snap, &d),
+                policy_version: snap.version(),
+                mode: d.mode.as_str(),
+                enforced: d.enforce,
+            });
+            e.l7 = Some(&rec);
+            e.write_line(&mut self.out);
+            self.stats.events += 1;
+        }
         let mut e = Event::new(Timestamp(flow.last_ns), "flow");
         self.cid.clear();
         fill_flow_fields(&mut e, &flow, &mut self.cid);
@@ -857,6 +1056,72 @@ impl Worker {
         });
         e.write_line(&mut self.out);
         self.stats.events += 1;
+    }
+
+    /// Writes a transaction's event (`alert` or `l7`): the flow's identity with the
+    /// transaction's own verdict and L7 object.
+    fn l7_event(
+        &mut self,
+        h: crate::flow::Handle,
+        event_type: &'static str,
+        d: &Decision,
+        snap: &PolicySnapshot,
+        rec: &L7Record,
+        ts_ns: u64,
+    ) {
+        let Some(flow) = self.flows.value_mut(h) else {
+            return;
+        };
+        if event_type == "alert" {
+            flow.alerted = true;
+            self.stats.alerts += 1;
+        }
+        let Some(flow) = self.flows.value(h) else {
+            return;
+        };
+        let mut e = Event::new(Timestamp(ts_ns), event_type);
+        self.cid.clear();
+        fill_flow_fields(&mut e, flow, &mut self.cid);
+        e.verdict = Some(VerdictObj {
+            action: d.action.as_str(),
+            rule: rule_name(snap, d),
+            policy_version: snap.version(),
+            mode: d.mode.as_str(),
+            enforced: d.enforce,
+        });
+        if event_type == "alert" {
+            e.severity = Some(d.severity.as_str());
+            e.capture_file = Some(None);
+        }
+        e.l7 = Some(rec);
+        e.write_line(&mut self.out);
+        self.stats.events += 1;
+    }
+
+    /// An `l7` record whose decision was made by snapshot version `v`: the rule name comes
+    /// from that version (the flow's own snapshot, or the current one after a swap).
+    fn log_pending(
+        &mut self,
+        h: crate::flow::Handle,
+        d: &Decision,
+        v: u64,
+        rec: &L7Record,
+        ts_ns: u64,
+        current: &PolicySnapshot,
+    ) {
+        let snap = match self.flows.value(h) {
+            Some(f) if f.verdict.snap.version() == v => Arc::clone(&f.verdict.snap),
+            _ if current.version() == v => {
+                // Borrowing `current` across the mutable call below is fine: it is the
+                // batch's snapshot, not the worker's.
+                return self.l7_event(h, "l7", d, current, rec, ts_ns);
+            }
+            // The deciding snapshot is gone (several swaps while the request waited): the
+            // decision stands, its rule is named from the flow's snapshot.
+            Some(f) => Arc::clone(&f.verdict.snap),
+            None => return,
+        };
+        self.l7_event(h, "l7", d, &snap, rec, ts_ns);
     }
 
     /// With `--compare`: counts the flow if the old policy's final verdict differs.

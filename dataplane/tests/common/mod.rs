@@ -94,7 +94,7 @@ pub fn run_recording(
         let (o, g) = (Arc::clone(&out), Arc::clone(&gaps));
         reg.register(
             app,
-            Arc::new(move || {
+            Arc::new(move |_| {
                 Box::new(Recorder {
                     streams: [Vec::new(), Vec::new()],
                     out: Arc::clone(&o),
