@@ -292,19 +292,20 @@ impl FactSink for Sink<'_> {
                 let repeats_flow = j
                     .flow_decision
                     .is_some_and(|f| (f.action, f.rule) == (d.action, d.rule));
-                if is_alert(&d) && !repeats_flow {
-                    if let Some(rec) = L7Record::from_request(detail) {
-                        j.out.push(L7Out::Alert(d, rec));
-                    }
+                if is_alert(&d)
+                    && !repeats_flow
+                    && let Some(rec) = L7Record::from_request(detail)
+                {
+                    j.out.push(L7Out::Alert(d, rec));
                 }
-                if j.log_all {
-                    if let Some(rec) = L7Record::from_request(detail) {
-                        if j.pending.len() >= PENDING_CAP {
-                            let (_, d, v, rec) = j.pending.remove(0);
-                            j.out.push(L7Out::Log(d, v, rec));
-                        }
-                        j.pending.push((*id, d, version, rec));
+                if j.log_all
+                    && let Some(rec) = L7Record::from_request(detail)
+                {
+                    if j.pending.len() >= PENDING_CAP {
+                        let (_, d, v, rec) = j.pending.remove(0);
+                        j.out.push(L7Out::Log(d, v, rec));
                     }
+                    j.pending.push((*id, d, version, rec));
                 }
             }
             Fact::Response {
@@ -941,9 +942,7 @@ impl Worker {
         let alert =
             is_alert(&new) && (new.action != v.decision.action || new.rule != v.decision.rule);
         flow.verdict.decision = new;
-        let snap = Arc::clone(&flow.verdict.snap);
         let is_tcp = flow.proto == PROTO_TCP;
-
         if alert {
             if let Some(flow) = self.flows.value_mut(h) {
                 flow.alerted = true;
