@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
@@ -74,6 +75,8 @@ struct Interface {
 pub struct CaptureFile {
     path: PathBuf,
     reader: Box<dyn PcapReaderIterator + Send>,
+    /// What the block guard refused, if it did (reported instead of a bare read error).
+    guard_error: Arc<Mutex<Option<String>>>,
     state: SectionState,
     /// Bytes consumed so far (for error messages).
     offset: u64,
@@ -91,7 +94,9 @@ impl CaptureFile {
 
     /// Reads a capture from any byte source; `path` names it in errors.
     pub fn from_reader<R: Read + Send + 'static>(path: &Path, r: R) -> Result<Self, CaptureError> {
-        let reader = match pcap_parser::create_reader(READ_BUFFER, r) {
+        let guard = BlockGuard::new(r);
+        let verdict = Arc::clone(&guard.error);
+        let reader = match pcap_parser::create_reader(READ_BUFFER, guard) {
             Ok(r) => r,
             Err(PcapError::Eof) => {
                 return Err(CaptureError::Empty {
@@ -99,9 +104,16 @@ impl CaptureFile {
                 });
             }
             Err(PcapError::ReadError) => {
-                return Err(CaptureError::Read {
-                    path: path.to_owned(),
-                    offset: 0,
+                return Err(match verdict.lock().ok().and_then(|g| g.clone()) {
+                    Some(what) => CaptureError::Corrupt {
+                        path: path.to_owned(),
+                        offset: 0,
+                        what,
+                    },
+                    None => CaptureError::Read {
+                        path: path.to_owned(),
+                        offset: 0,
+                    },
                 });
             }
             Err(_) => {
@@ -112,6 +124,7 @@ impl CaptureFile {
         };
         Ok(CaptureFile {
             path: path.to_owned(),
+            guard_error: verdict,
             reader,
             state: SectionState::default(),
             offset: 0,
@@ -121,6 +134,20 @@ impl CaptureFile {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn read_error(&self) -> CaptureError {
+        match self.guard_error.lock().ok().and_then(|g| g.clone()) {
+            Some(what) => CaptureError::Corrupt {
+                path: self.path.clone(),
+                offset: self.offset,
+                what,
+            },
+            None => CaptureError::Read {
+                path: self.path.clone(),
+                offset: self.offset,
+            },
+        }
     }
 
     /// Timestamp of the next packet without consuming it; `None` at the end.
@@ -164,10 +191,7 @@ impl CaptureFile {
                     }
                     if self.reader.refill().is_err() {
                         self.done = true;
-                        return Err(CaptureError::Read {
-                            path: self.path.clone(),
-                            offset: self.offset,
-                        });
+                        return Err(self.read_error());
                     }
                     continue;
                 }
@@ -188,10 +212,7 @@ impl CaptureFile {
                 }
                 Err(PcapError::ReadError) => {
                     self.done = true;
-                    return Err(CaptureError::Read {
-                        path: self.path.clone(),
-                        offset: self.offset,
-                    });
+                    return Err(self.read_error());
                 }
                 Err(e) => {
                     self.done = true;
@@ -352,6 +373,118 @@ impl SectionState {
     }
 }
 
+/// Checks every pcapng block's length as the bytes stream past, before pcap-parser sees
+/// them: pcap-parser 0.17 trusts a block length below 12 for some block types and
+/// underflows (`block_len1 - 12`, a panic in debug builds, a bogus "record too large" in
+/// release). A block shorter than its own frame, or not a multiple of 4 as the format
+/// requires, ends the file as corrupt. Classic pcap passes through untouched.
+struct BlockGuard<R> {
+    inner: R,
+    /// Bytes of the current block still to pass; 0 at a block boundary.
+    left_in_block: u64,
+    /// Header bytes of the next block gathered so far (type, length, and for a section
+    /// header its byte-order magic, which tells the length's byte order).
+    hdr: [u8; 12],
+    hdr_len: usize,
+    big_endian: bool,
+    /// None until the first 4 bytes say pcapng (Some(true)) or not.
+    pcapng: Option<bool>,
+    offset: u64,
+    error: Arc<Mutex<Option<String>>>,
+}
+
+const SHB_TYPE: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+impl<R: Read> BlockGuard<R> {
+    fn new(inner: R) -> Self {
+        BlockGuard {
+            inner,
+            left_in_block: 0,
+            hdr: [0; 12],
+            hdr_len: 0,
+            big_endian: false,
+            pcapng: None,
+            offset: 0,
+            error: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn fail(&self, what: String) -> std::io::Error {
+        if let Ok(mut e) = self.error.lock() {
+            *e = Some(what.clone());
+        }
+        std::io::Error::new(std::io::ErrorKind::InvalidData, what)
+    }
+
+    /// Walks `bytes` (just read), validating each block header met.
+    fn check(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut i = 0usize;
+        while i < bytes.len() {
+            if self.left_in_block > 0 {
+                let step = (self.left_in_block.min((bytes.len() - i) as u64)) as usize;
+                self.left_in_block -= step as u64;
+                i += step;
+                continue;
+            }
+            let Some(&b) = bytes.get(i) else { break };
+            if let Some(slot) = self.hdr.get_mut(self.hdr_len) {
+                *slot = b;
+            }
+            self.hdr_len += 1;
+            i += 1;
+            if self.pcapng.is_none() && self.hdr_len == 4 {
+                self.pcapng = Some(self.hdr[..4] == SHB_TYPE);
+                if self.pcapng == Some(false) {
+                    return Ok(());
+                }
+            }
+            let is_shb = self.hdr[..4.min(self.hdr_len)] == SHB_TYPE[..4.min(self.hdr_len)];
+            let need = if is_shb { 12 } else { 8 };
+            if self.hdr_len < need {
+                continue;
+            }
+            let start = self.offset + i as u64 - need as u64;
+            if is_shb {
+                let bom = [self.hdr[8], self.hdr[9], self.hdr[10], self.hdr[11]];
+                self.big_endian = match bom {
+                    [0x1a, 0x2b, 0x3c, 0x4d] => true,
+                    [0x4d, 0x3c, 0x2b, 0x1a] => false,
+                    _ => {
+                        return Err(self.fail(format!(
+                            "section header at byte offset {start} has no byte-order magic"
+                        )));
+                    }
+                };
+            }
+            let raw = [self.hdr[4], self.hdr[5], self.hdr[6], self.hdr[7]];
+            let len = if self.big_endian {
+                u32::from_be_bytes(raw)
+            } else {
+                u32::from_le_bytes(raw)
+            };
+            if len < 12 || len % 4 != 0 {
+                return Err(self.fail(format!(
+                    "pcapng block at byte offset {start} has an invalid length {len} (at least 12, a multiple of 4)"
+                )));
+            }
+            self.left_in_block = u64::from(len) - need as u64;
+            self.hdr_len = 0;
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for BlockGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.pcapng != Some(false) {
+            self.check(buf.get(..n).unwrap_or_default())?;
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
 enum Outcome {
     Skip,
     Unsupported(u32),
@@ -458,6 +591,47 @@ impl CaptureSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_pcapng_blocks_are_corrupt_not_a_panic() {
+        use base64::Engine;
+        // Found by the pcap_reader fuzz target: a section header, then a process
+        // information block claiming 8 bytes.
+        let data = base64::engine::general_purpose::STANDARD
+            .decode("Cg0NChwAAABNPCsaAQAAAP//////////HAAAAAEAAIAIAAAAAAAAAAAAAAA=")
+            .unwrap();
+        // Small files are read whole when opened, so the guard may refuse at once.
+        let opened =
+            CaptureFile::from_reader(Path::new("short.pcapng"), std::io::Cursor::new(data));
+        let err = match opened {
+            Err(e) => e,
+            Ok(mut f) => loop {
+                match f.next_packet(&mut |_| {}) {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => panic!("the bad block must be reported"),
+                    Err(e) => break e,
+                }
+            },
+        };
+        let msg = err.to_string();
+        assert!(
+            msg.contains("short.pcapng") && msg.contains("invalid length 8"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn the_guard_passes_real_captures_through() {
+        for name in ["spine-eth.pcapng", "spine-eth.pcap", "spine-eth-be.pcap"] {
+            let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/data")
+                .join(name);
+            let mut f = CaptureFile::open(&p).unwrap();
+            let mut n = 0;
+            while f.next_packet(&mut |_| n += 1).unwrap().is_some() {}
+            assert_eq!(n, 80, "{name}");
+        }
+    }
 
     #[test]
     fn pcapng_resolutions() {
