@@ -1,12 +1,26 @@
-//! Per-stage benches: decode, flow table, and the whole worker on a synthetic TCP session.
+//! Per-stage benches (decode, flow table, policy, events) and the whole worker, on the
+//! recorded spine capture and on a long synthetic keep-alive flow.
 //! Results and the commands that produced them go to benches/RESULTS.md.
 
 use std::hint::black_box;
 use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use benches::generate::{Frames, KeepAlive};
+use benches::scale;
+use control::{PolicySnapshot, WorkloadInventory, compile, load_policy_str};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use dataplane::decode::{LinkType, decode};
+use dataplane::events::{
+    Event, EventOutput, EventWriter, FlowObj, Timestamp, VerdictObj, WorkloadObj,
+    write_community_id,
+};
 use dataplane::flow::{FlowConfig, FlowKey, FlowTable, TimeoutClass};
+use dataplane::inspect::ParserRegistry;
+use dataplane::io::pcap::CaptureFile;
+use dataplane::pipeline::{Worker, WorkerConfig};
 use etherparse::PacketBuilder;
 
 fn frame(payload_len: usize) -> Vec<u8> {
@@ -64,5 +78,213 @@ fn bench_flow_table(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_decode, bench_flow_table);
+/// The allow-all policy the replay tests use: every flow is admitted and inspected.
+fn allow_all() -> Arc<PolicySnapshot> {
+    let text = include_str!("../../dataplane/tests/data/allow-all.yaml");
+    let loaded = load_policy_str(text, "allow-all.yaml").expect("bundled policy loads");
+    let inv = loaded.inventory.unwrap_or_else(WorkloadInventory::empty);
+    Arc::new(compile(&loaded.policy, &inv, 1).expect("bundled policy compiles"))
+}
+
+type Record = (u64, LinkType, Vec<u8>, u32);
+
+fn read_capture(path: &Path) -> Vec<Record> {
+    let mut f = CaptureFile::open(path).expect("recorded capture opens");
+    let mut out = Vec::new();
+    while f
+        .next_packet(&mut |p| out.push((p.ts_ns, p.linktype, p.data.to_vec(), p.orig_len)))
+        .expect("recorded capture reads")
+        .is_some()
+    {}
+    out
+}
+
+fn bench_worker(c: &mut Criterion) {
+    let writer = EventWriter::start(EventOutput::Discard).expect("event writer starts");
+    let snap = allow_all();
+    let mut g = c.benchmark_group("worker");
+
+    // The recorded capture (HTTP, Redis, DNS, ping over v4 and v6), start to finish: flow
+    // setup, policy lookups, detection and the flow events at the end dominate.
+    let spine =
+        read_capture(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/spine-eth.pcap"));
+    let bytes: u64 = spine.iter().map(|r| u64::from(r.3)).sum();
+    g.throughput(Throughput::ElementsAndBytes {
+        elements: spine.len() as u64,
+        bytes,
+    });
+    g.bench_function("replay_spine", |b| {
+        b.iter_batched(
+            || {
+                Worker::new(
+                    0,
+                    WorkerConfig::default(),
+                    ParserRegistry::builtin(),
+                    writer.sender(),
+                )
+            },
+            |mut w| {
+                for (ts, lt, data, len) in &spine {
+                    black_box(w.process(*ts, *lt, data, *len, &snap));
+                }
+                w.finish();
+                // Returned so the worker is dropped outside the timed section.
+                w
+            },
+            BatchSize::LargeInput,
+        )
+    });
+
+    // One established connection carrying request/response/ACK forever: what every packet
+    // of a long flow costs once the flow exists and its protocol is known.
+    g.throughput(Throughput::Elements(1));
+    let mut w = Worker::new(
+        0,
+        WorkerConfig::default(),
+        ParserRegistry::builtin(),
+        writer.sender(),
+    );
+    let mut flow = KeepAlive::new();
+    let mut frames = Frames::new();
+    flow.fill(1_000, &mut frames);
+    for (ts, f) in frames.iter() {
+        w.process(ts, LinkType::ETHERNET, f, f.len() as u32, &snap);
+    }
+    g.bench_function("steady_state_tcp", |b| {
+        b.iter_custom(|iters| {
+            // Frames are made in chunks outside the timed section; only process() is timed.
+            const CHUNK: u64 = 4_096;
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(CHUNK);
+                flow.fill(n as usize, &mut frames);
+                let t = Instant::now();
+                for (ts, f) in frames.iter().take(n as usize) {
+                    black_box(w.process(ts, LinkType::ETHERNET, f, f.len() as u32, &snap));
+                }
+                total += t.elapsed();
+                left -= n;
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+fn bench_events(c: &mut Criterion) {
+    let mut g = c.benchmark_group("events");
+    g.throughput(Throughput::Elements(1));
+    let (src, dst): (IpAddr, IpAddr) = (IpAddr::from([10, 0, 1, 5]), IpAddr::from([10, 0, 2, 7]));
+    let annotations: Vec<(Box<str>, Box<str>)> = vec![
+        ("owner".into(), "team-web".into()),
+        ("commit".into(), "9e2b41c".into()),
+    ];
+    let mut out = Vec::with_capacity(4096);
+    let mut cid = String::with_capacity(32);
+    let mut id = 0u64;
+    g.bench_function("encode_flow_event", |b| {
+        b.iter(|| {
+            id += 1;
+            // What the worker does per ended flow: community id, then the whole event.
+            write_community_id(0, src, dst, 40112, 8080, 6, &mut cid);
+            let mut e = Event::new(Timestamp(1_795_327_200_123_456_789), "flow");
+            e.flow_id = Some(id);
+            e.src_ip = Some(src);
+            e.src_port = Some(40112);
+            e.dest_ip = Some(dst);
+            e.dest_port = Some(8080);
+            e.proto = Some("TCP");
+            e.app_proto = Some("http");
+            e.community_id = Some(&cid);
+            e.src_workload = Some(WorkloadObj {
+                name: Some("frontend-7d9f"),
+                namespace: Some("shop"),
+                group: Some("web"),
+                image: Some("registry.local/shop/frontend@sha256:4f1c"),
+                annotations: &annotations,
+            });
+            e.dest_workload = Some(WorkloadObj {
+                name: Some("orders-5c4b"),
+                namespace: Some("shop"),
+                group: Some("orders"),
+                image: None,
+                annotations: &[],
+            });
+            e.verdict = Some(VerdictObj {
+                action: "allow",
+                rule: "web-orders",
+                policy_version: 3,
+                mode: "protect",
+                enforced: false,
+            });
+            e.flow = Some(FlowObj {
+                pkts_toserver: 12,
+                pkts_toclient: 10,
+                bytes_toserver: 1_840,
+                bytes_toclient: 9_377,
+                start: Timestamp(1_795_327_200_000_000_000),
+                end: Timestamp(1_795_327_200_123_456_789),
+                age: 0.123_456_789,
+                state: "closed",
+                tcp_state: Some("closed"),
+                reason: "shutdown",
+                alerted: false,
+                dropped_pkts: 0,
+                gap_bytes: 0,
+            });
+            out.clear();
+            e.write_line(&mut out);
+            black_box(out.len())
+        })
+    });
+    g.finish();
+}
+
+fn bench_policy(c: &mut Criterion) {
+    const N: u32 = 10_000;
+    let snap = scale::snapshot(N, N, 0x5eed).expect("generated policy compiles");
+    let queries = scale::queries(N, 1 << 14, 42);
+    let mut g = c.benchmark_group("policy");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0usize;
+    // What a new flow costs at L4: both ends resolved to workloads and groups, then judged.
+    g.bench_function("judge_flow_10k", |b| {
+        b.iter(|| {
+            i = (i + 1) & (queries.len() - 1);
+            let q = &queries[i];
+            let (src, dst) = (snap.resolve(q.src), snap.resolve(q.dst));
+            black_box(snap.judge_flow(&src, &dst, q.port, q.transport, None))
+        })
+    });
+    // The same decisions with the endpoints resolved beforehand: the rule index alone.
+    let resolved: Vec<_> = queries
+        .iter()
+        .map(|q| {
+            (
+                snap.resolve(q.src),
+                snap.resolve(q.dst),
+                q.port,
+                q.transport,
+            )
+        })
+        .collect();
+    g.bench_function("judge_flow_10k_resolved", |b| {
+        b.iter(|| {
+            i = (i + 1) & (resolved.len() - 1);
+            let (src, dst, port, t) = &resolved[i];
+            black_box(snap.judge_flow(src, dst, *port, *t, None))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_decode,
+    bench_flow_table,
+    bench_worker,
+    bench_events,
+    bench_policy
+);
 criterion_main!(benches);
