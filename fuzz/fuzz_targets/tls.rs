@@ -1,105 +1,10 @@
-//! The tls parser on arbitrary bytes in both directions, cut at arbitrary points and
-//! driven as dataplane::inspect drives it (a carry buffer per direction capped at 64 KiB,
-//! fed again while `Done` consumes bytes). Never panics, never consumes more than it was
-//! given, and the facts it reports stay within the parser's documented bounds.
-//!
-//! Input layout (also what `seeds/tls/` holds, made from the recorded conversations):
-//!   byte 0: cut seed (feeds are cut into pieces of 1..=64 bytes chosen from it, or whole
-//!           when it is 0)
-//!   byte 1: flags (DNS: bit 0 = UDP, each record is then one datagram)
-//!   then records: u8 direction (bit 0: 0 = to server, 1 = to client), u16 big-endian
-//!   length, `length` bytes (clipped at the end of the input)
+//! The TLS handshake parser on arbitrary bytes in both directions, cut at arbitrary points; see
+//! `palisade_fuzz` for the input layout and what is checked.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proto_parsers::Direction;
-use proto_parsers::contract::{Fact, FactSink, ParserAnomaly, Progress, StreamParser};
-use proto_parsers::facts::RequestDetail;
 use proto_parsers::tls::TlsParser;
 
-const CARRY_CAP: usize = 64 * 1024;
-
-struct Check;
-
-impl FactSink for Check {
-    fn fact(&mut self, fact: &Fact<'_>) {
-        if let Fact::Transaction {
-            summary, detail, ..
-        } = fact
-        {
-            assert!(summary.len() <= 256, "summary of {} bytes", summary.len());
-            match detail {
-                RequestDetail::Redis(c) => assert!(c.key.is_none_or(|k| k.len() <= 1024)),
-                RequestDetail::Dns(q) => assert!(q.qname.len() <= 255 * 4),
-                RequestDetail::Tls(h) => assert!(h.alpn.len() <= 16),
-                _ => {}
-            }
-        }
-    }
-    fn anomaly(&mut self, _a: ParserAnomaly) {}
-}
-
-/// Feeds `data` through the direction's carry; false once the flow is given up.
-fn push(p: &mut dyn StreamParser, dir: Direction, carry: &mut Vec<u8>, data: &[u8]) -> bool {
-    carry.extend_from_slice(data);
-    let mut off = 0;
-    let mut ok = true;
-    while off < carry.len() {
-        let rest = &carry[off..];
-        match p.feed(dir, rest, &mut Check) {
-            Progress::Done { consumed } => {
-                assert!(consumed <= rest.len());
-                if consumed == 0 {
-                    break;
-                }
-                off += consumed;
-            }
-            Progress::NeedMore { consumed } => {
-                assert!(consumed <= rest.len());
-                off += consumed;
-                break;
-            }
-            Progress::Invalid(_) => {
-                ok = false;
-                break;
-            }
-        }
-    }
-    carry.drain(..off);
-    ok && carry.len() <= CARRY_CAP
-}
-
 fuzz_target!(|data: &[u8]| {
-    let (Some(&seed), Some(&flags)) = (data.first(), data.get(1)) else {
-        return;
-    };
-    let mut p = TlsParser::new();
-    let mut carry = [Vec::new(), Vec::new()];
-    let mut alive = true;
-    let mut rest = &data[2..];
-    let mut roll = seed;
-    while alive && rest.len() >= 3 {
-        let dir = if rest[0] & 1 == 0 {
-            Direction::ToServer
-        } else {
-            Direction::ToClient
-        };
-        let len = usize::from(u16::from_be_bytes([rest[1], rest[2]]));
-        let end = (3 + len).min(rest.len());
-        let payload = &rest[3..end];
-        rest = &rest[end..];
-        let c = &mut carry[usize::from(dir == Direction::ToClient)];
-        if seed == 0 || flags & 1 == 1 {
-            alive = push(&mut p, dir, c, payload);
-            continue;
-        }
-        for piece in payload.chunks(usize::from(roll % 64) + 1) {
-            roll = roll.wrapping_mul(31).wrapping_add(7);
-            alive = push(&mut p, dir, c, piece);
-            if !alive {
-                break;
-            }
-        }
-    }
-    p.end(&mut Check);
+    palisade_fuzz::run_split_feeds(data, |_| Box::new(TlsParser::new()));
 });
