@@ -144,13 +144,7 @@ impl WorkerStats {
         a.peak += b.peak;
         self.reassembly.merge(&o.reassembly);
         self.defrag.merge(&o.defrag);
-        let (a, b) = (&mut self.inspect, &o.inspect);
-        a.detected += b.detected;
-        a.undetected += b.undetected;
-        a.detect_overflow += b.detect_overflow;
-        a.parser_invalid += b.parser_invalid;
-        a.carry_overflow += b.carry_overflow;
-        a.gaps_before_detection += b.gaps_before_detection;
+        add_inspect(&mut self.inspect, &o.inspect);
     }
 }
 
