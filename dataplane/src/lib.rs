@@ -15,6 +15,7 @@ pub mod events;
 pub mod flow;
 pub mod inspect;
 pub mod io;
+pub mod live;
 pub mod pipeline;
 pub mod reassembly;
 pub mod summary;

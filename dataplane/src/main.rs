@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use dataplane::events::EventOutput;
-use dataplane::pipeline::{ReplayOptions, SwapAt, WorkerConfig, run_replay};
+use dataplane::live::{RunError, RunOptions, Source};
+use dataplane::pipeline::{OnSwap, ReplayOptions, SwapAt, WorkerConfig, run_replay};
 
 #[derive(Parser)]
 #[command(
@@ -58,6 +59,49 @@ enum Cmd {
         #[arg(long, requires = "compare")]
         fail_on_change: bool,
     },
+    /// Judge live traffic: inline from NFQUEUE or a bridge, or passively on a tap.
+    Run {
+        /// NFQUEUE queue number, or a range `N-M` (one packet thread per queue).
+        #[arg(long, value_name = "N[-M]", value_parser = parse_queues, group = "source")]
+        nfqueue: Option<(u16, u16)>,
+        /// Passive: judge every frame on this interface; denials race with resets only.
+        #[arg(long, value_name = "IFACE", group = "source")]
+        tap: Option<String>,
+        /// Inline: forward allowed frames between two interfaces.
+        #[arg(long, value_name = "IFACE_A,IFACE_B", value_parser = parse_bridge, group = "source")]
+        bridge: Option<(String, String)>,
+        #[arg(long)]
+        policy: PathBuf,
+        #[arg(long)]
+        inventory: Option<PathBuf>,
+        /// Where to write JSON-lines events (`-` for stdout).
+        #[arg(long)]
+        events: Option<String>,
+        /// Unix socket for `palisadectl` (created with mode 0600).
+        #[arg(long, value_name = "SOCKET")]
+        control: Option<PathBuf>,
+        /// Serve Prometheus metrics at http://ADDR/metrics.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
+        /// NFQUEUE: let the kernel accept packets when the queue is full instead of
+        /// dropping them.
+        #[arg(long)]
+        fail_open: bool,
+        /// Kernel queue length per NFQUEUE queue.
+        #[arg(long, default_value_t = 4096)]
+        queue_maxlen: u32,
+        /// Emit an `l7` event for every transaction.
+        #[arg(long)]
+        log_all: bool,
+        /// What a policy swap does to open flows' L4 decision: keep it, or re-judge the
+        /// flow at its next packet (resetting flows the new policy denies).
+        #[arg(long, value_enum, default_value = "keep")]
+        on_swap: OnSwapArg,
+        /// Do not watch the policy file for changes (SIGHUP and the control socket still
+        /// reload).
+        #[arg(long)]
+        no_watch: bool,
+    },
     /// Policy tools.
     Policy {
         #[command(subcommand)]
@@ -77,6 +121,41 @@ enum PolicyCmd {
         #[arg(long)]
         inventory: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OnSwapArg {
+    Keep,
+    Rejudge,
+}
+
+fn parse_queues(s: &str) -> Result<(u16, u16), String> {
+    let num = |t: &str| {
+        t.parse::<u16>()
+            .map_err(|_| format!("`{t}` is not a queue number (0-65535)"))
+    };
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => (num(s)?, num(s)?),
+    };
+    if a > b {
+        return Err(format!("`{s}`: the range is empty"));
+    }
+    if b - a >= 64 {
+        return Err(format!("`{s}`: at most 64 queues"));
+    }
+    Ok((a, b))
+}
+
+fn parse_bridge(s: &str) -> Result<(String, String), String> {
+    match s.split_once(',') {
+        Some((a, b)) if !a.is_empty() && !b.is_empty() && a != b => {
+            Ok((a.to_string(), b.to_string()))
+        }
+        _ => Err(format!(
+            "`{s}`: expected two different interfaces, IFACE_A,IFACE_B"
+        )),
+    }
 }
 
 fn parse_swap(s: &str) -> Result<SwapAt, String> {
@@ -172,6 +251,74 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
             ExitCode::SUCCESS
+        }
+        Cmd::Run {
+            nfqueue,
+            tap,
+            bridge,
+            policy,
+            inventory,
+            events,
+            control,
+            metrics,
+            fail_open,
+            queue_maxlen,
+            log_all,
+            on_swap,
+            no_watch,
+        } => {
+            let source = match (nfqueue, tap, bridge) {
+                (Some((first, last)), None, None) => Source::Nfqueue { first, last },
+                (None, Some(i), None) => Source::Tap(i),
+                (None, None, Some((a, b))) => Source::Bridge(a, b),
+                _ => {
+                    eprintln!("palisade run: give one of --nfqueue, --tap or --bridge");
+                    return ExitCode::from(2);
+                }
+            };
+            let opts = RunOptions {
+                source,
+                policy,
+                inventory,
+                events: match events.as_deref() {
+                    None => EventOutput::Discard,
+                    Some("-") => EventOutput::Stdout,
+                    Some(p) => EventOutput::File(PathBuf::from(p)),
+                },
+                control,
+                metrics,
+                fail_open,
+                queue_maxlen: queue_maxlen.clamp(1, 1 << 20),
+                worker: WorkerConfig {
+                    log_all,
+                    on_swap: match on_swap {
+                        OnSwapArg::Keep => OnSwap::Keep,
+                        OnSwapArg::Rejudge => OnSwap::Rejudge,
+                    },
+                    ..WorkerConfig::default()
+                },
+                watch: !no_watch,
+            };
+            match dataplane::live::run(&opts) {
+                Ok((stats, src)) => {
+                    eprintln!(
+                        "palisade run: stopped: {} packets ({} dropped, {} resets sent), {} alerts",
+                        stats.packets, stats.dropped, src.resets_sent, stats.alerts
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(RunError::Policy(e)) => {
+                    eprint!("palisade run: {e}");
+                    if !e.ends_with('\n') {
+                        eprintln!();
+                    }
+                    ExitCode::from(2)
+                }
+                Err(RunError::Io(e)) => {
+                    eprintln!("palisade run: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Cmd::Policy {
             cmd: PolicyCmd::Check { policy, inventory },

@@ -11,7 +11,7 @@ pub mod l7;
 mod writer;
 
 pub use community_id::{community_id_v1, write_community_id};
-pub use writer::{EventOutput, EventSender, EventWriter};
+pub use writer::{EventOutput, EventSender, EventTap, EventWriter};
 
 use std::fmt::Write as _;
 use std::net::IpAddr;

@@ -4,6 +4,8 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
@@ -14,6 +16,50 @@ pub enum EventOutput {
     Discard,
     Stdout,
     File(PathBuf),
+}
+
+/// Followers of the event stream (`palisadectl events --follow`): each gets every buffer
+/// of lines written after it joined. A follower that falls behind by more than its queue
+/// loses lines (counted), never slows the writer.
+#[derive(Default)]
+pub struct EventTap {
+    followers: Mutex<Vec<Sender<Arc<[u8]>>>>,
+    count: AtomicUsize,
+    /// Buffers a slow follower did not get.
+    pub lagged: AtomicU64,
+}
+
+/// Buffers queued per follower.
+const FOLLOW_QUEUE: usize = 1024;
+
+impl EventTap {
+    /// A new follower's receiving end.
+    pub fn follow(&self) -> Receiver<Arc<[u8]>> {
+        let (tx, rx) = bounded(FOLLOW_QUEUE);
+        if let Ok(mut f) = self.followers.lock() {
+            f.push(tx);
+            self.count.store(f.len(), Ordering::Relaxed);
+        }
+        rx
+    }
+
+    fn publish(&self, buf: &[u8]) {
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let shared: Arc<[u8]> = Arc::from(buf);
+        if let Ok(mut f) = self.followers.lock() {
+            f.retain(|tx| match tx.try_send(Arc::clone(&shared)) {
+                Ok(()) => true,
+                Err(crossbeam_channel::TrySendError::Full(_)) => {
+                    self.lagged.fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+                Err(crossbeam_channel::TrySendError::Disconnected(_)) => false,
+            });
+            self.count.store(f.len(), Ordering::Relaxed);
+        }
+    }
 }
 
 /// Handle to the writer thread. Dropping every sender and calling [`EventWriter::finish`]
@@ -31,6 +77,14 @@ const QUEUE: usize = 64;
 
 impl EventWriter {
     pub fn start(output: EventOutput) -> std::io::Result<Self> {
+        Self::start_with_tap(output, None)
+    }
+
+    /// Like [`EventWriter::start`], also handing every buffer to `tap`'s followers.
+    pub fn start_with_tap(
+        output: EventOutput,
+        tap: Option<Arc<EventTap>>,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = bounded::<Vec<u8>>(QUEUE);
         let (rtx, rrx) = bounded::<Vec<u8>>(QUEUE);
         let mut sink: Box<dyn Write + Send> = match &output {
@@ -51,6 +105,11 @@ impl EventWriter {
                 for mut buf in rx {
                     lines += buf.iter().filter(|&&b| b == b'\n').count() as u64;
                     w.write_all(&buf)?;
+                    if let Some(t) = &tap {
+                        // Live runs: events reach the file and followers promptly.
+                        w.flush()?;
+                        t.publish(&buf);
+                    }
                     buf.clear();
                     let _ = rtx.try_send(buf);
                 }

@@ -133,6 +133,14 @@ impl<T, S: BuildHasher> FlowTable<T, S> {
         self.index.is_empty()
     }
 
+    /// Every live flow with its last-seen time, in no particular order (for listings off
+    /// the packet path).
+    pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, u64, &T)> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.value.as_ref().map(|v| (&s.key, s.last_ns, v)))
+    }
+
     pub fn get(&self, key: &FlowKey) -> Option<Handle> {
         self.index.get(key).map(|&i| Handle(i))
     }

@@ -40,6 +40,26 @@ pub struct WorkerConfig {
     pub anomaly_events_per_sec: u32,
     /// Emit an `l7` event for every transaction (`--log-all`).
     pub log_all: bool,
+    /// Whether a drop verdict really stops the packet (offline replay and inline modes:
+    /// yes; a passive tap: no, its resets only race the real packet). Events carry it as
+    /// `verdict.enforced`.
+    pub enforcing: bool,
+    /// What a policy swap does to flows already open that carry no judged transaction.
+    pub on_swap: OnSwap,
+}
+
+/// What happens to open flows when a new policy is swapped in. Transactions (requests,
+/// statements, commands) are always judged by the policy in force when they complete;
+/// this is about the flow-level (L4) decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnSwap {
+    /// A flow keeps the L4 decision it was opened with (connections allowed at open stay
+    /// up; a connection refused at its SYN stays refused).
+    #[default]
+    Keep,
+    /// The next packet of each open flow re-judges it under the new policy; a flow that
+    /// the new policy denies in protect mode is reset, one it now allows flows again.
+    Rejudge,
 }
 
 impl Default for WorkerConfig {
@@ -51,6 +71,8 @@ impl Default for WorkerConfig {
             defrag: DefragConfig::default(),
             anomaly_events_per_sec: 10,
             log_all: false,
+            enforcing: true,
+            on_swap: OnSwap::Keep,
         }
     }
 }
@@ -97,6 +119,10 @@ pub struct WorkerStats {
     /// rule, new action, new rule), with a few example flows each.
     pub changes: HashMap<VerdictChange, (u64, Vec<String>)>,
     pub transactions: u64,
+    /// Open flows re-judged after a policy swap (`OnSwap::Rejudge`).
+    pub rejudged: u64,
+    /// Flows open when these stats were taken (live snapshots).
+    pub open_flows: u64,
 }
 
 impl WorkerStats {
@@ -112,6 +138,8 @@ impl WorkerStats {
         self.events += o.events;
         self.flows_ended += o.flows_ended;
         self.transactions += o.transactions;
+        self.rejudged += o.rejudged;
+        self.open_flows += o.open_flows;
         for (k, v) in &o.decode_errors {
             *self.decode_errors.entry(k).or_default() += v;
         }
@@ -146,6 +174,27 @@ impl WorkerStats {
         self.defrag.merge(&o.defrag);
         add_inspect(&mut self.inspect, &o.inspect);
     }
+}
+
+/// One open flow as `palisadectl flows` shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FlowInfo {
+    pub flow_id: u64,
+    pub proto: &'static str,
+    pub src: (IpAddr, u16),
+    pub dst: (IpAddr, u16),
+    pub app_proto: Option<&'static str>,
+    pub src_workload: Option<String>,
+    pub dst_workload: Option<String>,
+    pub action: &'static str,
+    pub rule: String,
+    pub policy_version: u64,
+    /// [to server, to client]
+    pub pkts: [u64; 2],
+    pub bytes: [u64; 2],
+    pub first_ns: u64,
+    pub last_ns: u64,
+    pub blocked: bool,
 }
 
 /// The policy's judgement of one flow, with the snapshot that made it (rule ids index
@@ -423,6 +472,54 @@ impl Worker {
         self.events.flush(&mut self.out);
     }
 
+    /// Live sources: expires idle flows by the wall clock when no packet has come to do it.
+    pub fn tick(&mut self, now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
+        if self.now_ns >= self.last_expire_ns + EXPIRE_EVERY_NS {
+            self.expire();
+        }
+    }
+
+    /// Brings the counters kept by the table, reassembly and defragmenter into `stats`
+    /// (live sources publish them while running; `finish` does it at the end).
+    pub fn refresh_stats(&mut self) {
+        self.stats.flows = self.flows.counters;
+        self.stats.reassembly = self.budget.counters;
+        self.stats.defrag = self.defrag.counters();
+        self.stats.open_flows = self.flows.len() as u64;
+    }
+
+    /// Up to `max` open flows, most recently active first (for `palisadectl flows`).
+    pub fn list_flows(&self, max: usize) -> Vec<FlowInfo> {
+        let mut all: Vec<FlowInfo> = self
+            .flows
+            .iter()
+            .map(|(_, last_ns, f)| {
+                let v = &f.verdict;
+                FlowInfo {
+                    flow_id: f.id,
+                    proto: proto_name(f.proto),
+                    src: f.client,
+                    dst: f.server,
+                    app_proto: f.inspector.app().map(AppProto::as_str),
+                    src_workload: v.src.workload.map(|w| v.snap.workload(w).name.to_string()),
+                    dst_workload: v.dst.workload.map(|w| v.snap.workload(w).name.to_string()),
+                    action: v.decision.action.as_str(),
+                    rule: rule_name(&v.snap, &v.decision).to_string(),
+                    policy_version: v.snap.version(),
+                    pkts: f.pkts,
+                    bytes: f.bytes,
+                    first_ns: f.first_ns,
+                    last_ns,
+                    blocked: f.blocked,
+                }
+            })
+            .collect();
+        all.sort_unstable_by(|a, b| b.last_ns.cmp(&a.last_ns));
+        all.truncate(max);
+        all
+    }
+
     /// Ends every flow (end of capture) and flushes events.
     pub fn finish(&mut self) {
         let mut ended = std::mem::take(&mut self.ended);
@@ -663,12 +760,45 @@ impl Worker {
         }
         let class = flow.tcp.map_or(TimeoutClass::Datagram, |t| t.class());
         let is_tcp = proto == PROTO_TCP;
+        let mut rejudged_alert = false;
+        if self.cfg.on_swap == OnSwap::Rejudge
+            && !created
+            && flow.verdict.snap.version() != snap.version()
+        {
+            // The flow's L4 decision follows the new policy from this packet on.
+            let src_ep = snap.resolve(flow.client.0);
+            let dst_ep = snap.resolve(flow.server.0);
+            let decision = snap.judge_flow(
+                &src_ep,
+                &dst_ep,
+                flow.server.1,
+                policy_transport(proto),
+                None,
+            );
+            let was = flow.verdict.decision;
+            rejudged_alert =
+                is_alert(&decision) && (was.action != decision.action || was.rule != decision.rule);
+            flow.verdict = FlowVerdict {
+                snap: Arc::clone(snap),
+                src: src_ep,
+                dst: dst_ep,
+                decision,
+            };
+            flow.swapped_eps = None;
+            self.stats.rejudged += 1;
+        }
         let mut verdict = packet_verdict(&flow.verdict.decision, is_tcp);
         if flow.blocked {
             verdict = verdict.max_with(PacketVerdict::Drop);
         }
+        if rejudged_alert {
+            flow.alerted = true;
+        }
         if created && is_alert(&flow.verdict.decision) {
             flow.alerted = true;
+            let id = flow.id;
+            self.alert(id, h, ts_ns);
+        } else if rejudged_alert {
             let id = flow.id;
             self.alert(id, h, ts_ns);
         }
@@ -951,7 +1081,7 @@ impl Worker {
         if let Some(flow) = self.flows.value(h) {
             let mut e = Event::new(Timestamp(ts_ns), "alert");
             self.cid.clear();
-            fill_flow_fields(&mut e, flow, &mut self.cid);
+            fill_flow_fields(&mut e, flow, &mut self.cid, self.cfg.enforcing);
             let d = &flow.verdict.decision;
             e.severity = Some(d.severity.as_str());
             e.capture_file = Some(None);
@@ -1003,13 +1133,13 @@ impl Worker {
             let snap = Arc::clone(&flow.verdict.snap);
             let mut e = Event::new(Timestamp(flow.last_ns), "l7");
             self.cid.clear();
-            fill_flow_fields(&mut e, &flow, &mut self.cid);
+            fill_flow_fields(&mut e, &flow, &mut self.cid, self.cfg.enforcing);
             e.verdict = Some(VerdictObj {
                 action: d.action.as_str(),
                 rule: rule_name(&snap, &d),
                 policy_version: snap.version(),
                 mode: d.mode.as_str(),
-                enforced: d.enforce,
+                enforced: d.enforce && self.cfg.enforcing,
             });
             e.l7 = Some(&rec);
             e.write_line(&mut self.out);
@@ -1017,7 +1147,7 @@ impl Worker {
         }
         let mut e = Event::new(Timestamp(flow.last_ns), "flow");
         self.cid.clear();
-        fill_flow_fields(&mut e, &flow, &mut self.cid);
+        fill_flow_fields(&mut e, &flow, &mut self.cid, self.cfg.enforcing);
         let state = match flow.tcp {
             Some(t) if t.is_closed() => "closed",
             Some(t)
@@ -1074,13 +1204,13 @@ impl Worker {
         };
         let mut e = Event::new(Timestamp(ts_ns), event_type);
         self.cid.clear();
-        fill_flow_fields(&mut e, flow, &mut self.cid);
+        fill_flow_fields(&mut e, flow, &mut self.cid, self.cfg.enforcing);
         e.verdict = Some(VerdictObj {
             action: d.action.as_str(),
             rule: rule_name(snap, d),
             policy_version: snap.version(),
             mode: d.mode.as_str(),
-            enforced: d.enforce,
+            enforced: d.enforce && self.cfg.enforcing,
         });
         if event_type == "alert" {
             e.severity = Some(d.severity.as_str());
@@ -1171,7 +1301,7 @@ impl Worker {
         let mut e = Event::new(Timestamp(ts_ns), "anomaly");
         self.cid.clear();
         if let Some(f) = flow.and_then(|h| self.flows.value(h)) {
-            fill_flow_fields(&mut e, f, &mut self.cid);
+            fill_flow_fields(&mut e, f, &mut self.cid, self.cfg.enforcing);
             e.verdict = None;
         }
         e.anomaly = Some(AnomalyObj {
@@ -1279,7 +1409,12 @@ fn workload_obj<'s>(
 
 /// Fills the 5-tuple, identity and verdict of a flow-related event. `cid` is a reused buffer
 /// for the community id.
-fn fill_flow_fields<'a>(e: &mut Event<'a>, flow: &'a FlowCtx, cid: &'a mut String) {
+fn fill_flow_fields<'a>(
+    e: &mut Event<'a>,
+    flow: &'a FlowCtx,
+    cid: &'a mut String,
+    enforcing: bool,
+) {
     e.flow_id = Some(flow.id);
     e.src_ip = Some(flow.client.0);
     e.dest_ip = Some(flow.server.0);
@@ -1313,6 +1448,6 @@ fn fill_flow_fields<'a>(e: &mut Event<'a>, flow: &'a FlowCtx, cid: &'a mut Strin
         rule,
         policy_version: snap.version(),
         mode: v.decision.mode.as_str(),
-        enforced: v.decision.enforce,
+        enforced: v.decision.enforce && enforcing,
     });
 }

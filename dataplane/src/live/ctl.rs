@@ -1,0 +1,586 @@
+//! The control side of `palisade run`, on one thread with a single-threaded tokio runtime
+//! (never on the packet path): signals, the policy file watch, the control socket that
+//! `palisadectl` talks to, and the Prometheus metrics endpoint.
+//!
+//! Control protocol: JSON lines over a Unix socket (mode 0600). Each request is one line,
+//! `{"cmd": "status" | "policy_show" | "policy_apply" | "flows" | "captures" | "events"}`
+//! with `path` for `policy_apply` and `max` for `flows`; each answer is one line
+//! `{"ok": true, ...}` or `{"ok": false, "error": "..."}`. `events` answers with the event
+//! lines themselves, as they are written, until the client hangs up.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, UnixListener, UnixStream};
+
+use super::{RunOptions, Shared};
+
+pub struct ControlHandle {
+    thread: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+impl ControlHandle {
+    /// Asks the control thread to stop and waits for it.
+    pub fn stop(mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Longest control request line; longer ones are refused.
+const MAX_REQUEST: usize = 64 * 1024;
+/// Most control connections served at once.
+const MAX_CLIENTS: usize = 64;
+
+pub fn start(shared: Arc<Shared>, opts: &RunOptions) -> io::Result<ControlHandle> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Bind before returning, so a bad socket path or address fails the command.
+    let control = match &opts.control {
+        Some(p) => Some((bind_control(&rt, p)?, p.clone())),
+        None => None,
+    };
+    let metrics = match opts.metrics {
+        Some(a) => Some(
+            rt.block_on(TcpListener::bind(a))
+                .map_err(|e| io::Error::new(e.kind(), format!("--metrics {a}: {e}")))?,
+        ),
+        None => None,
+    };
+    let watch_paths: Vec<PathBuf> = if opts.watch {
+        std::iter::once(opts.policy.clone())
+            .chain(opts.inventory.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let policy_file = opts.policy.clone();
+    let sh = Arc::clone(&shared);
+    let thread = std::thread::Builder::new()
+        .name("palisade-control".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let clients = Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
+                let mut tasks = tokio::task::JoinSet::new();
+                let mut socket_path = None;
+                if let Some((listener, path)) = control {
+                    socket_path = Some(path);
+                    tasks.spawn(serve_control(
+                        listener,
+                        Arc::clone(&sh),
+                        Arc::clone(&clients),
+                    ));
+                }
+                if let Some(listener) = metrics {
+                    let sh = Arc::clone(&sh);
+                    let clients = Arc::clone(&clients);
+                    tasks.spawn(serve_metrics(listener, sh, clients));
+                }
+                tasks.spawn(signals(Arc::clone(&sh), policy_file.clone()));
+                if !watch_paths.is_empty() {
+                    tasks.spawn(watch(Arc::clone(&sh), policy_file, watch_paths));
+                }
+                while !sh.shutdown.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                if let Some(p) = socket_path {
+                    let _ = std::fs::remove_file(p);
+                }
+            });
+        })?;
+    Ok(ControlHandle {
+        thread: Some(thread),
+        shared,
+    })
+}
+
+fn bind_control(rt: &tokio::runtime::Runtime, path: &Path) -> io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    // A socket file left by a daemon that died is replaced; a live one is not stolen.
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{}: another palisade is listening there", path.display()),
+            ));
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    let _enter = rt.enter();
+    let l = UnixListener::bind(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("--control {}: {e}", path.display())))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(l)
+}
+
+async fn signals(shared: Arc<Shared>, policy_file: PathBuf) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                let sh = Arc::clone(&shared);
+                let p = policy_file.clone();
+                let _ = tokio::task::spawn_blocking(move || sh.reload(&p, "sighup")).await;
+            }
+            _ = term.recv() => { shared.shutdown.store(true, Ordering::SeqCst); }
+            _ = int.recv() => { shared.shutdown.store(true, Ordering::SeqCst); }
+        }
+    }
+}
+
+/// Watches the policy's (and inventory's) directory, not the file: editors replace files
+/// by rename and Kubernetes ConfigMaps swap a symlink, and both lose a watch on the file.
+/// Changes are debounced and a reload happens only when the contents differ.
+async fn watch(shared: Arc<Shared>, policy_file: PathBuf, files: Vec<PathBuf>) {
+    use notify::{RecursiveMode, Watcher};
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(16);
+    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok() {
+            let _ = tx.try_send(());
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!("policy file watch unavailable: {e}");
+            return;
+        }
+    };
+    let mut dirs: Vec<PathBuf> = files
+        .iter()
+        .map(|f| match f.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in &dirs {
+        if let Err(e) = watcher.watch(d, RecursiveMode::NonRecursive) {
+            tracing::error!("cannot watch {}: {e}", d.display());
+        }
+    }
+    let mut last = fingerprint(&files);
+    while rx.recv().await.is_some() {
+        // Let a burst of writes settle.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        while rx.try_recv().is_ok() {}
+        let now = fingerprint(&files);
+        if now == last {
+            continue;
+        }
+        last = now;
+        let sh = Arc::clone(&shared);
+        let p = policy_file.clone();
+        let _ = tokio::task::spawn_blocking(move || sh.reload(&p, "file-watch")).await;
+    }
+    drop(watcher);
+}
+
+/// The files' contents, hashed (None for a file that cannot be read right now).
+fn fingerprint(files: &[PathBuf]) -> Vec<Option<u64>> {
+    use std::hash::{BuildHasher, Hasher};
+    let state = foldhash::fast::FixedState::default();
+    files
+        .iter()
+        .map(|f| {
+            std::fs::read(f).ok().map(|b| {
+                let mut h = state.build_hasher();
+                h.write(&b);
+                h.finish()
+            })
+        })
+        .collect()
+}
+
+async fn serve_control(
+    listener: UnixListener,
+    shared: Arc<Shared>,
+    clients: Arc<tokio::sync::Semaphore>,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let Ok(permit) = Arc::clone(&clients).try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let sh = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let _ = handle_client(stream, sh).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn handle_client(stream: UnixStream, shared: Arc<Shared>) -> io::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r.take(u64::MAX));
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = (&mut r)
+            .take(MAX_REQUEST as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .await?;
+        if n == 0 {
+            return Ok(());
+        }
+        if line.len() > MAX_REQUEST {
+            let msg =
+                json!({"ok": false, "error": format!("request longer than {MAX_REQUEST} bytes")});
+            w.write_all(format!("{msg}\n").as_bytes()).await?;
+            return Ok(());
+        }
+        let req: Value = match serde_json::from_slice(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                let msg = json!({"ok": false, "error": format!("not a JSON request: {e}")});
+                w.write_all(format!("{msg}\n").as_bytes()).await?;
+                continue;
+            }
+        };
+        if req.get("cmd").and_then(Value::as_str) == Some("events") {
+            return follow_events(&shared, &mut w).await;
+        }
+        let sh = Arc::clone(&shared);
+        let answer = tokio::task::spawn_blocking(move || answer(&sh, &req))
+            .await
+            .unwrap_or_else(|_| json!({"ok": false, "error": "internal error"}));
+        w.write_all(format!("{answer}\n").as_bytes()).await?;
+    }
+}
+
+async fn follow_events(
+    shared: &Shared,
+    w: &mut tokio::net::unix::OwnedWriteHalf,
+) -> io::Result<()> {
+    let rx = shared.tap.follow();
+    w.write_all(b"{\"ok\":true,\"following\":true}\n").await?;
+    loop {
+        if shared.shutdown.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        // The follower's channel is crossbeam's (the writer thread is not async): poll it.
+        match rx.try_recv() {
+            Ok(buf) => w.write_all(&buf).await?,
+            Err(crossbeam_channel::TryRecvError::Empty) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return Ok(()),
+        }
+    }
+}
+
+fn answer(shared: &Shared, req: &Value) -> Value {
+    let cmd = req.get("cmd").and_then(Value::as_str).unwrap_or("");
+    match cmd {
+        "status" => status(shared),
+        "policy_show" => {
+            let snap = shared.policy.load();
+            let path = shared
+                .policy_path
+                .lock()
+                .map(|p| p.clone())
+                .unwrap_or_default();
+            json!({
+                "ok": true,
+                "version": snap.version(),
+                "name": snap.name(),
+                "rules": snap.rule_count(),
+                "source": path.display().to_string(),
+                "text": shared.policy_text.lock().map(|t| t.clone()).unwrap_or_default(),
+            })
+        }
+        "policy_apply" => {
+            let Some(path) = req.get("path").and_then(Value::as_str) else {
+                return json!({"ok": false, "error": "policy_apply needs \"path\""});
+            };
+            match shared.reload(Path::new(path), "control-socket") {
+                Ok(v) => json!({"ok": true, "version": v}),
+                Err(e) => {
+                    json!({"ok": false, "error": e, "version": shared.policy.load().version()})
+                }
+            }
+        }
+        "flows" => {
+            let max = req
+                .get("max")
+                .and_then(Value::as_u64)
+                .unwrap_or(100)
+                .min(10_000) as usize;
+            json!({"ok": true, "flows": shared.flows(max)})
+        }
+        "captures" => json!({
+            "ok": false,
+            "error": "no captures: this build does not write flow captures (--capture-dir)"
+        }),
+        other => json!({
+            "ok": false,
+            "error": format!("unknown command {other:?}; known: status, policy_show, policy_apply, flows, captures, events")
+        }),
+    }
+}
+
+fn status(shared: &Shared) -> Value {
+    let (s, c) = shared.totals();
+    let snap = shared.policy.load();
+    let loads = shared.loads.lock().map(|l| l.clone()).unwrap_or_default();
+    json!({
+        "ok": true,
+        "source": shared.source.describe(),
+        "enforcing": shared.source.is_inline(),
+        "uptime_secs": shared.started.elapsed().as_secs_f64(),
+        "policy": {"version": snap.version(), "name": snap.name(), "rules": snap.rule_count(),
+                   "rejected": shared.rejected.load(Ordering::Relaxed)},
+        "policy_loads": loads,
+        "packets": s.packets, "bytes": s.bytes, "accepted": s.accepted,
+        "dropped": s.dropped, "reset": s.reset, "alerts": s.alerts,
+        "transactions": s.transactions, "events": s.events,
+        "flows": {"open": s.open_flows, "created": s.flows.created, "ended": s.flows_ended,
+                  "evicted": s.flows.evicted, "timed_out": s.flows.timed_out},
+        "anomalies": s.anomalies,
+        "source_counters": c,
+        "events_follower_lag": shared.tap.lagged.load(Ordering::Relaxed),
+        "threads": shared.slots.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+    })
+}
+
+async fn serve_metrics(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    clients: Arc<tokio::sync::Semaphore>,
+) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let Ok(permit) = Arc::clone(&clients).try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let sh = Arc::clone(&shared);
+        tokio::spawn(async move {
+            // Read the request head (bounded), answer, close.
+            let mut head = Vec::with_capacity(1024);
+            let mut buf = [0u8; 1024];
+            let read = tokio::time::timeout(Duration::from_secs(5), async {
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(buf.get(..n).unwrap_or_default()),
+                    }
+                }
+            })
+            .await;
+            if read.is_err() {
+                return;
+            }
+            let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+            let line = String::from_utf8_lossy(line);
+            let mut parts = line.split_whitespace();
+            let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let response = if method == "GET"
+                && (target == "/metrics" || target.starts_with("/metrics?"))
+            {
+                let body = metrics_text(&sh);
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot found\n".to_string()
+            };
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            drop(permit);
+        });
+    }
+}
+
+/// Escapes a label value for the Prometheus text format.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The metrics in the Prometheus text exposition format (0.0.4).
+pub fn metrics_text(shared: &Shared) -> String {
+    use std::fmt::Write;
+    let (s, c) = shared.totals();
+    let mut o = String::with_capacity(4096);
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        let _ = writeln!(o, "# HELP {name} {help}");
+        let _ = writeln!(o, "# TYPE {name} {kind}");
+        for (labels, v) in samples {
+            let _ = writeln!(o, "{name}{labels} {v}");
+        }
+    };
+    let one = |v: u64| vec![(String::new(), v)];
+    metric(
+        "palisade_packets_total",
+        "counter",
+        "Packets judged.",
+        &one(s.packets),
+    );
+    metric(
+        "palisade_bytes_total",
+        "counter",
+        "Bytes of the packets judged.",
+        &one(s.bytes),
+    );
+    metric(
+        "palisade_packet_verdicts_total",
+        "counter",
+        "Packets by verdict.",
+        &[
+            ("{verdict=\"accept\"}".into(), s.accepted),
+            (
+                "{verdict=\"drop\"}".into(),
+                s.dropped.saturating_sub(s.reset),
+            ),
+            ("{verdict=\"drop_reset\"}".into(), s.reset),
+        ],
+    );
+    let by_rule = |m: &std::collections::HashMap<(&'static str, String), u64>| {
+        let mut v: Vec<(String, u64)> = m
+            .iter()
+            .map(|((a, r), n)| (format!("{{action=\"{a}\",rule=\"{}\"}}", label(r)), *n))
+            .collect();
+        v.sort();
+        v
+    };
+    metric(
+        "palisade_flow_verdicts_total",
+        "counter",
+        "Ended flows by the action and rule of their final verdict.",
+        &by_rule(&s.verdicts),
+    );
+    metric(
+        "palisade_transaction_verdicts_total",
+        "counter",
+        "Requests, statements and commands by the action and rule that judged them.",
+        &by_rule(&s.tx_verdicts),
+    );
+    metric(
+        "palisade_transactions_total",
+        "counter",
+        "Transactions parsed.",
+        &one(s.transactions),
+    );
+    metric(
+        "palisade_alerts_total",
+        "counter",
+        "Alert events emitted.",
+        &one(s.alerts),
+    );
+    metric(
+        "palisade_events_total",
+        "counter",
+        "Events emitted.",
+        &one(s.events),
+    );
+    metric(
+        "palisade_flows_active",
+        "gauge",
+        "Flows open now.",
+        &one(s.open_flows),
+    );
+    metric(
+        "palisade_flows_created_total",
+        "counter",
+        "Flows created.",
+        &one(s.flows.created),
+    );
+    metric(
+        "palisade_flows_evicted_total",
+        "counter",
+        "Flows evicted because the flow table was full.",
+        &one(s.flows.evicted),
+    );
+    let kinds = |m: &std::collections::HashMap<&'static str, u64>, key: &str| {
+        let mut v: Vec<(String, u64)> = m
+            .iter()
+            .map(|(k, n)| (format!("{{{key}=\"{}\"}}", label(k)), *n))
+            .collect();
+        v.sort();
+        v
+    };
+    metric(
+        "palisade_anomalies_total",
+        "counter",
+        "Anomalies by kind.",
+        &kinds(&s.anomalies, "kind"),
+    );
+    metric(
+        "palisade_decode_errors_total",
+        "counter",
+        "Packets that did not decode, by reason.",
+        &kinds(&s.decode_errors, "reason"),
+    );
+    metric(
+        "palisade_parser_errors_total",
+        "counter",
+        "Flows whose parser rejected the stream or hit a limit.",
+        &one(s.inspect.parser_invalid + s.inspect.carry_overflow),
+    );
+    metric(
+        "palisade_app_flows_total",
+        "counter",
+        "Ended flows by detected application protocol.",
+        &kinds(&s.app_protos, "app_proto"),
+    );
+    metric(
+        "palisade_queue_drops_total",
+        "counter",
+        "Packets lost before judging (kernel queue or socket buffer overflow).",
+        &one(c.rx_dropped),
+    );
+    metric(
+        "palisade_resets_sent_total",
+        "counter",
+        "TCP resets sent.",
+        &one(c.resets_sent),
+    );
+    metric(
+        "palisade_resets_failed_total",
+        "counter",
+        "TCP resets that could not be sent.",
+        &one(c.resets_failed),
+    );
+    metric(
+        "palisade_policy_version",
+        "gauge",
+        "Version of the policy in force.",
+        &one(shared.policy.load().version()),
+    );
+    metric(
+        "palisade_policy_rejected_total",
+        "counter",
+        "Policies that failed to load (the running one stayed).",
+        &one(shared.rejected.load(Ordering::Relaxed)),
+    );
+    o
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Shared set-up for the live (`palisade run`) tests: a client and a server namespace
+# joined through a router namespace where palisade judges the forwarded traffic.
+#
+#   cli (10.99.1.2, fd00:99:1::2) -- rtr (10.99.1.1 | 10.99.2.1) -- srv (10.99.2.2, fd00:99:2::2)
+#
+# live_topology_nfqueue: the router forwards and queues FORWARD traffic to NFQUEUE 0 with
+#   --queue-bypass (traffic flows past when no daemon is bound), as deploy/nfqueue-rules.sh
+#   does on a node.
+# live_topology_bridge: the router has no addresses; palisade bridges its two interfaces
+#   (cli and srv share one /24 then: 10.99.3.2 and 10.99.3.3).
+# live_start ARGS...: starts palisade run in the router namespace with a control socket
+#   and metrics, waits until it answers, and sets PALISADE_PID, CTL (palisadectl command).
+# Assertions: ok MSG (prints), fail MSG (prints and exits 1), expect_eq A B MSG.
+#
+# Needs PALISADE and PALISADECTL (paths to the binaries) in the environment.
+
+HERE_LIVE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE_LIVE/../.." && pwd)
+# shellcheck source=../netns/lib.sh
+source "$ROOT/tests/netns/lib.sh"
+
+: "${PALISADE:?set PALISADE to the palisade binary}"
+: "${PALISADECTL:?set PALISADECTL to the palisadectl binary}"
+
+ok() { echo "ok: $*"; }
+fail() {
+    echo "FAIL: $*" >&2
+    if [ -n "${EVENTS:-}" ] && [ -f "$EVENTS" ]; then
+        echo "--- last events:" >&2
+        tail -n 30 "$EVENTS" >&2
+    fi
+    for f in "$(ns_tmp)"/*.log; do
+        [ -f "$f" ] || continue
+        echo "--- $f:" >&2
+        tail -n 30 "$f" >&2
+    done
+    exit 1
+}
+expect_eq() { [ "$1" == "$2" ] || fail "$3: expected '$2', got '$1'"; ok "$3"; }
+
+live_topology_nfqueue() {
+    netns_init
+    ns_create cli rtr srv
+    ns_veth cli eth0 rtr c0
+    ns_veth rtr s0 srv eth0
+    ns_addr cli eth0 10.99.1.2/24 fd00:99:1::2/64
+    ns_addr rtr c0 10.99.1.1/24 fd00:99:1::1/64
+    ns_addr rtr s0 10.99.2.1/24 fd00:99:2::1/64
+    ns_addr srv eth0 10.99.2.2/24 fd00:99:2::2/64
+    ns_route cli default via 10.99.1.1
+    ns_route srv default via 10.99.2.1
+    ns_route cli default via fd00:99:1::1
+    ns_route srv default via fd00:99:2::1
+    ip netns exec "$(ns_name rtr)" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+    ip netns exec "$(ns_name rtr)" iptables -A FORWARD -j NFQUEUE --queue-num 0 --queue-bypass
+    ip netns exec "$(ns_name rtr)" ip6tables -A FORWARD -j NFQUEUE --queue-num 0 --queue-bypass
+    ns_settle cli rtr srv
+    CLI_IP=10.99.1.2
+    SRV_IP=10.99.2.2
+}
+
+live_topology_bridge() {
+    netns_init
+    ns_create cli rtr srv
+    ns_veth cli eth0 rtr c0
+    ns_veth rtr s0 srv eth0
+    ns_addr cli eth0 10.99.3.2/24
+    ns_addr srv eth0 10.99.3.3/24
+    local n
+    for n in cli srv; do
+        # Frames are forwarded by a packet socket: the senders must fill in checksums and
+        # must not hand over segments larger than the MTU.
+        ip netns exec "$(ns_name $n)" ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1 ||
+            fail "ethtool -K in $n"
+    done
+    for n in c0 s0; do
+        ip netns exec "$(ns_name rtr)" ethtool -K "$n" gro off tso off gso off tx off >/dev/null 2>&1 ||
+            fail "ethtool -K $n"
+        ip -n "$(ns_name rtr)" link set "$n" up
+    done
+    ns_settle cli srv
+    CLI_IP=10.99.3.2
+    SRV_IP=10.99.3.3
+}
+
+# live_write_inventory FILE: the two workloads of the topology.
+live_write_inventory() {
+    cat >"$1" <<YAML
+apiVersion: palisade.dev/v1
+kind: WorkloadInventory
+workloads:
+  - {name: client-0, namespace: shop, labels: {app: client}, ips: [$CLI_IP, "fd00:99:1::2"]}
+  - {name: server-0, namespace: shop, labels: {app: server}, ips: [$SRV_IP, "fd00:99:2::2"]}
+YAML
+}
+
+# live_start SOURCE_ARGS... -- EXTRA_ARGS...: palisade run in the router namespace.
+live_start() {
+    local t
+    t=$(ns_tmp)
+    SOCK="$t/palisade.sock"
+    EVENTS="$t/events.json"
+    METRICS_ADDR=127.0.0.1:9464
+    ns_spawn rtr "$PALISADE" run "$@" --events "$EVENTS" --control "$SOCK" \
+        --metrics "$METRICS_ADDR"
+    PALISADE_PID=$NS_LAST_PID
+    PALISADE_LOG=$NS_LAST_LOG
+    CTL="$PALISADECTL --socket $SOCK"
+    local i
+    for i in $(seq 1 100); do
+        if $CTL status >/dev/null 2>&1; then
+            return 0
+        fi
+        kill -0 "$PALISADE_PID" 2>/dev/null || fail "palisade run exited at start"
+        sleep 0.1
+    done
+    fail "palisade run did not answer on its control socket"
+}
+
+# live_stop: SIGTERM, and check a clean exit.
+live_stop() {
+    kill -TERM "$PALISADE_PID"
+    local i
+    for i in $(seq 1 50); do
+        kill -0 "$PALISADE_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$PALISADE_PID" 2>/dev/null && fail "palisade run did not stop on SIGTERM"
+    wait "$PALISADE_PID" 2>/dev/null
+    local rc=$?
+    expect_eq "$rc" 0 "palisade run exits 0 on SIGTERM"
+    [ -e "$SOCK" ] && fail "control socket left behind"
+    true
+}
+
+# metrics: the Prometheus text from the router namespace.
+metrics() { ns_exec rtr curl -sf "http://$METRICS_ADDR/metrics"; }
+
+# events_where JQ_FILTER: count of events matching.
+events_where() { jq -c "select($1)" "$EVENTS" | wc -l; }
