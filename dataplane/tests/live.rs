@@ -52,3 +52,23 @@ fn run_script(name: &str) {
 fn nfqueue_http_curl_nginx() {
     run_script("nfqueue-http.sh");
 }
+
+#[test]
+fn nfqueue_redis_postgres() {
+    run_script("nfqueue-db.sh");
+}
+
+#[test]
+fn nfqueue_dns_grpc() {
+    run_script("nfqueue-dns-grpc.sh");
+}
+
+#[test]
+fn nfqueue_policy_swaps_under_traffic() {
+    run_script("nfqueue-swap.sh");
+}
+
+#[test]
+fn bridge_and_tap() {
+    run_script("bridge-tap.sh");
+}

@@ -5,8 +5,8 @@
 #   cli (10.99.1.2, fd00:99:1::2) -- rtr (10.99.1.1 | 10.99.2.1) -- srv (10.99.2.2, fd00:99:2::2)
 #
 # live_topology_nfqueue: the router forwards and queues FORWARD traffic to NFQUEUE 0 with
-#   --queue-bypass (traffic flows past when no daemon is bound), as deploy/nfqueue-rules.sh
-#   does on a node.
+#   --queue-bypass (traffic flows past when no daemon is bound), with deploy/nfqueue-rules.sh
+#   as an operator would on a node.
 # live_topology_bridge: the router has no addresses; palisade bridges its two interfaces
 #   (cli and srv share one /24 then: 10.99.3.2 and 10.99.3.3).
 # live_start ARGS...: starts palisade run in the router namespace with a control socket
@@ -53,8 +53,9 @@ live_topology_nfqueue() {
     ns_route cli default via fd00:99:1::1
     ns_route srv default via fd00:99:2::1
     ip netns exec "$(ns_name rtr)" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-    ip netns exec "$(ns_name rtr)" iptables -A FORWARD -j NFQUEUE --queue-num 0 --queue-bypass
-    ip netns exec "$(ns_name rtr)" ip6tables -A FORWARD -j NFQUEUE --queue-num 0 --queue-bypass
+    # The operator's steering script, as on a node.
+    ip netns exec "$(ns_name rtr)" bash "$ROOT/deploy/nfqueue-rules.sh" add --queues 0 ||
+        fail "deploy/nfqueue-rules.sh add"
     ns_settle cli rtr srv
     CLI_IP=10.99.1.2
     SRV_IP=10.99.2.2

@@ -9,6 +9,8 @@ T=$(ns_tmp)
 
 mkdir -p "$T/www/api/orders"
 echo "order 1" >"$T/www/api/orders/1"
+chmod 755 "$T"
+chmod -R a+rX "$T/www"
 cat >"$T/nginx.conf" <<CONF
 daemon off;
 worker_processes 1;
@@ -60,6 +62,11 @@ spec:
 YAML
 "$PALISADE" policy check "$T/policy.yaml" --inventory "$T/inventory.yaml" >/dev/null ||
     fail "policy check"
+
+# --queue-bypass: with no daemon bound to the queue, traffic flows (even a DELETE).
+expect_eq "$(ns_exec cli curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X DELETE "http://$SRV_IP/api/orders/1")" \
+    204 "traffic flows past the queue while no daemon is bound"
+: >"$T/access.log"
 
 live_start --nfqueue 0 --policy "$T/policy.yaml" --inventory "$T/inventory.yaml" --log-all
 
@@ -131,6 +138,8 @@ ok "palisadectl status and policy show"
 [ "$(stat -c %a "$SOCK")" = 600 ] || fail "control socket mode is not 0600"
 
 live_stop
+expect_eq "$(ns_exec cli curl -s --max-time 5 "http://$SRV_IP/api/orders/1")" "order 1" \
+    "traffic flows again once the daemon is gone"
 # The flows ended at shutdown have their flow events.
 n=$(events_where '.event_type=="flow"')
 [ "$n" -ge 5 ] || fail "flow events at shutdown: $n"

@@ -471,12 +471,14 @@ fn nfqueue_loop(
         last: Instant::now(),
     };
     while !shared.shutdown.load(Ordering::Relaxed) {
-        let snap = Arc::clone(cache.load());
-        let ts = now_ns();
         verdicts.clear();
+        // The snapshot is taken when the run of packets has arrived, not before the
+        // receive blocks: a swap made while waiting applies to the very next packet.
+        let mut batch: Option<(Arc<PolicySnapshot>, u64)> = None;
         let got = q.recv_batch(&mut |p| {
+            let (snap, ts) = &*batch.get_or_insert_with(|| (Arc::clone(cache.load()), now_ns()));
             let len = p.payload.len() as u32;
-            let v = w.process(ts, LinkType::RAW, p.payload, len, &snap);
+            let v = w.process(*ts, LinkType::RAW, p.payload, len, snap);
             if v == PacketVerdict::DropReset && resets.build(p.payload, false) > 0 {
                 raw.send(&resets);
             }
