@@ -252,7 +252,7 @@ impl Shared {
                 all.append(&mut f);
             }
         }
-        all.sort_unstable_by(|a, b| b.last_ns.cmp(&a.last_ns));
+        all.sort_unstable_by_key(|f| std::cmp::Reverse(f.last_ns));
         all.truncate(max);
         all
     }

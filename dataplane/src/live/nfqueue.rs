@@ -361,7 +361,7 @@ fn attr(out: &mut Vec<u8>, ty: u16, body: impl FnOnce(&mut Vec<u8>)) {
     if let Some(h) = out.get_mut(start..start + 2) {
         h.copy_from_slice(&len.to_ne_bytes());
     }
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }

@@ -48,12 +48,11 @@ impl Resets {
             LaxSlicedPacket::from_ip(packet).ok()
         };
         let Some(p) = sliced else { return 0 };
-        if ethernet {
-            if let Some(eth) = p.link.as_ref().and_then(|l| l.to_header()) {
-                if let etherparse::LinkHeader::Ethernet2(h) = eth {
-                    self.macs = Some((h.source, h.destination));
-                }
-            }
+        if ethernet
+            && let Some(etherparse::LinkHeader::Ethernet2(h)) =
+                p.link.as_ref().and_then(|l| l.to_header())
+        {
+            self.macs = Some((h.source, h.destination));
         }
         let (src, dst) = match &p.net {
             Some(LaxNetSlice::Ipv4(v4)) => (

@@ -515,7 +515,7 @@ impl Worker {
                 }
             })
             .collect();
-        all.sort_unstable_by(|a, b| b.last_ns.cmp(&a.last_ns));
+        all.sort_unstable_by_key(|f| std::cmp::Reverse(f.last_ns));
         all.truncate(max);
         all
     }
