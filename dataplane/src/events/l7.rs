@@ -39,6 +39,9 @@ pub struct GrpcObj {
     pub status: Option<u32>,
 }
 
+/// `postgres` / `mysql`. A login is verb `LOGIN`; a failed login or statement has `error`
+/// (the server's message) with `sqlstate` (PostgreSQL's SQLSTATE, MySQL's `#xxxxx` state
+/// without the `#`) and, for MySQL, `error_code` (the server's error number, a number).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct SqlObj {
     pub user: Option<String>,
@@ -47,6 +50,8 @@ pub struct SqlObj {
     pub tables: Vec<String>,
     pub query: Option<String>,
     pub error: Option<String>,
+    pub sqlstate: Option<String>,
+    pub error_code: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -142,6 +147,8 @@ impl L7Record {
                         tables,
                         query: (!q.text.is_empty()).then(|| text(q.text)),
                         error: None,
+                        sqlstate: None,
+                        error_code: None,
                     },
                 )
             }
@@ -179,6 +186,11 @@ impl L7Record {
             }
             (L7Record::Sql(_, q), ResponseDetail::Sql(r)) => {
                 q.error = r.error.map(text);
+                // Only an error has a state and a number worth printing (MySQL's OK has
+                // neither; a successful PostgreSQL command has no SQLSTATE).
+                let failed = r.error.is_some();
+                q.sqlstate = r.sqlstate.filter(|_| failed).map(text);
+                q.error_code = r.code.filter(|_| failed);
             }
             (L7Record::Redis(x), ResponseDetail::Redis(r)) => {
                 x.error = r.error.map(text);
@@ -217,5 +229,74 @@ impl Serialize for L7Record {
             L7Record::Tls(t) => m.serialize_entry("tls", t)?,
         }
         m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto_parsers::facts::{SqlRequest, SqlResponse};
+
+    fn login(dialect: SqlDialect) -> L7Record {
+        let d = RequestDetail::Sql(SqlRequest {
+            dialect,
+            kind: SqlKind::Login,
+            user: Some(b"shop"),
+            database: Some(b"shop"),
+            text: b"",
+            statements: &[],
+        });
+        L7Record::from_request(&d).unwrap_or(L7Record::Http(HttpObj::default()))
+    }
+
+    fn sql(r: &L7Record) -> &SqlObj {
+        match r {
+            L7Record::Sql(_, q) => q,
+            other => panic!("not SQL: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sql_errors_carry_their_sqlstate_and_number() {
+        let mut r = login(SqlDialect::Mysql);
+        let err = ResponseDetail::Sql(SqlResponse {
+            sqlstate: Some(b"28000"),
+            code: Some(1045),
+            error: Some(b"Access denied"),
+        });
+        r.apply_response(Some(1045), &err);
+        let q = sql(&r);
+        assert_eq!(q.verb, "LOGIN");
+        assert_eq!(q.error.as_deref(), Some("Access denied"));
+        assert_eq!(q.sqlstate.as_deref(), Some("28000"));
+        assert_eq!(q.error_code, Some(1045));
+        let json = serde_json::to_value(&r).unwrap_or_default();
+        assert_eq!(json["mysql"]["sqlstate"], "28000");
+        assert_eq!(json["mysql"]["error_code"], 1045);
+
+        let mut r = login(SqlDialect::Postgres);
+        let err = ResponseDetail::Sql(SqlResponse {
+            sqlstate: Some(b"28P01"),
+            code: None,
+            error: Some(b"password authentication failed"),
+        });
+        r.apply_response(None, &err);
+        let json = serde_json::to_value(&r).unwrap_or_default();
+        assert_eq!(json["postgres"]["sqlstate"], "28P01");
+        assert!(json["postgres"]["error_code"].is_null());
+
+        // Success: no error, and nothing else either (a state without an error is not
+        // printed).
+        let mut r = login(SqlDialect::Postgres);
+        let ok = ResponseDetail::Sql(SqlResponse {
+            sqlstate: Some(b"00000"),
+            code: None,
+            error: None,
+        });
+        r.apply_response(None, &ok);
+        let json = serde_json::to_value(&r).unwrap_or_default();
+        for f in ["error", "sqlstate", "error_code"] {
+            assert!(json["postgres"][f].is_null(), "{f}: {json}");
+        }
     }
 }

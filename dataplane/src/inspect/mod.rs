@@ -5,9 +5,23 @@
 //! [`ParserRegistry`] makes for that protocol, through the one streaming contract of
 //! `proto_parsers::contract`. Bytes a parser has not consumed are kept in a bounded carry
 //! buffer per direction and fed again with what arrives next.
+//!
+//! HTTP/1.1 to HTTP/2 (`Upgrade: h2c`): when the HTTP/1 parser reports that the server
+//! answered `101 Switching Protocols` to `h2c` ([`Http1Parser::upgraded_to`]), the flow's
+//! parser is replaced, once, by [`Http2Parser::after_upgrade_from`] with the upgrade
+//! request's transaction id. What the HTTP/1 parser left unconsumed goes to the new parser:
+//! first the client's bytes after the upgrade request (its preface, which came earlier on
+//! the wire), then the server's bytes after the `101`. The `101` itself is not reported as
+//! the request's response: the request is HTTP/2 stream 1, and its real response (`200`,
+//! `404`...) comes from the HTTP/2 parser under the same transaction id. Any other `101`
+//! (WebSocket) leaves the HTTP/1 parser in charge, which makes the flow a tunnel. The
+//! flow's detected protocol ([`FlowInspector::app`]) stays `http`.
 
-use proto_parsers::contract::{FactSink, Progress, StreamParser};
+use proto_parsers::contract::{Fact, FactSink, ParserAnomaly, Progress, StreamParser};
 use proto_parsers::detect::{self, Detection};
+use proto_parsers::facts::{HttpResponse, ResponseDetail};
+use proto_parsers::http1::{self, Http1Parser};
+use proto_parsers::http2::Http2Parser;
 use proto_parsers::{AppProto, Direction};
 
 use std::sync::Arc;
@@ -24,11 +38,20 @@ pub const CARRY_CAP: usize = 64 * 1024;
 /// messages differently over UDP and TCP.
 pub type ParserFactory = Arc<dyn Fn(detect::Transport) -> Box<dyn StreamParser> + Send + Sync>;
 
+/// How the registry makes one protocol's parser.
+#[derive(Clone)]
+enum Maker {
+    /// The built-in HTTP/1 parser, made as its concrete type so that the inspector can ask
+    /// it whether the connection switched to HTTP/2 (`h2c`).
+    Http1,
+    Factory(ParserFactory),
+}
+
 /// Makes a parser for a detected protocol. Parsers register here as their issues land.
 /// Cloned into each worker; the factories are shared.
 #[derive(Clone)]
 pub struct ParserRegistry {
-    factories: Vec<(AppProto, ParserFactory)>,
+    factories: Vec<(AppProto, Maker)>,
 }
 
 impl Default for ParserRegistry {
@@ -48,12 +71,9 @@ impl ParserRegistry {
     /// Every parser this build ships. gRPC has no entry: detection says HTTP/2 and the
     /// HTTP/2 parser recognises gRPC calls per stream.
     pub fn builtin() -> Self {
-        use proto_parsers::{dns, http1, http2, mysql, postgres, redis, tls};
+        use proto_parsers::{dns, http2, mysql, postgres, redis, tls};
         let mut r = Self::empty();
-        r.register(
-            AppProto::Http,
-            Arc::new(|_| Box::new(http1::Http1Parser::default())),
-        );
+        r.set(AppProto::Http, Maker::Http1);
         r.register(
             AppProto::Http2,
             Arc::new(|_| Box::new(http2::Http2Parser::default())),
@@ -86,7 +106,13 @@ impl ParserRegistry {
         r
     }
 
+    /// Makes `app`'s parsers with `make` from now on. A parser registered for `http` in
+    /// place of the built-in one is not followed through an `h2c` upgrade.
     pub fn register(&mut self, app: AppProto, make: ParserFactory) {
+        self.set(app, Maker::Factory(make));
+    }
+
+    fn set(&mut self, app: AppProto, make: Maker) {
         self.factories.retain(|(a, _)| *a != app);
         self.factories.push((app, make));
     }
@@ -96,11 +122,173 @@ impl ParserRegistry {
         app: AppProto,
         transport: detect::Transport,
     ) -> Option<Box<dyn StreamParser>> {
+        self.make_parser(app, transport).map(Parser::into_dyn)
+    }
+
+    fn make_parser(&self, app: AppProto, transport: detect::Transport) -> Option<Parser> {
         self.factories
             .iter()
             .find(|(a, _)| *a == app)
-            .map(|(_, f)| f(transport))
+            .map(|(_, m)| match m {
+                Maker::Http1 => Parser::Http1 {
+                    parser: Box::default(),
+                    next_tx: 0,
+                },
+                Maker::Factory(f) => Parser::Dyn(f(transport)),
+            })
     }
+}
+
+/// The parser of one flow.
+enum Parser {
+    /// The built-in HTTP/1 parser, which may hand the connection over to HTTP/2.
+    Http1 {
+        parser: Box<Http1Parser>,
+        /// The id its next request will get (ids count from 0 per flow).
+        next_tx: u32,
+    },
+    Dyn(Box<dyn StreamParser>),
+}
+
+impl Parser {
+    fn as_dyn(&mut self) -> &mut dyn StreamParser {
+        match self {
+            Parser::Http1 { parser, .. } => parser.as_mut(),
+            Parser::Dyn(p) => p.as_mut(),
+        }
+    }
+
+    fn into_dyn(self) -> Box<dyn StreamParser> {
+        match self {
+            Parser::Http1 { parser, .. } => parser,
+            Parser::Dyn(p) => p,
+        }
+    }
+
+    /// Feeds `data` until the parser needs more: how much it consumed in all, and, when the
+    /// HTTP/1 parser switched the connection to HTTP/2 on the way, the transaction id of
+    /// the upgraded request (HTTP/2 stream 1).
+    fn drive(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        sink: &mut dyn FactSink,
+    ) -> Result<(usize, Option<u32>), &'static str> {
+        let (parser, next_tx) = match self {
+            Parser::Dyn(p) => return drive(p.as_mut(), dir, data, sink).map(|n| (n, None)),
+            Parser::Http1 { parser, next_tx } => (parser, next_tx),
+        };
+        let mut watch = Watch {
+            inner: sink,
+            next_tx: *next_tx,
+            held: None,
+        };
+        let r = drive(parser.as_mut(), dir, data, &mut watch);
+        *next_tx = watch.next_tx;
+        let held = watch.held.take();
+        let switched = parser.upgraded_to() == Some(AppProto::Http2);
+        match held {
+            // The request's response will come from HTTP/2 stream 1.
+            Some(h) if switched => return r.map(|n| (n, Some(h.id))),
+            Some(h) => h.deliver(sink),
+            None => {}
+        }
+        // A `101` with no request waiting (reported as unsolicited): stream 1 gets the next
+        // free id, so it cannot be paired with an earlier request.
+        r.map(|n| (n, switched.then_some(*next_tx)))
+    }
+}
+
+/// A `101 Switching Protocols` response held back while the HTTP/1 parser decides what it
+/// switched to: an `h2c` upgrade drops it (the request's final response comes over HTTP/2);
+/// anything else gets it delivered as it was.
+struct Held101 {
+    id: u32,
+    summary: [u8; http1::MAX_SUMMARY],
+    summary_len: usize,
+    content_type: [u8; HELD_CT],
+    content_type_len: Option<usize>,
+}
+
+/// Most bytes of a held `101`'s `Content-Type` kept (a `101` has no body to describe).
+const HELD_CT: usize = 128;
+
+impl Held101 {
+    fn deliver(&self, sink: &mut dyn FactSink) {
+        sink.fact(&Fact::Response {
+            app: AppProto::Http,
+            id: self.id,
+            status: Some(101),
+            summary: self.summary.get(..self.summary_len).unwrap_or_default(),
+            detail: ResponseDetail::Http(HttpResponse {
+                status: 101,
+                content_type: self
+                    .content_type_len
+                    .map(|n| self.content_type.get(..n).unwrap_or_default()),
+            }),
+        });
+    }
+}
+
+/// Wraps the sink of an HTTP/1 parser: counts its transaction ids and holds back a `101`.
+struct Watch<'a> {
+    inner: &'a mut dyn FactSink,
+    next_tx: u32,
+    held: Option<Held101>,
+}
+
+impl FactSink for Watch<'_> {
+    fn fact(&mut self, fact: &Fact<'_>) {
+        match fact {
+            Fact::Response {
+                app: AppProto::Http,
+                id,
+                status: Some(101),
+                summary,
+                detail,
+            } => {
+                let mut h = Held101 {
+                    id: *id,
+                    summary: [0; http1::MAX_SUMMARY],
+                    summary_len: 0,
+                    content_type: [0; HELD_CT],
+                    content_type_len: None,
+                };
+                h.summary_len = copy_into(&mut h.summary, summary);
+                if let ResponseDetail::Http(HttpResponse {
+                    content_type: Some(ct),
+                    ..
+                }) = detail
+                {
+                    h.content_type_len = Some(copy_into(&mut h.content_type, ct));
+                }
+                if let Some(prev) = self.held.replace(h) {
+                    prev.deliver(self.inner);
+                }
+                return;
+            }
+            Fact::Transaction { id, .. } => self.next_tx = id.wrapping_add(1),
+            _ => {}
+        }
+        // Anything after a held `101` (a tunnel's `Opaque`) keeps its place after it.
+        if let Some(h) = self.held.take() {
+            h.deliver(self.inner);
+        }
+        self.inner.fact(fact);
+    }
+
+    fn anomaly(&mut self, a: ParserAnomaly) {
+        self.inner.anomaly(a);
+    }
+}
+
+/// Copies what fits of `from` into `to`; returns how much.
+fn copy_into(to: &mut [u8], from: &[u8]) -> usize {
+    let n = to.len().min(from.len());
+    if let (Some(t), Some(f)) = (to.get_mut(..n), from.get(..n)) {
+        t.copy_from_slice(f);
+    }
+    n
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -125,7 +313,7 @@ pub enum InspectEvent {
 
 enum Phase {
     Detecting,
-    Parsing(Box<dyn StreamParser>),
+    Parsing(Parser),
     /// Protocol known, no parser for it, or inspection stopped.
     Done,
 }
@@ -145,6 +333,13 @@ fn ix(d: Direction) -> usize {
     match d {
         Direction::ToServer => 0,
         Direction::ToClient => 1,
+    }
+}
+
+fn other(d: Direction) -> Direction {
+    match d {
+        Direction::ToServer => Direction::ToClient,
+        Direction::ToClient => Direction::ToServer,
     }
 }
 
@@ -214,7 +409,7 @@ impl FlowInspector {
                 if let Some(c) = self.carry.get_mut(ix(dir)) {
                     c.clear();
                 }
-                if p.gap(dir, len) {
+                if p.as_dyn().gap(dir, len) {
                     InspectEvent::Nothing
                 } else {
                     self.stop();
@@ -243,7 +438,7 @@ impl FlowInspector {
                     counters.detected += u64::from(!matches!(app, AppProto::Tcp | AppProto::Udp));
                     let buffered = std::mem::take(&mut self.detect_buf);
                     self.finish_detection(app);
-                    if let Some(p) = registry.make(app, self.transport()) {
+                    if let Some(p) = registry.make_parser(app, self.transport()) {
                         self.phase = Phase::Parsing(p);
                         // Feed everything buffered for detection, in order, before `data`.
                         for d in [Direction::ToServer, Direction::ToClient] {
@@ -353,7 +548,7 @@ impl FlowInspector {
             None
         };
         if let Phase::Parsing(p) = &mut self.phase {
-            p.end(sink);
+            p.as_dyn().end(sink);
         }
         self.stop();
         newly
@@ -378,38 +573,7 @@ impl FlowInspector {
         sink: &mut dyn FactSink,
         counters: &mut InspectCounters,
     ) -> Option<InspectEvent> {
-        let Phase::Parsing(parser) = &mut self.phase else {
-            return None;
-        };
-        let carry = self.carry.get_mut(ix(dir))?;
-        let result = if self.udp {
-            // A datagram is a whole message: whatever the parser left is not the start of
-            // the next one.
-            drive(parser.as_mut(), dir, data, sink).map(|_| ())
-        } else if carry.is_empty() {
-            let r = drive(parser.as_mut(), dir, data, sink);
-            if let Ok(consumed) = r {
-                let rest = data.get(consumed..).unwrap_or_default();
-                if rest.len() > CARRY_CAP {
-                    Err("carry_overflow")
-                } else {
-                    carry.extend_from_slice(rest);
-                    Ok(())
-                }
-            } else {
-                r.map(|_| ())
-            }
-        } else if carry.len() + data.len() > CARRY_CAP {
-            Err("carry_overflow")
-        } else {
-            carry.extend_from_slice(data);
-            let r = drive(parser.as_mut(), dir, carry, sink);
-            if let Ok(consumed) = r {
-                carry.drain(..consumed.min(carry.len()));
-            }
-            r.map(|_| ())
-        };
-        match result {
+        match self.feed_parser(dir, data, sink) {
             Ok(()) => None,
             Err(why) => {
                 if why == "carry_overflow" {
@@ -421,6 +585,79 @@ impl FlowInspector {
                 Some(InspectEvent::Opaque(why))
             }
         }
+    }
+
+    fn feed_parser(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        sink: &mut dyn FactSink,
+    ) -> Result<(), &'static str> {
+        let Phase::Parsing(parser) = &mut self.phase else {
+            return Ok(());
+        };
+        let Some(carry) = self.carry.get_mut(ix(dir)) else {
+            return Ok(());
+        };
+        if self.udp {
+            // A datagram is a whole message: whatever the parser left is not the start of
+            // the next one.
+            return parser.drive(dir, data, sink).map(|_| ());
+        }
+        if carry.is_empty() {
+            let (consumed, switched) = parser.drive(dir, data, sink)?;
+            let rest = data.get(consumed..).unwrap_or_default();
+            if let Some(tx) = switched {
+                self.hand_over(tx, sink);
+                self.refeed(other(dir), sink)?;
+                // The carry of `dir` is empty and the new parser never switches again.
+                return self.feed_parser(dir, rest, sink);
+            }
+            if rest.len() > CARRY_CAP {
+                return Err("carry_overflow");
+            }
+            carry.extend_from_slice(rest);
+            return Ok(());
+        }
+        if carry.len() + data.len() > CARRY_CAP {
+            return Err("carry_overflow");
+        }
+        carry.extend_from_slice(data);
+        let (consumed, switched) = parser.drive(dir, carry, sink)?;
+        carry.drain(..consumed.min(carry.len()));
+        if let Some(tx) = switched {
+            self.hand_over(tx, sink);
+            self.refeed(other(dir), sink)?;
+            self.refeed(dir, sink)?;
+        }
+        Ok(())
+    }
+
+    /// The HTTP/1 parser saw the server accept `Upgrade: h2c` for request `tx`: HTTP/2 reads
+    /// the rest of the connection.
+    fn hand_over(&mut self, tx: u32, sink: &mut dyn FactSink) {
+        let next = Parser::Dyn(Box::new(Http2Parser::after_upgrade_from(tx)));
+        if let Phase::Parsing(mut old) = std::mem::replace(&mut self.phase, Phase::Parsing(next)) {
+            // Requests still waiting in HTTP/1 (none with a conforming client, which waits
+            // for the 101) are reported unanswered rather than forgotten.
+            old.as_dyn().end(sink);
+        }
+    }
+
+    /// Feeds what the carry of `dir` holds to the current parser.
+    fn refeed(&mut self, dir: Direction, sink: &mut dyn FactSink) -> Result<(), &'static str> {
+        let Phase::Parsing(parser) = &mut self.phase else {
+            return Ok(());
+        };
+        let Some(carry) = self.carry.get_mut(ix(dir)) else {
+            return Ok(());
+        };
+        if carry.is_empty() {
+            return Ok(());
+        }
+        let (consumed, _) = parser.drive(dir, carry, sink)?;
+        carry.drain(..consumed.min(carry.len()));
+        Ok(())
     }
 }
 

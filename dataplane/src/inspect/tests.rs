@@ -218,3 +218,317 @@ fn udp_decides_on_the_first_datagram() {
     );
     assert_eq!(e, InspectEvent::Detected(AppProto::Udp));
 }
+
+// ---- HTTP/1.1 -> HTTP/2 (h2c) hand-over -------------------------------------------------
+
+/// curl --http2 against nghttpx: `Upgrade: h2c`, `101`, then HTTP/2 both ways
+/// (tests/data/http1/record.sh, conversation 7).
+const H2C_CURL: &[u8] = include_bytes!("../../../proto-parsers/src/http1/testdata/http1-h2c-0.seg");
+/// nghttp -u against nghttpx (tests/data/http2/record.sh, conversation 5).
+const H2C_NGHTTP: &[u8] =
+    include_bytes!("../../../proto-parsers/src/http2/testdata/h2-upgrade-0.seg");
+
+/// Reads `dir:u8 | len:u32 BE | payload` records (tests/data/redis/segments.py).
+fn segments(bytes: &[u8]) -> Vec<(Direction, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let dir = if bytes[i] == 0 {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        };
+        let len = u32::from_be_bytes(bytes[i + 1..i + 5].try_into().unwrap()) as usize;
+        out.push((dir, bytes[i + 5..i + 5 + len].to_vec()));
+        i += 5 + len;
+    }
+    out
+}
+
+/// Consecutive segments of one direction merged, as reassembly releases them.
+fn runs(segs: &[(Direction, Vec<u8>)]) -> Vec<(Direction, Vec<u8>)> {
+    let mut runs: Vec<(Direction, Vec<u8>)> = Vec::new();
+    for (d, b) in segs {
+        match runs.last_mut() {
+            Some((ld, lb)) if ld == d => lb.extend_from_slice(b),
+            _ => runs.push((*d, b.clone())),
+        }
+    }
+    runs
+}
+
+/// Renders facts as `tx http 0 GET /index.html host=..`, `rx http2 0 Some(200) [200]`.
+#[derive(Default)]
+struct Facts {
+    facts: Vec<String>,
+    anomalies: Vec<ParserAnomaly>,
+}
+
+impl FactSink for Facts {
+    fn fact(&mut self, f: &Fact<'_>) {
+        use proto_parsers::facts::RequestDetail;
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        self.facts.push(match f {
+            Fact::Transaction {
+                app, id, detail, ..
+            } => match detail {
+                RequestDetail::Http(h) => format!(
+                    "tx {} {id} {} {} host={}",
+                    app.as_str(),
+                    s(h.method),
+                    s(h.path),
+                    h.authority.map_or("-".into(), s)
+                ),
+                other => format!("tx {} {id} {other:?}", app.as_str()),
+            },
+            Fact::Response {
+                app,
+                id,
+                status,
+                summary,
+                ..
+            } => format!("rx {} {id} {status:?} [{}]", app.as_str(), s(summary)),
+            Fact::Unanswered { app, id } => format!("unanswered {} {id}", app.as_str()),
+            Fact::Opaque { reason, .. } => format!("opaque {}", reason.as_str()),
+        });
+    }
+    fn anomaly(&mut self, a: ParserAnomaly) {
+        self.anomalies.push(a);
+    }
+}
+
+/// Feeds `feeds` to one TCP flow's inspector with the built-in parsers, then ends the flow.
+/// Returns the facts, the anomalies, the events other than `Nothing`, and whether the
+/// inspector still wanted data before the end.
+fn inspect_all(
+    feeds: &[(Direction, &[u8])],
+) -> (Vec<String>, Vec<ParserAnomaly>, Vec<InspectEvent>, bool) {
+    let reg = ParserRegistry::builtin();
+    let mut c = InspectCounters::default();
+    let mut f = FlowInspector::new(false);
+    let mut sink = Facts::default();
+    let mut events = Vec::new();
+    for (d, b) in feeds {
+        let e = f.on_chunk(*d, Chunk::Data(b), &reg, &mut sink, &mut c);
+        if e != InspectEvent::Nothing {
+            events.push(e);
+        }
+    }
+    let wanted = f.wants_data();
+    assert_eq!(
+        f.app(),
+        Some(AppProto::Http),
+        "the flow was detected as HTTP/1"
+    );
+    f.end(&mut sink, &mut c);
+    assert_eq!((c.carry_overflow, c.parser_invalid), (0, 0));
+    (sink.facts, sink.anomalies, events, wanted)
+}
+
+/// The same conversation as recorded, with every split of one feed in two, and one byte at
+/// a time: the same facts each way. Returns them.
+fn inspect_every_way(runs: &[(Direction, Vec<u8>)]) -> Vec<String> {
+    let feeds: Vec<(Direction, &[u8])> = runs.iter().map(|(d, b)| (*d, &b[..])).collect();
+    let whole = inspect_all(&feeds);
+    assert!(whole.1.is_empty(), "anomalies {:?}", whole.1);
+    assert_eq!(whole.2, [InspectEvent::Detected(AppProto::Http)]);
+    assert!(whole.3, "still inspecting after the upgrade");
+    let total: usize = runs.iter().map(|(_, b)| b.len()).sum();
+    for at in 1..total {
+        let mut off = 0;
+        let mut split: Vec<(Direction, &[u8])> = Vec::new();
+        for (d, b) in runs {
+            if off < at && at < off + b.len() {
+                split.push((*d, &b[..at - off]));
+                split.push((*d, &b[at - off..]));
+            } else {
+                split.push((*d, b));
+            }
+            off += b.len();
+        }
+        assert_eq!(inspect_all(&split), whole, "split at {at}");
+    }
+    let bytes: Vec<(Direction, &[u8])> = runs
+        .iter()
+        .flat_map(|(d, b)| b.chunks(1).map(move |x| (*d, x)))
+        .collect();
+    assert_eq!(inspect_all(&bytes), whole, "one byte at a time");
+    whole.0
+}
+
+#[test]
+fn h2c_upgrade_by_curl_is_followed_into_http2() {
+    let facts = inspect_every_way(&runs(&segments(H2C_CURL)));
+    assert_eq!(
+        facts,
+        [
+            "tx http 0 GET /index.html host=10.99.11.2:8082",
+            // Stream 1 is the upgraded request: its response is the HTTP/2 one, under the
+            // id HTTP/1 gave the request. The 101 is not reported as its response.
+            "rx http2 0 Some(200) [200]",
+        ]
+    );
+}
+
+#[test]
+fn h2c_upgrade_by_nghttp_is_followed_into_http2() {
+    let facts = inspect_every_way(&runs(&segments(H2C_NGHTTP)));
+    assert_eq!(
+        facts,
+        [
+            "tx http 0 GET /index.html host=10.99.22.2:8081",
+            "rx http2 0 Some(200) [200]",
+        ]
+    );
+}
+
+/// One HTTP/2 frame.
+fn frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    f.extend_from_slice(&[ty, flags]);
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A request's header block with static-table and literal fields only (no HPACK state).
+fn request_block(method_index: u8, path: &str, authority: &str) -> Vec<u8> {
+    let mut b = vec![0x80 | method_index, 0x86]; // :method, :scheme http
+    b.push(0x04); // :path, literal without indexing
+    b.push(path.len() as u8);
+    b.extend_from_slice(path.as_bytes());
+    b.push(0x01); // :authority, literal without indexing
+    b.push(authority.len() as u8);
+    b.extend_from_slice(authority.as_bytes());
+    b
+}
+
+/// The recorded curl conversation, then two more streams on the upgraded connection
+/// (written by hand: the recorded clients made one request each): `POST /second` answered
+/// 404 and `GET /third` answered 500, the responses in the opposite order.
+fn curl_with_more_streams() -> Vec<(Direction, Vec<u8>)> {
+    let mut runs = runs(&segments(H2C_CURL));
+    let auth = "10.99.11.2:8082";
+    let mut c = frame(0x1, 0x5, 3, &request_block(3, "/second", auth)); // 3 = POST
+    c.extend(frame(0x1, 0x5, 5, &request_block(2, "/third", auth))); // 2 = GET
+    runs.push((Direction::ToServer, c));
+    let mut s = frame(0x1, 0x5, 5, &[0x8e]); // :status 500
+    s.extend(frame(0x1, 0x5, 3, &[0x8d])); // :status 404
+    runs.push((Direction::ToClient, s));
+    runs
+}
+
+#[test]
+fn streams_after_the_upgrade_are_http2_transactions() {
+    let facts = inspect_every_way(&curl_with_more_streams());
+    assert_eq!(
+        facts,
+        [
+            "tx http 0 GET /index.html host=10.99.11.2:8082",
+            "rx http2 0 Some(200) [200]",
+            "tx http2 1 POST /second host=10.99.11.2:8082",
+            "tx http2 2 GET /third host=10.99.11.2:8082",
+            "rx http2 2 Some(500) [500]",
+            "rx http2 1 Some(404) [404]",
+        ]
+    );
+}
+
+#[test]
+fn a_client_preface_sent_before_the_101_is_handed_over_first() {
+    // A client that does not wait for the 101: its preface and a second request (stream
+    // 3) wait in the client's carry while HTTP/1 awaits the answer. At the hand-over they
+    // must reach HTTP/2 before the server's bytes after the 101, which answer stream 3.
+    let r = runs(&segments(H2C_CURL));
+    let auth = "10.99.11.2:8082";
+    let mut eager = r[2].1.clone();
+    assert!(eager.starts_with(proto_parsers::detect::H2_PREFACE));
+    eager.extend(frame(0x1, 0x5, 3, &request_block(3, "/second", auth)));
+    let mut server = r[1].1.clone();
+    server.extend_from_slice(&r[3].1);
+    server.extend(frame(0x1, 0x5, 3, &[0x8d])); // :status 404
+    let facts = inspect_every_way(&[
+        r[0].clone(),
+        (Direction::ToServer, eager),
+        (Direction::ToClient, server),
+    ]);
+    assert_eq!(
+        facts,
+        [
+            "tx http 0 GET /index.html host=10.99.11.2:8082",
+            "tx http2 1 POST /second host=10.99.11.2:8082",
+            "rx http2 0 Some(200) [200]",
+            "rx http2 1 Some(404) [404]",
+        ]
+    );
+}
+
+#[test]
+fn a_large_response_in_the_same_chunk_as_the_101_is_not_a_carry_overflow() {
+    // The 101, the server's frames and a 112 KiB response to stream 1 in one chunk: before
+    // the hand-over none of it may be carried, after it HTTP/2 counts the DATA down.
+    let r = runs(&segments(H2C_CURL));
+    let (req, mut server, preface, tail) = (&r[0].1, r[1].1.clone(), &r[2].1, &r[3].1);
+    // The recorded tail: SETTINGS ack, HEADERS (stream 1), DATA (stream 1, END_STREAM).
+    let mut frames = Vec::new();
+    let mut i = 0;
+    while i < tail.len() {
+        let len = u32::from_be_bytes([0, tail[i], tail[i + 1], tail[i + 2]]) as usize;
+        frames.push(&tail[i..i + 9 + len]);
+        i += 9 + len;
+    }
+    assert_eq!(frames.len(), 3);
+    server.extend_from_slice(frames[0]);
+    server.extend_from_slice(frames[1]);
+    for _ in 0..7 {
+        server.extend(frame(0x0, 0, 1, &[b'x'; 16_384]));
+    }
+    server.extend_from_slice(frames[2]);
+    assert!(server.len() > CARRY_CAP);
+    let (facts, anomalies, events, _) = inspect_all(&[
+        (Direction::ToServer, req),
+        (Direction::ToServer, preface),
+        (Direction::ToClient, &server),
+    ]);
+    assert!(anomalies.is_empty(), "{anomalies:?}");
+    assert_eq!(events, [InspectEvent::Detected(AppProto::Http)]);
+    assert_eq!(
+        facts,
+        [
+            "tx http 0 GET /index.html host=10.99.11.2:8082",
+            "rx http2 0 Some(200) [200]",
+        ]
+    );
+}
+
+#[test]
+fn a_websocket_upgrade_stays_an_opaque_tunnel() {
+    let req: &[u8] =
+        b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    let resp: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x05Hello";
+    // After the switch, even an HTTP/2 preface and request are tunnel bytes, not parsed.
+    let mut later = proto_parsers::detect::H2_PREFACE.to_vec();
+    later.extend(frame(0x4, 0, 0, &[]));
+    later.extend(frame(0x1, 0x5, 1, &request_block(2, "/hidden", "a")));
+    let runs = vec![
+        (Direction::ToServer, req.to_vec()),
+        (Direction::ToClient, resp.to_vec()),
+        (Direction::ToServer, later),
+        (
+            Direction::ToServer,
+            b"GET /not-http HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+        ),
+    ];
+    let facts = inspect_every_way(&runs);
+    assert_eq!(
+        facts,
+        [
+            "tx http 0 GET /chat host=a",
+            // The 101 is the request's response, in its place before the tunnel.
+            "rx http 0 Some(101) [HTTP/1.1 101 Switching Protocols]",
+            "opaque tunnel",
+        ]
+    );
+}

@@ -115,3 +115,355 @@ fn garbage_after_the_preface_is_not_a_panic() {
     }
     let _ = super::testkit::run(&mut p, [(Direction::ToServer, &data[..])]);
 }
+
+// ---- Limits: each reached is its typed anomaly, never a panic, never growth ------------
+
+use super::testkit::run;
+
+const STATUS_200: u8 = 0x88;
+const STATUS_404: u8 = 0x8d;
+
+fn frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    f.extend_from_slice(&[ty, flags]);
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// An HPACK integer (RFC 7541 section 5.1) with an `n`-bit prefix under `first`'s high bits.
+fn hpack_int(n: u8, first: u8, mut v: usize) -> Vec<u8> {
+    let max = (1usize << n) - 1;
+    if v < max {
+        return vec![first | v as u8];
+    }
+    let mut out = vec![first | max as u8];
+    v -= max;
+    while v >= 128 {
+        out.push((v % 128) as u8 | 0x80);
+        v /= 128;
+    }
+    out.push(v as u8);
+    out
+}
+
+/// A literal field with a new name, no Huffman; `index` adds it to the dynamic table.
+fn literal(name: &[u8], value: &[u8], index: bool) -> Vec<u8> {
+    let mut b = vec![if index { 0x40 } else { 0x00 }];
+    b.extend(hpack_int(7, 0, name.len()));
+    b.extend_from_slice(name);
+    b.extend(hpack_int(7, 0, value.len()));
+    b.extend_from_slice(value);
+    b
+}
+
+/// `:method GET`, `:scheme http`, `:path` (literal, not indexed), `:authority a`.
+fn get(path: &str) -> Vec<u8> {
+    let mut b = vec![0x82, 0x86, 0x04];
+    b.extend(hpack_int(7, 0, path.len()));
+    b.extend_from_slice(path.as_bytes());
+    b.extend_from_slice(&[0x01, 0x01, b'a']);
+    b
+}
+
+/// The client preface and an empty SETTINGS, then `frames`.
+fn client(frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut c = PREFACE.to_vec();
+    c.extend(frame(SETTINGS, 0, 0, &[]));
+    for f in frames {
+        c.extend_from_slice(f);
+    }
+    c
+}
+
+/// The server's SETTINGS frame with `(id, value)` entries.
+fn settings(entries: &[(u16, u32)]) -> Vec<u8> {
+    let mut p = Vec::new();
+    for (id, v) in entries {
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(&v.to_be_bytes());
+    }
+    frame(SETTINGS, 0, 0, &p)
+}
+
+fn as_segs(feeds: &[(Direction, &[u8])]) -> Vec<(Direction, Vec<u8>)> {
+    feeds.iter().map(|(d, b)| (*d, b.to_vec())).collect()
+}
+
+#[test]
+fn header_list_bomb_is_a_compression_error_and_hpack_stays_in_step() {
+    // Stream 1 puts a 4000-byte field into the client's dynamic table (it fits the default
+    // 4096-byte table); stream 3's block is 30 bytes that name it 20 times: 80 KB decoded,
+    // over MAX_HEADER_LIST. Stream 5 names it once more, within limits.
+    let mut b1 = get("/");
+    b1.extend(literal(b"x-bomb", &[b'b'; 4000], true));
+    let mut b3 = get("/bomb");
+    b3.extend([0xbe; 20]); // index 62: the newest dynamic entry
+    assert!(b3.len() < 40);
+    let mut b5 = get("/after");
+    b5.push(0xbe);
+    let c = client(&[
+        frame(HEADERS, END_STREAM | END_HEADERS, 1, &b1),
+        frame(HEADERS, END_STREAM | END_HEADERS, 3, &b3),
+        frame(HEADERS, END_STREAM | END_HEADERS, 5, &b5),
+    ]);
+    let segs = as_segs(&[(Direction::ToServer, &c)]);
+    let o = check_splits(Http2Parser::new, &segs, 97);
+    assert!(o.alive, "{o:?}");
+    assert_eq!(o.anomalies, [ParserAnomaly::CompressionError]);
+    assert_eq!(
+        brief(&o.facts),
+        [
+            "tx http2 0 [GET /]",
+            "tx http2 1 [GET /bomb]",
+            "tx http2 2 [GET /after]",
+            "unanswered http2 0",
+            "unanswered http2 1",
+            "unanswered http2 2",
+        ]
+    );
+    // The bomb's request keeps the fields that fit; the next block decodes the entry again.
+    assert!(o.facts[1].contains("x-bomb=bbbb"), "{}", o.facts[1]);
+    assert!(o.facts[2].contains("x-bomb=bbbb"), "{}", o.facts[2]);
+
+    let mut p = Http2Parser::new();
+    let o2 = run(&mut p, [(Direction::ToServer, &c[..])]);
+    assert_eq!(o2.anomalies, o.anomalies);
+    let s = p.stats();
+    assert_eq!((s.header_list_too_large, s.hpack_errors), (1, 0));
+    assert_eq!(s.header_blocks, 3);
+    // What the bomb expanded to was counted, not kept.
+    let side = &p.sides[0];
+    assert!(side.fields.capacity() <= 2 * MAX_HEADER_LIST);
+    let kept: usize = side.spans.iter().map(|s| (s.name + s.value) as usize).sum();
+    assert!(kept <= MAX_HEADER_LIST);
+}
+
+#[test]
+fn dynamic_table_size_update_above_the_limit_is_a_compression_error() {
+    // Nobody raised the table: the client may not go past 4096 bytes.
+    let mut block = hpack_int(5, 0x20, 4097);
+    block.extend(get("/"));
+    let c = client(&[frame(HEADERS, END_STREAM | END_HEADERS, 1, &block)]);
+    let o = check_splits(Http2Parser::new, &as_segs(&[(Direction::ToServer, &c)]), 1);
+    assert!(!o.alive);
+    assert_eq!(o.anomalies, [ParserAnomaly::CompressionError]);
+    assert!(o.facts.is_empty(), "{:?}", o.facts);
+    let mut p = Http2Parser::new();
+    run(&mut p, [(Direction::ToServer, &c[..])]);
+    assert_eq!(p.stats().hpack_errors, 1);
+    // Dead: later bytes are refused, not parsed.
+    let mut sink = super::testkit::Collect::default();
+    let more = frame(HEADERS, END_STREAM | END_HEADERS, 3, &get("/x"));
+    assert_eq!(
+        p.feed(Direction::ToServer, &more, &mut sink),
+        Progress::Invalid(Invalid::BadSyntax)
+    );
+    assert!(sink.facts.is_empty());
+
+    // The server advertises 1 MiB: we hold at most MAX_HPACK_TABLE whatever it says. An
+    // update to exactly that is fine, one byte more is refused.
+    let server = settings(&[(SETTINGS_HEADER_TABLE_SIZE, 1 << 20)]);
+    for (size, ok) in [(MAX_HPACK_TABLE, true), (MAX_HPACK_TABLE + 1, false)] {
+        let mut block = hpack_int(5, 0x20, size);
+        block.extend(get("/"));
+        let c = client(&[]);
+        let h = frame(HEADERS, END_STREAM | END_HEADERS, 1, &block);
+        let segs = as_segs(&[
+            (Direction::ToServer, &c),
+            (Direction::ToClient, &server),
+            (Direction::ToServer, &h),
+        ]);
+        let o = check_splits(Http2Parser::new, &segs, 1);
+        assert_eq!(o.alive, ok, "{size}: {o:?}");
+        if ok {
+            assert!(o.anomalies.is_empty(), "{o:?}");
+            assert_eq!(
+                brief(&o.facts),
+                ["tx http2 0 [GET /]", "unanswered http2 0"]
+            );
+        } else {
+            assert_eq!(o.anomalies, [ParserAnomaly::CompressionError]);
+            assert!(o.facts.is_empty(), "{o:?}");
+        }
+    }
+}
+
+#[test]
+fn more_concurrent_streams_than_the_limit_are_reported_but_not_tracked() {
+    let n = MAX_STREAMS + 44;
+    let frames: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            frame(
+                HEADERS,
+                END_STREAM | END_HEADERS,
+                2 * i as u32 + 1,
+                &get(&format!("/s{i}")),
+            )
+        })
+        .collect();
+    let c = client(&frames);
+    let mut p = Http2Parser::new();
+    let mut sink = super::testkit::Collect::default();
+    let mut carry = super::testkit::Carry::default();
+    assert!(carry.push(&mut p, Direction::ToServer, &c, &mut sink));
+    // Every request is reported (policy judges it); only MAX_STREAMS wait for a response.
+    assert_eq!(sink.facts.len(), n);
+    assert!(sink.facts[n - 1].starts_with(&format!("tx http2 {} [GET /s{}]", n - 1, n - 1)));
+    assert_eq!(sink.anomalies, vec![ParserAnomaly::TooManyStreams; 44]);
+    assert_eq!(p.stats().too_many_streams, 44);
+    assert_eq!(p.open_streams(), MAX_STREAMS);
+    assert!(p.conn.streams.capacity() <= MAX_STREAMS);
+
+    // The server answers stream 1 (tracked) and the last one (not tracked: ignored, not an
+    // unsolicited response). That frees one slot, which the next stream takes.
+    let mut s = settings(&[]);
+    s.extend(frame(HEADERS, END_STREAM | END_HEADERS, 1, &[STATUS_200]));
+    s.extend(frame(
+        HEADERS,
+        END_STREAM | END_HEADERS,
+        2 * n as u32 - 1,
+        &[STATUS_404],
+    ));
+    let mut scarry = super::testkit::Carry::default();
+    sink.anomalies.clear();
+    assert!(scarry.push(&mut p, Direction::ToClient, &s, &mut sink));
+    assert_eq!(sink.facts[n], "rx http2 0 Some(200) [200] http 200 ct=-");
+    assert_eq!(sink.facts.len(), n + 1);
+    assert!(sink.anomalies.is_empty(), "{:?}", sink.anomalies);
+    assert_eq!(p.open_streams(), MAX_STREAMS - 1);
+    let next = frame(
+        HEADERS,
+        END_STREAM | END_HEADERS,
+        2 * n as u32 + 1,
+        &get("/next"),
+    );
+    assert!(carry.push(&mut p, Direction::ToServer, &next, &mut sink));
+    assert!(sink.anomalies.is_empty(), "{:?}", sink.anomalies);
+    assert_eq!(p.open_streams(), MAX_STREAMS);
+    p.end(&mut sink);
+    let unanswered = sink
+        .facts
+        .iter()
+        .filter(|f| f.starts_with("unanswered"))
+        .count();
+    assert_eq!(unanswered, MAX_STREAMS);
+    assert_eq!(p.open_streams(), 0);
+}
+
+#[test]
+fn a_frame_over_the_max_frame_size_is_bad_framing_and_is_not_buffered() {
+    // A POST whose DATA frame is 20,000 bytes: over the default 16,384.
+    let mut post = vec![0x83, 0x86, 0x04, 0x02, b'/', b'u', 0x01, 0x01, b'a'];
+    post.extend(literal(b"content-type", b"application/octet-stream", false));
+    let c = client(&[
+        frame(HEADERS, END_HEADERS, 1, &post),
+        frame(DATA, END_STREAM, 1, &[b'x'; 20_000]),
+    ]);
+    let mut s = settings(&[]);
+    s.extend(frame(HEADERS, END_STREAM | END_HEADERS, 1, &[STATUS_200]));
+    let segs = as_segs(&[(Direction::ToServer, &c), (Direction::ToClient, &s)]);
+    let o = check_splits(Http2Parser::new, &segs, 499);
+    assert!(o.alive, "{o:?}");
+    assert_eq!(o.anomalies, [ParserAnomaly::BadFraming]);
+    assert_eq!(
+        brief(&o.facts),
+        ["tx http2 0 [POST /u]", "rx http2 0 Some(200) [200]"]
+    );
+    // Only frame heads are ever carried; the payload streams past.
+    assert!(o.carried < 2 * FRAME_HEAD, "carried {}", o.carried);
+    let mut p = Http2Parser::new();
+    run(&mut p, segs.iter().map(|(d, b)| (*d, &b[..])));
+    assert_eq!(p.stats().oversized_frames, 1);
+
+    // The largest length a frame header can declare (16 MiB), fed in 64 KiB pieces: one
+    // anomaly, nothing held.
+    let mut p = Http2Parser::new();
+    let mut head = client(&[frame(HEADERS, END_HEADERS, 1, &post)]);
+    head.extend_from_slice(&[0xff, 0xff, 0xff, DATA, 0, 0, 0, 0, 1]);
+    let piece = vec![b'y'; 64 * 1024];
+    let mut feeds: Vec<(Direction, &[u8])> = vec![(Direction::ToServer, &head)];
+    feeds.extend(std::iter::repeat_n((Direction::ToServer, &piece[..]), 32));
+    let o = run(&mut p, feeds);
+    assert!(o.alive);
+    assert_eq!(o.anomalies, [ParserAnomaly::BadFraming]);
+    assert!(o.carried < 2 * FRAME_HEAD, "carried {}", o.carried);
+    assert_eq!(p.stats().oversized_frames, 1);
+    assert_eq!(
+        brief(&o.facts),
+        ["tx http2 0 [POST /u]", "unanswered http2 0"]
+    );
+
+    // Once the server allows 32 KiB frames, the same 20,000-byte frame is fine.
+    let big = settings(&[(SETTINGS_MAX_FRAME_SIZE, 32_768)]);
+    let c2 = client(&[]);
+    let rest = [
+        frame(HEADERS, END_HEADERS, 1, &post),
+        frame(DATA, END_STREAM, 1, &[b'x'; 20_000]),
+    ]
+    .concat();
+    let segs = as_segs(&[
+        (Direction::ToServer, &c2),
+        (Direction::ToClient, &big),
+        (Direction::ToServer, &rest),
+    ]);
+    let o = check_splits(Http2Parser::new, &segs, 499);
+    assert!(o.alive && o.anomalies.is_empty(), "{o:?}");
+}
+
+#[test]
+fn too_many_continuation_frames_make_a_block_over_the_limit() {
+    // HEADERS then 1 KiB CONTINUATION fragments that never end the block: once the block
+    // passes MAX_BLOCK the flow is given up, before anything is decoded.
+    let mut frames = vec![frame(HEADERS, 0, 1, &get("/"))];
+    for _ in 0..(MAX_BLOCK / 1024 + 8) {
+        frames.push(frame(CONTINUATION, 0, 1, &[b'z'; 1024]));
+    }
+    let c = client(&frames);
+    let o = check_splits(
+        Http2Parser::new,
+        &as_segs(&[(Direction::ToServer, &c)]),
+        997,
+    );
+    assert!(!o.alive);
+    assert_eq!(o.anomalies, [ParserAnomaly::HeaderTooLarge]);
+    assert!(o.facts.is_empty(), "{o:?}");
+    let mut p = Http2Parser::new();
+    run(&mut p, [(Direction::ToServer, &c[..])]);
+    let s = p.stats();
+    assert_eq!(s.block_too_large, 1);
+    assert_eq!(s.continuation_frames, (MAX_BLOCK / 1024) as u64);
+    assert!(p.sides[0].block.len() <= MAX_BLOCK);
+    assert!(p.sides[0].block.capacity() <= 2 * MAX_BLOCK);
+
+    // A CONTINUATION for another stream, or any other frame, inside a block is bad framing.
+    let c = client(&[
+        frame(HEADERS, 0, 1, &get("/")),
+        frame(CONTINUATION, END_HEADERS, 3, &[]),
+    ]);
+    let o = check_splits(Http2Parser::new, &as_segs(&[(Direction::ToServer, &c)]), 1);
+    assert!(!o.alive);
+    assert_eq!(o.anomalies, [ParserAnomaly::BadFraming]);
+}
+
+#[test]
+fn a_flood_of_empty_continuation_frames_stays_bounded() {
+    // 10,000 empty CONTINUATION frames inside one header block (the CVE-2024-27316 shape):
+    // nothing accumulates, and the block decodes when it ends.
+    let mut frames = vec![frame(HEADERS, END_STREAM, 1, &get("/flood"))];
+    for _ in 0..10_000 {
+        frames.push(frame(CONTINUATION, 0, 1, &[]));
+    }
+    frames.push(frame(CONTINUATION, END_HEADERS, 1, &[]));
+    let c = client(&frames);
+    let mut p = Http2Parser::new();
+    let o = run(&mut p, [(Direction::ToServer, &c[..])]);
+    assert!(o.alive);
+    assert_eq!(
+        brief(&o.facts),
+        ["tx http2 0 [GET /flood]", "unanswered http2 0"]
+    );
+    assert!(o.carried < 2 * FRAME_HEAD);
+    assert_eq!(p.stats().continuation_frames, 10_001);
+    assert!(p.sides[0].block.capacity() <= 64);
+}

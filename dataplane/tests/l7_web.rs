@@ -1,0 +1,406 @@
+//! HTTP/1, HTTP/2 (prior knowledge and h2c upgrades) and gRPC at replay level: the built
+//! `palisade` binary over the recorded captures of tests/data/{http1,http2,grpc} (see each
+//! record.sh), with `--log-all`. Every request the recording clients made must appear in
+//! the `l7` events exactly once, with its method, path, host or authority and status (and
+//! for gRPC its service, method and grpc status); then request-level rules over the same
+//! recordings give exactly the expected alerts.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn data(f: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(f)
+}
+
+struct Run {
+    events: Vec<Value>,
+    summary: Value,
+}
+
+/// Replays one capture with `--log-all`, events to a file and a JSON summary.
+fn replay(capture: &str, policy: &Path, inventory: Option<&Path>) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.json");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    c.arg("replay")
+        .arg(root().join("tests/data").join(capture))
+        .arg("--policy")
+        .arg(policy);
+    if let Some(inv) = inventory {
+        c.arg("--inventory").arg(inv);
+    }
+    let out = c
+        .arg("--events")
+        .arg(&events)
+        .args(["--log-all", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Run {
+        events,
+        summary: serde_json::from_slice(&out.stdout).unwrap(),
+    }
+}
+
+fn of_type<'a>(r: &'a Run, t: &str) -> Vec<&'a Value> {
+    r.events.iter().filter(|e| e["event_type"] == t).collect()
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `client-port app_proto METHOD path host=.. status=..` (+ ` grpc=svc/method:status`), for
+/// each event of type `t` that has an `http` object, sorted (workers may interleave flows).
+fn requests(r: &Run, t: &str) -> Vec<String> {
+    let mut v: Vec<String> = of_type(r, t)
+        .iter()
+        .filter(|e| !e["http"].is_null())
+        .map(|e| {
+            let h = &e["http"];
+            let mut line = format!(
+                "{} {} {} {} host={} status={}",
+                e["src_port"],
+                s(&e["app_proto"]),
+                s(&h["method"]),
+                s(&h["path"]),
+                s(&h["host"]),
+                s(&h["status"]),
+            );
+            if let Some(g) = e.get("grpc").filter(|g| !g.is_null()) {
+                line += &format!(
+                    " grpc={}/{}:{}",
+                    s(&g["service"]),
+                    s(&g["method"]),
+                    s(&g["status"])
+                );
+            }
+            line
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn sorted(v: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+/// Each alert as `action rule mode what`, `what` being `METHOD path host` for HTTP,
+/// `service/method` for gRPC and `flow` for a flow-level alert; in event order.
+fn alerts(r: &Run) -> Vec<String> {
+    of_type(r, "alert")
+        .iter()
+        .map(|e| {
+            let what = if let Some(g) = e.get("grpc").filter(|g| !g.is_null()) {
+                format!("{}/{}", s(&g["service"]), s(&g["method"]))
+            } else if let Some(h) = e.get("http").filter(|h| !h.is_null()) {
+                format!("{} {} {}", s(&h["method"]), s(&h["path"]), s(&h["host"]))
+            } else {
+                "flow".into()
+            };
+            let v = &e["verdict"];
+            format!(
+                "{} {} {} {what}",
+                s(&v["action"]),
+                s(&v["rule"]),
+                s(&v["mode"])
+            )
+        })
+        .collect()
+}
+
+/// The summary agrees with the events: one `l7` event per transaction, no anomaly.
+fn consistent(r: &Run) {
+    let l7 = of_type(r, "l7").len() as u64;
+    assert_eq!(r.summary["transactions"]["total"].as_u64(), Some(l7));
+    assert!(
+        of_type(r, "anomaly").is_empty(),
+        "{:?}",
+        of_type(r, "anomaly")
+    );
+    assert_eq!(r.summary["anomalies"], serde_json::json!({}));
+}
+
+#[test]
+fn http1_every_request_is_logged_once_with_its_status() {
+    let r = replay("http1/http1.pcap", &data("allow-all.yaml"), None);
+    consistent(&r);
+    assert_eq!(
+        requests(&r, "l7"),
+        sorted(&[
+            // One keep-alive connection: GET, HEAD (length declared, no body), a 404, a POST
+            // with a JSON body, a GET with a query (kept as sent). curl --next sends the
+            // Host header given only on the first request.
+            "60076 http GET /index.html host=orders.shop status=200",
+            "60076 http HEAD /api/orders/7 host=10.99.11.2 status=200",
+            "60076 http GET /missing host=10.99.11.2 status=404",
+            "60076 http POST /api/orders host=10.99.11.2 status=201",
+            "60076 http GET /api/orders/8?verbose=1&x=%2e host=10.99.11.2 status=200",
+            // A 110 KB chunked upload.
+            "60084 http POST /upload/chunked host=orders.shop status=201",
+            // A 120 KB body, then a chunked response on the same connection.
+            "60092 http GET /big.bin host=orders.shop status=200",
+            "60092 http GET /ssi.html host=10.99.11.2 status=200",
+            // Expect: 100-continue: the 100 is interim, the 201 answers.
+            "60100 http POST /upload/expect host=orders.shop status=201",
+            // HTTP/1.0 with a length, then close-delimited.
+            "60108 http GET /index.html host=orders.shop status=200",
+            "60112 http GET /ssi.html host=orders.shop status=200",
+            // curl --http2 asks nginx to upgrade; nginx answers in HTTP/1.1.
+            "60126 http GET /index.html host=10.99.11.2 status=200",
+            // The same against nghttpx: 101, then HTTP/2. The request is stream 1 and its
+            // status is the HTTP/2 response's, not the 101.
+            "38486 http GET /index.html host=10.99.11.2:8082 status=200",
+        ])
+    );
+    // The user agents as sent (the two --http2 commands and the second --next of
+    // connection 60092 do not set one).
+    let uas: Vec<String> = of_type(&r, "l7")
+        .iter()
+        .map(|e| s(&e["http"]["user_agent"]))
+        .collect();
+    assert_eq!(uas.iter().filter(|u| *u == "palisade-test/1").count(), 10);
+    assert_eq!(uas.iter().filter(|u| *u == "curl/7.88.1").count(), 3);
+    // The request content types.
+    let post = of_type(&r, "l7")
+        .into_iter()
+        .find(|e| e["http"]["path"] == "/upload/chunked")
+        .unwrap();
+    assert_eq!(post["http"]["content_type"], "application/octet-stream");
+}
+
+#[test]
+fn http2_every_stream_is_logged_once_with_its_status() {
+    let r = replay("http2/h2.pcap", &data("allow-all.yaml"), None);
+    consistent(&r);
+    let mut expected = vec![
+        // nghttp, prior knowledge: four URLs as concurrent streams on one connection.
+        "60462 http2 GET /index.html host=10.99.22.2:8080 status=200",
+        "60462 http2 GET /big.bin host=10.99.22.2:8080 status=200",
+        "60462 http2 GET /missing host=10.99.22.2:8080 status=404",
+        "60462 http2 GET /api/empty host=10.99.22.2:8080 status=200",
+        // A POST with a body and a 20 KB header (HEADERS + CONTINUATION).
+        "60476 http2 POST /api/orders host=10.99.22.2:8080 status=200",
+        // curl with prior knowledge: a GET, then a POST on another connection.
+        "60480 http2 GET /index.html host=10.99.22.2:8080 status=200",
+        "60484 http2 POST /api/orders host=10.99.22.2:8080 status=200",
+        // nghttp -u: HTTP/1.1 Upgrade to h2c through nghttpx; the flow was detected as
+        // HTTP/1, the request is answered on HTTP/2 stream 1.
+        "35310 http GET /index.html host=10.99.22.2:8081 status=200",
+    ];
+    // nghttp -m 5: the same URL five times at once.
+    expected.extend(["60468 http2 GET /index.html host=10.99.22.2:8080 status=200"; 5]);
+    assert_eq!(requests(&r, "l7"), sorted(&expected));
+    let uas: Vec<String> = of_type(&r, "l7")
+        .iter()
+        .map(|e| s(&e["http"]["user_agent"]))
+        .collect();
+    assert_eq!(uas.iter().filter(|u| *u == "nghttp2/1.52.0").count(), 11);
+    assert!(uas.contains(&"curl-test/1.0".to_string()));
+    assert!(uas.contains(&"curl/7.88.1".to_string()));
+}
+
+#[test]
+fn grpc_every_call_is_logged_once_with_its_grpc_status() {
+    let r = replay("grpc/grpc.pcap", &data("allow-all.yaml"), None);
+    consistent(&r);
+    // One channel: unary Say, server-streaming Count, Find failing with NOT_FOUND (5), and
+    // a gzip-compressed Say. HTTP status 200 for all: gRPC errors travel in trailers.
+    let h = "host=10.99.23.2:50051 status=200";
+    assert_eq!(
+        requests(&r, "l7"),
+        sorted(&[
+            &format!("45206 http2 POST /demo.v1.Echo/Say {h} grpc=demo.v1.Echo/Say:0"),
+            &format!("45206 http2 POST /demo.v1.Echo/Count {h} grpc=demo.v1.Echo/Count:0"),
+            &format!("45206 http2 POST /demo.v1.Echo/Find {h} grpc=demo.v1.Echo/Find:5"),
+            &format!("45206 http2 POST /demo.v1.Echo/Say {h} grpc=demo.v1.Echo/Say:0"),
+        ])
+    );
+    for e in of_type(&r, "l7") {
+        assert_eq!(e["http"]["content_type"], "application/grpc");
+    }
+}
+
+/// Each `l7` event's verdict: `action rule METHOD path` or `action rule service/method`.
+fn judged(r: &Run) -> Vec<String> {
+    let mut v: Vec<String> = of_type(r, "l7")
+        .iter()
+        .map(|e| {
+            let what = if let Some(g) = e.get("grpc").filter(|g| !g.is_null()) {
+                format!("{}/{}", s(&g["service"]), s(&g["method"]))
+            } else {
+                format!("{} {}", s(&e["http"]["method"]), s(&e["http"]["path"]))
+            };
+            format!(
+                "{} {} {what}",
+                s(&e["verdict"]["action"]),
+                s(&e["verdict"]["rule"])
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn web_policy(protect: bool) -> (tempfile::TempDir, PathBuf) {
+    let text = std::fs::read_to_string(data("web-policy.yaml")).unwrap();
+    let text = if protect {
+        let t = text.replace(
+            "web:     {selector: {app: web}, mode: monitor}",
+            "web:     {selector: {app: web}}",
+        );
+        assert_ne!(t, text);
+        t
+    } else {
+        text
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("policy.yaml");
+    std::fs::write(&p, text).unwrap();
+    (dir, p)
+}
+
+#[test]
+fn get_allowed_post_to_orders_denied_over_http1_and_http2() {
+    // The recordings hold no DELETE: the rule under test denies POST on /api/orders while
+    // GET/HEAD everywhere and POST under /upload/ are allowed.
+    let (_d, policy) = web_policy(false);
+    let inv = data("web-inventory.yaml");
+    let r = replay("http1/http1.pcap", &policy, Some(&inv));
+    assert_eq!(
+        alerts(&r),
+        ["deny no-order-post monitor POST /api/orders 10.99.11.2"]
+    );
+    let j = judged(&r);
+    assert_eq!(j.len(), 13, "{j:?}");
+    assert_eq!(
+        j.iter()
+            .filter(|x| x.starts_with("allow web-read "))
+            .count(),
+        12
+    );
+    assert!(j.contains(&"deny no-order-post POST /api/orders".to_string()));
+    assert!(j.contains(&"allow web-read POST /upload/chunked".to_string()));
+    assert!(j.contains(&"allow web-read HEAD /api/orders/7".to_string()));
+    // The h2c-upgraded request is judged as HTTP too.
+    let up = of_type(&r, "l7")
+        .into_iter()
+        .find(|e| e["src_port"] == 38486)
+        .unwrap();
+    assert_eq!(up["verdict"]["rule"], "web-read");
+
+    let r = replay("http2/h2.pcap", &policy, Some(&inv));
+    assert_eq!(
+        alerts(&r),
+        [
+            "deny no-order-post monitor POST /api/orders 10.99.22.2:8080",
+            "deny no-order-post monitor POST /api/orders 10.99.22.2:8080",
+        ]
+    );
+    let j = judged(&r);
+    assert_eq!(j.len(), 13, "{j:?}");
+    assert_eq!(
+        j.iter()
+            .filter(|x| *x == "deny no-order-post POST /api/orders")
+            .count(),
+        2
+    );
+    assert_eq!(
+        j.iter()
+            .filter(|x| x.starts_with("allow web-read GET "))
+            .count(),
+        11
+    );
+}
+
+#[test]
+fn in_protect_mode_the_denied_post_resets_its_connection() {
+    let (_d, policy) = web_policy(true);
+    let r = replay(
+        "http1/http1.pcap",
+        &policy,
+        Some(&data("web-inventory.yaml")),
+    );
+    assert_eq!(
+        alerts(&r),
+        ["deny no-order-post protect POST /api/orders 10.99.11.2"]
+    );
+    assert!(r.summary["packet_verdicts"]["reset"].as_u64().unwrap() >= 1);
+    // The keep-alive connection is cut at the POST: the GET curl sent after it never
+    // reaches the server, and the POST is logged without a response.
+    let on_60076: Vec<String> = requests(&r, "l7")
+        .into_iter()
+        .filter(|l| l.starts_with("60076 "))
+        .collect();
+    assert_eq!(
+        on_60076,
+        sorted(&[
+            "60076 http GET /index.html host=orders.shop status=200",
+            "60076 http HEAD /api/orders/7 host=10.99.11.2 status=200",
+            "60076 http GET /missing host=10.99.11.2 status=404",
+            "60076 http POST /api/orders host=10.99.11.2 status=-",
+        ])
+    );
+    // The other connections are untouched.
+    assert_eq!(of_type(&r, "l7").len(), 12);
+}
+
+#[test]
+fn one_grpc_method_allowed_one_denied_one_left_to_the_mode() {
+    let r = replay(
+        "grpc/grpc.pcap",
+        &data("web-policy.yaml"),
+        Some(&data("web-inventory.yaml")),
+    );
+    assert_eq!(
+        judged(&r),
+        sorted(&[
+            "allow echo-say demo.v1.Echo/Say",
+            "allow echo-say demo.v1.Echo/Say",
+            "alert default demo.v1.Echo/Count",
+            "deny echo-no-find demo.v1.Echo/Find",
+        ])
+    );
+    assert_eq!(
+        alerts(&r),
+        [
+            // KNOWN GAP (control): a rule with `app: grpc` does not admit a flow detected as
+            // `http2` (gRPC is only known per call), so the flow itself falls to the mode:
+            // this flow-level alert, and in protect mode a reset of every gRPC flow. Count's
+            // own alert is then folded into it (same action and rule as the flow's).
+            "alert default monitor flow",
+            "deny echo-no-find monitor demo.v1.Echo/Find",
+        ]
+    );
+    let find = of_type(&r, "alert")
+        .into_iter()
+        .find(|e| !e["grpc"].is_null())
+        .unwrap();
+    assert_eq!(find["severity"], "high");
+    assert_eq!(find["src_workload"]["name"], "echo-client");
+    assert_eq!(find["dest_workload"]["group"], "echo");
+}
