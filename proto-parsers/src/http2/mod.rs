@@ -44,6 +44,10 @@ use crate::{AppProto, Direction};
 pub const MAX_STREAMS: usize = 256;
 /// Largest encoded header block (HEADERS + CONTINUATION fragments) assembled for HPACK.
 pub const MAX_BLOCK: usize = 64 * 1024;
+/// Most CONTINUATION frames in one header block. A 64 KiB block in 16 KiB frames needs 4;
+/// thousands of tiny or empty ones are the CVE-2024-27316 flood, which costs a server CPU
+/// without ever growing the block.
+pub const MAX_CONTINUATIONS: u32 = 64;
 /// Largest decoded header list, counted as RFC 9113's `SETTINGS_MAX_HEADER_LIST_SIZE` does
 /// (name + value + 32 per field). A small block that expands past it is an HPACK bomb.
 pub const MAX_HEADER_LIST: usize = 64 * 1024;
@@ -148,6 +152,8 @@ struct Pending {
     stream: u32,
     end_stream: bool,
     push: bool,
+    /// CONTINUATION frames received for this block so far.
+    continuations: u32,
 }
 
 /// One decoded field: offsets into [`Side::fields`].
@@ -444,6 +450,7 @@ impl Http2Parser {
                     stream,
                     end_stream: ty == HEADERS && flags & END_STREAM != 0,
                     push: ty == PUSH_PROMISE,
+                    continuations: 0,
                 });
                 body.kind = BodyKind::Fragment;
                 if ty == PUSH_PROMISE && dir == Direction::ToServer {
@@ -453,10 +460,17 @@ impl Http2Parser {
             }
             CONTINUATION => {
                 conn.stats.continuation_frames += 1;
-                if side.pending.is_some() {
-                    body.kind = BodyKind::Fragment;
-                } else {
-                    bad = true;
+                match side.pending.as_mut() {
+                    Some(p) => {
+                        p.continuations += 1;
+                        if p.continuations > MAX_CONTINUATIONS {
+                            conn.stats.block_too_large += 1;
+                            sink.anomaly(ParserAnomaly::HeaderTooLarge);
+                            return Err(Invalid::TooLarge);
+                        }
+                        body.kind = BodyKind::Fragment;
+                    }
+                    None => bad = true,
                 }
             }
             SETTINGS => {
