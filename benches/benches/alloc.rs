@@ -4,6 +4,13 @@
 //! counted. Exits 1 if any of them allocated, so `cargo bench -p benches --bench alloc` is
 //! the check.
 //!
+//! The same count for each protocol parser on its own (benches/benches/parsers.rs builds the
+//! conversations): a long connection is fed through the inspector, its first half uncounted
+//! (parser and scratch buffers set up, HPACK tables filled, statements prepared), its second
+//! half counted. Parsers whose steady state allocates nothing are checked like the worker;
+//! the ones that do (HTTP/2 header values that are Huffman-coded literals: `loona-hpack`
+//! allocates for each) are reported with their count and do not fail the run.
+//!
 //! `PALISADE_ALLOC_TRACE=N` prints a backtrace of the first N allocations counted, to find
 //! where they come from.
 // The one unsafe item in benches: a GlobalAlloc must be an unsafe impl.
@@ -24,6 +31,12 @@ use dataplane::events::{
 };
 use dataplane::inspect::ParserRegistry;
 use dataplane::pipeline::{Worker, WorkerConfig};
+
+/// The parser benches' workloads and their driver (the criterion half of the file is unused
+/// here).
+#[allow(dead_code)]
+#[path = "parsers.rs"]
+mod parsers;
 
 const WARMUP_PACKETS: usize = 20_000;
 const COUNTED_PACKETS: usize = 100_000;
@@ -147,6 +160,49 @@ fn event_allocations() -> (f64, f64) {
     )
 }
 
+/// Allocations (count, bytes) while the second half of `conv` goes through a flow that read
+/// the first half, and the requests the parser reported in that half.
+fn parser_allocations(conv: &parsers::Conversation, reg: &ParserRegistry) -> (u64, u64, u64) {
+    let mut flow = parsers::Flow::new(conv.udp);
+    let mut t = parsers::Tally::default();
+    let half = conv.segs.len() / 2;
+    let (warm, counted) = conv.segs.split_at(half);
+    let warm_ok = flow.feed(reg, warm, &mut t).is_ok();
+    let requests_before = t.requests;
+    let before = (
+        ALLOCS.load(Ordering::Relaxed),
+        ALLOC_BYTES.load(Ordering::Relaxed),
+    );
+    COUNTING.with(|c| c.set(true));
+    let ok = flow.feed(reg, counted, &mut t).is_ok();
+    COUNTING.with(|c| c.set(false));
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before.0;
+    let bytes = ALLOC_BYTES.load(Ordering::Relaxed) - before.1;
+    assert!(
+        warm_ok && ok && t.anomalies == 0,
+        "{}: the parser gave up or raised anomalies: {t:?}",
+        conv.name
+    );
+    (allocs, bytes, t.requests - requests_before)
+}
+
+/// Each parser's steady state: (workload, whether it must allocate nothing).
+fn parser_cases() -> Vec<(parsers::Conversation, bool)> {
+    use parsers::H2Kind;
+    vec![
+        (parsers::http1_keepalive(400), true),
+        (parsers::h2_conversation(H2Kind::Indexed, 1_000), true),
+        (parsers::h2_conversation(H2Kind::GrpcUnary, 1_000), true),
+        (parsers::pg_simple(100), true),
+        (parsers::pg_extended(200), true),
+        (parsers::mysql_query(150), true),
+        (parsers::mysql_prepared(300), true),
+        (parsers::redis_pipelined(8_192), true),
+        (parsers::dns_udp(1_000), true),
+        (parsers::h2_conversation(H2Kind::NewPaths, 1_000), false),
+    ]
+}
+
 fn main() -> ExitCode {
     // `cargo bench` passes `--bench` (and any filter); there is nothing to configure.
     let snap = match allow_all() {
@@ -231,12 +287,46 @@ fn main() -> ExitCode {
         "alloc: info: encoding one flow event into a reused buffer costs {per_event:.2} \
          allocations ({event_bytes:.0} bytes)"
     );
+
+    // Parsers on their own, through the inspector as the worker drives them.
+    let reg = ParserRegistry::builtin();
+    let mut parser_failures = Vec::new();
+    TRACES_LEFT.store(traces, Ordering::Relaxed);
+    for (conv, must_be_zero) in parser_cases() {
+        let (n, bytes, requests) = parser_allocations(&conv, &reg);
+        let per_request = n as f64 / requests.max(1) as f64;
+        let verdict = match (n, must_be_zero) {
+            (0, _) => "ok",
+            (_, true) => {
+                parser_failures.push(conv.name);
+                "FAIL"
+            }
+            (_, false) => "known, not checked",
+        };
+        println!(
+            "alloc: parser {:<16} {requests:>5} steady-state requests ({} segments): {n} \
+             allocations, {bytes} bytes, {per_request:.2} allocations/request [{verdict}]",
+            conv.name,
+            conv.segs.len() - conv.segs.len() / 2
+        );
+    }
+
     if allocs > 0 {
         eprintln!(
             "alloc: FAIL: the per-packet path allocated; rerun with PALISADE_ALLOC_TRACE=3 to see where"
         );
         return ExitCode::FAILURE;
     }
-    println!("alloc: ok, no allocation per packet in steady state");
+    if !parser_failures.is_empty() {
+        eprintln!(
+            "alloc: FAIL: parsers allocated in steady state: {}; rerun with \
+             PALISADE_ALLOC_TRACE=3 to see where",
+            parser_failures.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "alloc: ok, no allocation per packet in steady state, none per request in the parsers checked"
+    );
     ExitCode::SUCCESS
 }
