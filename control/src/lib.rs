@@ -69,6 +69,7 @@ use std::path::Path;
 
 pub mod diff;
 pub mod error;
+mod flow_app;
 pub mod l7;
 pub mod load;
 pub mod model;

@@ -388,17 +388,15 @@ fn one_grpc_method_allowed_one_denied_one_left_to_the_mode() {
     assert_eq!(
         alerts(&r),
         [
-            // KNOWN GAP (control): a rule with `app: grpc` does not admit a flow detected as
-            // `http2` (gRPC is only known per call), so the flow itself falls to the mode:
-            // this flow-level alert, and in protect mode a reset of every gRPC flow. Count's
-            // own alert is then folded into it (same action and rule as the flow's).
-            "alert default monitor flow",
+            // An `app: grpc` allow rule admits the flow (classified `http2`); Count, which no
+            // rule allows, falls to monitor mode's alert on its own.
+            "alert default monitor demo.v1.Echo/Count",
             "deny echo-no-find monitor demo.v1.Echo/Find",
         ]
     );
     let find = of_type(&r, "alert")
         .into_iter()
-        .find(|e| !e["grpc"].is_null())
+        .find(|e| e["grpc"]["method"] == "Find")
         .unwrap();
     assert_eq!(find["severity"], "high");
     assert_eq!(find["src_workload"]["name"], "echo-client");

@@ -768,13 +768,11 @@ impl Worker {
             // The flow's L4 decision follows the new policy from this packet on.
             let src_ep = snap.resolve(flow.client.0);
             let dst_ep = snap.resolve(flow.server.0);
-            let decision = snap.judge_flow(
-                &src_ep,
-                &dst_ep,
-                flow.server.1,
-                policy_transport(proto),
-                None,
-            );
+            let t = policy_transport(proto);
+            let decision = match flow.inspector.app() {
+                Some(app) => snap.judge_detected_flow(&src_ep, &dst_ep, flow.server.1, t, app),
+                None => snap.judge_flow(&src_ep, &dst_ep, flow.server.1, t, None),
+            };
             let was = flow.verdict.decision;
             rejudged_alert =
                 is_alert(&decision) && (was.action != decision.action || was.rule != decision.rule);
@@ -1054,12 +1052,12 @@ impl Worker {
         if let Some(o) = flow.old.as_mut() {
             o.decision = o
                 .snap
-                .judge_flow(&o.src, &o.dst, flow.server.1, transport, Some(app));
+                .judge_detected_flow(&o.src, &o.dst, flow.server.1, transport, app);
         }
         let v = &flow.verdict;
         let new = v
             .snap
-            .judge_flow(&v.src, &v.dst, flow.server.1, transport, Some(app));
+            .judge_detected_flow(&v.src, &v.dst, flow.server.1, transport, app);
         if new == v.decision {
             return PacketVerdict::Accept;
         }
