@@ -105,6 +105,12 @@ grep -q '"DELETE ' "$T/access.log" && fail "nginx saw a denied DELETE"
 ok "nginx never saw a DELETE"
 expect_eq "$(grep -c '"GET /api/orders/1' "$T/access.log")" 3 "nginx answered the 3 allowed GETs"
 
+# palisadectl events --follow streams what happens from now on.
+$CTL events --follow >"$T/follow.json" 2>&1 &
+FOLLOW_PID=$!
+NS_PIDS+=("$FOLLOW_PID")
+sleep 0.3
+
 # 4. A path no rule allows falls to protect mode's default deny: reset too.
 ns_exec cli curl -sS --max-time 5 -o /dev/null "http://$SRV_IP/admin" 2>/dev/null
 expect_eq "$?" 56 "GET /admin refused by the default action"
@@ -136,6 +142,14 @@ expect_eq "$(echo "$st" | jq -r .enforcing)" true "status: enforcing"
 $CTL policy show | grep -q "id: no-delete" || fail "policy show"
 ok "palisadectl status and policy show"
 [ "$(stat -c %a "$SOCK")" = 600 ] || fail "control socket mode is not 0600"
+fl=$($CTL flows --max 50) || fail "palisadectl flows"
+n=$(echo "$fl" | jq '[.flows[] | select(.dst[1] == 80 and .src_workload == "client-0" and .dst_workload == "server-0" and .app_proto == "http")] | length')
+[ "$n" -ge 1 ] || fail "palisadectl flows lists no HTTP flow: $fl"
+ok "palisadectl flows lists the HTTP flows ($n)"
+kill "$FOLLOW_PID" 2>/dev/null
+n=$(grep -c '"path":"/admin"' "$T/follow.json")
+[ "$n" -ge 1 ] || fail "events --follow did not stream the /admin alert: $(head -c 500 "$T/follow.json")"
+ok "palisadectl events --follow streamed the alerts as they happened"
 
 live_stop
 expect_eq "$(ns_exec cli curl -s --max-time 5 "http://$SRV_IP/api/orders/1")" "order 1" \
