@@ -464,7 +464,7 @@ pub fn metrics_text(shared: &Shared) -> String {
             ("{verdict=\"drop_reset\"}".into(), s.reset),
         ],
     );
-    let by_rule = |m: &std::collections::HashMap<(&'static str, String), u64>| {
+    let by_rule = |m: &crate::pipeline::VerdictCounts| {
         let mut v: Vec<(String, u64)> = m
             .iter()
             .map(|((a, r), n)| (format!("{{action=\"{a}\",rule=\"{}\"}}", label(r)), *n))

@@ -10,7 +10,9 @@ mod replay;
 mod worker;
 
 pub use replay::{ReplayOptions, ReplayReport, SwapAt, run_replay};
-pub use worker::{FlowCtx, FlowInfo, OnSwap, VerdictChange, Worker, WorkerConfig, WorkerStats};
+pub use worker::{
+    FlowCtx, FlowInfo, OnSwap, VerdictChange, VerdictCounts, Worker, WorkerConfig, WorkerStats,
+};
 
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;

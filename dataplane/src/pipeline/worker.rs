@@ -112,9 +112,9 @@ pub struct WorkerStats {
     pub inspect: InspectCounters,
     pub app_protos: HashMap<&'static str, u64>,
     /// Flow decisions by (action, rule id or "default").
-    pub verdicts: HashMap<(&'static str, String), u64>,
+    pub verdicts: VerdictCounts,
     /// Transaction (L7) decisions by (action, rule id or "default").
-    pub tx_verdicts: HashMap<(&'static str, String), u64>,
+    pub tx_verdicts: VerdictCounts,
     /// With a comparison policy: flows whose final verdict differs, by (old action, old
     /// rule, new action, new rule), with a few example flows each.
     pub changes: HashMap<VerdictChange, (u64, Vec<String>)>,
@@ -149,12 +149,8 @@ impl WorkerStats {
         for (k, v) in &o.app_protos {
             *self.app_protos.entry(k).or_default() += v;
         }
-        for (k, v) in &o.verdicts {
-            *self.verdicts.entry(k.clone()).or_default() += v;
-        }
-        for (k, v) in &o.tx_verdicts {
-            *self.tx_verdicts.entry(k.clone()).or_default() += v;
-        }
+        self.verdicts.merge(&o.verdicts);
+        self.tx_verdicts.merge(&o.tx_verdicts);
         for (k, (n, ex)) in &o.changes {
             let e = self.changes.entry(k.clone()).or_default();
             e.0 += n;
@@ -282,12 +278,49 @@ struct Sink<'a> {
     judge: Option<Judge<'a>>,
 }
 
-fn count(map: &mut HashMap<(&'static str, String), u64>, action: &'static str, rule: &str) {
-    // Probe with a borrowed key first: a String is made only for a new (action, rule).
-    if let Some((_, n)) = map.iter_mut().find(|((a, r), _)| *a == action && r == rule) {
-        *n += 1;
-    } else {
-        map.insert((action, rule.to_owned()), 1);
+fn count(map: &mut VerdictCounts, action: &'static str, rule: &str) {
+    map.add(action, rule);
+}
+
+/// Decisions counted by action, then rule id. Two levels so a count is two hash lookups
+/// with borrowed keys: a `String` is made only the first time an (action, rule) is seen.
+#[derive(Clone, Debug, Default)]
+pub struct VerdictCounts(HashMap<&'static str, HashMap<String, u64>>);
+
+impl VerdictCounts {
+    pub fn add(&mut self, action: &'static str, rule: &str) {
+        let by_rule = self.0.entry(action).or_default();
+        match by_rule.get_mut(rule) {
+            Some(n) => *n += 1,
+            None => {
+                by_rule.insert(rule.to_owned(), 1);
+            }
+        }
+    }
+
+    /// ((action, rule), count) for every pair seen.
+    pub fn iter(&self) -> impl Iterator<Item = ((&&'static str, &String), &u64)> {
+        self.0
+            .iter()
+            .flat_map(|(a, m)| m.iter().map(move |(r, n)| ((a, r), n)))
+    }
+
+    pub fn get(&self, action: &str, rule: &str) -> u64 {
+        self.0
+            .get(action)
+            .and_then(|m| m.get(rule))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(HashMap::is_empty)
+    }
+
+    pub fn merge(&mut self, o: &VerdictCounts) {
+        for ((a, r), n) in o.iter() {
+            *self.0.entry(a).or_default().entry(r.clone()).or_default() += n;
+        }
     }
 }
 
