@@ -114,17 +114,17 @@ fn talk(mut stream: UnixStream, request: &serde_json::Value) -> std::io::Result<
             out.flush()?;
         }
     }
-    if request.get("cmd").and_then(|c| c.as_str()) == Some("policy_show") {
-        if let Some(text) = answer.get("text").and_then(|t| t.as_str()) {
-            println!(
-                "# version {} ({} rules) from {}",
-                answer.get("version").unwrap_or(&serde_json::Value::Null),
-                answer.get("rules").unwrap_or(&serde_json::Value::Null),
-                answer.get("source").and_then(|s| s.as_str()).unwrap_or("?")
-            );
-            print!("{text}");
-            return Ok(ExitCode::SUCCESS);
-        }
+    if request.get("cmd").and_then(|c| c.as_str()) == Some("policy_show")
+        && let Some(text) = answer.get("text").and_then(|t| t.as_str())
+    {
+        println!(
+            "# version {} ({} rules) from {}",
+            answer.get("version").unwrap_or(&serde_json::Value::Null),
+            answer.get("rules").unwrap_or(&serde_json::Value::Null),
+            answer.get("source").and_then(|s| s.as_str()).unwrap_or("?")
+        );
+        print!("{text}");
+        return Ok(ExitCode::SUCCESS);
     }
     let pretty = serde_json::to_string_pretty(&answer).unwrap_or_else(|_| line.clone());
     println!("{pretty}");
