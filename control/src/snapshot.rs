@@ -9,7 +9,17 @@
 //!   optional workload and an index into a table of interned *group sets* (sorted
 //!   slices of [`GroupId`], shared by all endpoints with the same membership);
 //! - rules are indexed by (destination group, source group), with `"*"` as its own key,
-//!   so [`PolicySnapshot::judge_flow`] looks only at rules that name the flow's groups.
+//!   so [`PolicySnapshot::judge_flow`] looks only at rules that name the flow's groups;
+//! - for [`PolicySnapshot::judge_flow`], each such cell is precompiled into per
+//!   (transport, application) port-interval tables of the winning rule (see
+//!   `flow_index`), and which cells a flow reads is precomputed per pair of endpoint
+//!   classes (the lists of groups that rules name), so a decision reads a few cells and
+//!   a cache line of port bounds each, however many rules there are;
+//! - addresses resolve through a hash per distinct prefix length (`flat`), longest
+//!   first, with the tries as the reference and the fallback for many lengths.
+
+mod flat;
+mod flow_index;
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -205,6 +215,17 @@ struct SetInfo {
     len: u32,
     /// The first group of the set (declaration order) that overrides the mode.
     mode: Option<Mode>,
+    /// The first group of the set (what a default decision names).
+    first: Option<GroupId>,
+    /// The set's groups that some rule names in `from`: range into `set_keys`. Only
+    /// these (and `"*"`) can key cells holding rules for a flow from this set.
+    src_keys: (u32, u32),
+    /// The same for `to`.
+    dst_keys: (u32, u32),
+    /// Ids of those two lists (sets with the same list share it), for the flow index's
+    /// plans.
+    src_list: u32,
+    dst_list: u32,
 }
 
 /// A rule as the dataplane evaluates it.
@@ -269,20 +290,30 @@ impl CompiledRule {
         transport: Transport,
         app: Option<AppProto>,
     ) -> bool {
+        self.matches_port(dport, transport) && self.matches_transport_app(transport, app)
+    }
+
+    /// The port part of [`CompiledRule::matches_l4`]: rules with ports match only TCP
+    /// and UDP flows to one of them.
+    #[inline]
+    pub(crate) fn matches_port(&self, dport: u16, transport: Transport) -> bool {
+        self.ports.is_empty()
+            || (matches!(transport, Transport::Tcp | Transport::Udp)
+                && self
+                    .ports
+                    .iter()
+                    .any(|&(lo, hi)| lo <= dport && dport <= hi))
+    }
+
+    /// The rest of [`CompiledRule::matches_l4`]: transport and application protocol.
+    #[inline]
+    pub(crate) fn matches_transport_app(
+        &self,
+        transport: Transport,
+        app: Option<AppProto>,
+    ) -> bool {
         if self.transports & transport.bit() == 0 {
             return false;
-        }
-        if !self.ports.is_empty() {
-            if !matches!(transport, Transport::Tcp | Transport::Udp) {
-                return false;
-            }
-            if !self
-                .ports
-                .iter()
-                .any(|&(lo, hi)| lo <= dport && dport <= hi)
-            {
-                return false;
-            }
         }
         let Some(want) = self.app else {
             return true;
@@ -337,6 +368,8 @@ pub struct PolicySnapshot {
     set_members: Box<[GroupId]>,
     v4: PrefixMap<Ipv4Net, Endpoint>,
     v6: PrefixMap<Ipv6Net, Endpoint>,
+    /// The tries' content as hashed prefixes: what [`PolicySnapshot::resolve`] asks.
+    addrs: flat::AddrTable,
     rules: Box<[CompiledRule]>,
     /// Per destination key (group id, then `"*"` last): range into `cells`.
     index: Box<[(u32, u32)]>,
@@ -344,20 +377,13 @@ pub struct PolicySnapshot {
     cells: Box<[Cell]>,
     /// Rule indices, ascending within a cell.
     rule_refs: Box<[u32]>,
+    /// Per group set: the keys `SetInfo::src_keys`/`dst_keys` point at.
+    set_keys: Box<[u16]>,
+    /// The cells precompiled for [`PolicySnapshot::judge_flow`].
+    flow_index: flow_index::FlowIndex,
     /// The rules' L7 matchers, compiled for [`PolicySnapshot::judge_request`].
     l7: crate::l7::L7Index,
 }
-
-/// Accumulates the rules that match one flow; the lowest index of each action wins.
-struct Matched {
-    deny: u32,
-    alert: u32,
-    allow: u32,
-    allow_l7: u32,
-    capture: bool,
-}
-
-const NONE: u32 = u32::MAX;
 
 impl PolicySnapshot {
     /// Loads, validates and compiles: the inventory comes from `inventory_path`, else
@@ -414,10 +440,26 @@ impl PolicySnapshot {
     /// group CIDRs. IPv4-mapped IPv6 addresses resolve as their IPv4 address.
     pub fn resolve(&self, ip: IpAddr) -> Endpoint {
         let hit = match ip.to_canonical() {
-            IpAddr::V4(a) => self.v4.get_lpm(&Ipv4Net::from(a)).map(|(_, e)| *e),
-            IpAddr::V6(a) => self.v6.get_lpm(&Ipv6Net::from(a)).map(|(_, e)| *e),
+            IpAddr::V4(a) => match self.addrs.lookup4(u32::from(a)) {
+                Some(hit) => hit,
+                None => self.resolve_in_trie(IpAddr::V4(a)),
+            },
+            IpAddr::V6(a) => match self.addrs.lookup6(u128::from(a)) {
+                Some(hit) => hit,
+                None => self.resolve_in_trie(IpAddr::V6(a)),
+            },
         };
         hit.unwrap_or(Endpoint::UNKNOWN)
+    }
+
+    /// The tries' answer, for families with too many prefix lengths to probe.
+    #[cold]
+    #[inline(never)]
+    fn resolve_in_trie(&self, ip: IpAddr) -> Option<Endpoint> {
+        match ip {
+            IpAddr::V4(a) => self.v4.get_lpm(&Ipv4Net::from(a)).map(|(_, e)| *e),
+            IpAddr::V6(a) => self.v6.get_lpm(&Ipv6Net::from(a)).map(|(_, e)| *e),
+        }
     }
 
     /// The workload's identity. An id from another snapshot that is out of range yields
@@ -484,6 +526,21 @@ impl PolicySnapshot {
 
     fn set_info(&self, set: u32) -> Option<&SetInfo> {
         self.sets.get(set as usize)
+    }
+
+    /// The named source and destination keys of a set (empty for an unknown set).
+    #[inline]
+    fn cell_keys(&self, set: Option<&SetInfo>) -> (&[u16], &[u16]) {
+        let slice = |(start, len): (u32, u32)| {
+            let start = start as usize;
+            self.set_keys
+                .get(start..start + len as usize)
+                .unwrap_or(&[])
+        };
+        match set {
+            Some(s) => (slice(s.src_keys), slice(s.dst_keys)),
+            None => (&[], &[]),
+        }
     }
 
     fn set_slice(&self, set: u32) -> &[GroupId] {
@@ -582,37 +639,91 @@ impl PolicySnapshot {
         transport: Transport,
         app: Option<AppProto>,
     ) -> Decision {
-        let mut m = Matched {
-            deny: NONE,
-            alert: NONE,
-            allow: NONE,
-            allow_l7: NONE,
-            capture: false,
+        // The same outcome as folding `for_each_matching_rule` (the lowest id of deny,
+        // else alert, else allow, else allow with L7 matchers) and then `decide`, read
+        // from the precompiled cells (see `flow_index`) without touching the rules. A
+        // deny/alert rule with L7 matchers judges transactions, not the flow (`deny
+        // FLUSHALL` must not cut the whole Redis connection): only its `capture` counts.
+        let src_info = self.set_info(src.set);
+        let dst_info = self.set_info(dst.set);
+        // The key lists, for the index's hashing path (flows between endpoint classes
+        // without a precomputed plan).
+        let (src_keys, _) = self.cell_keys(src_info);
+        let (_, dst_keys) = self.cell_keys(dst_info);
+        // An unknown set (an endpoint from another snapshot) has no list: u32::MAX.
+        let src_list = src_info.map_or(u32::MAX, |s| s.src_list);
+        let dst_list = dst_info.map_or(u32::MAX, |s| s.dst_list);
+        let (sum, src_key, dst_key) = self.flow_index.judge(
+            (src_keys, src_list),
+            (dst_keys, dst_list),
+            dport,
+            transport,
+            app,
+        );
+        let capture = sum & flow_index::CAPTURE != 0;
+        let mode = dst_info
+            .and_then(|s| s.mode)
+            .or_else(|| src_info.and_then(|s| s.mode))
+            .unwrap_or(self.mode);
+        let src_first = src_info.and_then(|s| s.first);
+        let dst_first = dst_info.and_then(|s| s.first);
+        // The first of the endpoint's groups that the rule names; for `"*"` the first.
+        let named = |any: bool, key: u16, first: Option<GroupId>| {
+            if any || key == ANY_KEY {
+                first
+            } else {
+                Some(GroupId(key))
+            }
         };
-        self.for_each_matching_rule(src, dst, dport, transport, app, |RuleId(i), rule| {
-            m.capture |= rule.capture;
-            let slot = match (rule.action, rule.l7.is_some()) {
-                (Action::Deny, false) => &mut m.deny,
-                (Action::Alert, false) => &mut m.alert,
-                (Action::Allow, false) => &mut m.allow,
-                (Action::Allow, true) => &mut m.allow_l7,
-                // A deny/alert rule with L7 matchers judges transactions, not the flow:
-                // `deny FLUSHALL` must not cut the whole Redis connection. Its `capture`
-                // still counts, so the packets before the match are kept.
-                (Action::Deny | Action::Alert, true) => return,
-            };
-            *slot = (*slot).min(i);
-        });
-        let (decided, l7_constrained) = if m.deny != NONE {
-            (m.deny, false)
-        } else if m.alert != NONE {
-            (m.alert, false)
-        } else if m.allow != NONE {
-            (m.allow, false)
-        } else {
-            (m.allow_l7, m.allow_l7 != NONE)
+        match flow_index::winner(sum) {
+            Some(w) => {
+                let action = match w.rank {
+                    flow_index::RANK_DENY => Action::Deny,
+                    flow_index::RANK_ALERT => Action::Alert,
+                    _ => Action::Allow,
+                };
+                Decision {
+                    action,
+                    rule: Some(RuleId(w.rule)),
+                    mode,
+                    enforce: action == Action::Deny && mode == Mode::Protect,
+                    severity: w.severity,
+                    capture,
+                    l7_constrained: w.rank == flow_index::RANK_ALLOW_L7,
+                    src_group: named(w.from_any, src_key, src_first),
+                    dst_group: named(w.to_any, dst_key, dst_first),
+                }
+            }
+            None => self.default_decision(mode, capture, src_first, dst_first),
+        }
+    }
+
+    /// What the mode decides when no rule does.
+    fn default_decision(
+        &self,
+        mode: Mode,
+        capture: bool,
+        src_group: Option<GroupId>,
+        dst_group: Option<GroupId>,
+    ) -> Decision {
+        let (action, enforce, severity) = match (mode, self.default_action) {
+            (Mode::Protect, DefaultAction::Deny) => (Action::Deny, true, Severity::High),
+            (Mode::Protect, DefaultAction::Allow) | (Mode::Learn, _) => {
+                (Action::Allow, false, Severity::Low)
+            }
+            (Mode::Monitor, _) => (Action::Alert, false, Severity::Medium),
         };
-        self.decide(src, dst, decided, l7_constrained, m.capture)
+        Decision {
+            action,
+            rule: None,
+            mode,
+            enforce,
+            severity,
+            capture,
+            l7_constrained: false,
+            src_group,
+            dst_group,
+        }
     }
 
     /// The decision of rule `decided` (`u32::MAX`: none, the mode decides), shared by the
@@ -640,26 +751,12 @@ impl PolicySnapshot {
                 src_group: named_group(rule.from.as_deref(), src_set),
                 dst_group: named_group(rule.to.as_deref(), dst_set),
             },
-            None => {
-                let (action, enforce, severity) = match (mode, self.default_action) {
-                    (Mode::Protect, DefaultAction::Deny) => (Action::Deny, true, Severity::High),
-                    (Mode::Protect, DefaultAction::Allow) | (Mode::Learn, _) => {
-                        (Action::Allow, false, Severity::Low)
-                    }
-                    (Mode::Monitor, _) => (Action::Alert, false, Severity::Medium),
-                };
-                Decision {
-                    action,
-                    rule: None,
-                    mode,
-                    enforce,
-                    severity,
-                    capture,
-                    l7_constrained: false,
-                    src_group: src_set.first().copied(),
-                    dst_group: dst_set.first().copied(),
-                }
-            }
+            None => self.default_decision(
+                mode,
+                capture,
+                src_set.first().copied(),
+                dst_set.first().copied(),
+            ),
         }
     }
 }
@@ -696,6 +793,11 @@ impl SetInterner {
             start: 0,
             len: 0,
             mode: None,
+            first: None,
+            src_keys: (0, 0),
+            dst_keys: (0, 0),
+            src_list: 0,
+            dst_list: 0,
         });
         s.ids.insert(Box::from([]), EMPTY_SET);
         s
@@ -706,14 +808,27 @@ impl SetInterner {
         if let Some(&id) = self.ids.get(set) {
             return Ok(id);
         }
-        let id = u32::try_from(self.sets.len()).map_err(|_| ())?;
+        // u32::MAX stays free: it marks empty slots of the address table.
+        let id = u32::try_from(self.sets.len())
+            .ok()
+            .filter(|&id| id != u32::MAX)
+            .ok_or(())?;
         let start = u32::try_from(self.members.len()).map_err(|_| ())?;
         let len = u32::try_from(set.len()).map_err(|_| ())?;
         let mode = set
             .iter()
             .find_map(|g| groups.get(usize::from(g.0)).and_then(|gi| gi.mode));
         self.members.extend_from_slice(set);
-        self.sets.push(SetInfo { start, len, mode });
+        self.sets.push(SetInfo {
+            start,
+            len,
+            mode,
+            first: set.first().copied(),
+            src_keys: (0, 0),
+            dst_keys: (0, 0),
+            src_list: 0,
+            dst_list: 0,
+        });
         self.ids.insert(Box::from(set), id);
         Ok(id)
     }
@@ -886,6 +1001,8 @@ pub(crate) fn build(c: Checked, version: u64) -> Result<PolicySnapshot, PolicyEr
     let mut cells: Vec<Cell> = Vec::new();
     let mut rule_refs: Vec<u32> = Vec::with_capacity(entries.len());
     let too_big = || limit_error(&c.policy_origin, "rule index too large");
+    // (destination key, source key, range into rule_refs) of every cell.
+    let mut cell_keys: Vec<(u16, u16, u32, u32)> = Vec::new();
     let mut i = 0;
     while let Some(&(d, s, _)) = entries.get(i) {
         let dst_slot = if d == ANY_KEY {
@@ -905,6 +1022,7 @@ pub(crate) fn build(c: Checked, version: u64) -> Result<PolicySnapshot, PolicyEr
         let start = u32::try_from(rule_refs.len() - (j - i)).map_err(|_| too_big())?;
         let end = u32::try_from(rule_refs.len()).map_err(|_| too_big())?;
         cells.push(Cell { src: s, start, end });
+        cell_keys.push((d, s, start, end));
         if let Some(slot) = index.get_mut(dst_slot) {
             if slot.1 == 0 {
                 slot.0 = cell_start;
@@ -913,6 +1031,28 @@ pub(crate) fn build(c: Checked, version: u64) -> Result<PolicySnapshot, PolicyEr
         }
         i = j;
     }
+
+    let seed = flat::random_seed();
+    let mut flow_index = flow_index::FlowIndex::build(
+        &rules,
+        cell_keys.iter().map(|&(d, s, start, end)| {
+            let refs = rule_refs.get(start as usize..end as usize).unwrap_or(&[]);
+            (d, s, refs)
+        }),
+        seed,
+    )
+    .map_err(|()| too_big())?;
+    let (set_keys, src_lists, dst_lists) =
+        cell_keys_of_sets(&mut interner, &cell_keys, groups.len()).map_err(|()| too_big())?;
+    let list = |&(start, len): &(u32, u32)| {
+        set_keys
+            .get(start as usize..start as usize + len as usize)
+            .unwrap_or(&[])
+    };
+    let src_lists: Vec<&[u16]> = src_lists.iter().map(list).collect();
+    let dst_lists: Vec<&[u16]> = dst_lists.iter().map(list).collect();
+    flow_index.plan(&dst_lists, &src_lists);
+    let addrs = flat::AddrTable::build(&v4, &v6, seed.rotate_left(32));
 
     let l7 = crate::l7::L7Index::build(&rules, groups.len())
         .map_err(|e| limit_error(&c.policy_origin, &format!("L7 matchers: {e}")))?;
@@ -934,12 +1074,84 @@ pub(crate) fn build(c: Checked, version: u64) -> Result<PolicySnapshot, PolicyEr
         set_members: interner.members.into_boxed_slice(),
         v4,
         v6,
+        addrs,
         rules: rules.into_boxed_slice(),
         index: index.into_boxed_slice(),
         cells: cells.into_boxed_slice(),
         rule_refs: rule_refs.into_boxed_slice(),
+        set_keys,
+        flow_index,
         l7,
     })
+}
+
+/// Fills every set's `src_keys`/`dst_keys`: its groups that some cell names as source
+/// (destination), stored once per distinct list, and the lists' ids. Returns the keys'
+/// storage and the ranges of the distinct source and destination lists, by id.
+#[allow(clippy::type_complexity)]
+fn cell_keys_of_sets(
+    interner: &mut SetInterner,
+    cell_keys: &[(u16, u16, u32, u32)],
+    group_count: usize,
+) -> Result<(Box<[u16]>, Vec<(u32, u32)>, Vec<(u32, u32)>), ()> {
+    // `"*"` (ANY_KEY) is out of range here: the flow index keeps it apart.
+    let mut src_used = vec![false; group_count];
+    let mut dst_used = vec![false; group_count];
+    for &(d, s, _, _) in cell_keys {
+        if let Some(u) = dst_used.get_mut(usize::from(d)) {
+            *u = true;
+        }
+        if let Some(u) = src_used.get_mut(usize::from(s)) {
+            *u = true;
+        }
+    }
+    struct Lists {
+        ids: HashMap<Vec<u16>, u32>,
+        ranges: Vec<(u32, u32)>,
+    }
+    let mut keys: Vec<u16> = Vec::new();
+    let mut scratch: Vec<u16> = Vec::new();
+    let mut intern =
+        |members: &[GroupId], used: &[bool], lists: &mut Lists| -> Result<((u32, u32), u32), ()> {
+            scratch.clear();
+            scratch.extend(
+                members
+                    .iter()
+                    .filter(|g| used.get(usize::from(g.0)).copied().unwrap_or(false))
+                    .map(|g| g.0),
+            );
+            if let Some(&id) = lists.ids.get(&scratch) {
+                let range = lists.ranges.get(id as usize).copied().ok_or(())?;
+                return Ok((range, id));
+            }
+            let id = u32::try_from(lists.ranges.len()).map_err(|_| ())?;
+            let range = (
+                u32::try_from(keys.len()).map_err(|_| ())?,
+                u32::try_from(scratch.len()).map_err(|_| ())?,
+            );
+            keys.extend_from_slice(&scratch);
+            lists.ranges.push(range);
+            lists.ids.insert(scratch.clone(), id);
+            Ok((range, id))
+        };
+    let mut src_lists = Lists {
+        ids: HashMap::new(),
+        ranges: Vec::new(),
+    };
+    let mut dst_lists = Lists {
+        ids: HashMap::new(),
+        ranges: Vec::new(),
+    };
+    for set in &mut interner.sets {
+        let start = set.start as usize;
+        let members = interner
+            .members
+            .get(start..start + set.len as usize)
+            .unwrap_or(&[]);
+        (set.src_keys, set.src_list) = intern(members, &src_used, &mut src_lists)?;
+        (set.dst_keys, set.dst_list) = intern(members, &dst_used, &mut dst_lists)?;
+    }
+    Ok((keys.into_boxed_slice(), src_lists.ranges, dst_lists.ranges))
 }
 
 fn insert(
@@ -955,5 +1167,109 @@ fn insert(
         IpNet::V6(n) => {
             v6.insert(n, ep);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(policy: &str, inventory: &str) -> PolicySnapshot {
+        let p = crate::load_policy_str(policy, "p.yaml").unwrap();
+        let i = crate::load_inventory_str(inventory, "i.yaml").unwrap();
+        crate::compile(&p.policy, &i, 1).unwrap()
+    }
+
+    /// The hashing path (no plan) decides exactly as the planned one, with `"*"` cells
+    /// both folded into group cells and kept apart (more than `MERGE_LIMIT` rules).
+    #[test]
+    fn unplanned_flows_decide_as_planned() {
+        let mut inv =
+            String::from("apiVersion: palisade.dev/v1\nkind: WorkloadInventory\nworkloads:\n");
+        for i in 0..12 {
+            inv.push_str(&format!(
+                "  - {{name: w{i}, namespace: n{}, labels: {{app: a{}, tier: t{}}}, ips: [10.0.0.{}]}}\n",
+                i % 2,
+                i % 4,
+                i % 3,
+                i + 1
+            ));
+        }
+        let mut pol = String::from(
+            "apiVersion: palisade.dev/v1\nkind: SegmentationPolicy\nmetadata: {name: t}\nspec:\n  mode: monitor\n  groups:\n",
+        );
+        let names = ["a0", "a1", "a2", "a3", "t0", "t1", "t2", "n0", "n1", "out"];
+        for n in &names[..4] {
+            pol.push_str(&format!("    {n}: {{selector: {{app: {n}}}}}\n"));
+        }
+        for n in &names[4..7] {
+            pol.push_str(&format!(
+                "    {n}: {{selector: {{tier: {n}}}, mode: protect}}\n"
+            ));
+        }
+        pol.push_str("    n0: {namespaces: [n0]}\n    n1: {namespaces: [n1]}\n");
+        pol.push_str("    out: {cidrs: [0.0.0.0/0]}\n  rules:\n");
+        let peers = ["a0", "a1", "t0", "t2", "n1", "out", "*"];
+        let actions = ["allow", "deny", "alert", "allow"];
+        let apps = [
+            "",
+            ", app: http",
+            ", app: redis",
+            ", app: udp",
+            ", app: dns",
+        ];
+        let mut r = 0;
+        for (i, from) in peers.iter().enumerate() {
+            for (j, to) in peers.iter().enumerate() {
+                // Many "*" rules, so that some "*" cells exceed MERGE_LIMIT.
+                let copies = if *from == "*" || *to == "*" { 40 } else { 1 };
+                for k in 0..copies {
+                    let port = 1 + ((i * 7 + j * 3 + k) % 9) as u16 * 100;
+                    let ports = match (i + j + k) % 3 {
+                        0 => String::new(),
+                        1 => format!(", ports: [{port}]"),
+                        _ => format!(", ports: [\"{port}-{}\"]", port + 150),
+                    };
+                    pol.push_str(&format!(
+                        "    - {{id: r{r}, from: [\"{from}\"], to: [\"{to}\"]{ports}{}, action: {}{}}}\n",
+                        apps[(i + k) % apps.len()],
+                        actions[(j + k) % actions.len()],
+                        if k % 5 == 0 { ", capture: true" } else { "" },
+                    ));
+                    r += 1;
+                }
+            }
+        }
+        let planned = snapshot(&pol, &inv);
+        let mut hashed = snapshot(&pol, &inv);
+        hashed.flow_index.forget_plans();
+        let addrs: Vec<IpAddr> = (1..=13)
+            .map(|i| IpAddr::from([10, 0, 0, i]))
+            .chain([IpAddr::from([8, 8, 8, 8]), "2001:db8::1".parse().unwrap()])
+            .collect();
+        let apps = [
+            None,
+            Some(AppProto::Http),
+            Some(AppProto::Redis),
+            Some(AppProto::Dns),
+        ];
+        let mut by_rule = 0;
+        for &a in &addrs {
+            for &b in &addrs {
+                for port in [1, 100, 150, 250, 401, 800, 9999] {
+                    for t in [Transport::Tcp, Transport::Udp, Transport::Icmp] {
+                        for app in apps {
+                            let (s1, d1) = (planned.resolve(a), planned.resolve(b));
+                            let (s2, d2) = (hashed.resolve(a), hashed.resolve(b));
+                            let x = planned.judge_flow(&s1, &d1, port, t, app);
+                            let y = hashed.judge_flow(&s2, &d2, port, t, app);
+                            assert_eq!(x, y, "{a} -> {b}:{port} {t:?} {app:?}");
+                            by_rule += usize::from(x.rule.is_some());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(by_rule > 1000, "{by_rule}");
     }
 }
