@@ -36,9 +36,9 @@ use control::PolicySnapshot;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::decode::LinkType;
-use crate::events::{Event, EventOutput, EventSender, EventTap, EventWriter, PolicyObj, Timestamp};
+use crate::events::{EventOutput, EventSender, EventTap, EventWriter, Timestamp};
 use crate::inspect::ParserRegistry;
-use crate::pipeline::{FlowInfo, Worker, WorkerConfig, WorkerStats};
+use crate::pipeline::{FlowInfo, Worker, WorkerConfig, WorkerStats, policy_event};
 use crate::verdict::PacketVerdict;
 
 /// Where live packets come from.
@@ -256,24 +256,6 @@ impl Shared {
         all.truncate(max);
         all
     }
-}
-
-fn policy_event(out: &mut Vec<u8>, snap: &PolicySnapshot, source: &Path, error: Option<&str>) {
-    let mut e = Event::new(Timestamp::now(), "policy");
-    let src = source.display().to_string();
-    e.policy = Some(PolicyObj {
-        status: if error.is_some() {
-            "rejected"
-        } else {
-            "loaded"
-        },
-        version: Some(snap.version()),
-        name: Some(snap.name()),
-        source: &src,
-        rules: Some(snap.rule_count()),
-        error,
-    });
-    e.write_line(out);
 }
 
 fn now_string() -> String {

@@ -9,6 +9,7 @@
 mod replay;
 mod worker;
 
+pub(crate) use replay::policy_event;
 pub use replay::{ReplayOptions, ReplayReport, SwapAt, run_replay};
 pub use worker::{
     FlowCtx, FlowInfo, OnSwap, VerdictChange, VerdictCounts, Worker, WorkerConfig, WorkerStats,

@@ -252,7 +252,8 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     Ok(report)
 }
 
-fn policy_event(
+/// Writes a `policy` event: a version loaded, or a rejection (with the version that stays).
+pub(crate) fn policy_event(
     out: &mut Vec<u8>,
     snap: &PolicySnapshot,
     source: &std::path::Path,
