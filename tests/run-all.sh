@@ -25,6 +25,9 @@ cargo test --workspace
 step "benches compile"
 cargo bench --workspace --no-run
 
+step "allocation check (steady state allocates nothing per packet or request)"
+cargo bench -p benches --bench alloc
+
 step "fuzz smoke"
 bash tests/fuzz-smoke.sh
 

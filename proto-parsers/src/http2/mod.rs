@@ -10,10 +10,12 @@
 //! `application/grpc*` is a gRPC call ([`RequestDetail::Grpc`]) whose outcome comes from its
 //! trailers or a trailers-only response.
 //!
-//! HPACK is `loona-hpack`, one decoder per direction (each side's header blocks are
+//! HPACK is our own decoder ([`hpack`]), one per direction (each side's header blocks are
 //! compressed against its own dynamic table). A header block must be decoded whole, so its
 //! fragments are copied into a bounded scratch buffer as they stream past; everything else is
-//! parsed in place. A flow picked up after its first bytes cannot be decoded (the dynamic
+//! parsed in place. Decoded fields are not copied: a request's facts borrow names and values
+//! from the block itself, the static table, the dynamic table or (Huffman-coded strings) the
+//! side's field scratch. A flow picked up after its first bytes cannot be decoded (the dynamic
 //! tables are unknown) and is reported [`OpaqueReason::MidStream`].
 //!
 //! Bounds (each reached is an anomaly and a counter in [`Http2Stats`]): encoded header block
@@ -22,12 +24,13 @@
 //! [`MAX_STREAMS`], frame size by the peer's `SETTINGS_MAX_FRAME_SIZE`, gRPC message length
 //! [`crate::grpc::MAX_MESSAGE`].
 //!
-//! Allocation: the scratch buffers grow once to their bounds and are reused. `loona-hpack`
-//! itself allocates a `Vec<u8>` for every Huffman-coded string it decodes and for every
-//! field it inserts into its dynamic table (its API hands out `Cow`s and has no way to
-//! decode into a caller's buffer), so a steady stream of new header values allocates there.
+//! Allocation: the scratch buffers, the HPACK tables and the header list a request fact
+//! borrows grow once to their bounds (or the connection's high-water mark) and are reused, so
+//! nothing is allocated per request or per header field, new values or not.
 
-use loona_hpack::Decoder;
+pub mod hpack;
+
+use hpack::{Decoder, Field, Limits};
 
 use crate::contract::{
     Fact, FactSink, Invalid, OpaqueReason, ParserAnomaly, Progress, StreamParser,
@@ -156,13 +159,14 @@ struct Pending {
     continuations: u32,
 }
 
-/// One decoded field: offsets into [`Side::fields`].
-#[derive(Clone, Copy, Debug)]
-struct Span {
-    at: u32,
-    name: u32,
-    value: u32,
-}
+/// One decoded field: where its name and value are (see [`hpack::View`]).
+type Span = Field;
+
+/// What the decoder may keep of one header block.
+const LIMITS: Limits = Limits {
+    max_list: MAX_HEADER_LIST,
+    max_fields: MAX_HEADERS,
+};
 
 /// What one direction needs: its framing position, its HPACK decoder and scratch.
 struct Side {
@@ -171,48 +175,80 @@ struct Side {
     /// Largest frame this side may send (the other side's SETTINGS_MAX_FRAME_SIZE).
     max_frame: u32,
     table_allowed: usize,
-    decoder: Decoder<'static>,
+    decoder: Decoder,
     pending: Option<Pending>,
+    /// The header block being assembled, then decoded (kept until its facts are out:
+    /// raw literals are read in place).
     block: Vec<u8>,
-    /// Decoded names and values of the last block, back to back.
+    /// Huffman-decoded strings of the last block (and fields moved out of the dynamic
+    /// table during it), for `spans` to point into.
     fields: Vec<u8>,
     spans: Vec<Span>,
+    /// For each [`Known`] name, 1 + the index in `spans` of the first field with it (0:
+    /// none), found in one pass after decoding.
+    known: [u8; KNOWN],
+}
+
+/// The header fields the parser reads by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Known {
+    Method,
+    Path,
+    Authority,
+    Host,
+    UserAgent,
+    ContentType,
+    Status,
+    GrpcStatus,
+    GrpcMessage,
+}
+
+const KNOWN: usize = 9;
+
+impl Known {
+    /// Names are lower-case on the wire in HTTP/2; anything else is another name.
+    fn of(name: &[u8]) -> Option<Known> {
+        Some(match name {
+            b":method" => Known::Method,
+            b":path" => Known::Path,
+            b":authority" => Known::Authority,
+            b"host" => Known::Host,
+            b"user-agent" => Known::UserAgent,
+            b"content-type" => Known::ContentType,
+            b":status" => Known::Status,
+            b"grpc-status" => Known::GrpcStatus,
+            b"grpc-message" => Known::GrpcMessage,
+            _ => return None,
+        })
+    }
 }
 
 impl Side {
     fn new(stage: Stage) -> Self {
-        let mut decoder = Decoder::new();
-        decoder.set_max_allowed_table_size(DEFAULT_HPACK_TABLE);
         Side {
             stage,
             seen_frame: false,
             max_frame: DEFAULT_MAX_FRAME,
             table_allowed: DEFAULT_HPACK_TABLE,
-            decoder,
+            decoder: Decoder::with_table_size(DEFAULT_HPACK_TABLE),
             pending: None,
             block: Vec::new(),
             fields: Vec::new(),
             spans: Vec::new(),
+            known: [0; KNOWN],
         }
     }
 
-    fn field(&self, s: Span) -> (&[u8], &[u8]) {
-        let at = s.at as usize;
-        let mid = at + s.name as usize;
-        let end = mid + s.value as usize;
-        (
-            self.fields.get(at..mid).unwrap_or_default(),
-            self.fields.get(mid..end).unwrap_or_default(),
-        )
+    /// The bytes of the last decoded block's fields.
+    fn view(&self) -> hpack::View<'_> {
+        self.decoder.view(&self.block, &self.fields)
     }
 
-    /// The first field named `name` (names are lower-case on the wire in HTTP/2).
-    fn get(&self, name: &[u8]) -> Option<&[u8]> {
-        self.spans
-            .iter()
-            .map(|&s| self.field(s))
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v)
+    /// The value of the first field named `name`.
+    fn get(&self, name: Known) -> Option<&[u8]> {
+        let i = self.known.get(name as usize)?.checked_sub(1)?;
+        let s = self.spans.get(usize::from(i))?;
+        Some(self.view().value(s))
     }
 }
 
@@ -244,6 +280,9 @@ struct Conn {
     dead: Option<Invalid>,
     resync_pending: bool,
     summary: Vec<u8>,
+    /// The header list of the last request fact, kept for its allocation (see
+    /// [`recycle`]).
+    headers: Vec<Header<'static>>,
     stats: Http2Stats,
 }
 
@@ -295,6 +334,7 @@ impl Http2Parser {
                 dead: None,
                 resync_pending: false,
                 summary: Vec::new(),
+                headers: Vec::new(),
                 stats: Http2Stats::default(),
             },
         }
@@ -506,6 +546,12 @@ impl Http2Parser {
                 body.kind = BodyKind::Skip;
             }
         }
+        if body.kind == BodyKind::Fragment {
+            // The block grows by this fragment: at once rather than by doubling (never past
+            // the bound, which fails the flow).
+            let room = MAX_BLOCK.saturating_sub(side.block.len());
+            side.block.reserve((body.left as usize).min(room));
+        }
         side.stage = Stage::Body(body);
         Ok(())
     }
@@ -532,6 +578,7 @@ impl Http2Parser {
                     (Direction::ToServer, false) => conn.on_request(side, p, sink),
                     (Direction::ToClient, false) => conn.on_response(side, p, sink),
                 }
+                side.block.clear();
             }
             _ => {}
         }
@@ -553,7 +600,7 @@ impl Http2Parser {
                 let v = (value as usize).clamp(0, MAX_HPACK_TABLE);
                 if v > other.table_allowed {
                     other.table_allowed = v;
-                    other.decoder.set_max_allowed_table_size(v);
+                    other.decoder.set_max_allowed(v);
                 }
             }
             SETTINGS_MAX_FRAME_SIZE => {
@@ -710,50 +757,40 @@ impl Http2Parser {
     }
 }
 
-/// Decodes the assembled block of `side` into its field scratch, counting limits.
+/// Decodes the assembled block of `side` into its field list, counting limits.
 fn decode_block(side: &mut Side, conn: &mut Conn, sink: &mut dyn FactSink) -> Result<(), Invalid> {
     let Side {
         decoder,
         block,
         fields,
         spans,
+        known,
         ..
     } = side;
-    fields.clear();
-    spans.clear();
-    let mut list = 0usize;
-    let mut over = false;
-    let mut many = false;
-    let r = decoder.decode_with_cb(block, |name, value| {
-        // Counting goes on past the limit (cheap: indexed fields are borrowed) because
-        // every field must still go through the decoder to keep its table in step.
-        list = list.saturating_add(name.len() + value.len() + 32);
-        if list > MAX_HEADER_LIST {
-            over = true;
-        } else if spans.len() >= MAX_HEADERS {
-            many = true;
-        } else {
-            let at = fields.len() as u32;
-            fields.extend_from_slice(&name);
-            fields.extend_from_slice(&value);
-            spans.push(Span {
-                at,
-                name: name.len() as u32,
-                value: value.len() as u32,
-            });
-        }
-    });
-    block.clear();
-    if r.is_err() {
+    *known = [0; KNOWN];
+    // Fields past a limit are still decoded (the dynamic table must stay in step) but not
+    // kept.
+    let Ok(d) = decoder.decode(block, fields, spans, LIMITS) else {
+        spans.clear();
         conn.stats.hpack_errors += 1;
         sink.anomaly(ParserAnomaly::CompressionError);
         return Err(Invalid::BadSyntax);
+    };
+    // One pass finds the fields the facts need by name.
+    let v = decoder.view(block, fields);
+    for (i, s) in spans.iter().enumerate() {
+        if let Some(k) = Known::of(v.name(s))
+            && let Some(slot) = known.get_mut(k as usize)
+            && *slot == 0
+        {
+            *slot = u8::try_from(i + 1).unwrap_or(0);
+        }
     }
-    if over {
+    if d.over_list {
         conn.stats.header_list_too_large += 1;
         sink.anomaly(ParserAnomaly::CompressionError);
     }
-    if many {
+    if d.over_fields {
         conn.stats.too_many_headers += 1;
         sink.anomaly(ParserAnomaly::TooManyHeaders);
     }
@@ -788,7 +825,7 @@ impl Conn {
             }
             return;
         }
-        let method = side.get(b":method");
+        let method = side.get(Known::Method);
         if method.is_none() && id <= self.max_client_stream {
             // Trailers of a stream already finished and forgotten.
             return;
@@ -800,7 +837,7 @@ impl Conn {
             sink.anomaly(ParserAnomaly::BadFraming);
         }
         self.max_client_stream = self.max_client_stream.max(id);
-        let content_type = side.get(b"content-type");
+        let content_type = side.get(Known::ContentType);
         let is_grpc = content_type.is_some_and(grpc::is_grpc_content_type);
         let tx = self.next_tx;
         self.next_tx = self.next_tx.wrapping_add(1);
@@ -827,30 +864,22 @@ impl Conn {
         }
 
         let method = method.unwrap_or_default();
-        let path = side.get(b":path").unwrap_or_default();
-        let mut list = [Header {
-            name: &[],
-            value: &[],
-        }; MAX_HEADERS];
-        let mut n = 0;
-        for &s in &side.spans {
-            let (name, value) = side.field(s);
-            if name.first() == Some(&b':') {
-                continue;
-            }
-            if let Some(slot) = list.get_mut(n) {
-                *slot = Header { name, value };
-                n += 1;
-            }
-        }
+        let path = side.get(Known::Path).unwrap_or_default();
+        let v = side.view();
+        let mut list = recycle(std::mem::take(&mut self.headers));
+        list.reserve(side.spans.len());
+        list.extend(side.spans.iter().filter_map(|s| {
+            let (name, value) = v.pair(s);
+            (name.first() != Some(&b':')).then_some(Header { name, value })
+        }));
         let http = HttpRequest {
             version: HttpVersion::Http2,
             method,
             path,
-            authority: side.get(b":authority").or_else(|| side.get(b"host")),
-            user_agent: side.get(b"user-agent"),
+            authority: side.get(Known::Authority).or_else(|| side.get(Known::Host)),
+            user_agent: side.get(Known::UserAgent),
             content_type,
-            headers: list.get(..n).unwrap_or_default(),
+            headers: &list,
         };
         self.summary.clear();
         for part in [method, b" ", path] {
@@ -874,6 +903,7 @@ impl Conn {
             summary: &self.summary,
             detail,
         });
+        self.headers = recycle(list);
     }
 
     /// A response header block (final headers, interim 1xx, or trailers) is complete.
@@ -897,7 +927,7 @@ impl Conn {
         let Some(st) = self.streams.get_mut(i) else {
             return;
         };
-        let raw_status = side.get(b":status");
+        let raw_status = side.get(Known::Status);
         let status = raw_status.and_then(parse_status);
         let first = !st.headers_seen && !st.responded;
         if first {
@@ -928,14 +958,14 @@ impl Conn {
                     summary: raw_status.unwrap_or_default(),
                     detail: ResponseDetail::Http(HttpResponse {
                         status: st.http_status,
-                        content_type: side.get(b"content-type"),
+                        content_type: side.get(Known::ContentType),
                     }),
                 });
                 self.mark_responded(i);
             } else if st.grpc {
-                let grpc_status = side.get(b"grpc-status");
+                let grpc_status = side.get(Known::GrpcStatus);
                 if grpc_status.is_some() || p.end_stream {
-                    let grpc_message = side.get(b"grpc-message");
+                    let grpc_message = side.get(Known::GrpcMessage);
                     let code = grpc_status.and_then(grpc::parse_status);
                     sink.fact(&Fact::Response {
                         app: AppProto::Grpc,
@@ -1045,6 +1075,16 @@ impl Conn {
             }
         }
     }
+}
+
+/// Re-types an emptied header list so that its allocation outlives the borrows it held: the
+/// in-place `collect` keeps the buffer (same element size and alignment), so after the first
+/// request nothing is allocated (as `http1` and `sql::Classifier` recycle theirs).
+// `filter` would keep the element type; the point is the new lifetime.
+#[allow(clippy::unnecessary_filter_map)]
+fn recycle<'b>(mut v: Vec<Header<'_>>) -> Vec<Header<'b>> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
 }
 
 impl StreamParser for Http2Parser {
