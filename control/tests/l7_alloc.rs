@@ -113,10 +113,12 @@ fn judging_does_not_allocate() {
         SqlStatement {
             verb: SqlVerb::Other("select"),
             tables: &tables,
+            text: b"",
         },
         SqlStatement {
             verb: SqlVerb::Drop,
             tables: &["secrets"],
+            text: b"",
         },
     ];
     let alpn: [&[u8]; 2] = [b"http/1.1", b"h2"];

@@ -719,6 +719,7 @@ fn indexed_l7_agrees_with_full_scan() {
             .map(|t| SqlStatement {
                 verb: *rng.pick(&verbs),
                 tables: t.as_slice(),
+                text: b"",
             })
             .collect();
         let user = rng.chance(90).then(|| *rng.pick(&USERS));

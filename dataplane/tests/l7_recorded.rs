@@ -86,8 +86,9 @@ fn postgres_select_insert_on_orders_only() {
     assert_eq!(
         a,
         [
-            // `SELECT 1 ; SELECT ... JOIN order_items`: the second statement is judged too.
-            "alert default monitor SELECT;SELECT [orders,order_items]",
+            // `SELECT 1 ; SELECT ... JOIN order_items`: each statement is judged on its own,
+            // and only the second falls outside the allow.
+            "alert default monitor SELECT [orders,order_items]",
             // A CTE reading customers.
             "alert default monitor SELECT [orders,customers]",
             "alert default monitor INSERT [order_items,orders]",
@@ -165,10 +166,65 @@ fn in_protect_mode_the_first_denied_statement_resets_the_session() {
     );
     assert_ne!(protect, text);
     let (a, summary) = alerts("postgres/pg-psql.pcap", Some(&protect));
-    assert_eq!(
-        a,
-        ["deny default protect SELECT;SELECT [orders,order_items]"]
-    );
+    assert_eq!(a, ["deny default protect SELECT [orders,order_items]"]);
     assert!(summary["packet_verdicts"]["reset"].as_u64().unwrap() >= 1);
     assert!(summary["packet_verdicts"]["drop"].as_u64().unwrap() >= 1);
+}
+
+/// `replay --log-all` on the psql session: each statement of a simple query that holds
+/// two is its own event with its own text; the alert names the statement that was denied.
+#[test]
+fn each_statement_of_a_request_is_its_own_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .arg("replay")
+        .arg(root().join("tests/data/postgres/pg-psql.pcap"))
+        .arg("--policy")
+        .arg(root().join("dataplane/tests/data/l7-policy.yaml"))
+        .arg("--inventory")
+        .arg(root().join("dataplane/tests/data/l7-inventory.yaml"))
+        .arg("--events")
+        .arg(&events)
+        .arg("--log-all")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let join = "SELECT count(*) FROM orders o JOIN order_items i ON i.order_id = o.id";
+    let mut seen = Vec::new();
+    for line in std::fs::read_to_string(&events).unwrap().lines() {
+        let e: Value = serde_json::from_str(line).unwrap();
+        let Some(q) = e.get("postgres") else { continue };
+        let query = q["query"].as_str().unwrap_or_default();
+        if query == "SELECT 1" || query == join {
+            let tables: Vec<&str> = q["tables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap())
+                .collect();
+            seen.push(format!(
+                "{} {} {} [{}] {}",
+                e["event_type"].as_str().unwrap(),
+                e["verdict"]["action"].as_str().unwrap(),
+                q["verb"].as_str().unwrap(),
+                tables.join(","),
+                query
+            ));
+        }
+        // No event joins the two statements any more.
+        assert!(!q["verb"].as_str().unwrap().contains(';'), "{line}");
+    }
+    assert_eq!(
+        seen,
+        [
+            format!("alert alert SELECT [orders,order_items] {join}"),
+            "l7 allow SELECT [] SELECT 1".to_string(),
+            format!("l7 alert SELECT [orders,order_items] {join}"),
+        ]
+    );
 }

@@ -125,6 +125,10 @@ pub enum SqlVerb<'a> {
 pub struct SqlStatement<'a> {
     pub verb: SqlVerb<'a>,
     pub tables: &'a [&'a str],
+    /// The statement's own text, from the request's: the `;`-separated part it was found in,
+    /// without surrounding whitespace (a statement nested in another, such as a
+    /// data-modifying CTE, has its enclosing statement's text).
+    pub text: &'a [u8],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

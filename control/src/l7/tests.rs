@@ -491,7 +491,11 @@ fn grpc_service_and_methods() {
 }
 
 fn stmt<'a>(verb: SqlVerb<'a>, tables: &'a [&'a str]) -> SqlStatement<'a> {
-    SqlStatement { verb, tables }
+    SqlStatement {
+        verb,
+        tables,
+        text: b"",
+    }
 }
 
 fn sql<'a>(

@@ -123,8 +123,10 @@ impl L7Record {
                     SqlKind::Login => ("LOGIN".to_string(), Vec::new()),
                     SqlKind::UseDatabase => ("USE".to_string(), Vec::new()),
                     _ => {
-                        // One event per request; with several statements the verbs are joined
-                        // in order and the tables united, so nothing a statement did is hidden.
+                        // The worker gives each statement its own record (PRODUCT.md: one
+                        // event per statement); should a request with several arrive here,
+                        // the verbs are joined in order and the tables united, so nothing a
+                        // statement did is hidden.
                         let mut verbs: Vec<String> = Vec::new();
                         let mut tables: Vec<String> = Vec::new();
                         for st in q.statements {

@@ -324,11 +324,80 @@ impl VerdictCounts {
     }
 }
 
+/// Judges one transaction (an SQL request's statement counts as one), counts it and queues
+/// its alert and `--log-all` record.
+fn judge_one(
+    j: &mut Judge<'_>,
+    stats: &mut WorkerStats,
+    app: AppProto,
+    id: u32,
+    detail: &RequestDetail<'_>,
+) {
+    stats.transactions += 1;
+    let norm = match detail {
+        RequestDetail::Http(h) => Some(h.path),
+        RequestDetail::Grpc(g) => Some(g.http.path),
+        _ => None,
+    }
+    .map(|raw| {
+        j.path.clear();
+        proto_parsers::http::normalize_path(raw, j.path);
+        j.path.as_str()
+    });
+    let d = j
+        .snap
+        .judge_transaction(&j.src, &j.dst, j.dport, j.transport, app, detail, norm);
+    count(
+        &mut stats.tx_verdicts,
+        d.action.as_str(),
+        rule_name(j.snap, &d),
+    );
+    if d.enforce {
+        j.verdict = j.verdict.max_with(packet_verdict(&d, j.is_tcp));
+    }
+    let version = j.snap.version();
+    let repeats_flow = j
+        .flow_decision
+        .is_some_and(|f| (f.action, f.rule) == (d.action, d.rule));
+    if is_alert(&d)
+        && !repeats_flow
+        && let Some(rec) = L7Record::from_request(detail)
+    {
+        j.out.push(L7Out::Alert(d, rec));
+    }
+    if j.log_all
+        && let Some(rec) = L7Record::from_request(detail)
+    {
+        if j.pending.len() >= PENDING_CAP {
+            let (_, d, v, rec) = j.pending.remove(0);
+            j.out.push(L7Out::Log(d, v, rec));
+        }
+        j.pending.push((id, d, version, rec));
+    }
+}
+
+/// The transactions of a request: one per statement for an SQL request holding several
+/// (PRODUCT.md: events and verdicts per statement), the request itself otherwise.
+fn for_each_transaction(detail: &RequestDetail<'_>, mut f: impl FnMut(&RequestDetail<'_>)) {
+    match detail {
+        RequestDetail::Sql(q) if q.statements.len() > 1 => {
+            for st in q.statements {
+                f(&RequestDetail::Sql(proto_parsers::facts::SqlRequest {
+                    text: st.text,
+                    statements: std::slice::from_ref(st),
+                    ..*q
+                }));
+            }
+        }
+        _ => f(detail),
+    }
+}
+
 impl FactSink for Sink<'_> {
     fn fact(&mut self, fact: &Fact<'_>) {
         let Some(j) = self.judge.as_mut() else {
-            if let Fact::Transaction { .. } = fact {
-                self.stats.transactions += 1;
+            if let Fact::Transaction { detail, .. } = fact {
+                for_each_transaction(detail, |_| self.stats.transactions += 1);
             }
             return;
         };
@@ -336,67 +405,35 @@ impl FactSink for Sink<'_> {
             Fact::Transaction {
                 app, id, detail, ..
             } => {
-                self.stats.transactions += 1;
-                let norm = match detail {
-                    RequestDetail::Http(h) => Some(h.path),
-                    RequestDetail::Grpc(g) => Some(g.http.path),
-                    _ => None,
-                }
-                .map(|raw| {
-                    j.path.clear();
-                    proto_parsers::http::normalize_path(raw, j.path);
-                    j.path.as_str()
-                });
-                let d = j.snap.judge_transaction(
-                    &j.src,
-                    &j.dst,
-                    j.dport,
-                    j.transport,
-                    *app,
-                    detail,
-                    norm,
-                );
-                count(
-                    &mut self.stats.tx_verdicts,
-                    d.action.as_str(),
-                    rule_name(j.snap, &d),
-                );
-                if d.enforce {
-                    j.verdict = j.verdict.max_with(packet_verdict(&d, j.is_tcp));
-                }
-                let version = j.snap.version();
-                let repeats_flow = j
-                    .flow_decision
-                    .is_some_and(|f| (f.action, f.rule) == (d.action, d.rule));
-                if is_alert(&d)
-                    && !repeats_flow
-                    && let Some(rec) = L7Record::from_request(detail)
-                {
-                    j.out.push(L7Out::Alert(d, rec));
-                }
-                if j.log_all
-                    && let Some(rec) = L7Record::from_request(detail)
-                {
-                    if j.pending.len() >= PENDING_CAP {
-                        let (_, d, v, rec) = j.pending.remove(0);
-                        j.out.push(L7Out::Log(d, v, rec));
-                    }
-                    j.pending.push((*id, d, version, rec));
-                }
+                let stats = &mut *self.stats;
+                for_each_transaction(detail, |one| judge_one(j, stats, *app, *id, one));
             }
             Fact::Response {
                 id, status, detail, ..
             } => {
-                if let Some(i) = j.pending.iter().position(|(p, ..)| p == id) {
-                    let (_, d, v, mut rec) = j.pending.remove(i);
-                    rec.apply_response(*status, detail);
-                    j.out.push(L7Out::Log(d, v, rec));
+                // Every statement of the request gets the response: a PostgreSQL simple
+                // query's statements run as one transaction, and a failed MySQL statement
+                // ends its request.
+                let mut i = 0;
+                while i < j.pending.len() {
+                    if j.pending.get(i).is_some_and(|p| p.0 == *id) {
+                        let (_, d, v, mut rec) = j.pending.remove(i);
+                        rec.apply_response(*status, detail);
+                        j.out.push(L7Out::Log(d, v, rec));
+                    } else {
+                        i += 1;
+                    }
                 }
             }
             Fact::Unanswered { id, .. } => {
-                if let Some(i) = j.pending.iter().position(|(p, ..)| p == id) {
-                    let (_, d, v, rec) = j.pending.remove(i);
-                    j.out.push(L7Out::Log(d, v, rec));
+                let mut i = 0;
+                while i < j.pending.len() {
+                    if j.pending.get(i).is_some_and(|p| p.0 == *id) {
+                        let (_, d, v, rec) = j.pending.remove(i);
+                        j.out.push(L7Out::Log(d, v, rec));
+                    } else {
+                        i += 1;
+                    }
                 }
             }
             Fact::Opaque { .. } => {}

@@ -66,6 +66,9 @@ struct StmtMeta {
     ntables: u16,
     /// The upper-cased first word, to tell `RENAME` from `REPLACE` among `Other` verbs.
     word: Kw,
+    /// Byte range in the text of the `;`-separated statement this one belongs to (a nested
+    /// statement shares its enclosing statement's range).
+    span: (u32, u32),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -167,7 +170,12 @@ impl Classifier {
                 VerbTag::Other(s, e) => SqlVerb::Other(name(s, e)),
             };
             let tables = refs.get(s as usize..e as usize).unwrap_or_default();
-            out.push(SqlStatement { verb, tables });
+            let (a, b) = m.span;
+            let text = text
+                .get(a as usize..b as usize)
+                .unwrap_or_default()
+                .trim_ascii();
+            out.push(SqlStatement { verb, tables, text });
         }
         let r = f(&out);
         self.out = recycle(out);
@@ -201,9 +209,12 @@ impl Classifier {
             ds: [DepthState::default(); MAX_DEPTH],
             frames: [(0, 0); MAX_FRAMES],
             nframes: 0,
+            seg_start: 0,
+            seg_first: 0,
         };
         s.ds[0].query = true;
         s.run();
+        s.close_segment(text.len());
     }
 }
 
@@ -508,6 +519,9 @@ struct Scan<'c, 't> {
     /// data-modifying statements inside parentheses (PostgreSQL CTEs).
     frames: [(u16, u16); MAX_FRAMES],
     nframes: usize,
+    /// Where the current `;`-separated statement began, and its first statement's index.
+    seg_start: usize,
+    seg_first: usize,
 }
 
 impl Scan<'_, '_> {
@@ -545,7 +559,11 @@ impl Scan<'_, '_> {
             let t = self.lx.next();
             match t.kind {
                 Tok::End => return,
-                Tok::Semi => self.end_statement(),
+                Tok::Semi => {
+                    self.close_segment(t.start);
+                    self.seg_start = t.end;
+                    self.end_statement();
+                }
                 Tok::Punct(b'(') => self.open(),
                 Tok::Punct(b')') => self.close(),
                 Tok::Punct(b',') => self.comma(),
@@ -580,6 +598,15 @@ impl Scan<'_, '_> {
         )
     }
 
+    /// Gives the statements begun since the last `;` their text range, ending at `end`.
+    fn close_segment(&mut self, end: usize) {
+        let span = (self.seg_start as u32, end as u32);
+        for m in self.c.stmts.iter_mut().skip(self.seg_first) {
+            m.span = span;
+        }
+        self.seg_first = self.c.stmts.len();
+    }
+
     fn end_statement(&mut self) {
         self.depth = 0;
         self.ds = [DepthState::default(); MAX_DEPTH];
@@ -599,6 +626,7 @@ impl Scan<'_, '_> {
             verb,
             ntables: 0,
             word: k,
+            span: (0, 0),
         });
         if !nested {
             self.nframes = 0;

@@ -416,3 +416,52 @@ fn garbage_never_panics() {
         }
     }
 }
+
+fn texts(d: SqlDialect, text: &str) -> Vec<(String, String)> {
+    let mut c = Classifier::new();
+    c.classify(d, text.as_bytes(), |st| {
+        st.iter()
+            .map(|s| {
+                let v = match s.verb {
+                    SqlVerb::Other(o) => o.to_string(),
+                    v => format!("{v:?}").to_uppercase(),
+                };
+                (v, String::from_utf8_lossy(s.text).into_owned())
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn each_statement_carries_its_own_text() {
+    let p = SqlDialect::Postgres;
+    assert_eq!(
+        texts(p, "SELECT 1;  DROP TABLE orders ;\n"),
+        [
+            ("SELECT".into(), "SELECT 1".into()),
+            ("DROP".into(), "DROP TABLE orders".into())
+        ]
+    );
+    // A `;` inside a string, a quoted name or a comment does not split.
+    assert_eq!(
+        texts(p, "SELECT ';' FROM \"a;b\" /* ; */; DELETE FROM t -- ;"),
+        [
+            ("SELECT".into(), "SELECT ';' FROM \"a;b\" /* ; */".into()),
+            ("DELETE".into(), "DELETE FROM t -- ;".into())
+        ]
+    );
+    // A data-modifying CTE is a statement of its own with the enclosing text.
+    let cte = "WITH d AS (DELETE FROM audit RETURNING id) SELECT * FROM d";
+    let got = texts(p, cte);
+    assert!(got.len() >= 2, "{got:?}");
+    assert!(got.iter().all(|(_, t)| t == cte), "{got:?}");
+    assert!(got.iter().any(|(v, _)| v == "DELETE"), "{got:?}");
+    // Empty statements are skipped; the last one needs no `;`.
+    assert_eq!(
+        texts(SqlDialect::Mysql, ";;SELECT 2;;  INSERT INTO t VALUES (1)"),
+        [
+            ("SELECT".into(), "SELECT 2".into()),
+            ("INSERT".into(), "INSERT INTO t VALUES (1)".into())
+        ]
+    );
+}
