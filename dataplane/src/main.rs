@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use dataplane::events::EventOutput;
 use dataplane::live::{RunError, RunOptions, Source};
+use dataplane::pipeline::capture::CaptureConfig;
 use dataplane::pipeline::{OnSwap, ReplayOptions, SwapAt, WorkerConfig, run_replay};
 
 #[derive(Parser)]
@@ -58,6 +59,9 @@ enum Cmd {
         /// With --compare: exit with status 1 if any verdict changed.
         #[arg(long, requires = "compare")]
         fail_on_change: bool,
+        /// Write the flows of rules with `capture: true` here, one pcap per flow.
+        #[arg(long, value_name = "DIR")]
+        capture_dir: Option<PathBuf>,
     },
     /// Judge live traffic: inline from NFQUEUE or a bridge, or passively on a tap.
     Run {
@@ -101,6 +105,10 @@ enum Cmd {
         /// reload).
         #[arg(long)]
         no_watch: bool,
+        /// Write the flows of rules with `capture: true` here, one pcap per flow
+        /// (`palisadectl captures` lists them).
+        #[arg(long, value_name = "DIR")]
+        capture_dir: Option<PathBuf>,
     },
     /// Policy tools.
     Policy {
@@ -195,6 +203,17 @@ fn parse_swap(s: &str) -> Result<SwapAt, String> {
     })
 }
 
+/// `--capture-dir`: created if missing; it must be a writable directory.
+fn capture_config(dir: Option<PathBuf>) -> Result<Option<CaptureConfig>, String> {
+    let Some(dir) = dir else { return Ok(None) };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("--capture-dir {}: {e}", dir.display()))?;
+    let probe = dir.join(".palisade-write-test");
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| format!("--capture-dir {}: not writable: {e}", dir.display()))?;
+    Ok(Some(CaptureConfig::new(dir)))
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("PALISADE_LOG"))
@@ -214,11 +233,19 @@ fn main() -> ExitCode {
             log_all,
             compare,
             fail_on_change,
+            capture_dir,
         } => {
             if workers == 0 || workers > 256 {
                 eprintln!("palisade: --workers must be between 1 and 256");
                 return ExitCode::from(2);
             }
+            let capture = match capture_config(capture_dir) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("palisade: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let opts = ReplayOptions {
                 captures,
                 policy,
@@ -231,6 +258,7 @@ fn main() -> ExitCode {
                 workers,
                 worker: WorkerConfig {
                     log_all,
+                    capture,
                     ..WorkerConfig::default()
                 },
                 swaps: swap_at,
@@ -287,7 +315,15 @@ fn main() -> ExitCode {
             log_all,
             on_swap,
             no_watch,
+            capture_dir,
         } => {
+            let capture = match capture_config(capture_dir) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("palisade run: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let source = match (nfqueue, tap, bridge) {
                 (Some((first, last)), None, None) => Source::Nfqueue { first, last },
                 (None, Some(i), None) => Source::Tap(i),
@@ -316,6 +352,11 @@ fn main() -> ExitCode {
                         OnSwapArg::Keep => OnSwap::Keep,
                         OnSwapArg::Rejudge => OnSwap::Rejudge,
                     },
+                    // A running daemon's captures are readable while their flows go on.
+                    capture: capture.map(|c| CaptureConfig {
+                        flush_each_packet: true,
+                        ..c
+                    }),
                     ..WorkerConfig::default()
                 },
                 watch: !no_watch,

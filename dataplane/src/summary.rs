@@ -66,6 +66,7 @@ pub fn to_json(r: &ReplayReport) -> serde_json::Value {
             "global_cap_hits": s.reassembly.global_cap_hits,
         },
         "changes": changes_json(r),
+        "flow_captures": s.capture,
         "events": r.events_written,
         "policy": r.policy_log.iter().map(|(v, src, err)| json!({"version": v, "source": src, "error": err})).collect::<Vec<_>>(),
         "capture_errors": r.capture_errors,
@@ -192,6 +193,14 @@ pub fn to_text(r: &ReplayReport) -> String {
             }
             _ => {}
         }
+    }
+    let c = &s.capture;
+    if c.held_flows > 0 || c.files > 0 || c.errors > 0 {
+        let _ = writeln!(
+            o,
+            "captures   {} file(s), {} packets ({} flows held; limits hit: hold {}, open files {}, file size {}; errors {})",
+            c.files, c.packets, c.held_flows, c.hold_limit, c.open_limit, c.truncated, c.errors
+        );
     }
     let _ = writeln!(o, "events     {}", r.events_written);
     let _ = writeln!(

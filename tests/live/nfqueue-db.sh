@@ -58,6 +58,7 @@ spec:
       redis: [{commands: [FLUSHALL, FLUSHDB, CONFIG]}]
       action: deny
       severity: critical
+      capture: true
     - id: orders-rw
       from: [client]
       to: [server]
@@ -65,7 +66,8 @@ spec:
       sql: [{verbs: [SELECT, INSERT], tables: [orders]}]
       action: allow
 YAML
-live_start --nfqueue 0 --policy "$T/policy.yaml" --inventory "$T/inventory.yaml" --log-all
+live_start --nfqueue 0 --policy "$T/policy.yaml" --inventory "$T/inventory.yaml" --log-all \
+    --capture-dir "$T/captures"
 
 rcli() { ns_exec cli redis-cli -h "$SRV_IP" -a s3cret --no-auth-warning "$@"; }
 pq() {
@@ -128,6 +130,22 @@ m=$(metrics)
 echo "$m" | grep -qE '^palisade_transaction_verdicts_total\{action="deny",rule="no-flush"\} 3$' ||
     fail "metrics: no-flush: $(echo "$m" | grep transaction_verdicts)"
 ok "metrics count the denials"
+
+# Flow capture (`capture: true` on no-flush): each of the three reset Redis connections is
+# in its own pcap, from its SYN (held before the rule matched) to the dropped command; the
+# allowed connections are not captured; every alert names its file.
+caps=$($CTL captures) || fail "palisadectl captures"
+expect_eq "$(echo "$caps" | jq '.total')" 3 "palisadectl captures lists 3 files"
+n=$(events_where '.event_type=="alert" and .verdict.rule=="no-flush" and (.capture_file|type)=="string"')
+expect_eq "$n" 3 "every no-flush alert names its capture file"
+for f in $(jq -r 'select(.event_type=="alert" and .verdict.rule=="no-flush") | .capture_file' "$EVENTS"); do
+    [ -s "$f" ] || fail "capture file $f missing"
+    syn=$(tshark -r "$f" -Y 'tcp.flags.syn==1 && tcp.flags.ack==0' 2>/dev/null | wc -l)
+    expect_eq "$syn" 1 "$(basename "$f") starts with the connection's SYN"
+    # The denied command's bytes are in the file (the dropped packet is captured too).
+    grep -qaE 'FLUSHALL|CONFIG' "$f" || fail "$(basename "$f") does not hold the denied command"
+done
+ok "captures hold the whole connection up to the denied command"
 
 live_stop
 echo "PASS nfqueue-db"

@@ -293,6 +293,58 @@ async fn follow_events(
     }
 }
 
+/// Most capture files `captures` lists (newest first).
+const CAPTURES_LISTED: usize = 10_000;
+
+/// The capture files in `--capture-dir`, newest first: name, path, bytes, modified time.
+fn captures(shared: &Shared, req: &Value) -> Value {
+    let Some(dir) = &shared.capture_dir else {
+        return json!({
+            "ok": false,
+            "error": "flow capture is off: start palisade run with --capture-dir DIR"
+        });
+    };
+    let max = req
+        .get("max")
+        .and_then(Value::as_u64)
+        .map_or(CAPTURES_LISTED, |m| (m as usize).min(CAPTURES_LISTED));
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => return json!({"ok": false, "error": format!("{}: {e}", dir.display())}),
+    };
+    let mut files: Vec<(std::time::SystemTime, Value)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pcap"))
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            let modified = m.modified().ok()?;
+            let secs = modified
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            Some((
+                modified,
+                json!({
+                    "file": e.file_name().to_string_lossy(),
+                    "path": e.path().display().to_string(),
+                    "bytes": m.len(),
+                    "modified": secs,
+                }),
+            ))
+        })
+        .collect();
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
+    let total = files.len();
+    files.truncate(max);
+    let (s, _) = shared.totals();
+    json!({
+        "ok": true,
+        "dir": dir.display().to_string(),
+        "total": total,
+        "captures": files.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        "counters": s.capture,
+    })
+}
+
 fn answer(shared: &Shared, req: &Value) -> Value {
     let cmd = req.get("cmd").and_then(Value::as_str).unwrap_or("");
     match cmd {
@@ -332,10 +384,7 @@ fn answer(shared: &Shared, req: &Value) -> Value {
                 .min(10_000) as usize;
             json!({"ok": true, "flows": shared.flows(max)})
         }
-        "captures" => json!({
-            "ok": false,
-            "error": "no captures: this build does not write flow captures (--capture-dir)"
-        }),
+        "captures" => captures(shared, req),
         other => json!({
             "ok": false,
             "error": format!("unknown command {other:?}; known: status, policy_show, policy_apply, flows, captures, events")
@@ -569,6 +618,34 @@ pub fn metrics_text(shared: &Shared) -> String {
         "counter",
         "TCP resets that could not be sent.",
         &one(c.resets_failed),
+    );
+    metric(
+        "palisade_capture_files_total",
+        "counter",
+        "Flow capture files created (--capture-dir).",
+        &one(s.capture.files),
+    );
+    metric(
+        "palisade_capture_packets_total",
+        "counter",
+        "Packets written to flow capture files.",
+        &one(s.capture.packets),
+    );
+    metric(
+        "palisade_capture_limit_total",
+        "counter",
+        "Flow capture limits reached, by limit.",
+        &[
+            ("{limit=\"hold\"}".into(), s.capture.hold_limit),
+            ("{limit=\"open_files\"}".into(), s.capture.open_limit),
+            ("{limit=\"file_bytes\"}".into(), s.capture.truncated),
+        ],
+    );
+    metric(
+        "palisade_capture_errors_total",
+        "counter",
+        "Flow capture files that could not be created or written.",
+        &one(s.capture.errors),
     );
     metric(
         "palisade_policy_version",

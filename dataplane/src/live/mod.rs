@@ -151,6 +151,8 @@ pub struct Shared {
     pub source: Source,
     pub tap: Arc<EventTap>,
     events: Mutex<EventSender>,
+    /// `--capture-dir`, listed by `palisadectl captures`.
+    pub capture_dir: Option<PathBuf>,
 }
 
 /// Most policy loads remembered for `status`.
@@ -341,6 +343,7 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError>
         source: opts.source.clone(),
         tap,
         events: Mutex::new(writer.sender()),
+        capture_dir: opts.worker.capture.as_ref().map(|c| c.dir.clone()),
     });
     {
         let mut buf = Vec::new();

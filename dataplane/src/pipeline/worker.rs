@@ -11,6 +11,7 @@ use proto_parsers::contract::{Fact, FactSink, ParserAnomaly};
 use proto_parsers::facts::RequestDetail;
 use proto_parsers::{AppProto, Direction};
 
+use super::capture::{CaptureConfig, CaptureCounters, Captures, FlowCapture};
 use crate::decode::{
     self, DecodeError, Decoded, LinkType, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
     Transport, tcp_flags,
@@ -46,6 +47,8 @@ pub struct WorkerConfig {
     pub enforcing: bool,
     /// What a policy swap does to flows already open that carry no judged transaction.
     pub on_swap: OnSwap,
+    /// Flow capture for rules with `capture: true` (`--capture-dir`); `None`: not written.
+    pub capture: Option<CaptureConfig>,
 }
 
 /// What happens to open flows when a new policy is swapped in. Transactions (requests,
@@ -73,6 +76,7 @@ impl Default for WorkerConfig {
             log_all: false,
             enforcing: true,
             on_swap: OnSwap::Keep,
+            capture: None,
         }
     }
 }
@@ -123,6 +127,7 @@ pub struct WorkerStats {
     pub rejudged: u64,
     /// Flows open when these stats were taken (live snapshots).
     pub open_flows: u64,
+    pub capture: CaptureCounters,
 }
 
 impl WorkerStats {
@@ -140,6 +145,7 @@ impl WorkerStats {
         self.transactions += o.transactions;
         self.rejudged += o.rejudged;
         self.open_flows += o.open_flows;
+        self.capture.merge(&o.capture);
         for (k, v) in &o.decode_errors {
             *self.decode_errors.entry(k).or_default() += v;
         }
@@ -232,6 +238,15 @@ pub struct FlowCtx {
     blocked: bool,
     alerted: bool,
     gap_bytes: u64,
+    /// Held or written packets, when a capturing rule covers the flow (`--capture-dir`).
+    capture: Option<Box<FlowCapture>>,
+}
+
+impl FlowCtx {
+    /// The capture file this flow is written to, for events.
+    fn capture_file(&self) -> Option<&str> {
+        self.capture.as_deref().and_then(FlowCapture::file)
+    }
 }
 
 fn dix(d: Direction) -> usize {
@@ -268,6 +283,8 @@ struct Judge<'a> {
     pending: &'a mut Vec<(u32, Decision, u64, L7Record)>,
     out: Vec<L7Out>,
     verdict: PacketVerdict,
+    /// The first decision of this packet that captures the flow.
+    capture: Option<Decision>,
 }
 
 /// Facts from parsers land here: each transaction is judged at once (an enforced deny
@@ -355,6 +372,9 @@ fn judge_one(
     if d.enforce {
         j.verdict = j.verdict.max_with(packet_verdict(&d, j.is_tcp));
     }
+    if d.capture && j.capture.is_none() {
+        j.capture = Some(d);
+    }
     let version = j.snap.version();
     let repeats_flow = j
         .flow_decision
@@ -374,6 +394,45 @@ fn judge_one(
         }
         j.pending.push((id, d, version, rec));
     }
+}
+
+/// The rule that captures a flow from its L4 decision on: the deciding rule if it captures
+/// and has no L7 matchers, else the first such rule covering the flow. `None` while only
+/// rules with L7 matchers capture (a transaction must match them first).
+fn l4_capture_rule<'s>(
+    snap: &'s PolicySnapshot,
+    src: &Endpoint,
+    dst: &Endpoint,
+    dport: u16,
+    transport: PolicyTransport,
+    app: Option<AppProto>,
+    d: &Decision,
+) -> Option<&'s str> {
+    if !d.capture {
+        return None;
+    }
+    match d.rule.and_then(|r| snap.rule(r)) {
+        Some(r) if r.capture() && !r.has_l7() => Some(r.name()),
+        _ => first_l4_capture(snap, src, dst, dport, transport, app),
+    }
+}
+
+/// The lowest-numbered rule without L7 matchers that covers the flow and captures.
+fn first_l4_capture<'s>(
+    snap: &'s PolicySnapshot,
+    src: &Endpoint,
+    dst: &Endpoint,
+    dport: u16,
+    transport: PolicyTransport,
+    app: Option<AppProto>,
+) -> Option<&'s str> {
+    let mut best: Option<control::RuleId> = None;
+    snap.for_each_matching_rule(src, dst, dport, transport, app, |id, r| {
+        if r.capture() && !r.has_l7() && best.is_none_or(|b| id.0 < b.0) {
+            best = Some(id);
+        }
+    });
+    best.and_then(|id| snap.rule(id)).map(|r| r.name())
 }
 
 /// The transactions of a request: one per statement for an SQL request holding several
@@ -486,6 +545,13 @@ pub struct Worker {
     /// Reused buffer for a normalised HTTP path.
     path_buf: String,
     cid: String,
+    /// Capture files and limits (`--capture-dir`).
+    captures: Option<Captures>,
+    /// The link type of the packet being judged, and the flow it landed in (for capture).
+    cur_link: LinkType,
+    cur_flow: Option<crate::flow::Handle>,
+    /// Whether the snapshot of this version has a rule with `capture: true`.
+    policy_captures: (u64, bool),
 }
 
 /// How often (packet time) idle flows and stale fragments are expired.
@@ -498,6 +564,7 @@ impl Worker {
         registry: ParserRegistry,
         events: EventSender,
     ) -> Self {
+        let cfg_capture = cfg.capture.clone();
         Worker {
             flows: FlowTable::new(cfg.flow),
             defrag: Defragmenter::new(cfg.defrag),
@@ -517,6 +584,10 @@ impl Worker {
             frag_buf: Vec::new(),
             path_buf: String::with_capacity(256),
             cid: String::with_capacity(32),
+            captures: cfg_capture.map(Captures::new),
+            cur_link: LinkType::ETHERNET,
+            cur_flow: None,
+            policy_captures: (0, false),
         }
     }
 
@@ -557,6 +628,9 @@ impl Worker {
         self.stats.reassembly = self.budget.counters;
         self.stats.defrag = self.defrag.counters();
         self.stats.open_flows = self.flows.len() as u64;
+        if let Some(c) = &self.captures {
+            self.stats.capture = c.counters;
+        }
     }
 
     /// Up to `max` open flows, most recently active first (for `palisadectl flows`).
@@ -601,6 +675,9 @@ impl Worker {
         self.stats.flows = self.flows.counters;
         self.stats.reassembly = self.budget.counters;
         self.stats.defrag = self.defrag.counters();
+        if let Some(c) = &self.captures {
+            self.stats.capture = c.counters;
+        }
         self.flush_events();
     }
 
@@ -615,6 +692,8 @@ impl Worker {
     ) -> PacketVerdict {
         self.stats.packets += 1;
         self.stats.bytes += u64::from(orig_len);
+        self.cur_link = linktype;
+        self.cur_flow = None;
         self.now_ns = self.now_ns.max(ts_ns);
         if self.now_ns >= self.last_expire_ns + EXPIRE_EVERY_NS {
             self.expire();
@@ -646,6 +725,15 @@ impl Worker {
                 t => self.transport(ts_ns, p.src, p.dst, p.proto, t, orig_len, snap),
             },
         };
+        if let Some(h) = self.cur_flow.take()
+            && let Some(c) = self.captures.as_mut()
+            && let Some(fc) = self
+                .flows
+                .value_mut(h)
+                .and_then(|f| f.capture.as_deref_mut())
+        {
+            c.packet(fc, ts_ns, linktype, data, orig_len);
+        }
         match v {
             PacketVerdict::Accept => self.stats.accepted += 1,
             PacketVerdict::Drop => self.stats.dropped += 1,
@@ -880,6 +968,7 @@ impl Worker {
             flow.dropped += 1;
         }
         self.flows.touch(h, ts_ns, class);
+        self.cur_flow = Some(h);
         verdict
     }
 
@@ -921,6 +1010,20 @@ impl Worker {
         } else {
             Direction::ToClient
         };
+        let mut capture = None;
+        // Rules for one app (`app: redis`) only apply once the app is detected, after the
+        // handshake: while a TCP or UDP flow's app is unknown, any capturing rule may still
+        // come to cover it, so it is held until detection decides.
+        let may_capture = decision.capture
+            || (matches!(proto, PROTO_TCP | PROTO_UDP) && self.policy_has_capture(snap));
+        if may_capture && let Some(c) = self.captures.as_mut() {
+            capture = Some(c.hold());
+            if let Some(rule) =
+                l4_capture_rule(snap, &src_ep, &dst_ep, server.1, transport, None, &decision)
+            {
+                c.start(&mut capture, id, rule, self.cur_link);
+            }
+        }
         FlowCtx {
             id,
             client,
@@ -948,7 +1051,22 @@ impl Worker {
             blocked: false,
             alerted: false,
             gap_bytes: 0,
+            capture,
         }
+    }
+
+    /// Whether any rule of `snap` captures (cached per version).
+    fn policy_has_capture(&mut self, snap: &PolicySnapshot) -> bool {
+        if self.captures.is_none() {
+            return false;
+        }
+        if self.policy_captures.0 != snap.version() {
+            let any = (0..snap.rule_count() as u32)
+                .filter_map(|i| snap.rule(control::RuleId(i)))
+                .any(|r| r.capture());
+            self.policy_captures = (snap.version(), any);
+        }
+        self.policy_captures.1
     }
 
     fn count_decision(&mut self, snap: &PolicySnapshot, d: &Decision) {
@@ -1007,6 +1125,7 @@ impl Worker {
                 pending: &mut flow.pending,
                 out: Vec::new(),
                 verdict: PacketVerdict::Accept,
+                capture: None,
             }),
         };
         let mut detected: Option<AppProto> = None;
@@ -1067,17 +1186,21 @@ impl Worker {
         }
         flow.gap_bytes += gap_bytes;
         let parser_anomalies = std::mem::take(&mut sink.anomalies);
-        let (l7_out, l7_verdict) = match sink.judge.take() {
-            Some(j) => (j.out, j.verdict),
-            None => (Vec::new(), PacketVerdict::Accept),
+        let (l7_out, l7_verdict, capture) = match sink.judge.take() {
+            Some(j) => (j.out, j.verdict, j.capture),
+            None => (Vec::new(), PacketVerdict::Accept, None),
         };
         drop(sink);
         if l7_verdict != PacketVerdict::Accept {
             flow.blocked = true;
             verdict = verdict.max_with(l7_verdict);
         }
-        add_inspect(&mut self.stats.inspect, &icounters);
         let id = flow.id;
+        add_inspect(&mut self.stats.inspect, &icounters);
+        if let Some(d) = capture {
+            // Before the alerts below are written, so they name the file.
+            self.start_capture(h, snap, &d);
+        }
         if let Some(why) = stream_anomaly {
             self.anomaly(ts_ns, "stream", why, Some(h), None);
         }
@@ -1128,6 +1251,13 @@ impl Worker {
         let new = v
             .snap
             .judge_detected_flow(&v.src, &v.dst, flow.server.1, transport, app);
+        if !new.capture
+            && matches!(flow.capture.as_deref(), Some(FlowCapture::Holding { .. }))
+            && let Some(c) = self.captures.as_mut()
+        {
+            // Held while the app was unknown; no capturing rule covers it with its app.
+            c.end(flow.capture.take());
+        }
         if new == v.decision {
             return PacketVerdict::Accept;
         }
@@ -1135,6 +1265,26 @@ impl Worker {
             is_alert(&new) && (new.action != v.decision.action || new.rule != v.decision.rule);
         flow.verdict.decision = new;
         let is_tcp = flow.proto == PROTO_TCP;
+        if new.capture
+            && let Some(c) = self.captures.as_mut()
+        {
+            // The app brought a capturing rule in: hold from here, or write now.
+            if flow.capture.is_none() {
+                flow.capture = Some(c.hold());
+            }
+            let v = &flow.verdict;
+            if let Some(rule) = l4_capture_rule(
+                &v.snap,
+                &v.src,
+                &v.dst,
+                flow.server.1,
+                transport,
+                Some(app),
+                &new,
+            ) {
+                c.start(&mut flow.capture, flow.id, rule, self.cur_link);
+            }
+        }
         if alert {
             if let Some(flow) = self.flows.value_mut(h) {
                 flow.alerted = true;
@@ -1152,7 +1302,7 @@ impl Worker {
             fill_flow_fields(&mut e, flow, &mut self.cid, self.cfg.enforcing);
             let d = &flow.verdict.decision;
             e.severity = Some(d.severity.as_str());
-            e.capture_file = Some(None);
+            e.capture_file = Some(flow.capture_file());
             e.write_line(&mut self.out);
             self.stats.events += 1;
         }
@@ -1245,8 +1395,50 @@ impl Worker {
             dropped_pkts: flow.dropped,
             gap_bytes: flow.gap_bytes,
         });
+        if let Some(path) = flow.capture_file() {
+            e.capture_file = Some(Some(path));
+        }
         e.write_line(&mut self.out);
         self.stats.events += 1;
+        if let Some(c) = self.captures.as_mut() {
+            c.end(flow.capture.take());
+        }
+    }
+
+    /// A transaction's decision captures the flow: start writing it (held packets first).
+    fn start_capture(&mut self, h: crate::flow::Handle, snap: &PolicySnapshot, d: &Decision) {
+        let Some(c) = self.captures.as_mut() else {
+            return;
+        };
+        let Some(flow) = self.flows.value_mut(h) else {
+            return;
+        };
+        // The capturing rule: the deciding one if it captures, else a rule without L7
+        // matchers covering the flow that does (what set the decision's capture bit).
+        let rule = match d.rule.and_then(|r| snap.rule(r)) {
+            Some(r) if r.capture() => Some(r.name()),
+            _ => {
+                let (src, dst) = if snap.version() == flow.verdict.snap.version() {
+                    (flow.verdict.src, flow.verdict.dst)
+                } else {
+                    (snap.resolve(flow.client.0), snap.resolve(flow.server.0))
+                };
+                first_l4_capture(
+                    snap,
+                    &src,
+                    &dst,
+                    flow.server.1,
+                    policy_transport(flow.proto),
+                    flow.inspector.app(),
+                )
+            }
+        };
+        c.start(
+            &mut flow.capture,
+            flow.id,
+            rule.unwrap_or("default"),
+            self.cur_link,
+        );
     }
 
     /// Writes a transaction's event (`alert` or `l7`): the flow's identity with the
@@ -1282,7 +1474,7 @@ impl Worker {
         });
         if event_type == "alert" {
             e.severity = Some(d.severity.as_str());
-            e.capture_file = Some(None);
+            e.capture_file = Some(flow.capture_file());
         }
         e.l7 = Some(rec);
         e.write_line(&mut self.out);

@@ -1,0 +1,242 @@
+//! Flow capture (`capture: true`, `--capture-dir`) on the recorded redis-cli session: which
+//! flows get a file, that tshark reads each one with every packet of its flow from the SYN
+//! on, and that alerts and flow events name the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The recorded-session policy with `capture: true` added to the rule whose line is `rule_line`.
+fn policy_with_capture(dir: &Path, rule_line: &str) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("dataplane/tests/data/l7-policy.yaml")).unwrap();
+    let mut out = String::new();
+    let mut in_rule = false;
+    let mut done = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("- id: ") {
+            if in_rule && !done {
+                out.push_str("      capture: true\n");
+                done = true;
+            }
+            in_rule = line.trim() == rule_line;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if in_rule && !done {
+        out.push_str("      capture: true\n");
+        done = true;
+    }
+    assert!(done, "no rule {rule_line}");
+    let p = dir.join("policy.yaml");
+    std::fs::write(&p, out).unwrap();
+    p
+}
+
+struct Run {
+    events: Vec<Value>,
+    summary: Value,
+    status: i32,
+    stderr: String,
+}
+
+fn replay(policy: &Path, capture_dir: Option<&Path>, dir: &Path) -> Run {
+    let events = dir.join("events.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    cmd.arg("replay")
+        .arg(root().join("tests/data/redis/redis.pcap"))
+        .arg("--policy")
+        .arg(policy)
+        .arg("--inventory")
+        .arg(root().join("dataplane/tests/data/l7-inventory.yaml"))
+        .arg("--events")
+        .arg(&events)
+        .args(["--format", "json"]);
+    if let Some(d) = capture_dir {
+        cmd.arg("--capture-dir").arg(d);
+    }
+    let out = cmd.output().unwrap();
+    let events = std::fs::read_to_string(&events)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Run {
+        events,
+        summary: serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        status: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// tshark's view of a capture file: frame count and the number of SYNs without ACK.
+fn tshark(path: &str) -> (usize, usize) {
+    let out = Command::new("tshark")
+        .args([
+            "-r",
+            path,
+            "-T",
+            "fields",
+            "-e",
+            "tcp.flags.syn",
+            "-e",
+            "tcp.flags.ack",
+        ])
+        .output()
+        .expect("tshark runs");
+    assert!(
+        out.status.success(),
+        "tshark -r {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let syns = lines
+        .iter()
+        .filter(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            matches!(f.as_slice(), [s, a] if (*s == "1" || *s == "True") && (*a == "0" || *a == "False"))
+        })
+        .count();
+    (lines.len(), syns)
+}
+
+/// Flow id -> (capture file, packets of the flow) from the flow events.
+fn flows(events: &[Value]) -> BTreeMap<u64, (Option<String>, u64)> {
+    events
+        .iter()
+        .filter(|e| e["event_type"] == "flow")
+        .map(|e| {
+            let f = &e["flow"];
+            (
+                e["flow_id"].as_u64().unwrap(),
+                (
+                    e["capture_file"].as_str().map(str::to_string),
+                    f["pkts_toserver"].as_u64().unwrap() + f["pkts_toclient"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_capturing_l7_rule_writes_the_flows_it_matched_from_their_first_packet() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_with_capture(dir.path(), "- id: no-flush");
+    let caps = dir.path().join("captures");
+    let r = replay(&policy, Some(&caps), dir.path());
+    assert_eq!(r.status, 0, "{}", r.stderr);
+
+    // The alerts: each names its flow's file, which exists.
+    let alerts: Vec<&Value> = r
+        .events
+        .iter()
+        .filter(|e| e["event_type"] == "alert")
+        .collect();
+    assert_eq!(alerts.len(), 3);
+    for a in &alerts {
+        assert_eq!(a["verdict"]["rule"], "no-flush");
+        let f = a["capture_file"]
+            .as_str()
+            .expect("alert names its capture file");
+        let id = a["flow_id"].as_u64().unwrap();
+        assert!(
+            f.ends_with(&format!("/{id}-no-flush.pcap")),
+            "{f} is not named after flow {id} and the rule"
+        );
+    }
+
+    // Exactly the flows with a FLUSHALL or CONFIG have a file; each holds every packet of
+    // its flow, starting with the SYN that came before the rule could match.
+    let flows = flows(&r.events);
+    let captured: Vec<(&u64, &(Option<String>, u64))> =
+        flows.iter().filter(|(_, (f, _))| f.is_some()).collect();
+    let alerted: std::collections::BTreeSet<u64> = alerts
+        .iter()
+        .map(|a| a["flow_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        captured
+            .iter()
+            .map(|(id, _)| **id)
+            .collect::<std::collections::BTreeSet<_>>(),
+        alerted
+    );
+    for (id, (file, pkts)) in &captured {
+        let file = file.as_deref().unwrap();
+        let (frames, syns) = tshark(file);
+        assert_eq!(frames as u64, *pkts, "flow {id}: {file}");
+        assert_eq!(syns, 1, "flow {id}: {file} starts at the SYN");
+    }
+    let mut on_disk: Vec<String> = std::fs::read_dir(&caps)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    assert_eq!(on_disk.len(), captured.len(), "{on_disk:?}");
+
+    let c = &r.summary["flow_captures"];
+    assert_eq!(c["files"], captured.len() as u64);
+    assert_eq!(
+        c["packets"].as_u64().unwrap(),
+        captured.iter().map(|(_, (_, p))| p).sum::<u64>()
+    );
+    assert_eq!(c["errors"], 0);
+}
+
+#[test]
+fn a_capturing_l4_rule_writes_every_flow_it_decides() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_with_capture(dir.path(), "- id: worker-cache");
+    let caps = dir.path().join("captures");
+    let r = replay(&policy, Some(&caps), dir.path());
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let flows = flows(&r.events);
+    assert!(!flows.is_empty());
+    for (id, (file, pkts)) in &flows {
+        let file = file
+            .as_deref()
+            .unwrap_or_else(|| panic!("flow {id} not captured"));
+        assert!(
+            file.ends_with(&format!("/{id}-worker-cache.pcap")),
+            "{file}"
+        );
+        assert_eq!(tshark(file).0 as u64, *pkts, "flow {id}");
+    }
+}
+
+#[test]
+fn without_a_capture_dir_nothing_is_written_and_alerts_say_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_with_capture(dir.path(), "- id: no-flush");
+    let r = replay(&policy, None, dir.path());
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let alerts: Vec<&Value> = r
+        .events
+        .iter()
+        .filter(|e| e["event_type"] == "alert")
+        .collect();
+    assert_eq!(alerts.len(), 3);
+    for a in alerts {
+        assert!(a["capture_file"].is_null(), "{a}");
+    }
+    assert_eq!(r.summary["flow_captures"]["files"], 0);
+}
+
+#[test]
+fn a_capture_dir_that_cannot_be_made_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_with_capture(dir.path(), "- id: no-flush");
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let r = replay(&policy, Some(&file.join("captures")), dir.path());
+    assert_eq!(r.status, 2);
+    assert!(r.stderr.contains("--capture-dir"), "{}", r.stderr);
+    assert!(r.stderr.contains("plain-file"), "{}", r.stderr);
+}
