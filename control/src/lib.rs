@@ -71,6 +71,7 @@ pub mod diff;
 pub mod error;
 mod flow_app;
 pub mod l7;
+pub mod learn;
 pub mod load;
 pub mod model;
 pub mod snapshot;

@@ -16,6 +16,7 @@ pub mod events;
 pub mod flow;
 pub mod inspect;
 pub mod io;
+pub mod learn;
 pub mod live;
 pub mod pipeline;
 pub mod reassembly;

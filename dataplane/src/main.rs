@@ -110,6 +110,17 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         capture_dir: Option<PathBuf>,
     },
+    /// Propose a policy from captured traffic: allow rules for what was observed.
+    Learn {
+        /// pcap or pcapng files, merged in timestamp order.
+        #[arg(required = true)]
+        captures: Vec<PathBuf>,
+        #[arg(long)]
+        inventory: Option<PathBuf>,
+        /// Where to write the proposed policy.
+        #[arg(short = 'o', long = "output", value_name = "POLICY.yaml")]
+        output: PathBuf,
+    },
     /// Policy tools.
     Policy {
         #[command(subcommand)]
@@ -301,6 +312,36 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Cmd::Learn {
+            captures,
+            inventory,
+            output,
+        } => match dataplane::learn::learn(captures, inventory, &output) {
+            Ok(r) => {
+                println!(
+                    "learned {} rule(s) from {} flows and {} transactions -> {}",
+                    r.rules,
+                    r.flows,
+                    r.transactions,
+                    output.display()
+                );
+                if r.skipped > 0 {
+                    println!("{} flow(s) of other IP protocols have no rule", r.skipped);
+                }
+                if r.capture_errors.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    for e in &r.capture_errors {
+                        eprintln!("palisade learn: {e}");
+                    }
+                    ExitCode::from(2)
+                }
+            }
+            Err(e) => {
+                eprintln!("palisade learn: {e}");
+                ExitCode::from(2)
+            }
+        },
         Cmd::Run {
             nfqueue,
             tap,
