@@ -34,6 +34,15 @@ pub fn run(out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     let policy = write("policy.yaml", POLICY.as_bytes())?;
     let inventory = write("inventory.yaml", INVENTORY.as_bytes())?;
     let events = dir.join("events.json");
+    // The policy's `capture: true` rules write their flows here.
+    let captures = dir.join("captures");
+    std::fs::create_dir_all(&captures)?;
+    // The demo owns this directory: a rerun replaces the previous run's files.
+    for e in std::fs::read_dir(&captures)?.flatten() {
+        if e.path().extension().is_some_and(|x| x == "pcap") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
     writeln!(
         out,
         "Palisade demo: a recorded shop (frontend, orders, cache, db) judged by a segmentation policy."
@@ -47,7 +56,12 @@ pub fn run(out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
         inventory: Some(inventory),
         events: EventOutput::File(events.clone()),
         workers: 1,
-        worker: WorkerConfig::default(),
+        worker: WorkerConfig {
+            capture: Some(crate::pipeline::capture::CaptureConfig::new(
+                captures.clone(),
+            )),
+            ..WorkerConfig::default()
+        },
         swaps: Vec::new(),
         compare: None,
         progress: false,
@@ -105,6 +119,9 @@ fn show_events(out: &mut dyn Write, path: &Path) -> Result<(), Box<dyn std::erro
             endpoint(e, "dest_ip", "dest_port", "dest_workload"),
             e["app_proto"].as_str().unwrap_or("-"),
         )?;
+        if let Some(f) = e["capture_file"].as_str() {
+            writeln!(out, "        packets of this flow: {f} (tshark -r {f})")?;
+        }
     }
     writeln!(out, "\nFlows")?;
     for e in events.iter().filter(|e| e["event_type"] == "flow") {

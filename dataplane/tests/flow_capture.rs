@@ -240,3 +240,26 @@ fn a_capture_dir_that_cannot_be_made_is_refused() {
     assert!(r.stderr.contains("--capture-dir"), "{}", r.stderr);
     assert!(r.stderr.contains("plain-file"), "{}", r.stderr);
 }
+
+/// `palisade demo` writes the flows of its two capturing deny rules and names them.
+#[test]
+fn the_demo_captures_its_two_denied_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .arg("demo")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for (file, frames) in [("8-no-flush.pcap", 10), ("9-no-web-db.pcap", 12)] {
+        let rel = format!("palisade-demo/captures/{file}");
+        assert!(text.contains(&rel), "{file} not named in\n{text}");
+        let path = dir.path().join(&rel);
+        assert_eq!(tshark(path.to_str().unwrap()).0, frames, "{file}");
+    }
+}
