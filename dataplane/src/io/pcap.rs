@@ -1,6 +1,15 @@
 //! Capture files in, packets out: classic pcap (both byte orders, micro- and nanosecond) and
-//! pcapng, read with pcap-parser's streaming readers (its one-shot parser missed packets of
-//! big-endian files here) through a large buffer so a replay makes few syscalls.
+//! pcapng, read through a 1 MiB buffer so a replay makes one `read` per MiB, never one per
+//! packet.
+//!
+//! Classic pcap, the format of almost every large capture, is walked here: a record is a
+//! 16-byte header and the frame, so finding the next one is four loads. pcapng (and the
+//! rare "modified" pcap) go through pcap-parser's streaming readers (its one-shot parser
+//! missed packets of big-endian files here). Why not pcap-parser for classic pcap too:
+//! behind a `Box<dyn>`, and with each record parsed twice (once to peek at its timestamp
+//! for the merge, once to take it), it made the replay reader cost 945 instructions a
+//! packet (callgrind, the east-west mix); with the walk here the reader costs 381, most of
+//! them copying the frame into its worker's batch (benches/RESULTS.md, issue 7).
 //!
 //! Several files are merged by timestamp, as if they had been one capture.
 
@@ -74,13 +83,211 @@ struct Interface {
 /// A single capture file read record by record.
 pub struct CaptureFile {
     path: PathBuf,
-    reader: Box<dyn PcapReaderIterator + Send>,
-    /// What the block guard refused, if it did (reported instead of a bare read error).
-    guard_error: Arc<Mutex<Option<String>>>,
-    state: SectionState,
+    source: Source,
     /// Bytes consumed so far (for error messages).
     offset: u64,
     done: bool,
+}
+
+enum Source {
+    /// Classic pcap, walked by [`Classic`].
+    Classic(Classic),
+    /// pcapng and modified pcap, through pcap-parser.
+    Parser {
+        reader: Box<dyn PcapReaderIterator + Send>,
+        /// What the block guard refused, if it did (reported instead of a bare read error).
+        guard_error: Arc<Mutex<Option<String>>>,
+        state: SectionState,
+    },
+}
+
+/// Size of a classic pcap file header and of a record header.
+const CLASSIC_FILE_HEADER: usize = 24;
+const CLASSIC_RECORD_HEADER: usize = 16;
+
+/// A classic pcap file: its header's facts and a buffer of the bytes read ahead.
+struct Classic {
+    src: Box<dyn Read + Send>,
+    /// `READ_BUFFER` bytes; `buf[start..end]` is read and not yet consumed.
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    /// The source returned 0.
+    eof: bool,
+    big_endian: bool,
+    nanos: bool,
+    linktype: u32,
+    /// The 24-byte file header is still at `start` (checked at the first read, so an
+    /// unsupported link type is reported as the other formats report it).
+    header_pending: bool,
+    /// The record at `start`, parsed by a peek: (timestamp, captured length, original length).
+    peeked: Option<(u64, usize, u32)>,
+}
+
+/// What [`Classic::record`] found at the read position.
+enum ClassicRecord {
+    /// A whole record is buffered: timestamp, captured and original length.
+    Packet {
+        ts: u64,
+        caplen: usize,
+        orig: u32,
+    },
+    End,
+    Truncated,
+    TooLarge,
+}
+
+impl Classic {
+    /// Whether the first bytes are a classic pcap header, and its byte order and resolution.
+    fn sniff(head: &[u8]) -> Option<(bool, bool)> {
+        let magic: [u8; 4] = head.get(..4)?.try_into().ok()?;
+        // (big-endian, nanosecond)
+        match u32::from_le_bytes(magic) {
+            0xa1b2_c3d4 => Some((false, false)),
+            0xa1b2_3c4d => Some((false, true)),
+            0xd4c3_b2a1 => Some((true, false)),
+            0x4d3c_b2a1 => Some((true, true)),
+            _ => None,
+        }
+    }
+
+    fn u32_at(&self, at: usize) -> u32 {
+        let b: [u8; 4] = self
+            .buf
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or_default();
+        if self.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }
+
+    /// Makes `need` bytes available at `start` unless the file ends first (false then).
+    /// Moves the unconsumed tail to the front of the buffer only when the record would
+    /// not fit after it: at most one partial record per MiB is copied.
+    #[inline]
+    fn fill(&mut self, need: usize) -> std::io::Result<bool> {
+        if self.end - self.start >= need {
+            return Ok(true);
+        }
+        self.refill(need)
+    }
+
+    #[cold]
+    fn refill(&mut self, need: usize) -> std::io::Result<bool> {
+        while self.end - self.start < need {
+            if self.eof {
+                return Ok(false);
+            }
+            if self.start + need > self.buf.len() {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            let Some(space) = self.buf.get_mut(self.end..) else {
+                return Ok(false);
+            };
+            match self.src.read(space) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The record at the read position, buffered whole. Remembered until it is consumed,
+    /// so the merge's peek and the take that follows parse it once.
+    fn record(&mut self) -> std::io::Result<ClassicRecord> {
+        if let Some((ts, caplen, orig)) = self.peeked {
+            return Ok(ClassicRecord::Packet { ts, caplen, orig });
+        }
+        if !self.fill(CLASSIC_RECORD_HEADER)? {
+            return Ok(if self.start == self.end {
+                ClassicRecord::End
+            } else {
+                ClassicRecord::Truncated
+            });
+        }
+        let header: [u8; CLASSIC_RECORD_HEADER] = self
+            .buf
+            .get(self.start..self.start + CLASSIC_RECORD_HEADER)
+            .and_then(|h| h.try_into().ok())
+            .unwrap_or_default();
+        let [
+            s0,
+            s1,
+            s2,
+            s3,
+            f0,
+            f1,
+            f2,
+            f3,
+            c0,
+            c1,
+            c2,
+            c3,
+            o0,
+            o1,
+            o2,
+            o3,
+        ] = header;
+        let word = |b: [u8; 4]| {
+            if self.big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let caplen = word([c0, c1, c2, c3]) as usize;
+        if caplen > self.buf.len() - CLASSIC_RECORD_HEADER {
+            return Ok(ClassicRecord::TooLarge);
+        }
+        let sec = u64::from(word([s0, s1, s2, s3]));
+        let frac = u64::from(word([f0, f1, f2, f3]));
+        let orig = word([o0, o1, o2, o3]);
+        if !self.fill(CLASSIC_RECORD_HEADER + caplen)? {
+            return Ok(ClassicRecord::Truncated);
+        }
+        let frac_ns = if self.nanos { frac } else { frac * 1000 };
+        let ts = sec * 1_000_000_000 + frac_ns;
+        self.peeked = Some((ts, caplen, orig));
+        Ok(ClassicRecord::Packet { ts, caplen, orig })
+    }
+}
+
+/// The bytes read to recognise the format, then the rest of the source: each read fills
+/// as much of the caller's buffer as one read of the source would, because pcap-parser
+/// decides the format from its first read.
+struct Prefixed<R> {
+    prefix: Vec<u8>,
+    at: usize,
+    inner: R,
+}
+
+impl<R: Read> Read for Prefixed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let rest = self.prefix.get(self.at..).unwrap_or_default();
+        if rest.is_empty() {
+            return self.inner.read(buf);
+        }
+        let n = rest.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.at += n;
+        match buf.get_mut(n..) {
+            Some(more) if !more.is_empty() => match self.inner.read(more) {
+                Ok(m) => Ok(n + m),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(n),
+                Err(e) => Err(e),
+            },
+            _ => Ok(n),
+        }
+    }
 }
 
 impl CaptureFile {
@@ -93,7 +300,67 @@ impl CaptureFile {
     }
 
     /// Reads a capture from any byte source; `path` names it in errors.
-    pub fn from_reader<R: Read + Send + 'static>(path: &Path, r: R) -> Result<Self, CaptureError> {
+    pub fn from_reader<R: Read + Send + 'static>(
+        path: &Path,
+        mut r: R,
+    ) -> Result<Self, CaptureError> {
+        // Read enough to recognise classic pcap; anything else goes to pcap-parser with these
+        // bytes put back in front.
+        let mut buf = vec![0u8; READ_BUFFER].into_boxed_slice();
+        let mut end = 0usize;
+        while end < CLASSIC_FILE_HEADER {
+            let Some(space) = buf.get_mut(end..) else {
+                break;
+            };
+            match r.read(space) {
+                Ok(0) => break,
+                Ok(n) => end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    return Err(CaptureError::Read {
+                        path: path.to_owned(),
+                        offset: 0,
+                    });
+                }
+            }
+        }
+        if end >= CLASSIC_FILE_HEADER
+            && let Some((big_endian, nanos)) = Classic::sniff(&buf)
+        {
+            let mut classic = Classic {
+                src: Box::new(r),
+                buf,
+                start: 0,
+                end,
+                eof: false,
+                big_endian,
+                nanos,
+                linktype: 0,
+                header_pending: true,
+                peeked: None,
+            };
+            classic.linktype = classic.u32_at(20);
+            return Ok(CaptureFile {
+                path: path.to_owned(),
+                source: Source::Classic(classic),
+                offset: 0,
+                done: false,
+            });
+        }
+        let prefix = buf.get(..end).unwrap_or_default().to_vec();
+        drop(buf);
+        Self::with_parser(
+            path,
+            Prefixed {
+                prefix,
+                at: 0,
+                inner: r,
+            },
+        )
+    }
+
+    /// Reads a capture through pcap-parser (pcapng, modified pcap; classic pcap in tests).
+    fn with_parser<R: Read + Send + 'static>(path: &Path, r: R) -> Result<Self, CaptureError> {
         let guard = BlockGuard::new(r);
         let verdict = Arc::clone(&guard.error);
         let reader = match pcap_parser::create_reader(READ_BUFFER, guard) {
@@ -124,9 +391,11 @@ impl CaptureFile {
         };
         Ok(CaptureFile {
             path: path.to_owned(),
-            guard_error: verdict,
-            reader,
-            state: SectionState::default(),
+            source: Source::Parser {
+                reader,
+                guard_error: verdict,
+                state: SectionState::default(),
+            },
             offset: 0,
             done: false,
         })
@@ -137,7 +406,11 @@ impl CaptureFile {
     }
 
     fn read_error(&self) -> CaptureError {
-        match self.guard_error.lock().ok().and_then(|g| g.clone()) {
+        let guard_error = match &self.source {
+            Source::Parser { guard_error, .. } => guard_error.lock().ok().and_then(|g| g.clone()),
+            Source::Classic(_) => None,
+        };
+        match guard_error {
             Some(what) => CaptureError::Corrupt {
                 path: self.path.clone(),
                 offset: self.offset,
@@ -171,25 +444,43 @@ impl CaptureFile {
         take: bool,
         f: &mut dyn FnMut(RawPacket<'_>),
     ) -> Result<Option<u64>, CaptureError> {
+        if self.done {
+            return Ok(None);
+        }
+        if matches!(self.source, Source::Classic(_)) {
+            let r = self.advance_classic(take, f);
+            if !matches!(r, Ok(Some(_))) {
+                self.done = true;
+            }
+            return r;
+        }
+        let Source::Parser {
+            reader,
+            guard_error: _,
+            state,
+        } = &mut self.source
+        else {
+            return Ok(None);
+        };
         loop {
             if self.done {
                 return Ok(None);
             }
-            let (len, outcome) = match self.reader.next() {
-                Ok((len, block)) => (len, self.state.handle_block(block, take, f)),
+            let (len, outcome) = match reader.next() {
+                Ok((len, block)) => (len, state.handle_block(block, take, f)),
                 Err(PcapError::Eof) => {
                     self.done = true;
                     return Ok(None);
                 }
                 Err(PcapError::Incomplete(_)) => {
-                    if self.reader.reader_exhausted() {
+                    if reader.reader_exhausted() {
                         self.done = true;
                         return Err(CaptureError::Truncated {
                             path: self.path.clone(),
                             offset: self.offset,
                         });
                     }
-                    if self.reader.refill().is_err() {
+                    if reader.refill().is_err() {
                         self.done = true;
                         return Err(self.read_error());
                     }
@@ -225,12 +516,12 @@ impl CaptureFile {
             };
             match outcome {
                 Outcome::Skip => {
-                    self.reader.consume(len);
+                    reader.consume(len);
                     self.offset += len as u64;
                 }
                 Outcome::Packet(ts) => {
                     if take {
-                        self.reader.consume(len);
+                        reader.consume(len);
                         self.offset += len as u64;
                     }
                     return Ok(Some(ts));
@@ -251,6 +542,66 @@ impl CaptureFile {
                     });
                 }
             }
+        }
+    }
+}
+
+impl CaptureFile {
+    /// [`Self::advance`] for classic pcap; the caller ends the file on anything but a packet.
+    fn advance_classic(
+        &mut self,
+        take: bool,
+        f: &mut dyn FnMut(RawPacket<'_>),
+    ) -> Result<Option<u64>, CaptureError> {
+        let Source::Classic(c) = &mut self.source else {
+            return Ok(None);
+        };
+        if c.header_pending {
+            if !LinkType(c.linktype).is_supported() {
+                return Err(CaptureError::UnsupportedLinkType {
+                    path: self.path.clone(),
+                    linktype: c.linktype,
+                });
+            }
+            c.start += CLASSIC_FILE_HEADER;
+            self.offset += CLASSIC_FILE_HEADER as u64;
+            c.header_pending = false;
+        }
+        let record = match c.record() {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(CaptureError::Read {
+                    path: self.path.clone(),
+                    offset: self.offset,
+                });
+            }
+        };
+        match record {
+            ClassicRecord::Packet { ts, caplen, orig } => {
+                if take {
+                    let from = c.start + CLASSIC_RECORD_HEADER;
+                    f(RawPacket {
+                        ts_ns: ts,
+                        linktype: LinkType(c.linktype),
+                        data: c.buf.get(from..from + caplen).unwrap_or_default(),
+                        orig_len: orig,
+                    });
+                    c.start = from + caplen;
+                    c.peeked = None;
+                    self.offset += (CLASSIC_RECORD_HEADER + caplen) as u64;
+                }
+                Ok(Some(ts))
+            }
+            ClassicRecord::End => Ok(None),
+            ClassicRecord::Truncated => Err(CaptureError::Truncated {
+                path: self.path.clone(),
+                offset: self.offset,
+            }),
+            ClassicRecord::TooLarge => Err(CaptureError::Corrupt {
+                path: self.path.clone(),
+                offset: self.offset,
+                what: format!("record larger than {READ_BUFFER} bytes"),
+            }),
         }
     }
 }
@@ -631,6 +982,56 @@ mod tests {
             while f.next_packet(&mut |_| n += 1).unwrap().is_some() {}
             assert_eq!(n, 80, "{name}");
         }
+    }
+
+    /// Every packet of every recorded classic pcap, read by the walk here and by
+    /// pcap-parser: the same timestamps, link types, bytes and original lengths.
+    #[test]
+    fn the_classic_walk_reads_what_pcap_parser_reads() {
+        type Rec = (u64, u32, Vec<u8>, u32);
+        fn all(mut f: CaptureFile) -> (Vec<Rec>, Option<String>) {
+            let mut v = Vec::new();
+            loop {
+                match f.next_packet(&mut |p| {
+                    v.push((p.ts_ns, p.linktype.0, p.data.to_vec(), p.orig_len))
+                }) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => return (v, None),
+                    Err(e) => return (v, Some(e.to_string())),
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+        let mut dirs = vec![root];
+        let mut files = 0;
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                    continue;
+                }
+                if p.extension().is_none_or(|x| x != "pcap") {
+                    continue;
+                }
+                let walk = CaptureFile::open(&p).unwrap();
+                assert!(matches!(walk.source, Source::Classic(_)), "{}", p.display());
+                let parser = CaptureFile::with_parser(&p, File::open(&p).unwrap()).unwrap();
+                let (a, b) = (all(walk), all(parser));
+                assert!(!a.0.is_empty(), "{}", p.display());
+                assert_eq!(a, b, "{}", p.display());
+                // Cut in a record: both report the truncation after the same packets.
+                let bytes = std::fs::read(&p).unwrap();
+                let cut = bytes[..bytes.len() - 7].to_vec();
+                let walk = CaptureFile::from_reader(&p, std::io::Cursor::new(cut.clone()));
+                let parser = CaptureFile::with_parser(&p, std::io::Cursor::new(cut));
+                let (a, b) = (all(walk.unwrap()), all(parser.unwrap()));
+                assert_eq!(a.0, b.0, "{}", p.display());
+                assert!(a.1.unwrap().contains("truncated"), "{}", p.display());
+                files += 1;
+            }
+        }
+        assert!(files >= 10, "{files}");
     }
 
     #[test]
