@@ -252,6 +252,13 @@ impl<T, S: BuildHasher> FlowTable<T, S> {
         }
     }
 
+    /// Removes and returns the flow idle longest (ending flows one at a time, so their
+    /// buffers are freed as they go rather than all held until the last is handled).
+    pub fn pop_oldest(&mut self) -> Option<(FlowKey, T)> {
+        let h = self.oldest()?;
+        self.remove(h)
+    }
+
     /// The flow idle longest, across classes.
     fn oldest(&self) -> Option<Handle> {
         self.lists

@@ -666,12 +666,11 @@ impl Worker {
 
     /// Ends every flow (end of capture) and flushes events.
     pub fn finish(&mut self) {
-        let mut ended = std::mem::take(&mut self.ended);
-        self.flows.drain(&mut |_, f, r| ended.push((f, r)));
-        for (f, r) in ended.drain(..) {
-            self.end_flow(f, r);
+        // One at a time: collecting every open flow first held all of their buffers (and a
+        // copy of each flow) until the last was ended.
+        while let Some((_, f)) = self.flows.pop_oldest() {
+            self.end_flow(f, EndReason::Shutdown);
         }
-        self.ended = ended;
         self.stats.flows = self.flows.counters;
         self.stats.reassembly = self.budget.counters;
         self.stats.defrag = self.defrag.counters();
