@@ -297,12 +297,7 @@ impl CompiledRule {
     /// and UDP flows to one of them.
     #[inline]
     pub(crate) fn matches_port(&self, dport: u16, transport: Transport) -> bool {
-        self.ports.is_empty()
-            || (matches!(transport, Transport::Tcp | Transport::Udp)
-                && self
-                    .ports
-                    .iter()
-                    .any(|&(lo, hi)| lo <= dport && dport <= hi))
+        ports_match(&self.ports, dport, transport)
     }
 
     /// The rest of [`CompiledRule::matches_l4`]: transport and application protocol.
@@ -312,6 +307,51 @@ impl CompiledRule {
         transport: Transport,
         app: Option<AppProto>,
     ) -> bool {
+        self.transport_app().matches(transport, app)
+    }
+
+    /// What [`CompiledRule::matches_transport_app`] reads, as a copy that indexes can
+    /// keep beside their own entries (so a decision need not load the rule).
+    #[inline]
+    pub(crate) fn transport_app(&self) -> TransportApp {
+        TransportApp {
+            transports: self.transports,
+            app: self.app,
+            allow: self.action == Action::Allow,
+        }
+    }
+}
+
+/// Whether a rule with these ports (sorted ranges; empty = any port) matches: rules with
+/// ports match only TCP and UDP flows to one of them.
+#[inline]
+pub(crate) fn ports_match(ports: &[(u16, u16)], dport: u16, transport: Transport) -> bool {
+    ports.is_empty()
+        || (matches!(transport, Transport::Tcp | Transport::Udp)
+            && ports.iter().any(|&(lo, hi)| lo <= dport && dport <= hi))
+}
+
+/// The transport and application protocol part of a rule (see
+/// [`CompiledRule::transport_app`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TransportApp {
+    transports: u8,
+    app: Option<AppProto>,
+    allow: bool,
+}
+
+impl TransportApp {
+    /// Matches no flow.
+    pub(crate) const NONE: TransportApp = TransportApp {
+        transports: 0,
+        app: None,
+        allow: false,
+    };
+
+    /// Whether the rule applies to a flow with this transport and (possibly not yet
+    /// known) application protocol.
+    #[inline]
+    pub(crate) fn matches(self, transport: Transport, app: Option<AppProto>) -> bool {
         if self.transports & transport.bit() == 0 {
             return false;
         }
@@ -322,7 +362,7 @@ impl CompiledRule {
             // Not classified yet: `tcp`/`udp` rules already know all they need (the
             // transport matched). Allow rules admit tentatively; deny/alert rules for a
             // specific protocol wait for the classification.
-            None => matches!(want, AppProto::Tcp | AppProto::Udp) || self.action == Action::Allow,
+            None => matches!(want, AppProto::Tcp | AppProto::Udp) || self.allow,
             Some(got) => {
                 want == got
                     || matches!(want, AppProto::Tcp | AppProto::Udp)
@@ -514,10 +554,6 @@ impl PolicySnapshot {
             .position(|r| &*r.name == name)
             .and_then(|i| u32::try_from(i).ok())
             .map(RuleId)
-    }
-
-    pub(crate) fn rules_slice(&self) -> &[CompiledRule] {
-        &self.rules
     }
 
     pub(crate) fn l7_index(&self) -> &crate::l7::L7Index {

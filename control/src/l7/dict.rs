@@ -3,7 +3,10 @@
 //! Every distinct value a rule lists gets an id: exact values through one hash map, patterns
 //! (globs, path patterns, `regex:`) through one anchored multi-pattern DFA. A request value is
 //! looked up once per field ([`Dict::lookup`]), whatever the number of rules; tables then map
-//! the ids to the clauses that listed them.
+//! the ids to the clauses that listed them. A dictionary with patterns and only a few exact
+//! values compiles those as literal patterns too, so its lookup is a single DFA pass; the
+//! DFA is walked byte by byte and read once after the end of the value (every pattern is
+//! anchored at both ends), not searched match by match.
 //!
 //! Patterns are compiled to regular expressions that must match the whole value (the DFA
 //! search is anchored at the start and every pattern ends in `$`). Globs are translated to
@@ -27,6 +30,9 @@ pub(crate) const FOLD_MAX: usize = 256;
 /// dictionary falls back to one lazy regex per pattern: slower, still correct.
 const DFA_SIZE_LIMIT: usize = 16 << 20;
 const NFA_SIZE_LIMIT: usize = 4 << 20;
+/// A dictionary with patterns and at most this many exact values searches the exact
+/// values with the same DFA ([`DictBuilder::build_merged`]).
+const MERGE_EXACT_MAX: usize = 64;
 
 /// One value a clause lists, before interning.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -116,6 +122,38 @@ impl DictBuilder {
                 self.order.push(p);
                 id
             }
+        }
+    }
+
+    /// As [`DictBuilder::build`], but when the dictionary has patterns anyway and few
+    /// exact values, those become literal patterns of the same DFA: a lookup is then one
+    /// pass over the value instead of a hash of it and a pass. Falls back to
+    /// [`DictBuilder::build`] if that DFA cannot be built.
+    pub(crate) fn build_merged(self) -> Result<Dict, String> {
+        if self.order.is_empty() || self.exact.is_empty() || self.exact.len() > MERGE_EXACT_MAX {
+            return self.build();
+        }
+        let prefix = if self.fold { "(?i-u)" } else { "(?-u)" };
+        let mut patterns = self.order.clone();
+        let mut ids: Vec<u32> = self
+            .order
+            .iter()
+            .filter_map(|p| self.patterns.get(p).copied())
+            .collect();
+        for (v, &id) in &self.exact {
+            patterns.push(format!("{prefix}{}$", escape_bytes(v)));
+            ids.push(id);
+        }
+        match build_dfa(&patterns) {
+            Ok(dfa) if ids.len() == patterns.len() => Ok(Dict {
+                fold: self.fold,
+                exact: HashMap::new(),
+                pats: Pats::Dfa {
+                    dfa: Box::new(dfa),
+                    ids: ids.into_boxed_slice(),
+                },
+            }),
+            _ => self.build(),
         }
     }
 
@@ -237,19 +275,36 @@ impl Dict {
         match &self.pats {
             Pats::None => {}
             Pats::Dfa { dfa, ids } => {
+                // Every pattern must match the whole value (they all end in `$`), so
+                // only the matches at the end count: walk the DFA over the value once
+                // and read the patterns of the state after the end of input, instead of
+                // an overlapping search that stops at every earlier match.
                 let input = Input::new(v).anchored(Anchored::Yes);
-                let mut state = OverlappingState::start();
-                // Cannot fail: the DFA has no quit bytes and the search is anchored with
-                // anchored starts compiled in. Should it ever fail, the patterns simply
-                // do not match.
-                while dfa.try_search_overlapping_fwd(&input, &mut state).is_ok() {
-                    let Some(m) = state.get_match() else {
-                        break;
-                    };
-                    if m.offset() == v.len()
-                        && let Some(&id) = ids.get(m.pattern().as_usize())
-                    {
-                        f(id);
+                // Cannot fail: the search is anchored and anchored starts are compiled
+                // in. Should it ever fail, the patterns simply do not match.
+                let Ok(mut sid) = dfa.start_state_forward(&input) else {
+                    return;
+                };
+                for &b in v {
+                    sid = dfa.next_state(sid, b);
+                    if dfa.is_special_state(sid) {
+                        if dfa.is_dead_state(sid) {
+                            return;
+                        }
+                        if dfa.is_quit_state(sid) {
+                            // No quit bytes are configured; if one ever appears, fall
+                            // back to the library's own search.
+                            overlapping(dfa, ids, &input, &mut f);
+                            return;
+                        }
+                    }
+                }
+                sid = dfa.next_eoi_state(sid);
+                if dfa.is_match_state(sid) {
+                    for i in 0..dfa.match_len(sid) {
+                        if let Some(&id) = ids.get(dfa.match_pattern(sid, i).as_usize()) {
+                            f(id);
+                        }
                     }
                 }
             }
@@ -277,6 +332,27 @@ impl Dict {
         lower.copy_from_slice(v);
         lower.make_ascii_lowercase();
         self.exact.get(&*lower).copied()
+    }
+}
+
+/// Every pattern matching the whole input, by the library's overlapping search.
+#[cold]
+fn overlapping(
+    dfa: &dense::DFA<Vec<u32>>,
+    ids: &[u32],
+    input: &Input<'_>,
+    f: &mut impl FnMut(u32),
+) {
+    let mut state = OverlappingState::start();
+    while dfa.try_search_overlapping_fwd(input, &mut state).is_ok() {
+        let Some(m) = state.get_match() else {
+            break;
+        };
+        if m.offset() == input.haystack().len()
+            && let Some(&id) = ids.get(m.pattern().as_usize())
+        {
+            f(id);
+        }
     }
 }
 
@@ -504,6 +580,39 @@ mod tests {
         let (d, ids) = dict(false, &[redis_key("a[b"), redis_key("a\\")]);
         assert_eq!(hits(&d, "a[b"), [ids[0]]);
         assert_eq!(hits(&d, "a\\"), [ids[1]]);
+    }
+
+    /// Exact values merged into the pattern DFA are found as the hash map finds them.
+    #[test]
+    fn merged_exact_values() {
+        for fold in [false, true] {
+            let keys = [
+                Key::Exact(b"/healthz".to_vec()),
+                Key::Exact(b"Api.Shop".to_vec()),
+                path_key("/api/*"),
+                domain_key("*.shop"),
+                Key::Exact(b"a.b".to_vec()),
+            ];
+            let mut b = DictBuilder::new(fold);
+            let ids: Vec<u32> = keys.iter().map(|k| b.id(k.clone())).collect();
+            let d = b.build_merged().unwrap();
+            assert!(d.exact.is_empty() && matches!(d.pats, Pats::Dfa { .. }));
+            assert_eq!(hits(&d, "/healthz"), [ids[0]]);
+            assert!(hits(&d, "/healthz/").is_empty());
+            assert!(hits(&d, "/health").is_empty());
+            assert_eq!(hits(&d, "/api/x"), [ids[2]]);
+            assert!(hits(&d, "aXb").is_empty(), "`.` is a literal");
+            assert_eq!(hits(&d, "a.b"), [ids[4]]);
+            // Domain patterns fold case in any dictionary; exact values only in a
+            // folding one.
+            let upper = hits(&d, "API.SHOP");
+            if fold {
+                assert_eq!(upper, [ids[1], ids[3]]);
+            } else {
+                assert_eq!(upper, [ids[3]]);
+                assert_eq!(hits(&d, "Api.Shop"), [ids[1], ids[3]]);
+            }
+        }
     }
 
     #[test]

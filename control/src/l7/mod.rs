@@ -12,12 +12,16 @@
 //! Tables map ids to the clauses that list them (postings) and keep, per field, the clauses
 //! that do not constrain it.
 //!
-//! A decision looks each request field up once (one hash probe, one DFA pass), then, per
-//! table of the destination's groups, intersects per-field clause bitsets on the stack, and
-//! checks only the surviving clauses' source groups, ports and protocol. The cost grows with
-//! the number of clauses that match, not with the number of rules. Rules without L7 matchers
-//! get their own (destination, source) index so that the L4 part of the decision does not
-//! walk the L7 rules either. Nothing allocates per call.
+//! A decision, per table of the destination's groups, first intersects on the stack the
+//! bitset of clauses whose rule names one of the source's groups (or `"*"`): most clauses
+//! fall there, before any request field is looked at. Only then is each field the table
+//! constrains looked up, once per request (one DFA pass, plus one hash probe for a
+//! dictionary with many exact values), and its clause bitset intersected. The surviving
+//! clauses carry their rule's ports, transport and protocol inline, so checking them never
+//! loads the rule. The cost grows with the number of clauses that match, not with the
+//! number of rules. Rules without L7 matchers get their own (destination, source) index, its
+//! entries also carrying their L4 conditions inline, so that the L4 part of the decision
+//! does not walk the L7 rules either. Nothing allocates per call.
 //!
 //! # Semantics (PRODUCT.md, plus these decisions)
 //!
@@ -89,7 +93,8 @@ use proto_parsers::facts::{Header, RequestDetail, SqlKind, SqlRequest, SqlVerb};
 
 use crate::model::{L7Kind, L7Matchers, Patterns};
 use crate::snapshot::{
-    Action, CompiledRule, Decision, Endpoint, GroupId, PolicySnapshot, Transport,
+    Action, CompiledRule, Decision, Endpoint, GroupId, PolicySnapshot, Transport, TransportApp,
+    ports_match,
 };
 use bits::{MAX_CLAUSES, MAX_WORDS, Posting, Words, words_for};
 use dict::{Dict, DictBuilder, FOLD_MAX, Hits, Key};
@@ -269,8 +274,23 @@ fn specs_of(rule: u32, r: &CompiledRule, m: &L7Matchers, out: &mut Vec<ClauseSpe
 #[derive(Debug)]
 struct FieldIx {
     wild: Box<[u64]>,
-    /// Sorted by id.
-    by_id: Box<[(u32, Posting)]>,
+    /// The ids some clause lists, ascending: a compact array to binary-search.
+    ids: Box<[u32]>,
+    /// Their postings, in the order of `ids`.
+    postings: Postings,
+}
+
+/// Tables up to this many words wide keep their postings as rows of bits.
+const ROW_WORDS: usize = 2;
+
+#[derive(Debug)]
+enum Postings {
+    /// Narrow tables: `w` words per id, back to back (one allocation, no pointer chase).
+    Rows {
+        w: usize,
+        bits: Box<[u64]>,
+    },
+    Each(Box<[Posting]>),
 }
 
 impl FieldIx {
@@ -299,47 +319,92 @@ impl FieldIx {
         if !constrained {
             return None;
         }
-        let mut by_id: Vec<(u32, Posting)> = by
-            .into_iter()
-            .map(|(id, cs)| (id, Posting::new(&cs, n)))
-            .collect();
+        let mut by_id: Vec<(u32, Vec<u16>)> = by.into_iter().collect();
         by_id.sort_unstable_by_key(|(id, _)| *id);
+        let w = words_for(n);
+        let postings = if w <= ROW_WORDS {
+            let mut bits = vec![0u64; by_id.len() * w];
+            for (row, (_, cs)) in bits.chunks_mut(w).zip(&by_id) {
+                for &c in cs {
+                    bits::set(row, usize::from(c));
+                }
+            }
+            Postings::Rows {
+                w,
+                bits: bits.into_boxed_slice(),
+            }
+        } else {
+            Postings::Each(by_id.iter().map(|(_, cs)| Posting::new(cs, n)).collect())
+        };
         Some(FieldIx {
             wild: wild.into_boxed_slice(),
-            by_id: by_id.into_boxed_slice(),
+            ids: by_id.iter().map(|&(id, _)| id).collect(),
+            postings,
         })
     }
 
     #[inline]
     fn or_id(&self, id: u32, out: &mut [u64]) {
-        if let Ok(i) = self.by_id.binary_search_by_key(&id, |(k, _)| *k)
-            && let Some((_, p)) = self.by_id.get(i)
-        {
-            p.or_into(out);
+        let Ok(i) = self.ids.binary_search(&id) else {
+            return;
+        };
+        match &self.postings {
+            Postings::Rows { w, bits } => {
+                if let Some(row) = bits.get(i * w..(i + 1) * w) {
+                    bits::or_into(out, row);
+                }
+            }
+            Postings::Each(each) => {
+                if let Some(p) = each.get(i) {
+                    p.or_into(out);
+                }
+            }
         }
     }
 
     /// `out` = the clauses that accept the probed value(s).
     #[inline]
-    fn eval(&self, dict: &Dict, probe: &Probe<'_>, out: &mut [u64]) {
+    fn eval(&self, probe: &mut Probe<'_>, out: &mut [u64]) {
         for (o, w) in out.iter_mut().zip(self.wild.iter()) {
             *o = *w;
         }
-        if probe.hits.overflow {
-            probe.for_each_value(|v| dict.lookup_each(v, |id| self.or_id(id, out)));
-        } else {
-            for &id in probe.hits.ids() {
-                self.or_id(id, out);
+        let (dict, hits) = probe.hits();
+        match dict {
+            Some(dict) if hits.overflow => {
+                for_each_value(probe.vals, |v| {
+                    dict.lookup_each(v, |id| self.or_id(id, out));
+                });
             }
+            _ => {
+                for &id in hits.ids() {
+                    self.or_id(id, out);
+                }
+            }
+        }
+    }
+
+    /// `out` = the clauses that accept one of these ids (source groups).
+    #[inline]
+    fn eval_ids(&self, ids: impl Iterator<Item = u32>, out: &mut [u64]) {
+        for (o, w) in out.iter_mut().zip(self.wild.iter()) {
+            *o = *w;
+        }
+        for id in ids {
+            self.or_id(id, out);
         }
     }
 }
 
+/// A clause with the L4 part of its rule kept inline, so that checking a clause that
+/// survived the bitsets reads this entry and its table's port list, never the rule.
 #[derive(Debug)]
 struct Clause {
     rule: u32,
     action: Action,
     capture: bool,
+    transport_app: TransportApp,
+    /// The rule's ports: a range of the table's `ports`.
+    ports: (u32, u32),
     headers: HeaderPairs,
 }
 
@@ -355,8 +420,13 @@ struct SqlIx {
 struct Table {
     all: Box<[u64]>,
     clauses: Box<[Clause]>,
+    /// The clauses by their rule's source groups (`from: "*"`: wild); `None` when every
+    /// rule has `from: "*"`.
+    src: Option<FieldIx>,
     fields: [Option<FieldIx>; MAX_FIELDS],
     sql: Option<SqlIx>,
+    /// The clauses' port ranges, back to back.
+    ports: Box<[(u16, u16)]>,
 }
 
 /// SQL table names: exact ids, plus for a bare name the ids of the listed `schema.name`s.
@@ -401,18 +471,37 @@ impl TableDict {
 struct CellIndex {
     index: Box<[(u32, u32)]>,
     cells: Box<[(u16, u32, u32)]>,
-    refs: Box<[u32]>,
+    refs: Box<[L4Ref]>,
+    /// The refs' port ranges, back to back.
+    ports: Box<[(u16, u16)]>,
+}
+
+/// A rule without L7 matchers as a transaction's decision reads it: its L4 conditions
+/// inline, so that the decision never loads the rule.
+#[derive(Clone, Copy, Debug)]
+struct L4Ref {
+    rule: u32,
+    action: Action,
+    capture: bool,
+    transport_app: TransportApp,
+    /// A range of the index's `ports`.
+    ports: (u32, u32),
 }
 
 impl CellIndex {
     /// `entries`: (destination key, source key, rule), `ANY_KEY` for `"*"`.
-    fn build(mut entries: Vec<(u16, u16, u32)>, groups: usize) -> Result<Self, String> {
+    fn build(
+        mut entries: Vec<(u16, u16, u32)>,
+        groups: usize,
+        rules: &[CompiledRule],
+    ) -> Result<Self, String> {
         entries.sort_unstable();
         entries.dedup();
         let too_big = |_| "L4 rule index too large".to_owned();
         let mut index = vec![(0u32, 0u32); groups + 1];
         let mut cells: Vec<(u16, u32, u32)> = Vec::new();
         let mut refs = Vec::with_capacity(entries.len());
+        let mut ports: Vec<(u16, u16)> = Vec::new();
         let mut i = 0;
         while let Some(&(d, s, _)) = entries.get(i) {
             let start = u32::try_from(refs.len()).map_err(too_big)?;
@@ -420,7 +509,19 @@ impl CellIndex {
                 if (d2, s2) != (d, s) {
                     break;
                 }
-                refs.push(r);
+                let Some(rule) = rules.get(r as usize) else {
+                    return Err("L4 rule index: rule out of range".to_owned());
+                };
+                let p0 = u32::try_from(ports.len()).map_err(too_big)?;
+                ports.extend_from_slice(rule.ports());
+                let p1 = u32::try_from(ports.len()).map_err(too_big)?;
+                refs.push(L4Ref {
+                    rule: r,
+                    action: rule.action(),
+                    capture: rule.capture(),
+                    transport_app: rule.transport_app(),
+                    ports: (p0, p1),
+                });
                 i += 1;
             }
             let end = u32::try_from(refs.len()).map_err(too_big)?;
@@ -438,10 +539,14 @@ impl CellIndex {
             index: index.into_boxed_slice(),
             cells: cells.into_boxed_slice(),
             refs: refs.into_boxed_slice(),
+            ports: ports.into_boxed_slice(),
         })
     }
 
-    fn for_each(&self, src: &[GroupId], dst: &[GroupId], mut f: impl FnMut(u32)) {
+    /// Calls `f` with every rule of the cells (d, s), d among `dst` and `"*"`, s among
+    /// `src` and `"*"`, and its ports.
+    #[inline]
+    fn for_each(&self, src: &[GroupId], dst: &[GroupId], mut f: impl FnMut(&L4Ref, &[(u16, u16)])) {
         let any = self.index.len().saturating_sub(1);
         for d in dst.iter().map(|g| usize::from(g.0)).chain([any]) {
             let cells = self
@@ -453,8 +558,12 @@ impl CellIndex {
                 continue;
             }
             let mut visit = |&(_, a, b): &(u16, u32, u32)| {
-                for &r in self.refs.get(a as usize..b as usize).unwrap_or(&[]) {
-                    f(r);
+                for r in self.refs.get(a as usize..b as usize).unwrap_or(&[]) {
+                    let ports = self
+                        .ports
+                        .get(r.ports.0 as usize..r.ports.1 as usize)
+                        .unwrap_or(&[]);
+                    f(r, ports);
                 }
             };
             for g in src {
@@ -580,7 +689,7 @@ impl L7Index {
             }
             let mut built = Vec::with_capacity(MAX_FIELDS);
             for b in builders {
-                built.push(b.build()?);
+                built.push(b.build_merged()?);
             }
             if let Some(d) = dicts.get_mut(k) {
                 *d = built.into_boxed_slice();
@@ -609,7 +718,9 @@ impl L7Index {
                 }
                 let start = u32::try_from(tables.len()).map_err(|_| "too many L7 tables")?;
                 for chunk in list.chunks(MAX_CLAUSES) {
-                    tables.push(build_table(k, chunk, kind_specs, kind_ids, &table_ids));
+                    tables.push(build_table(
+                        k, chunk, kind_specs, kind_ids, &table_ids, rules,
+                    ));
                 }
                 let end = u32::try_from(tables.len()).map_err(|_| "too many L7 tables")?;
                 if let Some(slot) = at.get_mut(d * KINDS + k) {
@@ -622,7 +733,7 @@ impl L7Index {
             tables_dict,
             at: at.into_boxed_slice(),
             tables: tables.into_boxed_slice(),
-            l4: CellIndex::build(l4_entries, groups)?,
+            l4: CellIndex::build(l4_entries, groups, rules)?,
             groups,
         })
     }
@@ -645,6 +756,7 @@ fn build_table(
     specs: &[ClauseSpec],
     ids: &[[Option<Vec<u32>>; MAX_FIELDS]],
     table_ids: &[Option<Vec<u32>>],
+    rules: &[CompiledRule],
 ) -> Table {
     let n = chunk.len();
     let spec = |i: &u32| specs.get(*i as usize);
@@ -681,21 +793,46 @@ fn build_table(
             login_ok: login_ok.into_boxed_slice(),
         }
     });
+    let rule_of = |s: &ClauseSpec| rules.get(s.rule as usize);
+    let from: Vec<Option<Vec<u32>>> = chunk
+        .iter()
+        .map(|i| {
+            spec(i)
+                .and_then(rule_of)
+                .and_then(|r| r.from_groups())
+                .map(|gs| gs.iter().map(|g| u32::from(g.0)).collect())
+        })
+        .collect();
+    let src = FieldIx::build(n, from.iter().map(|o| o.as_deref()));
+    let mut ports: Vec<(u16, u16)> = Vec::new();
     let clauses = chunk
         .iter()
         .filter_map(spec)
-        .map(|s| Clause {
-            rule: s.rule,
-            action: s.action,
-            capture: s.capture,
-            headers: s.headers.clone(),
+        .map(|s| {
+            let rule = rule_of(s);
+            let start = ports.len();
+            ports.extend_from_slice(rule.map_or(&[], |r| r.ports()));
+            Clause {
+                rule: s.rule,
+                action: s.action,
+                capture: s.capture,
+                // A clause always has its rule; a missing one would match no flow.
+                transport_app: rule.map_or(TransportApp::NONE, CompiledRule::transport_app),
+                ports: (
+                    u32::try_from(start).unwrap_or(u32::MAX),
+                    u32::try_from(ports.len()).unwrap_or(u32::MAX),
+                ),
+                headers: s.headers.clone(),
+            }
         })
         .collect();
     Table {
         all: bits::ones(n),
         clauses,
+        src,
         fields,
         sql,
+        ports: ports.into_boxed_slice(),
     }
 }
 
@@ -708,29 +845,43 @@ enum Vals<'a> {
     Any(&'a [&'a [u8]]),
 }
 
+/// A request field and its dictionary ids, looked up on first use: most requests are
+/// settled by the source groups and never need their path searched.
 struct Probe<'a> {
+    dict: Option<&'a Dict>,
     vals: Vals<'a>,
     hits: Hits,
+    looked_up: bool,
 }
 
 impl<'a> Probe<'a> {
     const ABSENT: Probe<'static> = Probe {
+        dict: None,
         vals: Vals::Absent,
         hits: Hits::new(),
+        looked_up: true,
     };
 
-    fn new(dict: Option<&Dict>, vals: Vals<'a>) -> Probe<'a> {
-        let mut hits = Hits::new();
-        if let Some(d) = dict
-            && !d.is_empty()
-        {
-            for_each_value(vals, |v| d.lookup(v, &mut hits));
+    fn new(dict: Option<&'a Dict>, vals: Vals<'a>) -> Probe<'a> {
+        Probe {
+            dict: dict.filter(|d| !d.is_empty()),
+            vals,
+            hits: Hits::new(),
+            looked_up: false,
         }
-        Probe { vals, hits }
     }
 
-    fn for_each_value(&self, f: impl FnMut(&[u8])) {
-        for_each_value(self.vals, f);
+    /// The dictionary and the ids the values matched (looked up now if not yet).
+    #[inline]
+    fn hits(&mut self) -> (Option<&'a Dict>, &Hits) {
+        if !self.looked_up {
+            self.looked_up = true;
+            if let Some(d) = self.dict {
+                let hits = &mut self.hits;
+                for_each_value(self.vals, |v| d.lookup(v, hits));
+            }
+        }
+        (self.dict, &self.hits)
     }
 }
 
@@ -849,7 +1000,6 @@ fn opt(v: Option<&[u8]>) -> Vals<'_> {
 
 /// Everything about the flow that a clause's rule must also match.
 struct FlowCtx<'s> {
-    rules: &'s [CompiledRule],
     src: &'s [GroupId],
     dst: &'s [GroupId],
     dport: u16,
@@ -865,20 +1015,20 @@ impl L7Index {
     /// The lowest covering rule without L7 matchers per action, and their capture.
     fn l4_best(&self, cx: &FlowCtx<'_>) -> Best {
         let mut b = Best::EMPTY;
-        self.l4.for_each(cx.src, cx.dst, |r| {
-            if let Some(rule) = cx.rules.get(r as usize)
-                && rule.matches_l4(cx.dport, cx.transport, Some(cx.app))
+        self.l4.for_each(cx.src, cx.dst, |r, ports| {
+            if r.transport_app.matches(cx.transport, Some(cx.app))
+                && ports_match(ports, cx.dport, cx.transport)
             {
-                b.capture |= rule.capture();
-                let slot = b.slot(rule.action());
-                *slot = (*slot).min(r);
+                b.capture |= r.capture;
+                let slot = b.slot(r.action);
+                *slot = (*slot).min(r.rule);
             }
         });
         b
     }
 
     fn subject<'a>(
-        &self,
+        &'a self,
         kind: usize,
         vals: [Vals<'a>; MAX_FIELDS],
         headers: &'a [Header<'a>],
@@ -909,7 +1059,7 @@ impl L7Index {
 
     /// Adds to `best` the L7 rules whose clauses match `s` and whose groups, port and
     /// protocol match the flow.
-    fn eval(&self, cx: &FlowCtx<'_>, s: &Subject<'_>, best: &mut Best) {
+    fn eval(&self, cx: &FlowCtx<'_>, s: &mut Subject<'_>, best: &mut Best) {
         // One pair of stack bitsets for all tables: zeroing them per table would cost more
         // than evaluating a small table.
         let mut acc: Words = [0; MAX_WORDS];
@@ -924,7 +1074,7 @@ impl L7Index {
     fn eval_table(
         &self,
         cx: &FlowCtx<'_>,
-        s: &Subject<'_>,
+        s: &mut Subject<'_>,
         t: &Table,
         best: &mut Best,
         acc: &mut Words,
@@ -934,8 +1084,19 @@ impl L7Index {
         let (Some(acc), Some(tmp)) = (acc.get_mut(..w), tmp.get_mut(..w)) else {
             return;
         };
-        for (a, b) in acc.iter_mut().zip(t.all.iter()) {
-            *a = *b;
+        // The source groups first: they rule out most clauses at no lookup cost.
+        match &t.src {
+            Some(sx) => {
+                sx.eval_ids(cx.src.iter().map(|g| u32::from(g.0)), acc);
+                if bits::is_empty(acc) {
+                    return;
+                }
+            }
+            None => {
+                for (a, b) in acc.iter_mut().zip(t.all.iter()) {
+                    *a = *b;
+                }
+            }
         }
         for (f, fx) in t.fields.iter().enumerate() {
             let Some(fx) = fx else {
@@ -945,10 +1106,10 @@ impl L7Index {
             if s.login && f == SQL_VERB {
                 continue;
             }
-            let (Some(dict), Some(probe)) = (self.dict(s.kind, f), s.probes.get(f)) else {
+            let Some(probe) = s.probes.get_mut(f) else {
                 continue;
             };
-            fx.eval(dict, probe, tmp);
+            fx.eval(probe, tmp);
             bits::and_into(acc, tmp);
             if bits::is_empty(acc) {
                 return;
@@ -974,14 +1135,12 @@ impl L7Index {
             if cl.rule >= cur && (best.capture || !cl.capture) {
                 return;
             }
-            let Some(rule) = cx.rules.get(cl.rule as usize) else {
-                return;
-            };
-            let src_ok = rule
-                .from_groups()
-                .is_none_or(|from| cx.src.iter().any(|g| from.binary_search(g).is_ok()));
-            if !src_ok
-                || !rule.matches_l4(cx.dport, cx.transport, Some(cx.app))
+            let ports = t
+                .ports
+                .get(cl.ports.0 as usize..cl.ports.1 as usize)
+                .unwrap_or(&[]);
+            if !cl.transport_app.matches(cx.transport, Some(cx.app))
+                || !ports_match(ports, cx.dport, cx.transport)
                 || !headers_match(&cl.headers, s.headers)
             {
                 return;
@@ -1076,7 +1235,6 @@ impl PolicySnapshot {
     ) -> Decision {
         let ix = self.l7_index();
         let cx = FlowCtx {
-            rules: self.rules_slice(),
             src: self.groups_of(src),
             dst: self.groups_of(dst),
             dport,
@@ -1118,7 +1276,7 @@ impl PolicySnapshot {
         match req {
             RequestDetail::None => {}
             RequestDetail::Http(h) => {
-                let s = ix.subject(
+                let mut s = ix.subject(
                     kind(L7Kind::Http),
                     [
                         Vals::One(h.method),
@@ -1127,40 +1285,40 @@ impl PolicySnapshot {
                     ],
                     h.headers,
                 );
-                ix.eval(&cx, &s, &mut best);
+                ix.eval(&cx, &mut s, &mut best);
             }
             RequestDetail::Grpc(g) => {
-                let s = ix.subject(
+                let mut s = ix.subject(
                     kind(L7Kind::Grpc),
                     [Vals::One(g.service), Vals::One(g.method), Vals::Absent],
                     &[],
                 );
-                ix.eval(&cx, &s, &mut best);
+                ix.eval(&cx, &mut s, &mut best);
             }
             RequestDetail::Redis(r) => {
-                let s = ix.subject(
+                let mut s = ix.subject(
                     kind(L7Kind::Redis),
                     [Vals::One(r.command), opt(r.key), Vals::Absent],
                     &[],
                 );
-                ix.eval(&cx, &s, &mut best);
+                ix.eval(&cx, &mut s, &mut best);
             }
             RequestDetail::Dns(q) => {
                 let name = q.qname.trim_end_matches('.');
-                let s = ix.subject(
+                let mut s = ix.subject(
                     kind(L7Kind::Dns),
                     [Vals::One(name.as_bytes()), Vals::Absent, Vals::Absent],
                     &[],
                 );
-                ix.eval(&cx, &s, &mut best);
+                ix.eval(&cx, &mut s, &mut best);
             }
             RequestDetail::Tls(t) => {
-                let s = ix.subject(
+                let mut s = ix.subject(
                     kind(L7Kind::Tls),
                     [opt(t.sni.map(host_of)), Vals::Any(t.alpn), Vals::Absent],
                     &[],
                 );
-                ix.eval(&cx, &s, &mut best);
+                ix.eval(&cx, &mut s, &mut best);
             }
             RequestDetail::Sql(q) => return self.judge_sql(ix, &cx, q, decide),
         }
@@ -1196,9 +1354,9 @@ impl PolicySnapshot {
                 login,
                 tables: &[],
             };
-            let s = Subject { tables, ..s };
+            let mut s = Subject { tables, ..s };
             let mut best = Best::EMPTY;
-            ix.eval(cx, &s, &mut best);
+            ix.eval(cx, &mut s, &mut best);
             decide(&best)
         };
         if q.kind == SqlKind::Login {
