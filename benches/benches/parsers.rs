@@ -1254,6 +1254,14 @@ fn yaml_list(rng: &mut Rng, xs: &[&str], max: u64) -> String {
 /// other apps (some with `sql`/`redis` matchers), 15% plain L4 rules. (Larger clause lists
 /// run into the YAML loader's 250,000-node budget.)
 pub fn http_policy() -> Result<PolicySnapshot, String> {
+    let (inv, pol) = http_policy_yaml();
+    let p = load_policy_str(&pol, "http-scale.yaml").map_err(|e| e.to_string())?;
+    let i = load_inventory_str(&inv, "http-scale-inventory.yaml").map_err(|e| e.to_string())?;
+    compile(&p.policy, &i, 1).map_err(|e| e.to_string())
+}
+
+/// The inventory and policy YAML of [`http_policy`].
+pub fn http_policy_yaml() -> (String, String) {
     const N: u32 = 10_000;
     let mut rng = Rng::new(0x7011);
     let mut inv =
@@ -1343,9 +1351,7 @@ pub fn http_policy() -> Result<PolicySnapshot, String> {
             "    - {{id: r{r}, from: [{from}], to: [{to}]{extra}, action: {action}}}"
         );
     }
-    let p = load_policy_str(&pol, "http-scale.yaml").map_err(|e| e.to_string())?;
-    let i = load_inventory_str(&inv, "http-scale-inventory.yaml").map_err(|e| e.to_string())?;
-    compile(&p.policy, &i, 1).map_err(|e| e.to_string())
+    (inv, pol)
 }
 
 /// A request as the HTTP/1 parser reports it, owned.
@@ -1490,6 +1496,26 @@ fn bench_policy(c: &mut Criterion) {
         b.iter(|| {
             i = i.wrapping_add(1);
             black_box(decide(i, &mut path))
+        })
+    });
+    g.finish();
+
+    // Compiling that policy (validation, address tables, L4 and L7 indexes, the pattern
+    // DFAs) from its loaded YAML, and the YAML parse plus the compile.
+    let (inv, pol) = http_policy_yaml();
+    let p = load_policy_str(&pol, "http-scale.yaml").expect("generated policy loads");
+    let loaded_inv =
+        load_inventory_str(&inv, "http-scale-inventory.yaml").expect("generated inventory loads");
+    let mut g = c.benchmark_group("policy");
+    g.sample_size(10);
+    g.bench_function("compile_http_10k", |b| {
+        b.iter(|| black_box(compile(&p.policy, &loaded_inv, 1).expect("compiles")))
+    });
+    g.bench_function("load_compile_http_10k", |b| {
+        b.iter(|| {
+            let p = load_policy_str(&pol, "http-scale.yaml").expect("loads");
+            let i = load_inventory_str(&inv, "http-scale-inventory.yaml").expect("loads");
+            black_box(compile(&p.policy, &i, 1).expect("compiles"))
         })
     });
     g.finish();

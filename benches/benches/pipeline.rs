@@ -1,4 +1,4 @@
-//! Per-stage benches (decode, flow table, policy, events) and the whole worker, on the
+//! Per-stage benches (decode, flow table, reassembly, policy, events) and the whole worker, on the
 //! recorded spine capture and on a long synthetic keep-alive flow.
 //! Results and the commands that produced them go to benches/RESULTS.md.
 
@@ -21,6 +21,7 @@ use dataplane::flow::{FlowConfig, FlowKey, FlowTable, TimeoutClass};
 use dataplane::inspect::ParserRegistry;
 use dataplane::io::pcap::CaptureFile;
 use dataplane::pipeline::{Worker, WorkerConfig};
+use dataplane::reassembly::{Budget, Chunk, Stream, StreamConfig};
 use etherparse::PacketBuilder;
 
 fn frame(payload_len: usize) -> Vec<u8> {
@@ -277,12 +278,146 @@ fn bench_policy(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // Compiling that policy (validation, address tables, the L4 and L7 indexes) from its
+    // loaded YAML; the YAML parse itself is not counted.
+    let (inv, pol) = scale::yaml(N, N, 0x5eed);
+    let p = load_policy_str(&pol, "scale.yaml").expect("generated policy loads");
+    let inv = control::load_inventory_str(&inv, "scale-inventory.yaml")
+        .expect("generated inventory loads");
+    let mut g = c.benchmark_group("policy");
+    g.sample_size(10);
+    g.bench_function("compile_10k", |b| {
+        b.iter(|| black_box(compile(&p.policy, &inv, 1).expect("compiles")))
+    });
+    // What a reload costs end to end: parsing the two YAML documents, then compiling.
+    let (inv_yaml, pol_yaml) = scale::yaml(N, N, 0x5eed);
+    g.bench_function("load_compile_10k", |b| {
+        b.iter(|| {
+            let p = load_policy_str(&pol_yaml, "scale.yaml").expect("loads");
+            let i = control::load_inventory_str(&inv_yaml, "scale-inventory.yaml").expect("loads");
+            black_box(compile(&p.policy, &i, 1).expect("compiles"))
+        })
+    });
+    g.finish();
+}
+
+/// MSS-sized segments: what a bulk transfer (a response body, a result set) looks like.
+const SEG: usize = 1448;
+
+/// One direction of a TCP stream through `reassembly::Stream`, as the worker drives it: the
+/// inspector's callback only counts the delivered bytes. `in_order` is the zero-copy path
+/// (one segment per iteration); the out-of-order cases copy into the stream's ring and back
+/// out when the hole fills. The stream lives across iterations (sequence numbers run on and
+/// wrap), so its ring is allocated once, as in a long flow.
+fn bench_reassembly(c: &mut Criterion) {
+    let cfg = StreamConfig::default();
+    let payload = vec![b'x'; SEG];
+    let mut g = c.benchmark_group("reassembly");
+
+    // Each segment's bytes reach the inspector before `segment` returns.
+    let mut delivered = 0u64;
+    let mut count = |ch: Chunk<'_>| {
+        if let Chunk::Data(d) = ch {
+            delivered += d.len() as u64;
+        }
+    };
+
+    g.throughput(Throughput::Bytes(SEG as u64));
+    {
+        let mut budget = Budget::new(64 << 20);
+        let mut s = Stream::new();
+        s.set_isn(1000);
+        let mut seq = 1001u32;
+        g.bench_function("in_order_1448B", |b| {
+            b.iter(|| {
+                let out = s.segment(
+                    &cfg,
+                    &mut budget,
+                    seq,
+                    black_box(&payload),
+                    false,
+                    &mut count,
+                );
+                seq = seq.wrapping_add(SEG as u32);
+                out
+            })
+        });
+        s.close(&mut budget, &mut count);
+    }
+
+    // Neighbours swapped (2, 1, 4, 3, ...): every other segment is held, then released by
+    // the one before it. Two segments per iteration.
+    g.throughput(Throughput::Bytes(2 * SEG as u64));
+    {
+        let mut budget = Budget::new(64 << 20);
+        let mut s = Stream::new();
+        s.set_isn(1000);
+        let mut seq = 1001u32;
+        g.bench_function("out_of_order_swapped_pairs", |b| {
+            b.iter(|| {
+                let second = seq.wrapping_add(SEG as u32);
+                s.segment(
+                    &cfg,
+                    &mut budget,
+                    second,
+                    black_box(&payload),
+                    false,
+                    &mut count,
+                );
+                let out = s.segment(
+                    &cfg,
+                    &mut budget,
+                    seq,
+                    black_box(&payload),
+                    false,
+                    &mut count,
+                );
+                seq = second.wrapping_add(SEG as u32);
+                out
+            })
+        });
+        s.close(&mut budget, &mut count);
+    }
+
+    // A window of 16 segments arriving last first: 15 held (one range, merged as it grows
+    // backwards), then the first fills the hole and 23 KB come out of the ring.
+    const WINDOW: u32 = 16;
+    g.throughput(Throughput::Bytes(u64::from(WINDOW) * SEG as u64));
+    {
+        let mut budget = Budget::new(64 << 20);
+        let mut s = Stream::new();
+        s.set_isn(1000);
+        let mut seq = 1001u32;
+        g.bench_function("out_of_order_window_16_reversed", |b| {
+            b.iter(|| {
+                let mut out = Default::default();
+                for k in (0..WINDOW).rev() {
+                    let at = seq.wrapping_add(k * SEG as u32);
+                    out = s.segment(
+                        &cfg,
+                        &mut budget,
+                        at,
+                        black_box(&payload),
+                        false,
+                        &mut count,
+                    );
+                }
+                seq = seq.wrapping_add(WINDOW * SEG as u32);
+                out
+            })
+        });
+        s.close(&mut budget, &mut count);
+    }
+    g.finish();
+    black_box(delivered);
 }
 
 criterion_group!(
     benches,
     bench_decode,
     bench_flow_table,
+    bench_reassembly,
     bench_worker,
     bench_events,
     bench_policy
