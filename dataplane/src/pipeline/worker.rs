@@ -396,6 +396,21 @@ fn judge_one(
     }
 }
 
+/// Queues the `--log-all` records waiting for request `id` (one per statement of an SQL
+/// request), each completed by `complete`, in the order they were judged.
+fn log_pending(j: &mut Judge<'_>, id: u32, mut complete: impl FnMut(&mut L7Record)) {
+    let mut i = 0;
+    while i < j.pending.len() {
+        if j.pending.get(i).is_some_and(|p| p.0 == id) {
+            let (_, d, v, mut rec) = j.pending.remove(i);
+            complete(&mut rec);
+            j.out.push(L7Out::Log(d, v, rec));
+        } else {
+            i += 1;
+        }
+    }
+}
+
 /// The rule that captures a flow from its L4 decision on: the deciding rule if it captures
 /// and has no L7 matchers, else the first such rule covering the flow. `None` while only
 /// rules with L7 matchers capture (a transaction must match them first).
@@ -473,28 +488,9 @@ impl FactSink for Sink<'_> {
                 // Every statement of the request gets the response: a PostgreSQL simple
                 // query's statements run as one transaction, and a failed MySQL statement
                 // ends its request.
-                let mut i = 0;
-                while i < j.pending.len() {
-                    if j.pending.get(i).is_some_and(|p| p.0 == *id) {
-                        let (_, d, v, mut rec) = j.pending.remove(i);
-                        rec.apply_response(*status, detail);
-                        j.out.push(L7Out::Log(d, v, rec));
-                    } else {
-                        i += 1;
-                    }
-                }
+                log_pending(j, *id, |rec| rec.apply_response(*status, detail));
             }
-            Fact::Unanswered { id, .. } => {
-                let mut i = 0;
-                while i < j.pending.len() {
-                    if j.pending.get(i).is_some_and(|p| p.0 == *id) {
-                        let (_, d, v, rec) = j.pending.remove(i);
-                        j.out.push(L7Out::Log(d, v, rec));
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
+            Fact::Unanswered { id, .. } => log_pending(j, *id, |_| {}),
             Fact::Opaque { .. } => {}
         }
     }
