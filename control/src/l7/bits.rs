@@ -2,14 +2,12 @@
 //! value) in a sparse or dense form.
 //!
 //! A table holds at most [`MAX_CLAUSES`] clauses so that every working bitset of a decision
-//! fits in a stack array ([`Words`]): the decision never allocates, whatever the policy.
+//! fits in a stack array of [`MAX_WORDS`] words: the decision never allocates, whatever the
+//! policy.
 
 /// Clauses per table; larger (destination, kind) lists are split into several tables.
 pub(crate) const MAX_CLAUSES: usize = 4096;
 pub(crate) const MAX_WORDS: usize = MAX_CLAUSES / 64;
-
-/// Scratch bitset on the stack; a table uses its first `words` words.
-pub(crate) type Words = [u64; MAX_WORDS];
 
 pub(crate) fn words_for(n: usize) -> usize {
     n.div_ceil(64)

@@ -96,7 +96,7 @@ use crate::snapshot::{
     Action, CompiledRule, Decision, Endpoint, GroupId, PolicySnapshot, Transport, TransportApp,
     ports_match,
 };
-use bits::{MAX_CLAUSES, MAX_WORDS, Posting, Words, words_for};
+use bits::{MAX_CLAUSES, MAX_WORDS, Posting, words_for};
 use dict::{Dict, DictBuilder, FOLD_MAX, Hits, Key};
 
 const KINDS: usize = 6;
@@ -274,14 +274,61 @@ fn specs_of(rule: u32, r: &CompiledRule, m: &L7Matchers, out: &mut Vec<ClauseSpe
 #[derive(Debug)]
 struct FieldIx {
     wild: Box<[u64]>,
-    /// The ids some clause lists, ascending: a compact array to binary-search.
-    ids: Box<[u32]>,
-    /// Their postings, in the order of `ids`.
+    /// Where the postings of each id some clause lists are.
+    find: Find,
+    /// Their postings, in the order of the ids.
     postings: Postings,
+}
+
+/// From a dictionary id to its row of postings.
+#[derive(Debug)]
+enum Find {
+    /// `rows[id]`, [`NO_ROW`] for the ids no clause lists: one load instead of a binary
+    /// search (ten or so of them per HTTP decision were a tenth of its instructions). Used
+    /// when the ids a table lists are dense enough among `0..=max id` (at most
+    /// [`DENSE_SPREAD`] slots per listed id), which bounds its memory.
+    Dense(Box<[u16]>),
+    /// The listed ids, ascending, to binary-search.
+    Sorted(Box<[u32]>),
+}
+
+const NO_ROW: u16 = u16::MAX;
+const DENSE_SPREAD: usize = 16;
+
+impl Find {
+    /// `ids` ascending, distinct.
+    fn new(ids: &[u32]) -> Find {
+        let span = ids.last().map_or(0, |&m| m as usize + 1);
+        let rows_fit = ids.len() < usize::from(NO_ROW);
+        if rows_fit && span <= DENSE_SPREAD * ids.len() {
+            let mut rows = vec![NO_ROW; span];
+            for (row, &id) in ids.iter().enumerate() {
+                if let (Some(slot), Ok(row)) = (rows.get_mut(id as usize), u16::try_from(row)) {
+                    *slot = row;
+                }
+            }
+            Find::Dense(rows.into_boxed_slice())
+        } else {
+            Find::Sorted(ids.into())
+        }
+    }
+
+    #[inline]
+    fn row(&self, id: u32) -> Option<usize> {
+        match self {
+            Find::Dense(rows) => match rows.get(id as usize) {
+                Some(&r) if r != NO_ROW => Some(usize::from(r)),
+                _ => None,
+            },
+            Find::Sorted(ids) => ids.binary_search(&id).ok(),
+        }
+    }
 }
 
 /// Tables up to this many words wide keep their postings as rows of bits.
 const ROW_WORDS: usize = 2;
+/// The width of the scratch bitsets of a decision when no table is wider.
+const NARROW_WORDS: usize = 2;
 
 #[derive(Debug)]
 enum Postings {
@@ -338,14 +385,14 @@ impl FieldIx {
         };
         Some(FieldIx {
             wild: wild.into_boxed_slice(),
-            ids: by_id.iter().map(|&(id, _)| id).collect(),
+            find: Find::new(&by_id.iter().map(|&(id, _)| id).collect::<Vec<_>>()),
             postings,
         })
     }
 
     #[inline]
     fn or_id(&self, id: u32, out: &mut [u64]) {
-        let Ok(i) = self.ids.binary_search(&id) else {
+        let Some(i) = self.find.row(id) else {
             return;
         };
         match &self.postings {
@@ -364,12 +411,11 @@ impl FieldIx {
 
     /// `out` = the clauses that accept the probed value(s).
     #[inline]
-    fn eval(&self, probe: &mut Probe<'_>, out: &mut [u64]) {
+    fn eval(&self, probe: &Probe<'_>, hits: &Hits, out: &mut [u64]) {
         for (o, w) in out.iter_mut().zip(self.wild.iter()) {
             *o = *w;
         }
-        let (dict, hits) = probe.hits();
-        match dict {
+        match probe.dict {
             Some(dict) if hits.overflow => {
                 for_each_value(probe.vals, |v| {
                     dict.lookup_each(v, |id| self.or_id(id, out));
@@ -592,6 +638,8 @@ pub(crate) struct L7Index {
     tables: Box<[Table]>,
     l4: CellIndex,
     groups: usize,
+    /// The widest table's width in words.
+    max_words: usize,
 }
 
 impl fmt::Debug for L7Index {
@@ -732,6 +780,7 @@ impl L7Index {
             dicts,
             tables_dict,
             at: at.into_boxed_slice(),
+            max_words: tables.iter().map(|t| t.all.len()).max().unwrap_or(0),
             tables: tables.into_boxed_slice(),
             l4: CellIndex::build(l4_entries, groups, rules)?,
             groups,
@@ -845,43 +894,55 @@ enum Vals<'a> {
     Any(&'a [&'a [u8]]),
 }
 
-/// A request field and its dictionary ids, looked up on first use: most requests are
-/// settled by the source groups and never need their path searched.
+/// A request field: its value(s) and the dictionary of its kind and field.
+#[derive(Clone, Copy)]
 struct Probe<'a> {
     dict: Option<&'a Dict>,
     vals: Vals<'a>,
-    hits: Hits,
-    looked_up: bool,
 }
 
 impl<'a> Probe<'a> {
     const ABSENT: Probe<'static> = Probe {
         dict: None,
         vals: Vals::Absent,
-        hits: Hits::new(),
-        looked_up: true,
     };
 
     fn new(dict: Option<&'a Dict>, vals: Vals<'a>) -> Probe<'a> {
         Probe {
             dict: dict.filter(|d| !d.is_empty()),
             vals,
-            hits: Hits::new(),
-            looked_up: false,
+        }
+    }
+}
+
+/// The dictionary ids of a subject's fields, each looked up on first use: most requests
+/// are settled by the source groups and never need their path searched. Kept apart from
+/// the [`Subject`] (on the evaluating frame's stack) so that building a subject copies no
+/// id arrays.
+struct Lookups {
+    hits: [Hits; MAX_FIELDS],
+    done: [bool; MAX_FIELDS],
+}
+
+impl Lookups {
+    fn new() -> Lookups {
+        Lookups {
+            hits: [Hits::new(), Hits::new(), Hits::new()],
+            done: [false; MAX_FIELDS],
         }
     }
 
-    /// The dictionary and the ids the values matched (looked up now if not yet).
+    /// The ids field `f`'s value(s) matched (looked up now if not yet).
     #[inline]
-    fn hits(&mut self) -> (Option<&'a Dict>, &Hits) {
-        if !self.looked_up {
-            self.looked_up = true;
-            if let Some(d) = self.dict {
-                let hits = &mut self.hits;
-                for_each_value(self.vals, |v| d.lookup(v, hits));
+    fn get(&mut self, f: usize, probe: &Probe<'_>) -> Option<&Hits> {
+        let (hits, done) = (self.hits.get_mut(f)?, self.done.get_mut(f)?);
+        if !*done {
+            *done = true;
+            if let Some(d) = probe.dict {
+                for_each_value(probe.vals, |v| d.lookup(v, hits));
             }
         }
-        (self.dict, &self.hits)
+        Some(hits)
     }
 }
 
@@ -1059,29 +1120,45 @@ impl L7Index {
 
     /// Adds to `best` the L7 rules whose clauses match `s` and whose groups, port and
     /// protocol match the flow.
-    fn eval(&self, cx: &FlowCtx<'_>, s: &mut Subject<'_>, best: &mut Best) {
+    fn eval(&self, cx: &FlowCtx<'_>, s: &Subject<'_>, best: &mut Best) {
+        // Stack bitsets only as wide as the widest table: most policies have no table of
+        // more than 128 clauses, and zeroing the full-width pair cost about 100
+        // instructions a decision.
+        if self.max_words <= NARROW_WORDS {
+            self.eval_with::<NARROW_WORDS>(cx, s, best);
+        } else {
+            self.eval_with::<MAX_WORDS>(cx, s, best);
+        }
+    }
+
+    fn eval_with<const W: usize>(&self, cx: &FlowCtx<'_>, s: &Subject<'_>, best: &mut Best) {
         // One pair of stack bitsets for all tables: zeroing them per table would cost more
         // than evaluating a small table.
-        let mut acc: Words = [0; MAX_WORDS];
-        let mut tmp: Words = [0; MAX_WORDS];
+        let mut acc = [0u64; W];
+        let mut tmp = [0u64; W];
+        let mut found = Lookups::new();
         for slot in cx.dst.iter().map(|g| usize::from(g.0)).chain([self.groups]) {
             for t in self.tables_for(slot, s.kind) {
-                self.eval_table(cx, s, t, best, &mut acc, &mut tmp);
+                self.eval_table::<W>(cx, s, &mut found, t, best, &mut acc, &mut tmp);
             }
         }
     }
 
-    fn eval_table(
+    #[allow(clippy::too_many_arguments)]
+    fn eval_table<const W: usize>(
         &self,
         cx: &FlowCtx<'_>,
-        s: &mut Subject<'_>,
+        s: &Subject<'_>,
+        found: &mut Lookups,
         t: &Table,
         best: &mut Best,
-        acc: &mut Words,
-        tmp: &mut Words,
+        acc: &mut [u64; W],
+        tmp: &mut [u64; W],
     ) {
-        let w = t.all.len().min(MAX_WORDS);
+        // `W` is at least the widest table's width (`max_words`), so this never skips one.
+        let w = t.all.len();
         let (Some(acc), Some(tmp)) = (acc.get_mut(..w), tmp.get_mut(..w)) else {
+            debug_assert!(false, "table of {w} words, scratch of {W}");
             return;
         };
         // The source groups first: they rule out most clauses at no lookup cost.
@@ -1106,10 +1183,13 @@ impl L7Index {
             if s.login && f == SQL_VERB {
                 continue;
             }
-            let Some(probe) = s.probes.get_mut(f) else {
+            let Some(probe) = s.probes.get(f) else {
                 continue;
             };
-            fx.eval(probe, tmp);
+            let Some(hits) = found.get(f, probe) else {
+                continue;
+            };
+            fx.eval(probe, hits, tmp);
             bits::and_into(acc, tmp);
             if bits::is_empty(acc) {
                 return;
@@ -1119,7 +1199,7 @@ impl L7Index {
             if s.login {
                 bits::and_into(acc, &sq.login_ok);
             } else if let Some(tx) = &sq.tables {
-                self.sql_tables(tx, sq, s.tables, tmp);
+                self.sql_tables::<W>(tx, sq, s.tables, tmp);
                 bits::and_into(acc, tmp);
             }
         }
@@ -1153,11 +1233,17 @@ impl L7Index {
 
     /// `out` = clauses whose `tables` accept the statement's tables (module doc: all listed
     /// for allow clauses, any listed for deny/alert clauses), or that list no tables.
-    fn sql_tables(&self, tx: &FieldIx, sq: &SqlIx, touched: &[&str], out: &mut [u64]) {
+    fn sql_tables<const W: usize>(
+        &self,
+        tx: &FieldIx,
+        sq: &SqlIx,
+        touched: &[&str],
+        out: &mut [u64],
+    ) {
         let w = out.len();
-        let mut all_buf: Words = [!0; MAX_WORDS];
-        let mut any_buf: Words = [0; MAX_WORDS];
-        let mut one_buf: Words = [0; MAX_WORDS];
+        let mut all_buf = [!0u64; W];
+        let mut any_buf = [0u64; W];
+        let mut one_buf = [0u64; W];
         let (Some(all), Some(any), Some(one)) = (
             all_buf.get_mut(..w),
             any_buf.get_mut(..w),
@@ -1276,7 +1362,7 @@ impl PolicySnapshot {
         match req {
             RequestDetail::None => {}
             RequestDetail::Http(h) => {
-                let mut s = ix.subject(
+                let s = ix.subject(
                     kind(L7Kind::Http),
                     [
                         Vals::One(h.method),
@@ -1285,40 +1371,40 @@ impl PolicySnapshot {
                     ],
                     h.headers,
                 );
-                ix.eval(&cx, &mut s, &mut best);
+                ix.eval(&cx, &s, &mut best);
             }
             RequestDetail::Grpc(g) => {
-                let mut s = ix.subject(
+                let s = ix.subject(
                     kind(L7Kind::Grpc),
                     [Vals::One(g.service), Vals::One(g.method), Vals::Absent],
                     &[],
                 );
-                ix.eval(&cx, &mut s, &mut best);
+                ix.eval(&cx, &s, &mut best);
             }
             RequestDetail::Redis(r) => {
-                let mut s = ix.subject(
+                let s = ix.subject(
                     kind(L7Kind::Redis),
                     [Vals::One(r.command), opt(r.key), Vals::Absent],
                     &[],
                 );
-                ix.eval(&cx, &mut s, &mut best);
+                ix.eval(&cx, &s, &mut best);
             }
             RequestDetail::Dns(q) => {
                 let name = q.qname.trim_end_matches('.');
-                let mut s = ix.subject(
+                let s = ix.subject(
                     kind(L7Kind::Dns),
                     [Vals::One(name.as_bytes()), Vals::Absent, Vals::Absent],
                     &[],
                 );
-                ix.eval(&cx, &mut s, &mut best);
+                ix.eval(&cx, &s, &mut best);
             }
             RequestDetail::Tls(t) => {
-                let mut s = ix.subject(
+                let s = ix.subject(
                     kind(L7Kind::Tls),
                     [opt(t.sni.map(host_of)), Vals::Any(t.alpn), Vals::Absent],
                     &[],
                 );
-                ix.eval(&cx, &mut s, &mut best);
+                ix.eval(&cx, &s, &mut best);
             }
             RequestDetail::Sql(q) => return self.judge_sql(ix, &cx, q, decide),
         }
@@ -1354,9 +1440,9 @@ impl PolicySnapshot {
                 login,
                 tables: &[],
             };
-            let mut s = Subject { tables, ..s };
+            let s = Subject { tables, ..s };
             let mut best = Best::EMPTY;
-            ix.eval(cx, &mut s, &mut best);
+            ix.eval(cx, &s, &mut best);
             decide(&best)
         };
         if q.kind == SqlKind::Login {

@@ -8,7 +8,7 @@ use proto_parsers::facts::{
     SqlDialect, SqlKind, SqlRequest, SqlStatement, SqlVerb, TlsClientHello,
 };
 
-use super::host_of;
+use super::{Find, NARROW_WORDS, host_of};
 use crate::snapshot::{Action, Decision, Endpoint, Mode, PolicySnapshot, Severity, Transport};
 use crate::{compile, load_inventory_str, load_policy_str};
 
@@ -834,6 +834,8 @@ fn many_clauses_split_into_tables() {
     }
     let s = snap("  mode: protect\n", &rules);
     assert!(s.l7_index().tables.len() >= 2);
+    // Tables this wide are judged with full-width scratch bitsets.
+    assert!(s.l7_index().max_words > NARROW_WORDS);
     assert_eq!(web_api(&s, "GET", "/r0/p5", None), allow("r0"));
     assert_eq!(web_api(&s, "GET", "/r1/p2999", None), allow("r1"));
     assert_eq!(web_api(&s, "GET", "/r1/p3000", None), deny("default"));
@@ -886,4 +888,19 @@ fn paths_are_judged_normalised() {
     assert_eq!(j("/%7Euser/x"), allow("api"));
     assert_eq!(j("/caf%C3%A9"), allow("api"));
     assert_eq!(j("/café"), allow("api"));
+}
+
+#[test]
+fn id_to_row_maps_agree_with_a_binary_search() {
+    let spread: Vec<u32> = (0..300).step_by(7).collect();
+    for ids in [vec![], vec![0], vec![3, 9, 40], vec![5, 100_000], spread] {
+        let f = Find::new(&ids);
+        let end = ids.last().copied().unwrap_or(0) + 20;
+        for id in (0..end).chain([u32::MAX]) {
+            assert_eq!(f.row(id), ids.binary_search(&id).ok(), "{ids:?} {id}");
+        }
+    }
+    // Dense only where the listed ids fill enough of their span.
+    assert!(matches!(Find::new(&[3, 9, 40]), Find::Dense(_)));
+    assert!(matches!(Find::new(&[5, 100_000]), Find::Sorted(_)));
 }

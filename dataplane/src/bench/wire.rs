@@ -166,8 +166,9 @@ impl Default for HpackEncoder {
     }
 }
 
-/// An HPACK integer with an `n`-bit prefix, the first byte's other bits being `flags`.
-fn hpack_int(out: &mut Vec<u8>, n: u8, flags: u8, mut v: usize) {
+/// An HPACK integer with an `n`-bit prefix, the first byte's other bits being `flags`
+/// (RFC 7541 section 5.1; also used by the parser benches' encoder).
+pub fn hpack_int(out: &mut Vec<u8>, n: u8, flags: u8, mut v: usize) {
     let max = (1usize << n) - 1;
     if v < max {
         out.push(flags | v as u8);
