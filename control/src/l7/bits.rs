@@ -13,13 +13,53 @@ pub(crate) fn words_for(n: usize) -> usize {
     n.div_ceil(64)
 }
 
+/// Tables up to this many words wide keep their bitsets inline.
+pub(crate) const INLINE_WORDS: usize = 2;
+
+/// A bitset over one table's clauses, kept inline up to [`INLINE_WORDS`] words (tables of
+/// up to 128 clauses, most of them), so that reading it is no pointer chase to a cold line
+/// of its own; boxed beyond.
+#[derive(Clone, Debug)]
+pub(crate) enum Bits {
+    Inline { words: [u64; INLINE_WORDS], len: u8 },
+    Boxed(Box<[u64]>),
+}
+
+impl Bits {
+    pub(crate) fn new(v: Vec<u64>) -> Bits {
+        match (<[u64; INLINE_WORDS]>::try_from(v.as_slice()), v.len()) {
+            (Ok(words), _) => Bits::Inline {
+                words,
+                len: INLINE_WORDS as u8,
+            },
+            (_, 0) => Bits::Inline {
+                words: [0; INLINE_WORDS],
+                len: 0,
+            },
+            (_, 1) => Bits::Inline {
+                words: [v.first().copied().unwrap_or(0), 0],
+                len: 1,
+            },
+            _ => Bits::Boxed(v.into_boxed_slice()),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn words(&self) -> &[u64] {
+        match self {
+            Bits::Inline { words, len } => words.get(..usize::from(*len)).unwrap_or(&[]),
+            Bits::Boxed(b) => b,
+        }
+    }
+}
+
 /// Every bit of clauses `0..n` set.
-pub(crate) fn ones(n: usize) -> Box<[u64]> {
+pub(crate) fn ones(n: usize) -> Bits {
     let mut v = vec![0u64; words_for(n)];
     for i in 0..n {
         set(&mut v, i);
     }
-    v.into_boxed_slice()
+    Bits::new(v)
 }
 
 #[inline]
@@ -118,11 +158,23 @@ mod tests {
         assert_eq!(seen, [0, 1, 2, 4, 6, 70, 199]);
         let all = ones(n);
         let mut count = 0;
-        for_each_set(&all, |_| count += 1);
+        for_each_set(all.words(), |_| count += 1);
         assert_eq!(count, n);
         and_into(w, &[0, 0, 0, 0]);
         assert!(is_empty(w));
         // Out of range bits are ignored, not a panic.
         set(w, 10_000);
+    }
+
+    #[test]
+    fn bitsets_inline_up_to_two_words() {
+        for n in [0, 1, 64, 65, 128, 129, 4096] {
+            let all = ones(n);
+            assert_eq!(all.words().len(), words_for(n), "{n}");
+            assert_eq!(matches!(all, Bits::Inline { .. }), n <= 128, "{n}");
+            let mut count = 0;
+            for_each_set(all.words(), |_| count += 1);
+            assert_eq!(count, n);
+        }
     }
 }

@@ -96,7 +96,7 @@ use crate::snapshot::{
     Action, CompiledRule, Decision, Endpoint, GroupId, PolicySnapshot, Transport, TransportApp,
     ports_match,
 };
-use bits::{MAX_CLAUSES, MAX_WORDS, Posting, words_for};
+use bits::{Bits, MAX_CLAUSES, MAX_WORDS, Posting, words_for};
 use dict::{Dict, DictBuilder, FOLD_MAX, Hits, Key};
 
 const KINDS: usize = 6;
@@ -273,10 +273,8 @@ fn specs_of(rule: u32, r: &CompiledRule, m: &L7Matchers, out: &mut Vec<ClauseSpe
 /// value (the field is absent from them).
 #[derive(Debug)]
 struct FieldIx {
-    wild: Box<[u64]>,
-    /// Where the postings of each id some clause lists are.
-    find: Find,
-    /// Their postings, in the order of the ids.
+    wild: Bits,
+    /// The clauses of each id some clause lists.
     postings: Postings,
 }
 
@@ -332,13 +330,24 @@ const NARROW_WORDS: usize = 2;
 
 #[derive(Debug)]
 enum Postings {
-    /// Narrow tables: `w` words per id, back to back (one allocation, no pointer chase).
+    /// Narrow tables whose listed ids fill enough of `0..=max id` (at most
+    /// [`DIRECT_SPREAD`] ids per listed one): `w` words for every id of that span, indexed
+    /// by the id itself (all zero for ids no clause lists): one load per id, no map to
+    /// read first.
+    Direct { w: usize, bits: Box<[u64]> },
+    /// Other narrow tables: `w` words per listed id, back to back, in the order of `find`.
     Rows {
+        find: Find,
         w: usize,
         bits: Box<[u64]>,
     },
-    Each(Box<[Posting]>),
+    /// Wide tables: a posting per listed id, in the order of `find`.
+    Each { find: Find, each: Box<[Posting]> },
 }
+
+/// A narrow table's ids may spread this much for [`Postings::Direct`] (its memory is then
+/// at most this many rows per listed id).
+const DIRECT_SPREAD: usize = 8;
 
 impl FieldIx {
     /// `None` when no clause constrains the field (the field is then skipped).
@@ -369,40 +378,60 @@ impl FieldIx {
         let mut by_id: Vec<(u32, Vec<u16>)> = by.into_iter().collect();
         by_id.sort_unstable_by_key(|(id, _)| *id);
         let w = words_for(n);
+        let ids: Vec<u32> = by_id.iter().map(|&(id, _)| id).collect();
+        let span = ids.last().map_or(0, |&m| m as usize + 1);
         let postings = if w <= ROW_WORDS {
-            let mut bits = vec![0u64; by_id.len() * w];
-            for (row, (_, cs)) in bits.chunks_mut(w).zip(&by_id) {
-                for &c in cs {
-                    bits::set(row, usize::from(c));
+            let direct = span <= DIRECT_SPREAD * ids.len();
+            let mut bits = vec![0u64; if direct { span } else { ids.len() } * w];
+            for (i, (id, cs)) in by_id.iter().enumerate() {
+                let at = if direct { *id as usize } else { i };
+                if let Some(row) = bits.get_mut(at * w..(at + 1) * w) {
+                    for &c in cs {
+                        bits::set(row, usize::from(c));
+                    }
                 }
             }
-            Postings::Rows {
-                w,
-                bits: bits.into_boxed_slice(),
+            let bits = bits.into_boxed_slice();
+            if direct {
+                Postings::Direct { w, bits }
+            } else {
+                Postings::Rows {
+                    find: Find::new(&ids),
+                    w,
+                    bits,
+                }
             }
         } else {
-            Postings::Each(by_id.iter().map(|(_, cs)| Posting::new(cs, n)).collect())
+            Postings::Each {
+                find: Find::new(&ids),
+                each: by_id.iter().map(|(_, cs)| Posting::new(cs, n)).collect(),
+            }
         };
         Some(FieldIx {
-            wild: wild.into_boxed_slice(),
-            find: Find::new(&by_id.iter().map(|&(id, _)| id).collect::<Vec<_>>()),
+            wild: Bits::new(wild),
             postings,
         })
     }
 
-    #[inline]
+    // Called for every id of every probed field: keep it in the caller's loop.
+    #[inline(always)]
     fn or_id(&self, id: u32, out: &mut [u64]) {
-        let Some(i) = self.find.row(id) else {
-            return;
-        };
         match &self.postings {
-            Postings::Rows { w, bits } => {
+            Postings::Direct { w, bits } => {
+                let i = id as usize;
                 if let Some(row) = bits.get(i * w..(i + 1) * w) {
                     bits::or_into(out, row);
                 }
             }
-            Postings::Each(each) => {
-                if let Some(p) = each.get(i) {
+            Postings::Rows { find, w, bits } => {
+                if let Some(i) = find.row(id)
+                    && let Some(row) = bits.get(i * w..(i + 1) * w)
+                {
+                    bits::or_into(out, row);
+                }
+            }
+            Postings::Each { find, each } => {
+                if let Some(p) = find.row(id).and_then(|i| each.get(i)) {
                     p.or_into(out);
                 }
             }
@@ -412,7 +441,7 @@ impl FieldIx {
     /// `out` = the clauses that accept the probed value(s).
     #[inline]
     fn eval(&self, probe: &Probe<'_>, hits: &Hits, out: &mut [u64]) {
-        for (o, w) in out.iter_mut().zip(self.wild.iter()) {
+        for (o, w) in out.iter_mut().zip(self.wild.words().iter()) {
             *o = *w;
         }
         match probe.dict {
@@ -432,7 +461,7 @@ impl FieldIx {
     /// `out` = the clauses that accept one of these ids (source groups).
     #[inline]
     fn eval_ids(&self, ids: impl Iterator<Item = u32>, out: &mut [u64]) {
-        for (o, w) in out.iter_mut().zip(self.wild.iter()) {
+        for (o, w) in out.iter_mut().zip(self.wild.words().iter()) {
             *o = *w;
         }
         for id in ids {
@@ -457,14 +486,14 @@ struct Clause {
 #[derive(Debug)]
 struct SqlIx {
     tables: Option<FieldIx>,
-    allow: Box<[u64]>,
-    login_ok: Box<[u64]>,
+    allow: Bits,
+    login_ok: Bits,
 }
 
 /// Up to [`MAX_CLAUSES`] clauses of one (destination key, kind).
 #[derive(Debug)]
 struct Table {
-    all: Box<[u64]>,
+    all: Bits,
     clauses: Box<[Clause]>,
     /// The clauses by their rule's source groups (`from: "*"`: wild); `None` when every
     /// rule has `from: "*"`.
@@ -780,7 +809,11 @@ impl L7Index {
             dicts,
             tables_dict,
             at: at.into_boxed_slice(),
-            max_words: tables.iter().map(|t| t.all.len()).max().unwrap_or(0),
+            max_words: tables
+                .iter()
+                .map(|t| t.all.words().len())
+                .max()
+                .unwrap_or(0),
             tables: tables.into_boxed_slice(),
             l4: CellIndex::build(l4_entries, groups, rules)?,
             groups,
@@ -838,8 +871,8 @@ fn build_table(
                     .iter()
                     .map(|i| table_ids.get(*i as usize).and_then(|o| o.as_deref())),
             ),
-            allow: allow.into_boxed_slice(),
-            login_ok: login_ok.into_boxed_slice(),
+            allow: Bits::new(allow),
+            login_ok: Bits::new(login_ok),
         }
     });
     let rule_of = |s: &ClauseSpec| rules.get(s.rule as usize);
@@ -1156,7 +1189,7 @@ impl L7Index {
         tmp: &mut [u64; W],
     ) {
         // `W` is at least the widest table's width (`max_words`), so this never skips one.
-        let w = t.all.len();
+        let w = t.all.words().len();
         let (Some(acc), Some(tmp)) = (acc.get_mut(..w), tmp.get_mut(..w)) else {
             debug_assert!(false, "table of {w} words, scratch of {W}");
             return;
@@ -1170,7 +1203,7 @@ impl L7Index {
                 }
             }
             None => {
-                for (a, b) in acc.iter_mut().zip(t.all.iter()) {
+                for (a, b) in acc.iter_mut().zip(t.all.words()) {
                     *a = *b;
                 }
             }
@@ -1197,7 +1230,7 @@ impl L7Index {
         }
         if let Some(sq) = &t.sql {
             if s.login {
-                bits::and_into(acc, &sq.login_ok);
+                bits::and_into(acc, sq.login_ok.words());
             } else if let Some(tx) = &sq.tables {
                 self.sql_tables::<W>(tx, sq, s.tables, tmp);
                 bits::and_into(acc, tmp);
@@ -1260,8 +1293,8 @@ impl L7Index {
         }
         for (i, o) in out.iter_mut().enumerate() {
             let g = |v: &[u64]| v.get(i).copied().unwrap_or(0);
-            let allow = g(&sq.allow);
-            *o = g(&tx.wild) | (allow & g(all)) | (!allow & g(any));
+            let allow = g(sq.allow.words());
+            *o = g(tx.wild.words()) | (allow & g(all)) | (!allow & g(any));
         }
     }
 }

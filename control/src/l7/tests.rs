@@ -8,7 +8,7 @@ use proto_parsers::facts::{
     SqlDialect, SqlKind, SqlRequest, SqlStatement, SqlVerb, TlsClientHello,
 };
 
-use super::{Find, NARROW_WORDS, host_of};
+use super::{FieldIx, Find, NARROW_WORDS, Postings, host_of};
 use crate::snapshot::{Action, Decision, Endpoint, Mode, PolicySnapshot, Severity, Transport};
 use crate::{compile, load_inventory_str, load_policy_str};
 
@@ -903,4 +903,46 @@ fn id_to_row_maps_agree_with_a_binary_search() {
     // Dense only where the listed ids fill enough of their span.
     assert!(matches!(Find::new(&[3, 9, 40]), Find::Dense(_)));
     assert!(matches!(Find::new(&[5, 100_000]), Find::Sorted(_)));
+}
+
+#[test]
+fn postings_in_every_layout_give_the_listed_clauses() {
+    // Clause c lists the ids in `lists[c]` (`None`: the field is absent, a wild clause).
+    let check = |n: usize, lists: &[Option<Vec<u32>>], layout: &str| {
+        let fx = FieldIx::build(n, lists.iter().map(|l| l.as_deref())).expect("constrained");
+        let name = match &fx.postings {
+            Postings::Direct { .. } => "direct",
+            Postings::Rows { .. } => "rows",
+            Postings::Each { .. } => "each",
+        };
+        assert_eq!(name, layout);
+        let max = lists.iter().flatten().flatten().copied().max().unwrap_or(0);
+        for id in (0..max + 3).chain([u32::MAX]) {
+            let mut out = vec![0u64; n.div_ceil(64)];
+            fx.or_id(id, &mut out);
+            for (c, l) in lists.iter().enumerate() {
+                let listed = l.as_ref().is_some_and(|l| l.contains(&id));
+                assert_eq!(
+                    out[c / 64] >> (c % 64) & 1 == 1,
+                    listed,
+                    "{layout} id {id} clause {c}"
+                );
+            }
+        }
+        for (c, l) in lists.iter().enumerate() {
+            assert_eq!(fx.wild.words()[c / 64] >> (c % 64) & 1 == 1, l.is_none());
+        }
+    };
+    let narrow: Vec<Option<Vec<u32>>> = (0..100)
+        .map(|c| (c % 5 != 0).then(|| vec![c % 7, c % 11]))
+        .collect();
+    check(100, &narrow, "direct");
+    let sparse: Vec<Option<Vec<u32>>> = (0..100)
+        .map(|c| (c % 5 != 0).then(|| vec![c * 1_000, 7]))
+        .collect();
+    check(100, &sparse, "rows");
+    let wide: Vec<Option<Vec<u32>>> = (0..300)
+        .map(|c| (c % 5 != 0).then(|| vec![c % 13]))
+        .collect();
+    check(300, &wide, "each");
 }
