@@ -70,6 +70,11 @@ pub(crate) fn set(w: &mut [u64], i: usize) {
 }
 
 #[inline]
+pub(crate) fn get(w: &[u64], i: usize) -> bool {
+    w.get(i / 64).is_some_and(|x| x >> (i % 64) & 1 == 1)
+}
+
+#[inline]
 pub(crate) fn and_into(acc: &mut [u64], other: &[u64]) {
     for (a, b) in acc.iter_mut().zip(other) {
         *a &= b;

@@ -545,6 +545,10 @@ impl TableDict {
 #[derive(Debug, Default)]
 struct CellIndex {
     index: Box<[(u32, u32)]>,
+    /// The destination slots whose range in `index` is not empty: one hot bitmap read
+    /// instead of a cold `index` entry for each of the destination's groups that no rule
+    /// names.
+    used: Box<[u64]>,
     cells: Box<[(u16, u32, u32)]>,
     refs: Box<[L4Ref]>,
     /// The refs' port ranges, back to back.
@@ -610,7 +614,14 @@ impl CellIndex {
                 e.1 = cell + 1;
             }
         }
+        let mut used = vec![0u64; words_for(index.len())];
+        for (slot, &(a, b)) in index.iter().enumerate() {
+            if b > a {
+                bits::set(&mut used, slot);
+            }
+        }
         Ok(CellIndex {
+            used: used.into_boxed_slice(),
             index: index.into_boxed_slice(),
             cells: cells.into_boxed_slice(),
             refs: refs.into_boxed_slice(),
@@ -624,6 +635,9 @@ impl CellIndex {
     fn for_each(&self, src: &[GroupId], dst: &[GroupId], mut f: impl FnMut(&L4Ref, &[(u16, u16)])) {
         let any = self.index.len().saturating_sub(1);
         for d in dst.iter().map(|g| usize::from(g.0)).chain([any]) {
+            if !bits::get(&self.used, d) {
+                continue;
+            }
             let cells = self
                 .index
                 .get(d)
@@ -664,6 +678,8 @@ pub(crate) struct L7Index {
     /// Per (destination key, kind): a range of `tables`. Destination keys are group ids,
     /// then `"*"`.
     at: Box<[(u32, u32)]>,
+    /// Per kind, the destination keys with tables of that kind (as [`CellIndex::used`]).
+    at_used: [Box<[u64]>; KINDS],
     tables: Box<[Table]>,
     l4: CellIndex,
     groups: usize,
@@ -805,10 +821,20 @@ impl L7Index {
                 }
             }
         }
+        let at_used = std::array::from_fn(|k| {
+            let mut used = vec![0u64; words_for(dst_keys)];
+            for d in 0..dst_keys {
+                if at.get(d * KINDS + k).is_some_and(|&(a, b)| b > a) {
+                    bits::set(&mut used, d);
+                }
+            }
+            used.into_boxed_slice()
+        });
         Ok(L7Index {
             dicts,
             tables_dict,
             at: at.into_boxed_slice(),
+            at_used,
             max_words: tables
                 .iter()
                 .map(|t| t.all.words().len())
@@ -825,6 +851,9 @@ impl L7Index {
     }
 
     fn tables_for(&self, slot: usize, kind: usize) -> &[Table] {
+        if !self.at_used.get(kind).is_some_and(|u| bits::get(u, slot)) {
+            return &[];
+        }
         self.at
             .get(slot * KINDS + kind)
             .and_then(|&(a, b)| self.tables.get(a as usize..b as usize))
