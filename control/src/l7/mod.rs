@@ -10,7 +10,11 @@
 //! (kind, field) one policy-wide dictionary maps every listed value to an id: a hash map for
 //! exact values, one anchored multi-pattern DFA for globs, path patterns and `regex:`.
 //! Tables map ids to the clauses that list them (postings) and keep, per field, the clauses
-//! that do not constrain it.
+//! that do not constrain it. A table of up to 128 clauses (most) keeps those bitsets inline
+//! and, when the ids it lists are dense enough, one posting row per id of their span read by
+//! the id itself; otherwise the listed ids are found through a dense id-to-row map or a
+//! sorted array. A bitmap per kind says which destination groups have tables at all, so a
+//! destination's groups that no rule names cost no lookup.
 //!
 //! A decision, per table of the destination's groups, first intersects on the stack the
 //! bitset of clauses whose rule names one of the source's groups (or `"*"`): most clauses
