@@ -20,7 +20,9 @@ use std::hint::black_box;
 use std::net::IpAddr;
 
 use benches::generate::Rng;
-use control::{Endpoint, PolicySnapshot, Transport, compile, load_inventory_str, load_policy_str};
+use control::{
+    Endpoint, FlowRules, PolicySnapshot, Transport, compile, load_inventory_str, load_policy_str,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dataplane::bench::wire::hpack_int;
 use dataplane::inspect::{FlowInspector, InspectCounters, InspectEvent, ParserRegistry};
@@ -1497,6 +1499,31 @@ fn bench_policy(c: &mut Criterion) {
         b.iter(|| {
             i = i.wrapping_add(1);
             black_box(decide_among(64, i, &mut path))
+        })
+    });
+    // As `_parsed`, with the flow-only part of the decision kept beside each flow's
+    // endpoints, as the worker keeps it in its flow entry
+    // (`PolicySnapshot::judge_transaction_cached`; computed at a flow's first request).
+    let mut cached: Vec<(Endpoint, Endpoint, Option<FlowRules>)> =
+        flows.iter().map(|&(s, d)| (s, d, None)).collect();
+    let n = cached.len();
+    g.bench_function("judge_http_10k_flow_cache", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let h = &http[i & 63];
+            let (src, dst, rules) = &mut cached[(i * 7 + i / 64) & (n - 1)];
+            path.clear();
+            proto_parsers::http::normalize_path(h.path, &mut path);
+            black_box(snap.judge_transaction_cached(
+                rules,
+                src,
+                dst,
+                8080,
+                Transport::Tcp,
+                AppProto::Http,
+                &RequestDetail::Http(*h),
+                Some(path.as_str()),
+            ))
         })
     });
     g.finish();

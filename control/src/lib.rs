@@ -79,6 +79,7 @@ pub mod validate;
 
 pub use diff::{PolicyDiff, diff};
 pub use error::{Code, Diagnostic, Level, Origin, PolicyError, PolicyErrors, SourcePos};
+pub use l7::FlowRules;
 pub use load::{LoadedPolicy, load_inventory, load_inventory_str, load_policy, load_policy_str};
 pub use model::{SegmentationPolicy, WorkloadInventory};
 pub use snapshot::{

@@ -37,6 +37,10 @@ const GROUPS: &str = "  groups:
 ";
 
 fn snap(head: &str, rules: &str) -> PolicySnapshot {
+    snap_version(head, rules, 1)
+}
+
+fn snap_version(head: &str, rules: &str, version: u64) -> PolicySnapshot {
     let text = format!(
         "apiVersion: palisade.dev/v1\nkind: SegmentationPolicy\nmetadata: {{name: t}}\nspec:\n{head}{GROUPS}  rules:\n{rules}"
     );
@@ -45,7 +49,7 @@ fn snap(head: &str, rules: &str) -> PolicySnapshot {
         Err(e) => panic!("{e}"),
     };
     let inv = load_inventory_str(INVENTORY, "inv.yaml").unwrap();
-    match compile(&p.policy, &inv, 1) {
+    match compile(&p.policy, &inv, version) {
         Ok(s) => s,
         Err(e) => panic!("{e}"),
     }
@@ -945,4 +949,75 @@ fn postings_in_every_layout_give_the_listed_clauses() {
         .map(|c| (c % 5 != 0).then(|| vec![c % 13]))
         .collect();
     check(300, &wide, "each");
+}
+
+#[test]
+fn the_per_flow_cache_follows_the_flow_and_the_snapshot() {
+    let rules = r#"    - {id: all-http, from: [web], to: [api], app: http, action: allow}
+    - {id: admin-get, from: [admin], to: [api], app: http, http: [{methods: [GET]}], action: allow}
+    - {id: web-8080, from: [web], to: [stock], ports: [8080], action: allow}
+"#;
+    let s1 = snap("  mode: protect\n", rules);
+    let s2 = snap_version(
+        "  mode: protect\n",
+        "    - {id: no-web, from: [web], to: [api], app: http, action: deny}\n",
+        2,
+    );
+    // One cache reused across flows, ports, apps and snapshots, as a careless caller might:
+    // every answer must be the uncached one.
+    let mut cache = None;
+    let mut cached = |s: &PolicySnapshot, src: &str, dst: &str, port: u16, app, method| {
+        let req = http(method, "/x", None, &[]);
+        let (src, dst) = (ep(s, src), ep(s, dst));
+        let d = s.judge_transaction_cached(
+            &mut cache,
+            &src,
+            &dst,
+            port,
+            Transport::Tcp,
+            app,
+            &req,
+            Some("/x"),
+        );
+        let plain = s.judge_transaction(&src, &dst, port, Transport::Tcp, app, &req, Some("/x"));
+        assert_eq!(d, plain);
+        verdict(s, &d)
+    };
+    assert_eq!(
+        cached(&s1, WEB, API, 80, AppProto::Http, "PUT"),
+        allow("all-http")
+    );
+    assert_eq!(
+        cached(&s1, WEB, API, 80, AppProto::Http, "GET"),
+        allow("all-http")
+    );
+    assert_eq!(
+        cached(&s1, ADMIN, API, 80, AppProto::Http, "PUT"),
+        deny("default")
+    );
+    assert_eq!(
+        cached(&s1, ADMIN, API, 80, AppProto::Http, "GET"),
+        allow("admin-get")
+    );
+    assert_eq!(
+        cached(&s1, WEB, STOCK, 8080, AppProto::Http, "GET"),
+        allow("web-8080")
+    );
+    assert_eq!(
+        cached(&s1, WEB, STOCK, 9090, AppProto::Http, "GET"),
+        deny("default")
+    );
+    assert_eq!(
+        cached(&s1, WEB, API, 80, AppProto::Grpc, "GET"),
+        deny("default")
+    );
+    assert_eq!(
+        cached(&s1, WEB, API, 80, AppProto::Http, "GET"),
+        allow("all-http")
+    );
+    // The same flow after a swap: the cache from version 1 is not used.
+    assert_eq!(
+        cached(&s2, WEB, API, 80, AppProto::Http, "GET"),
+        deny("no-web")
+    );
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use control::{Decision, Endpoint, PolicySnapshot, Transport as PolicyTransport};
+use control::{Decision, Endpoint, FlowRules, PolicySnapshot, Transport as PolicyTransport};
 use proto_parsers::contract::{Fact, FactSink, ParserAnomaly};
 use proto_parsers::facts::RequestDetail;
 use proto_parsers::{AppProto, Direction};
@@ -232,6 +232,9 @@ pub struct FlowCtx {
     /// Endpoints resolved in a newer snapshot than the flow's own (after a swap), so each
     /// transaction is judged by the policy in force when it completes.
     swapped_eps: Option<(u64, Endpoint, Endpoint)>,
+    /// The flow-only part of its transactions' decisions, computed once per policy version
+    /// (`PolicySnapshot::judge_transaction_cached`).
+    tx_rules: Option<FlowRules>,
     /// Transactions waiting for their response, with their decision (`--log-all`), bounded.
     pending: Vec<(u32, Decision, u64, L7Record)>,
     /// A transaction was denied and enforced: the connection is being reset, drop the rest.
@@ -280,6 +283,8 @@ struct Judge<'a> {
     is_tcp: bool,
     log_all: bool,
     path: &'a mut String,
+    /// The flow's cached flow-only part of a decision.
+    rules: &'a mut Option<FlowRules>,
     pending: &'a mut Vec<(u32, Decision, u64, L7Record)>,
     out: Vec<L7Out>,
     verdict: PacketVerdict,
@@ -361,9 +366,16 @@ fn judge_one(
         proto_parsers::http::normalize_path(raw, j.path);
         j.path.as_str()
     });
-    let d = j
-        .snap
-        .judge_transaction(&j.src, &j.dst, j.dport, j.transport, app, detail, norm);
+    let d = j.snap.judge_transaction_cached(
+        j.rules,
+        &j.src,
+        &j.dst,
+        j.dport,
+        j.transport,
+        app,
+        detail,
+        norm,
+    );
     count(
         &mut stats.tx_verdicts,
         d.action.as_str(),
@@ -1042,6 +1054,7 @@ impl Worker {
             },
             old,
             swapped_eps: None,
+            tx_rules: None,
             pending: Vec::new(),
             blocked: false,
             alerted: false,
@@ -1117,6 +1130,7 @@ impl Worker {
                 is_tcp: flow.proto == PROTO_TCP,
                 log_all: self.cfg.log_all,
                 path: &mut self.path_buf,
+                rules: &mut flow.tx_rules,
                 pending: &mut flow.pending,
                 out: Vec::new(),
                 verdict: PacketVerdict::Accept,
