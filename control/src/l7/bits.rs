@@ -13,33 +13,30 @@ pub(crate) fn words_for(n: usize) -> usize {
     n.div_ceil(64)
 }
 
-/// Tables up to this many words wide keep their bitsets inline.
-pub(crate) const INLINE_WORDS: usize = 2;
+/// Tables up to this many words wide (128 clauses) are *narrow*: their bitsets are inline
+/// ([`Bits`]), their postings rows of bits, and a decision's scratch bitsets are this wide
+/// when no table is wider.
+pub(crate) const NARROW_WORDS: usize = 2;
 
-/// A bitset over one table's clauses, kept inline up to [`INLINE_WORDS`] words (tables of
+/// A bitset over one table's clauses, kept inline up to [`NARROW_WORDS`] words (tables of
 /// up to 128 clauses, most of them), so that reading it is no pointer chase to a cold line
 /// of its own; boxed beyond.
 #[derive(Clone, Debug)]
 pub(crate) enum Bits {
-    Inline { words: [u64; INLINE_WORDS], len: u8 },
+    Inline { words: [u64; NARROW_WORDS], len: u8 },
     Boxed(Box<[u64]>),
 }
 
 impl Bits {
     pub(crate) fn new(v: Vec<u64>) -> Bits {
-        match (<[u64; INLINE_WORDS]>::try_from(v.as_slice()), v.len()) {
-            (Ok(words), _) => Bits::Inline {
-                words,
-                len: INLINE_WORDS as u8,
-            },
-            (_, 0) => Bits::Inline {
-                words: [0; INLINE_WORDS],
-                len: 0,
-            },
-            (_, 1) => Bits::Inline {
-                words: [v.first().copied().unwrap_or(0), 0],
-                len: 1,
-            },
+        match u8::try_from(v.len()) {
+            Ok(len) if v.len() <= NARROW_WORDS => {
+                let mut words = [0; NARROW_WORDS];
+                for (w, x) in words.iter_mut().zip(&v) {
+                    *w = *x;
+                }
+                Bits::Inline { words, len }
+            }
             _ => Bits::Boxed(v.into_boxed_slice()),
         }
     }

@@ -100,7 +100,7 @@ use crate::snapshot::{
     Action, CompiledRule, Decision, Endpoint, GroupId, PolicySnapshot, Transport, TransportApp,
     ports_match,
 };
-use bits::{Bits, MAX_CLAUSES, MAX_WORDS, Posting, words_for};
+use bits::{Bits, MAX_CLAUSES, MAX_WORDS, NARROW_WORDS, Posting, words_for};
 use dict::{Dict, DictBuilder, FOLD_MAX, Hits, Key};
 
 const KINDS: usize = 6;
@@ -327,11 +327,6 @@ impl Find {
     }
 }
 
-/// Tables up to this many words wide keep their postings as rows of bits.
-const ROW_WORDS: usize = 2;
-/// The width of the scratch bitsets of a decision when no table is wider.
-const NARROW_WORDS: usize = 2;
-
 #[derive(Debug)]
 enum Postings {
     /// Narrow tables whose listed ids fill enough of `0..=max id` (at most
@@ -384,7 +379,7 @@ impl FieldIx {
         let w = words_for(n);
         let ids: Vec<u32> = by_id.iter().map(|&(id, _)| id).collect();
         let span = ids.last().map_or(0, |&m| m as usize + 1);
-        let postings = if w <= ROW_WORDS {
+        let postings = if w <= NARROW_WORDS {
             let direct = span <= DIRECT_SPREAD * ids.len();
             let mut bits = vec![0u64; if direct { span } else { ids.len() } * w];
             for (i, (id, cs)) in by_id.iter().enumerate() {
@@ -1036,6 +1031,9 @@ struct Subject<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FlowKey {
     version: u64,
+    /// The snapshot's L7 index address: two snapshots compiled with the same version number
+    /// (`compile(.., 1)` twice) are still told apart while both live.
+    index: usize,
     src: Endpoint,
     dst: Endpoint,
     dport: u16,
@@ -1410,10 +1408,10 @@ impl PolicySnapshot {
 
     /// [`PolicySnapshot::judge_transaction`] for the worker, which judges many
     /// transactions of one flow: `rules` keeps, per flow, the part of the decision that
-    /// only depends on the flow (which rules without L7 matchers cover it, about a seventh
-    /// of a request's cost in the HTTP bench). It is computed on first use and again when
-    /// it came from another snapshot or other flow arguments, so any `None` or stale value
-    /// is safe.
+    /// only depends on the flow (which rules without L7 matchers cover it, about a tenth
+    /// of a request's instructions in the HTTP bench). It is computed on first use and
+    /// again when it came from another snapshot (version or identity) or other flow
+    /// arguments, so any `None` or stale value is safe.
     #[allow(clippy::too_many_arguments)]
     pub fn judge_transaction_cached(
         &self,
@@ -1436,6 +1434,7 @@ impl PolicySnapshot {
         };
         let key = FlowKey {
             version: self.version(),
+            index: std::ptr::from_ref(ix).addr(),
             src: *src,
             dst: *dst,
             dport,

@@ -1020,4 +1020,19 @@ fn the_per_flow_cache_follows_the_flow_and_the_snapshot() {
         cached(&s2, WEB, API, 80, AppProto::Http, "GET"),
         deny("no-web")
     );
+    // Nor is one from another snapshot that carries the same version number.
+    let s3 = snap_version(
+        "  mode: protect\n",
+        "    - {id: admin-stock, from: [admin], to: [stock], action: allow}
+    - {id: web-ok, from: [web], to: [api], app: http, action: allow}\n",
+        2,
+    );
+    assert_eq!(
+        cached(&s3, WEB, API, 80, AppProto::Http, "GET"),
+        allow("web-ok")
+    );
+    assert_eq!(
+        cached(&s2, WEB, API, 80, AppProto::Http, "GET"),
+        deny("no-web")
+    );
 }
