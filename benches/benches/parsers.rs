@@ -1446,12 +1446,17 @@ fn bench_policy(c: &mut Criterion) {
     // What the worker's sink does per request: normalise the path, judge.
     // Decision `i` judges request `i mod reqs` on flow `7i + i / reqs`: every pair of
     // request and flow in turn.
-    let decide_among = |reqs: usize, i: usize, path: &mut String| {
-        let h = &http[i & (reqs - 1)];
-        let (src, dst) = &flows[(i * 7 + i / reqs) & (flows.len() - 1)];
+    // `rules`: the flow's cache of the flow-only part of the decision; a fresh `None`
+    // makes this exactly `judge_transaction`.
+    let judge = |h: &HttpRequest<'_>,
+                 src: &Endpoint,
+                 dst: &Endpoint,
+                 rules: &mut Option<FlowRules>,
+                 path: &mut String| {
         path.clear();
         proto_parsers::http::normalize_path(h.path, path);
-        snap.judge_transaction(
+        snap.judge_transaction_cached(
+            rules,
             src,
             dst,
             8080,
@@ -1460,6 +1465,11 @@ fn bench_policy(c: &mut Criterion) {
             &RequestDetail::Http(*h),
             Some(path.as_str()),
         )
+    };
+    let decide_among = |reqs: usize, i: usize, path: &mut String| {
+        let h = &http[i & (reqs - 1)];
+        let (src, dst) = &flows[(i * 7 + i / reqs) & (flows.len() - 1)];
+        judge(h, src, dst, &mut None, path)
     };
     let decide = |i: usize, path: &mut String| decide_among(http.len(), i, path);
     // What the decisions are, printed with the results: rules must decide some of them.
@@ -1510,20 +1520,8 @@ fn bench_policy(c: &mut Criterion) {
     g.bench_function("judge_http_10k_flow_cache", |b| {
         b.iter(|| {
             i = i.wrapping_add(1);
-            let h = &http[i & 63];
             let (src, dst, rules) = &mut cached[(i * 7 + i / 64) & (n - 1)];
-            path.clear();
-            proto_parsers::http::normalize_path(h.path, &mut path);
-            black_box(snap.judge_transaction_cached(
-                rules,
-                src,
-                dst,
-                8080,
-                Transport::Tcp,
-                AppProto::Http,
-                &RequestDetail::Http(*h),
-                Some(path.as_str()),
-            ))
+            black_box(judge(&http[i & 63], src, dst, rules, &mut path))
         })
     });
     g.finish();
