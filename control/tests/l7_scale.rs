@@ -661,12 +661,21 @@ fn indexed_l7_agrees_with_full_scan() {
     let mut by_l7 = 0;
     let mut l7_allowed = 0;
     let mut actions = [0usize; 3];
+    // The previous iteration's flow and its per-flow cache: half the iterations judge
+    // another transaction of that flow, through what the cache prepared from its first.
+    let mut last: Option<(Option<&control::CompiledRule>, Endpoint, Endpoint, u16)> = None;
+    let mut flow_rules = None;
+    let mut kept = 0;
     for iter in 0..4_000 {
         // Most requests aim at a random L7 rule (its groups, a port and its protocol) so
         // that L7 matchers decide often; the rest are random flows.
-        let target = rng
-            .chance(70)
-            .then(|| s.rule(RuleId(*rng.pick(&l7_rules))).unwrap());
+        let again = last.filter(|_| rng.chance(50));
+        let target = match again {
+            Some((t, ..)) => t,
+            None => rng
+                .chance(70)
+                .then(|| s.rule(RuleId(*rng.pick(&l7_rules))).unwrap()),
+        };
         let endpoint = |named: Option<&[GroupId]>, rng: &mut Rng| {
             let name = named.map_or("*", |gs| s.group_name(*rng.pick(gs)));
             let k = rng.below(u64::from(WORKLOADS) / 200) as u32;
@@ -683,12 +692,22 @@ fn indexed_l7_agrees_with_full_scan() {
             };
             s.resolve(IpAddr::V4(ip))
         };
-        let src = endpoint(target.and_then(|r| r.from_groups()), &mut rng);
-        let dst = endpoint(target.and_then(|r| r.to_groups()), &mut rng);
-        let port = match target.and_then(|r| r.ports().first()) {
-            Some(&(lo, _)) if rng.chance(90) => lo,
-            _ => 1 + rng.below(25) as u16,
+        let (src, dst, port) = match again {
+            Some((_, src, dst, port)) => (src, dst, port),
+            None => {
+                let src = endpoint(target.and_then(|r| r.from_groups()), &mut rng);
+                let dst = endpoint(target.and_then(|r| r.to_groups()), &mut rng);
+                let port = match target.and_then(|r| r.ports().first()) {
+                    Some(&(lo, _)) if rng.chance(90) => lo,
+                    _ => 1 + rng.below(25) as u16,
+                };
+                (src, dst, port)
+            }
         };
+        if again.is_none() {
+            flow_rules = None;
+        }
+        last = Some((target, src, dst, port));
         let hv = [Header {
             name: b"X-K",
             value: b"v1",
@@ -810,6 +829,29 @@ fn indexed_l7_agrees_with_full_scan() {
         let got = s.judge_request(&src, &dst, port, app, &req, Some(path));
         let want = reference(&s, &src, &dst, port, app, &req, path);
         assert_eq!(got, want, "iteration {iter}: {app:?} port {port} {req:?}");
+        // The same transaction as one of a flow's: through the index at its first
+        // transaction, then through what it prepared (built at the second, reused after).
+        let transport = match app {
+            AppProto::Dns => Transport::Udp,
+            _ => Transport::Tcp,
+        };
+        for round in 0..3 {
+            let d = s.judge_transaction_cached(
+                &mut flow_rules,
+                &src,
+                &dst,
+                port,
+                transport,
+                app,
+                &req,
+                Some(path),
+            );
+            assert_eq!(
+                d, want,
+                "iteration {iter} round {round}: {app:?} port {port} {req:?}"
+            );
+        }
+        kept += usize::from(again.is_some());
         if let Some(r) = got.rule {
             by_rule += 1;
             by_l7 += usize::from(s.rule(r).unwrap().has_l7());
@@ -821,6 +863,7 @@ fn indexed_l7_agrees_with_full_scan() {
             Action::Deny => 2,
         }] += 1;
     }
+    assert!(kept > 1_500, "{kept}");
     // The random policy must exercise L7 rules of every action, not only defaults.
     assert!(by_rule > 1_000, "{by_rule}");
     assert!(by_l7 > 600, "{by_l7}");

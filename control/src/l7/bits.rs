@@ -67,6 +67,13 @@ pub(crate) fn set(w: &mut [u64], i: usize) {
 }
 
 #[inline]
+pub(crate) fn clear(w: &mut [u64], i: usize) {
+    if let Some(x) = w.get_mut(i / 64) {
+        *x &= !(1 << (i % 64));
+    }
+}
+
+#[inline]
 pub(crate) fn get(w: &[u64], i: usize) -> bool {
     w.get(i / 64).is_some_and(|x| x >> (i % 64) & 1 == 1)
 }
@@ -158,6 +165,9 @@ mod tests {
         let mut seen = Vec::new();
         for_each_set(w, |i| seen.push(i));
         assert_eq!(seen, [0, 1, 2, 4, 6, 70, 199]);
+        clear(w, 70);
+        clear(w, 3);
+        assert!(!get(w, 70) && get(w, 199) && get(w, 0));
         let all = ones(n);
         let mut count = 0;
         for_each_set(all.words(), |_| count += 1);
@@ -166,6 +176,7 @@ mod tests {
         assert!(is_empty(w));
         // Out of range bits are ignored, not a panic.
         set(w, 10_000);
+        clear(w, 10_000);
     }
 
     #[test]

@@ -850,13 +850,16 @@ impl L7Index {
     }
 
     fn tables_for(&self, slot: usize, kind: usize) -> &[Table] {
+        let (a, b) = self.table_range(slot, kind);
+        self.tables.get(a as usize..b as usize).unwrap_or(&[])
+    }
+
+    /// The range of `tables` of (destination key, kind).
+    fn table_range(&self, slot: usize, kind: usize) -> (u32, u32) {
         if !self.at_used.get(kind).is_some_and(|u| bits::get(u, slot)) {
-            return &[];
+            return (0, 0);
         }
-        self.at
-            .get(slot * KINDS + kind)
-            .and_then(|&(a, b)| self.tables.get(a as usize..b as usize))
-            .unwrap_or(&[])
+        self.at.get(slot * KINDS + kind).copied().unwrap_or((0, 0))
     }
 }
 
@@ -1047,6 +1050,51 @@ struct FlowKey {
 pub struct FlowRules {
     key: FlowKey,
     l4: Best,
+    /// From the flow's second transaction on: how its transactions of one kind are judged.
+    prepared: Option<(usize, Prepared)>,
+}
+
+/// Tables a [`Prepared::Tables`] holds.
+const PREPARED_TABLES: usize = 2;
+
+/// What is left to judge of a flow's transactions of one L7 kind once the flow is known.
+#[derive(Clone, Copy, Debug)]
+enum Prepared {
+    /// No clause can change the flow's decision: every transaction gets this one.
+    Fixed(Decision),
+    /// The tables (indexes into `L7Index::tables`) with clauses that can, and those clauses:
+    /// their rule's source groups, ports, transport and protocol match the flow, and it
+    /// could change the outcome of the flow's rules without L7 matchers
+    /// ([`can_change`]). Only the transaction's own fields remain to be matched.
+    Tables {
+        len: u8,
+        at: [(u32, [u64; NARROW_WORDS]); PREPARED_TABLES],
+    },
+    /// More tables, or wider ones, than [`Prepared::Tables`] holds: judged through the
+    /// index, as a first transaction is.
+    Index,
+}
+
+/// How the tables of a transaction are found.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    /// From the flow's groups through the index; clauses' L4 conditions still to check.
+    Index(&'a FlowCtx<'a>),
+    /// A flow's prepared tables and clauses.
+    Prepared(&'a [(u32, [u64; NARROW_WORDS])]),
+}
+
+/// Whether a rule's clause, if it matched, could change the decision of a flow whose rules
+/// without L7 matchers give `l4` (see how [`PolicySnapshot::combine`] merges them).
+fn can_change(l4: &Best, cl: &Clause) -> bool {
+    if cl.capture && !l4.capture {
+        return true;
+    }
+    match cl.action {
+        Action::Deny => cl.rule < l4.deny,
+        Action::Alert => l4.deny == NONE && cl.rule < l4.alert,
+        Action::Allow => l4.deny == NONE && l4.alert == NONE && l4.allow == NONE,
+    }
 }
 
 /// Lowest matching rule per action.
@@ -1078,20 +1126,27 @@ impl Best {
 /// The host part of a `Host`/`:authority` value: no userinfo, port, IPv6 brackets or
 /// trailing dots.
 fn host_of(a: &[u8]) -> &[u8] {
-    let a = match a.iter().rposition(|&b| b == b'@') {
-        Some(i) => a.get(i + 1..).unwrap_or(&[]),
-        None => a,
-    };
+    // One pass for the last `@` and, after it, the first `:` and the number of them.
+    let (mut at, mut colon, mut colons) = (None, None, 0usize);
+    for (i, &b) in a.iter().enumerate() {
+        match b {
+            b'@' => (at, colon, colons) = (Some(i), None, 0),
+            b':' => {
+                colon = colon.or(Some(i));
+                colons += 1;
+            }
+            _ => {}
+        }
+    }
+    let start = at.map_or(0, |i| i + 1);
+    let a = a.get(start..).unwrap_or(&[]);
     let h = if let Some(rest) = a.strip_prefix(b"[") {
         match rest.iter().position(|&b| b == b']') {
             Some(e) => rest.get(..e).unwrap_or(rest),
             None => rest,
         }
-    } else if a.iter().filter(|&&b| b == b':').count() == 1 {
-        match a.iter().position(|&b| b == b':') {
-            Some(i) => a.get(..i).unwrap_or(a),
-            None => a,
-        }
+    } else if colons == 1 {
+        colon.and_then(|c| a.get(..c - start)).unwrap_or(a)
     } else {
         a
     };
@@ -1203,15 +1258,70 @@ impl L7Index {
 
     /// Adds to `best` the L7 rules whose clauses match `s` and whose groups, port and
     /// protocol match the flow.
-    fn eval(&self, cx: &FlowCtx<'_>, s: &Subject<'_>, best: &mut Best) {
-        // Stack bitsets only as wide as the widest table: most policies have no table of
-        // more than 128 clauses, and zeroing the full-width pair cost about 100
-        // instructions a decision.
-        if self.max_words <= NARROW_WORDS {
-            self.eval_with::<NARROW_WORDS>(cx, s, best);
-        } else {
-            self.eval_with::<MAX_WORDS>(cx, s, best);
+    fn eval(&self, via: Via<'_>, s: &Subject<'_>, best: &mut Best) {
+        match via {
+            // Stack bitsets only as wide as the widest table: most policies have no table
+            // of more than 128 clauses, and zeroing the full-width pair cost about 100
+            // instructions a decision.
+            Via::Index(cx) if self.max_words <= NARROW_WORDS => {
+                self.eval_with::<NARROW_WORDS>(cx, s, best);
+            }
+            Via::Index(cx) => self.eval_with::<MAX_WORDS>(cx, s, best),
+            Via::Prepared(tables) => self.eval_prepared(tables, s, best),
         }
+    }
+
+    /// [`L7Index::eval`] of a flow's prepared tables: no group, index, port or rule to
+    /// read, only the transaction's fields.
+    fn eval_prepared(
+        &self,
+        tables: &[(u32, [u64; NARROW_WORDS])],
+        s: &Subject<'_>,
+        best: &mut Best,
+    ) {
+        let mut found = Lookups::new();
+        let mut tmp = [0u64; NARROW_WORDS];
+        for &(ti, clauses) in tables {
+            let Some(t) = self.tables.get(ti as usize) else {
+                continue;
+            };
+            let w = t.all.words().len();
+            let mut acc = clauses;
+            let (Some(acc), Some(tmp)) = (acc.get_mut(..w), tmp.get_mut(..w)) else {
+                continue;
+            };
+            if self.by_fields::<NARROW_WORDS>(s, &mut found, t, acc, tmp) {
+                settle(t, acc, None, s, best);
+            }
+        }
+    }
+
+    /// The flow's tables of `kind` with the clauses that could change its decision (see
+    /// [`Prepared::Tables`]); `None` when no clause can.
+    fn prepare(&self, cx: &FlowCtx<'_>, kind: usize, l4: &Best) -> Option<Prepared> {
+        let mut at = [(0u32, [0u64; NARROW_WORDS]); PREPARED_TABLES];
+        let mut len = 0u8;
+        for slot in cx.dst.iter().map(|g| usize::from(g.0)).chain([self.groups]) {
+            let (a, b) = self.table_range(slot, kind);
+            for ti in a..b {
+                let Some(t) = self.tables.get(ti as usize) else {
+                    continue;
+                };
+                let mut clauses = [0u64; NARROW_WORDS];
+                let Some(acc) = clauses.get_mut(..t.all.words().len()) else {
+                    return Some(Prepared::Index);
+                };
+                if !flow_clauses::<NARROW_WORDS>(cx, t, l4, acc) {
+                    continue;
+                }
+                let Some(e) = at.get_mut(usize::from(len)) else {
+                    return Some(Prepared::Index);
+                };
+                *e = (ti, clauses);
+                len += 1;
+            }
+        }
+        (len > 0).then_some(Prepared::Tables { len, at })
     }
 
     fn eval_with<const W: usize>(&self, cx: &FlowCtx<'_>, s: &Subject<'_>, best: &mut Best) {
@@ -1245,19 +1355,21 @@ impl L7Index {
             return;
         };
         // The source groups first: they rule out most clauses at no lookup cost.
-        match &t.src {
-            Some(sx) => {
-                sx.eval_ids(cx.src.iter().map(|g| u32::from(g.0)), acc);
-                if bits::is_empty(acc) {
-                    return;
-                }
-            }
-            None => {
-                for (a, b) in acc.iter_mut().zip(t.all.words()) {
-                    *a = *b;
-                }
-            }
+        if by_source(t, cx.src, acc) && self.by_fields::<W>(s, found, t, acc, tmp) {
+            settle(t, acc, Some(cx), s, best);
         }
+    }
+
+    /// Keeps in `acc` the clauses of `t` whose request fields (and SQL tables) accept
+    /// `s`; `false` when none is left.
+    fn by_fields<const W: usize>(
+        &self,
+        s: &Subject<'_>,
+        found: &mut Lookups,
+        t: &Table,
+        acc: &mut [u64],
+        tmp: &mut [u64],
+    ) -> bool {
         for (f, fx) in t.fields.iter().enumerate() {
             let Some(fx) = fx else {
                 continue;
@@ -1275,7 +1387,7 @@ impl L7Index {
             fx.eval(probe, hits, tmp);
             bits::and_into(acc, tmp);
             if bits::is_empty(acc) {
-                return;
+                return false;
             }
         }
         if let Some(sq) = &t.sql {
@@ -1286,32 +1398,7 @@ impl L7Index {
                 bits::and_into(acc, tmp);
             }
         }
-        bits::for_each_set(acc, |c| {
-            let Some(cl) = t.clauses.get(c) else {
-                return;
-            };
-            let cur = match cl.action {
-                Action::Deny => best.deny,
-                Action::Alert => best.alert,
-                Action::Allow => best.allow,
-            };
-            if cl.rule >= cur && (best.capture || !cl.capture) {
-                return;
-            }
-            let ports = t
-                .ports
-                .get(cl.ports.0 as usize..cl.ports.1 as usize)
-                .unwrap_or(&[]);
-            if !cl.transport_app.matches(cx.transport, Some(cx.app))
-                || !ports_match(ports, cx.dport, cx.transport)
-                || !headers_match(&cl.headers, s.headers)
-            {
-                return;
-            }
-            best.capture |= cl.capture;
-            let slot = best.slot(cl.action);
-            *slot = (*slot).min(cl.rule);
-        });
+        true
     }
 
     /// `out` = clauses whose `tables` accept the statement's tables (module doc: all listed
@@ -1347,6 +1434,83 @@ impl L7Index {
             *o = g(tx.wild.words()) | (allow & g(all)) | (!allow & g(any));
         }
     }
+}
+
+/// `acc` = the clauses of `t` whose rule names one of the source's groups (or `"*"`);
+/// `false` when there are none.
+#[inline]
+fn by_source(t: &Table, src: &[GroupId], acc: &mut [u64]) -> bool {
+    match &t.src {
+        Some(sx) => {
+            sx.eval_ids(src.iter().map(|g| u32::from(g.0)), acc);
+            !bits::is_empty(acc)
+        }
+        None => {
+            for (a, b) in acc.iter_mut().zip(t.all.words()) {
+                *a = *b;
+            }
+            true
+        }
+    }
+}
+
+/// Whether the clause's rule's ports, transport and protocol match the flow.
+#[inline]
+fn fits_flow(t: &Table, cl: &Clause, cx: &FlowCtx<'_>) -> bool {
+    let ports = t
+        .ports
+        .get(cl.ports.0 as usize..cl.ports.1 as usize)
+        .unwrap_or(&[]);
+    cl.transport_app.matches(cx.transport, Some(cx.app))
+        && ports_match(ports, cx.dport, cx.transport)
+}
+
+/// `acc` = the clauses of `t` that the flow's transactions could be decided by: source
+/// groups, ports, transport and protocol match, and [`can_change`]. `false` when none.
+/// `acc` is at most `W` words.
+fn flow_clauses<const W: usize>(cx: &FlowCtx<'_>, t: &Table, l4: &Best, acc: &mut [u64]) -> bool {
+    if !by_source(t, cx.src, acc) {
+        return false;
+    }
+    let mut seen = [0u64; W];
+    for (s, a) in seen.iter_mut().zip(acc.iter()) {
+        *s = *a;
+    }
+    bits::for_each_set(&seen, |c| {
+        let keep = t
+            .clauses
+            .get(c)
+            .is_some_and(|cl| fits_flow(t, cl, cx) && can_change(l4, cl));
+        if !keep {
+            bits::clear(acc, c);
+        }
+    });
+    !bits::is_empty(acc)
+}
+
+/// Adds to `best` the clauses left in `acc` whose headers match (and, with `flow`, whose
+/// rule's ports, transport and protocol match it; prepared clauses were checked already).
+#[inline]
+fn settle(t: &Table, acc: &[u64], flow: Option<&FlowCtx<'_>>, s: &Subject<'_>, best: &mut Best) {
+    bits::for_each_set(acc, |c| {
+        let Some(cl) = t.clauses.get(c) else {
+            return;
+        };
+        let cur = match cl.action {
+            Action::Deny => best.deny,
+            Action::Alert => best.alert,
+            Action::Allow => best.allow,
+        };
+        if cl.rule >= cur && (best.capture || !cl.capture) {
+            return;
+        }
+        if flow.is_some_and(|cx| !fits_flow(t, cl, cx)) || !headers_match(&cl.headers, s.headers) {
+            return;
+        }
+        best.capture |= cl.capture;
+        let slot = best.slot(cl.action);
+        *slot = (*slot).min(cl.rule);
+    });
 }
 
 fn headers_match(want: &[HeaderPair], have: &[Header<'_>]) -> bool {
@@ -1408,10 +1572,13 @@ impl PolicySnapshot {
 
     /// [`PolicySnapshot::judge_transaction`] for the worker, which judges many
     /// transactions of one flow: `rules` keeps, per flow, the part of the decision that
-    /// only depends on the flow (which rules without L7 matchers cover it, about a tenth
-    /// of a request's instructions in the HTTP bench). It is computed on first use and
-    /// again when it came from another snapshot (version or identity) or other flow
-    /// arguments, so any `None` or stale value is safe.
+    /// only depends on the flow. At its first transaction, which rules without L7 matchers
+    /// cover it (about a tenth of a request's instructions in the HTTP bench); from its
+    /// second, per L7 kind, which tables and clauses could still change its decision (their
+    /// groups, ports, transport and protocol match the flow), or the decision itself when
+    /// none can. Later transactions then only match their own fields. It is computed again
+    /// when it came from another snapshot (version or identity) or other flow arguments, so
+    /// any `None` or stale value is safe.
     #[allow(clippy::too_many_arguments)]
     pub fn judge_transaction_cached(
         &self,
@@ -1425,7 +1592,7 @@ impl PolicySnapshot {
         norm_path: Option<&str>,
     ) -> Decision {
         let ix = self.l7_index();
-        let cx = FlowCtx {
+        let flow = || FlowCtx {
             src: self.groups_of(src),
             dst: self.groups_of(dst),
             dport,
@@ -1441,32 +1608,7 @@ impl PolicySnapshot {
             transport,
             app,
         };
-        let l4 = match rules {
-            Some(r) if r.key == key => r.l4,
-            _ => {
-                let l4 = ix.l4_best(&cx);
-                *rules = Some(FlowRules { key, l4 });
-                l4
-            }
-        };
-        let decide = |l7: &Best| {
-            let capture = l4.capture || l7.capture;
-            let deny = l4.deny.min(l7.deny);
-            let alert = l4.alert.min(l7.alert);
-            let (decided, constrained) = if deny != NONE {
-                (deny, false)
-            } else if alert != NONE {
-                (alert, false)
-            } else if l4.allow != NONE {
-                (l4.allow, false)
-            } else {
-                (l7.allow, l7.allow != NONE)
-            };
-            self.decide(src, dst, decided, constrained, capture)
-        };
-        let kind = |k: L7Kind| kind_index(k);
-        let mut best = Best::EMPTY;
-        let req_kind = match req {
+        let kind = match req {
             RequestDetail::None => None,
             RequestDetail::Http(_) => Some(L7Kind::Http),
             RequestDetail::Grpc(_) => Some(L7Kind::Grpc),
@@ -1474,12 +1616,103 @@ impl PolicySnapshot {
             RequestDetail::Redis(_) => Some(L7Kind::Redis),
             RequestDetail::Dns(_) => Some(L7Kind::Dns),
             RequestDetail::Tls(_) => Some(L7Kind::Tls),
+        }
+        .map(kind_index);
+        let r = match rules {
+            Some(r) if r.key == key => r,
+            _ => {
+                // A flow's first transaction (or its first under this snapshot) is judged
+                // through the index: a flow with one transaction never pays for preparing.
+                let cx = flow();
+                let l4 = ix.l4_best(&cx);
+                *rules = Some(FlowRules {
+                    key,
+                    l4,
+                    prepared: None,
+                });
+                return self.judge_via(ix, Via::Index(&cx), &l4, src, dst, kind, req, norm_path);
+            }
         };
-        if req_kind.is_none_or(|k| !ix.has_tables(&cx, kind(k))) {
+        let Some(k) = kind else {
+            return self.combine(&r.l4, &Best::EMPTY, src, dst);
+        };
+        if !matches!(r.prepared, Some((pk, _)) if pk == k) {
+            let cx = flow();
+            let p = if ix.has_tables(&cx, k) {
+                ix.prepare(&cx, k, &r.l4)
+            } else {
+                None
+            };
+            let p =
+                p.unwrap_or_else(|| Prepared::Fixed(self.combine(&r.l4, &Best::EMPTY, src, dst)));
+            r.prepared = Some((k, p));
+        }
+        match &r.prepared {
+            Some((_, Prepared::Fixed(d))) => *d,
+            Some((_, Prepared::Tables { len, at })) => {
+                let tables = at.get(..usize::from(*len)).unwrap_or(&[]);
+                self.judge_via(
+                    ix,
+                    Via::Prepared(tables),
+                    &r.l4,
+                    src,
+                    dst,
+                    kind,
+                    req,
+                    norm_path,
+                )
+            }
+            _ => {
+                let cx = flow();
+                self.judge_via(ix, Via::Index(&cx), &r.l4, src, dst, kind, req, norm_path)
+            }
+        }
+    }
+
+    /// The decision from the flow's rules without L7 matchers (`l4`) and the transaction's
+    /// matching L7 clauses (`l7`): module doc, "Semantics".
+    fn combine(&self, l4: &Best, l7: &Best, src: &Endpoint, dst: &Endpoint) -> Decision {
+        let capture = l4.capture || l7.capture;
+        let deny = l4.deny.min(l7.deny);
+        let alert = l4.alert.min(l7.alert);
+        let (decided, constrained) = if deny != NONE {
+            (deny, false)
+        } else if alert != NONE {
+            (alert, false)
+        } else if l4.allow != NONE {
+            (l4.allow, false)
+        } else {
+            (l7.allow, l7.allow != NONE)
+        };
+        self.decide(src, dst, decided, constrained, capture)
+    }
+
+    /// Judges a transaction of kind `kind` (`None`: no typed detail) whose tables are
+    /// found `via` the index or the flow's prepared ones.
+    #[allow(clippy::too_many_arguments)]
+    fn judge_via(
+        &self,
+        ix: &L7Index,
+        via: Via<'_>,
+        l4: &Best,
+        src: &Endpoint,
+        dst: &Endpoint,
+        kind: Option<usize>,
+        req: &RequestDetail<'_>,
+        norm_path: Option<&str>,
+    ) -> Decision {
+        let decide = |l7: &Best| self.combine(l4, l7, src, dst);
+        let mut best = Best::EMPTY;
+        let no_tables = match via {
+            Via::Index(cx) => kind.is_none_or(|k| !ix.has_tables(cx, k)),
+            Via::Prepared(_) => kind.is_none(),
+        };
+        if no_tables {
             // No L7 rule can apply: the L4 rules decide, as for the flow (and every SQL
             // statement would get this same decision).
             return decide(&best);
         }
+        let kind = |k: L7Kind| kind_index(k);
         match req {
             RequestDetail::None => {}
             RequestDetail::Http(h) => {
@@ -1492,7 +1725,7 @@ impl PolicySnapshot {
                     ],
                     h.headers,
                 );
-                ix.eval(&cx, &s, &mut best);
+                ix.eval(via, &s, &mut best);
             }
             RequestDetail::Grpc(g) => {
                 let s = ix.subject(
@@ -1500,7 +1733,7 @@ impl PolicySnapshot {
                     [Vals::One(g.service), Vals::One(g.method), Vals::Absent],
                     &[],
                 );
-                ix.eval(&cx, &s, &mut best);
+                ix.eval(via, &s, &mut best);
             }
             RequestDetail::Redis(r) => {
                 let s = ix.subject(
@@ -1508,7 +1741,7 @@ impl PolicySnapshot {
                     [Vals::One(r.command), opt(r.key), Vals::Absent],
                     &[],
                 );
-                ix.eval(&cx, &s, &mut best);
+                ix.eval(via, &s, &mut best);
             }
             RequestDetail::Dns(q) => {
                 let name = q.qname.trim_end_matches('.');
@@ -1517,7 +1750,7 @@ impl PolicySnapshot {
                     [Vals::One(name.as_bytes()), Vals::Absent, Vals::Absent],
                     &[],
                 );
-                ix.eval(&cx, &s, &mut best);
+                ix.eval(via, &s, &mut best);
             }
             RequestDetail::Tls(t) => {
                 let s = ix.subject(
@@ -1525,9 +1758,9 @@ impl PolicySnapshot {
                     [opt(t.sni.map(host_of)), Vals::Any(t.alpn), Vals::Absent],
                     &[],
                 );
-                ix.eval(&cx, &s, &mut best);
+                ix.eval(via, &s, &mut best);
             }
-            RequestDetail::Sql(q) => return self.judge_sql(ix, &cx, q, decide),
+            RequestDetail::Sql(q) => return self.judge_sql(ix, via, q, decide),
         }
         decide(&best)
     }
@@ -1536,7 +1769,7 @@ impl PolicySnapshot {
     fn judge_sql(
         &self,
         ix: &L7Index,
-        cx: &FlowCtx<'_>,
+        via: Via<'_>,
         q: &SqlRequest<'_>,
         decide: impl Fn(&Best) -> Decision,
     ) -> Decision {
@@ -1563,7 +1796,7 @@ impl PolicySnapshot {
             };
             let s = Subject { tables, ..s };
             let mut best = Best::EMPTY;
-            ix.eval(cx, &s, &mut best);
+            ix.eval(via, &s, &mut best);
             decide(&best)
         };
         if q.kind == SqlKind::Login {

@@ -8,7 +8,7 @@ use proto_parsers::facts::{
     SqlDialect, SqlKind, SqlRequest, SqlStatement, SqlVerb, TlsClientHello,
 };
 
-use super::{FieldIx, Find, NARROW_WORDS, Postings, host_of};
+use super::{FieldIx, Find, FlowRules, NARROW_WORDS, Postings, Prepared, host_of};
 use crate::snapshot::{Action, Decision, Endpoint, Mode, PolicySnapshot, Severity, Transport};
 use crate::{compile, load_inventory_str, load_policy_str};
 
@@ -132,6 +132,40 @@ fn host_normalisation() {
     assert_eq!(host_of(b"user:pw@orders.shop:1"), b"orders.shop");
     assert_eq!(host_of(b"fd00::1"), b"fd00::1");
     assert_eq!(host_of(b""), b"");
+    assert_eq!(host_of(b"a@b@h:1"), b"h");
+    assert_eq!(host_of(b"u:p@h"), b"h");
+    // The one-pass scan agrees with the plain definition on every string of up to 6
+    // bytes over the bytes that matter.
+    let plain = |a: &[u8]| -> Vec<u8> {
+        let a = match a.iter().rposition(|&b| b == b'@') {
+            Some(i) => &a[i + 1..],
+            None => a,
+        };
+        let mut h = if let Some(rest) = a.strip_prefix(b"[") {
+            rest.iter()
+                .position(|&b| b == b']')
+                .map_or(rest, |e| &rest[..e])
+        } else if a.iter().filter(|&&b| b == b':').count() == 1 {
+            &a[..a.iter().position(|&b| b == b':').unwrap()]
+        } else {
+            a
+        };
+        while let Some(rest) = h.strip_suffix(b".") {
+            h = rest;
+        }
+        h.to_vec()
+    };
+    const ALPHABET: &[u8] = b"a@:[].";
+    for len in 0..=6u32 {
+        for mut code in 0..ALPHABET.len().pow(len) {
+            let mut v = Vec::new();
+            for _ in 0..len {
+                v.push(ALPHABET[code % ALPHABET.len()]);
+                code /= ALPHABET.len();
+            }
+            assert_eq!(host_of(&v), plain(&v), "{:?}", String::from_utf8_lossy(&v));
+        }
+    }
 }
 
 #[test]
@@ -1035,4 +1069,181 @@ fn the_per_flow_cache_follows_the_flow_and_the_snapshot() {
         cached(&s2, WEB, API, 80, AppProto::Http, "GET"),
         deny("no-web")
     );
+}
+
+/// Which way the flow's cache judges its later transactions.
+fn prepared_as(c: &Option<FlowRules>) -> &'static str {
+    match c.as_ref().and_then(|r| r.prepared) {
+        None => "nothing",
+        Some((_, Prepared::Fixed(_))) => "fixed",
+        Some((_, Prepared::Tables { .. })) => "tables",
+        Some((_, Prepared::Index)) => "index",
+    }
+}
+
+#[test]
+fn a_flow_prepares_what_its_later_transactions_need() {
+    let rules = r#"    - {id: db-blocked, from: [db], to: [api], action: deny}
+    - {id: all-http, from: [web], to: [api], app: http, action: allow}
+    - {id: admin-get, from: [admin], to: [api], app: http, http: [{methods: [GET]}], action: allow}
+    - {id: no-delete, from: ["*"], to: [api], app: http, http: [{methods: [DELETE]}], action: deny}
+    - {id: snoop, from: [admin], to: [api], ports: [9090], app: http, http: [{paths: ["/debug/*"]}], action: alert}
+"#;
+    let s = snap("  mode: protect\n", rules);
+    // (source, destination, port, transactions as (method, path, verdict), then how the
+    // flow's later transactions are judged)
+    type Tx<'a> = (&'a str, &'a str, (Action, String));
+    let cases: &[(&str, &str, u16, &[Tx<'_>], &str)] = &[
+        // An allow without L7 matchers covers the flow; only the deny on DELETE can
+        // change that.
+        (
+            WEB,
+            API,
+            8080,
+            &[
+                ("GET", "/a", allow("all-http")),
+                ("DELETE", "/a", deny("no-delete")),
+                ("GET", "/b", allow("all-http")),
+            ],
+            "tables",
+        ),
+        // A lower-numbered deny without L7 matchers: no clause can change it.
+        (
+            PG,
+            API,
+            8080,
+            &[
+                ("DELETE", "/a", deny("db-blocked")),
+                ("GET", "/a", deny("db-blocked")),
+            ],
+            "fixed",
+        ),
+        // No rule names the destination: the default, whatever the request.
+        (
+            WEB,
+            STOCK,
+            8080,
+            &[("GET", "/", deny("default")), ("PUT", "/", deny("default"))],
+            "fixed",
+        ),
+        // L7 clauses decide; the alert on 9090 is not among this flow's.
+        (
+            ADMIN,
+            API,
+            8080,
+            &[
+                ("GET", "/debug/x", allow("admin-get")),
+                ("PUT", "/debug/x", deny("default")),
+                ("DELETE", "/x", deny("no-delete")),
+                ("GET", "/y", allow("admin-get")),
+            ],
+            "tables",
+        ),
+        (
+            ADMIN,
+            API,
+            9090,
+            &[
+                ("GET", "/x", allow("admin-get")),
+                ("GET", "/debug/x", alert("snoop")),
+                ("POST", "/debug/x", alert("snoop")),
+            ],
+            "tables",
+        ),
+    ];
+    for (src, dst, port, txs, how) in cases {
+        let mut cache = None;
+        let (a, b) = (ep(&s, src), ep(&s, dst));
+        for (i, (method, path, want)) in txs.iter().enumerate() {
+            let req = http(method, path, None, &[]);
+            let d = s.judge_transaction_cached(
+                &mut cache,
+                &a,
+                &b,
+                *port,
+                Transport::Tcp,
+                AppProto::Http,
+                &req,
+                Some(path),
+            );
+            assert_eq!(
+                verdict(&s, &d),
+                *want,
+                "{src} -> {dst}:{port} {method} {path}"
+            );
+            let plain = s.judge_transaction(
+                &a,
+                &b,
+                *port,
+                Transport::Tcp,
+                AppProto::Http,
+                &req,
+                Some(path),
+            );
+            assert_eq!(d, plain);
+            // The first transaction is judged through the index; the second prepares.
+            let expect = if i == 0 { "nothing" } else { how };
+            assert_eq!(prepared_as(&cache), expect, "{src} -> {dst}:{port} #{i}");
+        }
+        // A transaction of another kind on the same flow prepares for that kind.
+        let grpc = RequestDetail::Grpc(GrpcCall {
+            http: HttpRequest {
+                version: HttpVersion::Http2,
+                method: b"POST",
+                path: b"/s.S/M",
+                authority: None,
+                user_agent: None,
+                content_type: None,
+                headers: &[],
+            },
+            service: b"s.S",
+            method: b"M",
+        });
+        let d = s.judge_transaction_cached(
+            &mut cache,
+            &a,
+            &b,
+            *port,
+            Transport::Tcp,
+            AppProto::Http,
+            &grpc,
+            None,
+        );
+        assert_eq!(
+            d,
+            s.judge_transaction(&a, &b, *port, Transport::Tcp, AppProto::Http, &grpc, None)
+        );
+        assert_eq!(prepared_as(&cache), "fixed", "{src} -> {dst}:{port} gRPC");
+    }
+
+    // A table wider than a prepared one holds: judged through the index every time.
+    let wide: String = (0..200)
+        .map(|i| {
+            format!(
+                "    - {{id: r{i}, from: [admin], to: [api], app: http, http: [{{paths: [/p{i}]}}], action: allow}}\n"
+            )
+        })
+        .collect();
+    let s = snap("  mode: protect\n", &wide);
+    let mut cache = None;
+    let (a, b) = (ep(&s, ADMIN), ep(&s, API));
+    for (path, want) in [
+        ("/p7", allow("r7")),
+        ("/p199", allow("r199")),
+        ("/q", deny("default")),
+    ] {
+        let req = http("GET", path, None, &[]);
+        let d = s.judge_transaction_cached(
+            &mut cache,
+            &a,
+            &b,
+            80,
+            Transport::Tcp,
+            AppProto::Http,
+            &req,
+            Some(path),
+        );
+        assert_eq!(verdict(&s, &d), want);
+    }
+    assert_eq!(prepared_as(&cache), "index");
 }
