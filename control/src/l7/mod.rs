@@ -1069,6 +1069,9 @@ enum Prepared {
     Tables {
         len: u8,
         at: [(u32, [u64; NARROW_WORDS]); PREPARED_TABLES],
+        /// The decision when none of them matches (most transactions): no rule or group
+        /// to read then.
+        unmatched: Decision,
     },
     /// More tables, or wider ones, than [`Prepared::Tables`] holds: judged through the
     /// index, as a first transaction is.
@@ -1080,8 +1083,8 @@ enum Prepared {
 enum Via<'a> {
     /// From the flow's groups through the index; clauses' L4 conditions still to check.
     Index(&'a FlowCtx<'a>),
-    /// A flow's prepared tables and clauses.
-    Prepared(&'a [(u32, [u64; NARROW_WORDS])]),
+    /// A flow's prepared tables and clauses, and its decision when none matches.
+    Prepared(&'a [(u32, [u64; NARROW_WORDS])], &'a Decision),
 }
 
 /// Whether a rule's clause, if it matched, could change the decision of a flow whose rules
@@ -1113,6 +1116,11 @@ impl Best {
         allow: NONE,
         capture: false,
     };
+
+    /// No rule at all (what no matching clause leaves).
+    fn is_empty(&self) -> bool {
+        self.deny == NONE && self.alert == NONE && self.allow == NONE && !self.capture
+    }
 
     fn slot(&mut self, a: Action) -> &mut u32 {
         match a {
@@ -1267,7 +1275,7 @@ impl L7Index {
                 self.eval_with::<NARROW_WORDS>(cx, s, best);
             }
             Via::Index(cx) => self.eval_with::<MAX_WORDS>(cx, s, best),
-            Via::Prepared(tables) => self.eval_prepared(tables, s, best),
+            Via::Prepared(tables, _) => self.eval_prepared(tables, s, best),
         }
     }
 
@@ -1297,8 +1305,15 @@ impl L7Index {
     }
 
     /// The flow's tables of `kind` with the clauses that could change its decision (see
-    /// [`Prepared::Tables`]); `None` when no clause can.
-    fn prepare(&self, cx: &FlowCtx<'_>, kind: usize, l4: &Best) -> Option<Prepared> {
+    /// [`Prepared::Tables`]; `unmatched`: its decision when none matches); `None` when no
+    /// clause can.
+    fn prepare(
+        &self,
+        cx: &FlowCtx<'_>,
+        kind: usize,
+        l4: &Best,
+        unmatched: Decision,
+    ) -> Option<Prepared> {
         let mut at = [(0u32, [0u64; NARROW_WORDS]); PREPARED_TABLES];
         let mut len = 0u8;
         for slot in cx.dst.iter().map(|g| usize::from(g.0)).chain([self.groups]) {
@@ -1321,7 +1336,7 @@ impl L7Index {
                 len += 1;
             }
         }
-        (len > 0).then_some(Prepared::Tables { len, at })
+        (len > 0).then_some(Prepared::Tables { len, at, unmatched })
     }
 
     fn eval_with<const W: usize>(&self, cx: &FlowCtx<'_>, s: &Subject<'_>, best: &mut Best) {
@@ -1638,22 +1653,21 @@ impl PolicySnapshot {
         };
         if !matches!(r.prepared, Some((pk, _)) if pk == k) {
             let cx = flow();
+            let unmatched = self.combine(&r.l4, &Best::EMPTY, src, dst);
             let p = if ix.has_tables(&cx, k) {
-                ix.prepare(&cx, k, &r.l4)
+                ix.prepare(&cx, k, &r.l4, unmatched)
             } else {
                 None
             };
-            let p =
-                p.unwrap_or_else(|| Prepared::Fixed(self.combine(&r.l4, &Best::EMPTY, src, dst)));
-            r.prepared = Some((k, p));
+            r.prepared = Some((k, p.unwrap_or(Prepared::Fixed(unmatched))));
         }
         match &r.prepared {
             Some((_, Prepared::Fixed(d))) => *d,
-            Some((_, Prepared::Tables { len, at })) => {
+            Some((_, Prepared::Tables { len, at, unmatched })) => {
                 let tables = at.get(..usize::from(*len)).unwrap_or(&[]);
                 self.judge_via(
                     ix,
-                    Via::Prepared(tables),
+                    Via::Prepared(tables, unmatched),
                     &r.l4,
                     src,
                     dst,
@@ -1701,11 +1715,14 @@ impl PolicySnapshot {
         req: &RequestDetail<'_>,
         norm_path: Option<&str>,
     ) -> Decision {
-        let decide = |l7: &Best| self.combine(l4, l7, src, dst);
+        let decide = |l7: &Best| match via {
+            Via::Prepared(_, unmatched) if l7.is_empty() => *unmatched,
+            _ => self.combine(l4, l7, src, dst),
+        };
         let mut best = Best::EMPTY;
         let no_tables = match via {
             Via::Index(cx) => kind.is_none_or(|k| !ix.has_tables(cx, k)),
-            Via::Prepared(_) => kind.is_none(),
+            Via::Prepared(..) => kind.is_none(),
         };
         if no_tables {
             // No L7 rule can apply: the L4 rules decide, as for the flow (and every SQL
