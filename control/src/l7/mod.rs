@@ -27,6 +27,13 @@
 //! entries also carrying their L4 conditions inline, so that the L4 part of the decision
 //! does not walk the L7 rules either. Nothing allocates per call.
 //!
+//! The worker judges many transactions per flow
+//! ([`PolicySnapshot::judge_transaction_cached`]): at a flow's first one it keeps which rules
+//! without L7 matchers cover it; at its second (per L7 kind) which tables and clauses could
+//! still change its decision, their groups, ports, transport and protocol already checked
+//! (at most two tables of up to 128 clauses, else the index as above), or the decision
+//! itself when none can. Later transactions look up only their own fields.
+//!
 //! # Semantics (PRODUCT.md, plus these decisions)
 //!
 //! - Deny wins: a matching deny rule (with matching L7 matchers, or without L7 matchers and
