@@ -1081,6 +1081,21 @@ fn prepared_as(c: &Option<FlowRules>) -> &'static str {
     }
 }
 
+/// Judges `req` as a transaction of the flow `a -> b:port` (HTTP over TCP) with the flow's
+/// cache, and checks that the uncached judge agrees.
+fn on_flow(
+    s: &PolicySnapshot,
+    cache: &mut Option<FlowRules>,
+    (a, b, port): (&Endpoint, &Endpoint, u16),
+    req: &RequestDetail<'_>,
+    path: Option<&str>,
+) -> Decision {
+    let (tcp, app) = (Transport::Tcp, AppProto::Http);
+    let d = s.judge_transaction_cached(cache, a, b, port, tcp, app, req, path);
+    assert_eq!(d, s.judge_transaction(a, b, port, tcp, app, req, path));
+    d
+}
+
 #[test]
 fn a_flow_prepares_what_its_later_transactions_need() {
     let rules = r#"    - {id: db-blocked, from: [db], to: [api], action: deny}
@@ -1156,31 +1171,12 @@ fn a_flow_prepares_what_its_later_transactions_need() {
         let (a, b) = (ep(&s, src), ep(&s, dst));
         for (i, (method, path, want)) in txs.iter().enumerate() {
             let req = http(method, path, None, &[]);
-            let d = s.judge_transaction_cached(
-                &mut cache,
-                &a,
-                &b,
-                *port,
-                Transport::Tcp,
-                AppProto::Http,
-                &req,
-                Some(path),
-            );
+            let d = on_flow(&s, &mut cache, (&a, &b, *port), &req, Some(path));
             assert_eq!(
                 verdict(&s, &d),
                 *want,
                 "{src} -> {dst}:{port} {method} {path}"
             );
-            let plain = s.judge_transaction(
-                &a,
-                &b,
-                *port,
-                Transport::Tcp,
-                AppProto::Http,
-                &req,
-                Some(path),
-            );
-            assert_eq!(d, plain);
             // The first transaction is judged through the index; the second prepares.
             let expect = if i == 0 { "nothing" } else { how };
             assert_eq!(prepared_as(&cache), expect, "{src} -> {dst}:{port} #{i}");
@@ -1199,20 +1195,7 @@ fn a_flow_prepares_what_its_later_transactions_need() {
             service: b"s.S",
             method: b"M",
         });
-        let d = s.judge_transaction_cached(
-            &mut cache,
-            &a,
-            &b,
-            *port,
-            Transport::Tcp,
-            AppProto::Http,
-            &grpc,
-            None,
-        );
-        assert_eq!(
-            d,
-            s.judge_transaction(&a, &b, *port, Transport::Tcp, AppProto::Http, &grpc, None)
-        );
+        on_flow(&s, &mut cache, (&a, &b, *port), &grpc, None);
         assert_eq!(prepared_as(&cache), "fixed", "{src} -> {dst}:{port} gRPC");
     }
 
@@ -1233,16 +1216,7 @@ fn a_flow_prepares_what_its_later_transactions_need() {
         ("/q", deny("default")),
     ] {
         let req = http("GET", path, None, &[]);
-        let d = s.judge_transaction_cached(
-            &mut cache,
-            &a,
-            &b,
-            80,
-            Transport::Tcp,
-            AppProto::Http,
-            &req,
-            Some(path),
-        );
+        let d = on_flow(&s, &mut cache, (&a, &b, 80), &req, Some(path));
         assert_eq!(verdict(&s, &d), want);
     }
     assert_eq!(prepared_as(&cache), "index");

@@ -127,6 +127,14 @@ fn already_normal(raw: &[u8]) -> Option<&str> {
 /// The general case of [`normalize_path`]: `path` without query, rebuilt segment by
 /// segment into `out` (empty).
 fn normalize_segments(path: &[u8], out: &mut String) {
+    rebuild_segments::<true>(path, out);
+}
+
+/// [`normalize_segments`]; `COPY_PLAIN`: a segment that decoding leaves as is (most:
+/// `/api/v2/carts/9/../items` is five) is copied in one piece, where decoding it byte by
+/// byte made such a path cost ten times an already-normal one (`false` only in the test
+/// that checks the two agree).
+fn rebuild_segments<const COPY_PLAIN: bool>(path: &[u8], out: &mut String) {
     // Segments are appended as `/seg`; `out` never holds a raw `/` inside a segment (an
     // encoded one stays `%2F`), so the last `/` in `out` always starts the last segment.
     let mut trailing_slash = false;
@@ -135,38 +143,18 @@ fn normalize_segments(path: &[u8], out: &mut String) {
             trailing_slash = true;
             continue;
         }
-        // A segment that decoding leaves as is (most: `/api/v2/carts/9/../items` is five)
-        // goes in one piece, and `.`/`..` are told from its raw bytes: pushing byte by
-        // byte made such a path cost ten times an already-normal one.
-        let plain = seg
-            .iter()
-            .all(|&b| matches!(CLASS.get(usize::from(b)), Some(&(PLAIN | DOT))));
-        if plain {
-            match seg {
-                b"." => {
-                    trailing_slash = true;
-                    continue;
-                }
-                b".." => {
-                    let parent = out.rfind('/').unwrap_or(0);
-                    out.truncate(parent);
-                    trailing_slash = true;
-                    continue;
-                }
-                // Plain bytes are ASCII: this cannot fail.
-                _ => {
-                    if let Ok(seg) = std::str::from_utf8(seg) {
-                        out.push('/');
-                        out.push_str(seg);
-                        trailing_slash = false;
-                        continue;
-                    }
-                }
-            }
-        }
         let mark = out.len();
         out.push('/');
-        push_segment(seg, out);
+        let plain = COPY_PLAIN
+            && seg
+                .iter()
+                .all(|&b| matches!(CLASS.get(usize::from(b)), Some(&(PLAIN | DOT))));
+        // Plain bytes are ASCII: `from_utf8` cannot fail on them.
+        if plain && let Ok(seg) = std::str::from_utf8(seg) {
+            out.push_str(seg);
+        } else {
+            push_segment(seg, out);
+        }
         let decoded = out.get(mark + 1..).unwrap_or_default();
         if decoded == "." {
             out.truncate(mark);
@@ -362,36 +350,6 @@ mod tests {
         assert_eq!(norm("1http://h/p"), ("/1http:/h/p".into(), false));
     }
 
-    /// The rebuild as first written, decoding every segment byte by byte: the reference
-    /// for the shortcuts of [`normalize_path`] and [`normalize_segments`].
-    fn bytewise(path: &[u8], out: &mut String) {
-        let mut trailing_slash = false;
-        for seg in path.split(|&b| b == b'/') {
-            if seg.is_empty() {
-                trailing_slash = true;
-                continue;
-            }
-            let mark = out.len();
-            out.push('/');
-            push_segment(seg, out);
-            let decoded = out.get(mark + 1..).unwrap_or_default();
-            if decoded == "." {
-                out.truncate(mark);
-                trailing_slash = true;
-            } else if decoded == ".." {
-                out.truncate(mark);
-                let parent = out.rfind('/').unwrap_or(0);
-                out.truncate(parent);
-                trailing_slash = true;
-            } else {
-                trailing_slash = false;
-            }
-        }
-        if out.is_empty() || trailing_slash {
-            out.push('/');
-        }
-    }
-
     /// The fast paths (already-normal paths, plain segments) give what the byte-by-byte
     /// rebuild gives, on paths built from the bytes that decide between them.
     #[test]
@@ -419,7 +377,7 @@ mod tests {
                     general.clear();
                     normalize_segments(&candidate[..path_end], &mut general);
                     slow.clear();
-                    bytewise(&candidate[..path_end], &mut slow);
+                    rebuild_segments::<false>(&candidate[..path_end], &mut slow);
                     assert_eq!(general, slow, "{:?}", String::from_utf8_lossy(&candidate));
                     if candidate.first() == Some(&b'/') {
                         assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(&candidate));
