@@ -172,10 +172,10 @@ fn demo_policy_gives_the_expected_alerts_and_rule_counts() {
             "deny no-flush 1"
         ]
     );
-    // Dropped: every packet of the denied flow (with resets), and the FLUSHALL's packet
+    // Dropped, each with resets: every packet of the denied flow, and the FLUSHALL's packet
     // with the rest of its connection; nothing else.
     assert_eq!(summary["packet_verdicts"]["drop"], 12 + 7);
-    assert_eq!(summary["packet_verdicts"]["reset"], 12 + 1);
+    assert_eq!(summary["packet_verdicts"]["reset"], 12 + 7);
     let flows = of_type(&ev, "flow");
     assert_eq!(flows.len(), 10);
     let denied = flows

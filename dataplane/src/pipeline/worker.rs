@@ -237,7 +237,8 @@ pub struct FlowCtx {
     tx_rules: Option<FlowRules>,
     /// Transactions waiting for their response, with their decision (`--log-all`), bounded.
     pending: Vec<(u32, Decision, u64, L7Record)>,
-    /// A transaction was denied and enforced: the connection is being reset, drop the rest.
+    /// A transaction was denied and enforced: the connection is being reset; the rest is
+    /// dropped with resets.
     blocked: bool,
     alerted: bool,
     gap_bytes: u64,
@@ -952,7 +953,17 @@ impl Worker {
         }
         let mut verdict = packet_verdict(&flow.verdict.decision, is_tcp);
         if flow.blocked {
-            verdict = verdict.max_with(PacketVerdict::Drop);
+            // The rest of a connection a transaction was refused on is dropped, with resets
+            // built from each packet: the first reset reaches the client only if the server
+            // had nothing in flight (its sequence number must be exact), so a client that
+            // missed it (an HTTP/2 peer's SETTINGS or WINDOW_UPDATE crossed it) learns from
+            // its own next packet (its challenge ACK) instead of waiting for its deadline.
+            let blocked = if is_tcp {
+                PacketVerdict::DropReset
+            } else {
+                PacketVerdict::Drop
+            };
+            verdict = verdict.max_with(blocked);
         }
         if rejudged_alert {
             flow.alerted = true;
