@@ -1727,21 +1727,18 @@ impl PolicySnapshot {
             _ => self.combine(l4, l7, src, dst),
         };
         let mut best = Best::EMPTY;
-        let no_tables = match via {
-            Via::Index(cx) => kind.is_none_or(|k| !ix.has_tables(cx, k)),
-            Via::Prepared(..) => kind.is_none(),
-        };
-        if no_tables {
+        let k = match (kind, via) {
+            (Some(k), Via::Prepared(..)) => k,
+            (Some(k), Via::Index(cx)) if ix.has_tables(cx, k) => k,
             // No L7 rule can apply: the L4 rules decide, as for the flow (and every SQL
             // statement would get this same decision).
-            return decide(&best);
-        }
-        let kind = |k: L7Kind| kind_index(k);
+            _ => return decide(&best),
+        };
         match req {
             RequestDetail::None => {}
             RequestDetail::Http(h) => {
                 let s = ix.subject(
-                    kind(L7Kind::Http),
+                    k,
                     [
                         Vals::One(h.method),
                         Vals::One(path_of(norm_path, h.path)),
@@ -1753,24 +1750,20 @@ impl PolicySnapshot {
             }
             RequestDetail::Grpc(g) => {
                 let s = ix.subject(
-                    kind(L7Kind::Grpc),
+                    k,
                     [Vals::One(g.service), Vals::One(g.method), Vals::Absent],
                     &[],
                 );
                 ix.eval(via, &s, &mut best);
             }
             RequestDetail::Redis(r) => {
-                let s = ix.subject(
-                    kind(L7Kind::Redis),
-                    [Vals::One(r.command), opt(r.key), Vals::Absent],
-                    &[],
-                );
+                let s = ix.subject(k, [Vals::One(r.command), opt(r.key), Vals::Absent], &[]);
                 ix.eval(via, &s, &mut best);
             }
             RequestDetail::Dns(q) => {
                 let name = q.qname.trim_end_matches('.');
                 let s = ix.subject(
-                    kind(L7Kind::Dns),
+                    k,
                     [Vals::One(name.as_bytes()), Vals::Absent, Vals::Absent],
                     &[],
                 );
@@ -1778,7 +1771,7 @@ impl PolicySnapshot {
             }
             RequestDetail::Tls(t) => {
                 let s = ix.subject(
-                    kind(L7Kind::Tls),
+                    k,
                     [opt(t.sni.map(host_of)), Vals::Any(t.alpn), Vals::Absent],
                     &[],
                 );
