@@ -1442,7 +1442,7 @@ fn bench_policy(c: &mut Criterion) {
             headers: h,
         })
         .collect();
-    let mut path = String::with_capacity(256);
+    let mut path = Vec::with_capacity(256);
     // What the worker's sink does per request: normalise the path, judge.
     // Decision `i` judges request `i mod reqs` on flow `7i + i / reqs`: every pair of
     // request and flow in turn.
@@ -1452,9 +1452,8 @@ fn bench_policy(c: &mut Criterion) {
                  src: &Endpoint,
                  dst: &Endpoint,
                  rules: &mut Option<FlowRules>,
-                 path: &mut String| {
-        path.clear();
-        proto_parsers::http::normalize_path(h.path, path);
+                 path: &mut Vec<u8>| {
+        let norm = proto_parsers::http::normalized_path(h.path, path);
         snap.judge_transaction_cached(
             rules,
             src,
@@ -1463,15 +1462,15 @@ fn bench_policy(c: &mut Criterion) {
             Transport::Tcp,
             AppProto::Http,
             &RequestDetail::Http(*h),
-            Some(path.as_str()),
+            Some(norm),
         )
     };
-    let decide_among = |reqs: usize, i: usize, path: &mut String| {
+    let decide_among = |reqs: usize, i: usize, path: &mut Vec<u8>| {
         let h = &http[i & (reqs - 1)];
         let (src, dst) = &flows[(i * 7 + i / reqs) & (flows.len() - 1)];
         judge(h, src, dst, &mut None, path)
     };
-    let decide = |i: usize, path: &mut String| decide_among(http.len(), i, path);
+    let decide = |i: usize, path: &mut Vec<u8>| decide_among(http.len(), i, path);
     // What the decisions are, printed with the results: rules must decide some of them.
     let (mut by_rule, mut constrained, mut denied) = (0, 0, 0);
     let total = 1 << 14;

@@ -202,18 +202,24 @@ fn judging_does_not_allocate() {
     // Warm-up: the lazy per-pattern regex (fallback for the Unicode `\b`) creates its
     // search cache for this thread on first use.
     for (app, req, path) in &cases {
-        s.judge_request(&src, &dst, 80, *app, req, *path);
+        s.judge_request(&src, &dst, 80, *app, req, path.map(str::as_bytes));
     }
     let mut got = Vec::with_capacity(cases.len());
     WATCH.with(|w| w.set(true));
-    got.extend(
-        cases
-            .iter()
-            .map(|(app, req, path)| s.judge_request(&src, &dst, 80, *app, req, *path).action),
-    );
+    got.extend(cases.iter().map(|(app, req, path)| {
+        s.judge_request(&src, &dst, 80, *app, req, path.map(str::as_bytes))
+            .action
+    }));
     for _ in 0..200 {
         for (app, req, path) in &cases {
-            std::hint::black_box(s.judge_request(&src, &dst, 80, *app, req, *path));
+            std::hint::black_box(s.judge_request(
+                &src,
+                &dst,
+                80,
+                *app,
+                req,
+                path.map(str::as_bytes),
+            ));
         }
     }
     WATCH.with(|w| w.set(false));

@@ -826,7 +826,7 @@ fn indexed_l7_agrees_with_full_scan() {
                 }),
             ),
         };
-        let got = s.judge_request(&src, &dst, port, app, &req, Some(path));
+        let got = s.judge_request(&src, &dst, port, app, &req, Some(path.as_bytes()));
         let want = reference(&s, &src, &dst, port, app, &req, path);
         assert_eq!(got, want, "iteration {iter}: {app:?} port {port} {req:?}");
         // The same transaction as one of a flow's: through the index at its first
@@ -844,7 +844,7 @@ fn indexed_l7_agrees_with_full_scan() {
                 transport,
                 app,
                 &req,
-                Some(path),
+                Some(path.as_bytes()),
             );
             assert_eq!(
                 d, want,

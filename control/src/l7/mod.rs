@@ -1172,12 +1172,15 @@ fn host_of(a: &[u8]) -> &[u8] {
     h
 }
 
-/// The path to match: the normalised one if given, cut at the query or fragment.
-fn path_of<'a>(norm: Option<&'a str>, raw: &'a [u8]) -> &'a [u8] {
-    let p = norm.map_or(raw, str::as_bytes);
-    match p.iter().position(|&b| b == b'?' || b == b'#') {
-        Some(i) => p.get(..i).unwrap_or(p),
-        None => p,
+/// The path to match: the normalised one if given (which has no query), else the raw one
+/// cut at its query or fragment.
+fn path_of<'a>(norm: Option<&'a [u8]>, raw: &'a [u8]) -> &'a [u8] {
+    if let Some(p) = norm {
+        return p;
+    }
+    match raw.iter().position(|&b| b == b'?' || b == b'#') {
+        Some(i) => raw.get(..i).unwrap_or(raw),
+        None => raw,
     }
 }
 
@@ -1554,9 +1557,10 @@ impl PolicySnapshot {
     /// Judges one transaction of a flow between `src` and `dst` on `dport` whose protocol
     /// was classified as `app` (the flow's own L4/app decision comes from
     /// [`PolicySnapshot::judge_flow`] with the same arguments). `norm_path` is the
-    /// normalised HTTP path (PRODUCT.md rules); `None` for non-HTTP requests, or for an
-    /// HTTP request the caller could not normalise (the raw path is then used, cut at its
-    /// query). Semantics in the [`crate::l7`] module doc. Never allocates.
+    /// normalised HTTP path (PRODUCT.md rules), as
+    /// [`proto_parsers::http::normalized_path`] gives it: without its query, which is not
+    /// looked for again; `None` for non-HTTP requests, or for an HTTP request the caller
+    /// could not normalise (the raw path is then used, cut at its query). Semantics in the [`crate::l7`] module doc. Never allocates.
     ///
     /// The transport is inferred from `app`: UDP for `dns` and `udp`, TCP otherwise. Use
     /// [`PolicySnapshot::judge_transaction`] for DNS over TCP.
@@ -1567,7 +1571,7 @@ impl PolicySnapshot {
         dport: u16,
         app: AppProto,
         req: &RequestDetail<'_>,
-        norm_path: Option<&str>,
+        norm_path: Option<&[u8]>,
     ) -> Decision {
         let transport = match app {
             AppProto::Dns | AppProto::Udp => Transport::Udp,
@@ -1586,7 +1590,7 @@ impl PolicySnapshot {
         transport: Transport,
         app: AppProto,
         req: &RequestDetail<'_>,
-        norm_path: Option<&str>,
+        norm_path: Option<&[u8]>,
     ) -> Decision {
         let mut rules = None;
         self.judge_transaction_cached(&mut rules, src, dst, dport, transport, app, req, norm_path)
@@ -1611,7 +1615,7 @@ impl PolicySnapshot {
         transport: Transport,
         app: AppProto,
         req: &RequestDetail<'_>,
-        norm_path: Option<&str>,
+        norm_path: Option<&[u8]>,
     ) -> Decision {
         let ix = self.l7_index();
         let flow = || FlowCtx {
@@ -1720,7 +1724,7 @@ impl PolicySnapshot {
         dst: &Endpoint,
         kind: Option<usize>,
         req: &RequestDetail<'_>,
-        norm_path: Option<&str>,
+        norm_path: Option<&[u8]>,
     ) -> Decision {
         let decide = |l7: &Best| match via {
             Via::Prepared(_, unmatched) if l7.is_empty() => *unmatched,

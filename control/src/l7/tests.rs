@@ -76,7 +76,14 @@ fn judge(
     req: &RequestDetail<'_>,
     norm: Option<&str>,
 ) -> Decision {
-    s.judge_request(&ep(s, src), &ep(s, dst), port, app, req, norm)
+    s.judge_request(
+        &ep(s, src),
+        &ep(s, dst),
+        port,
+        app,
+        req,
+        norm.map(str::as_bytes),
+    )
 }
 
 /// `(action, rule name or "default")`.
@@ -1011,9 +1018,17 @@ fn the_per_flow_cache_follows_the_flow_and_the_snapshot() {
             Transport::Tcp,
             app,
             &req,
-            Some("/x"),
+            Some(b"/x".as_slice()),
         );
-        let plain = s.judge_transaction(&src, &dst, port, Transport::Tcp, app, &req, Some("/x"));
+        let plain = s.judge_transaction(
+            &src,
+            &dst,
+            port,
+            Transport::Tcp,
+            app,
+            &req,
+            Some(b"/x".as_slice()),
+        );
         assert_eq!(d, plain);
         verdict(s, &d)
     };
@@ -1091,8 +1106,11 @@ fn on_flow(
     path: Option<&str>,
 ) -> Decision {
     let (tcp, app) = (Transport::Tcp, AppProto::Http);
-    let d = s.judge_transaction_cached(cache, a, b, port, tcp, app, req, path);
-    assert_eq!(d, s.judge_transaction(a, b, port, tcp, app, req, path));
+    let d = s.judge_transaction_cached(cache, a, b, port, tcp, app, req, path.map(str::as_bytes));
+    assert_eq!(
+        d,
+        s.judge_transaction(a, b, port, tcp, app, req, path.map(str::as_bytes))
+    );
     d
 }
 

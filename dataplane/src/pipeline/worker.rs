@@ -283,7 +283,7 @@ struct Judge<'a> {
     transport: PolicyTransport,
     is_tcp: bool,
     log_all: bool,
-    path: &'a mut String,
+    path: &'a mut Vec<u8>,
     /// The flow's cached flow-only part of a decision.
     rules: &'a mut Option<FlowRules>,
     pending: &'a mut Vec<(u32, Decision, u64, L7Record)>,
@@ -362,11 +362,7 @@ fn judge_one(
         RequestDetail::Grpc(g) => Some(g.http.path),
         _ => None,
     }
-    .map(|raw| {
-        j.path.clear();
-        proto_parsers::http::normalize_path(raw, j.path);
-        j.path.as_str()
-    });
+    .map(|raw| proto_parsers::http::normalized_path(raw, j.path));
     let d = j.snap.judge_transaction_cached(
         j.rules,
         &j.src,
@@ -552,7 +548,7 @@ pub struct Worker {
     /// Reused buffer for a reassembled IP datagram.
     frag_buf: Vec<u8>,
     /// Reused buffer for a normalised HTTP path.
-    path_buf: String,
+    path_buf: Vec<u8>,
     cid: String,
     /// Capture files and limits (`--capture-dir`).
     captures: Option<Captures>,
@@ -591,7 +587,7 @@ impl Worker {
             limiter: AnomalyLimiter::default(),
             ended: Vec::new(),
             frag_buf: Vec::new(),
-            path_buf: String::with_capacity(256),
+            path_buf: Vec::with_capacity(256),
             cid: String::with_capacity(32),
             captures: cfg_capture.map(Captures::new),
             cur_link: LinkType::ETHERNET,

@@ -21,17 +21,42 @@
 /// normalising what a server would route on: absolute-form (`http://host/p?q` -> `/p`),
 /// asterisk-form (`*`, for `OPTIONS`: `out` is `*`), and anything else (authority-form of
 /// `CONNECT`, malformed targets), which is normalised as if it were a path.
+///
+/// Per request, [`normalized_path`] does the same without copying a path that is already
+/// normal.
 pub fn normalize_path(raw: &[u8], out: &mut String) -> bool {
+    let mut bytes = std::mem::take(out).into_bytes();
+    let origin = normalize_path_bytes(raw, &mut bytes);
+    // `bytes` is ASCII (see above), so this never takes the lossy branch.
+    *out = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    origin
+}
+
+/// The normalised form of a request target, as [`normalize_path`] gives it (always ASCII):
+/// `raw`'s own path when normalising would not change it (most requests: no copy, no
+/// UTF-8 check; those cost about half of normalising `/healthz`), else `buf` (cleared
+/// and) filled by the rebuild.
+pub fn normalized_path<'a>(raw: &'a [u8], buf: &'a mut Vec<u8>) -> &'a [u8] {
+    if let Some(p) = already_normal(raw) {
+        return p;
+    }
+    normalize_path_bytes(raw, buf);
+    buf
+}
+
+/// [`normalize_path`] into bytes (`out` cleared first).
+pub fn normalize_path_bytes(raw: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
     // Most targets are already normal paths: copy them in one go (rebuilding
     // `/api/v1/orders/42` byte by byte cost about 900 instructions, a fifth of a policy
     // decision).
     if let Some(p) = already_normal(raw) {
-        out.push_str(p);
+        out.extend_from_slice(p);
         return true;
     }
     if raw == b"*" {
-        out.push('*');
+        out.push(b'*');
         return false;
     }
     let (path, origin) = if raw.first() == Some(&b'/') {
@@ -90,7 +115,7 @@ const CLASS: [u8; 256] = {
 /// change it: it holds only bytes copied as is and slashes, and has no empty (`//`), `.`
 /// or `..` segment (a trailing slash is kept by normalising, so a final empty segment is
 /// fine). One table lookup a byte.
-fn already_normal(raw: &[u8]) -> Option<&str> {
+fn already_normal(raw: &[u8]) -> Option<&[u8]> {
     let rest = raw.strip_prefix(b"/")?;
     let mut end = rest.len();
     // The current segment's length, and whether it holds only dots.
@@ -120,13 +145,12 @@ fn already_normal(raw: &[u8]) -> Option<&str> {
     if seg_len > 0 && only_dots && seg_len <= 2 {
         return None;
     }
-    // Only ASCII bytes passed the checks above: this cannot fail.
-    std::str::from_utf8(raw.get(..=end)?).ok()
+    raw.get(..=end)
 }
 
 /// The general case of [`normalize_path`]: `path` without query, rebuilt segment by
 /// segment into `out` (empty).
-fn normalize_segments(path: &[u8], out: &mut String) {
+fn normalize_segments(path: &[u8], out: &mut Vec<u8>) {
     rebuild_segments::<true>(path, out);
 }
 
@@ -134,7 +158,7 @@ fn normalize_segments(path: &[u8], out: &mut String) {
 /// `/api/v2/carts/9/../items` is five) is copied in one piece, where decoding it byte by
 /// byte made such a path cost ten times an already-normal one (`false` only in the test
 /// that checks the two agree).
-fn rebuild_segments<const COPY_PLAIN: bool>(path: &[u8], out: &mut String) {
+fn rebuild_segments<const COPY_PLAIN: bool>(path: &[u8], out: &mut Vec<u8>) {
     // Segments are appended as `/seg`; `out` never holds a raw `/` inside a segment (an
     // encoded one stays `%2F`), so the last `/` in `out` always starts the last segment.
     let mut trailing_slash = false;
@@ -144,24 +168,23 @@ fn rebuild_segments<const COPY_PLAIN: bool>(path: &[u8], out: &mut String) {
             continue;
         }
         let mark = out.len();
-        out.push('/');
+        out.push(b'/');
         let plain = COPY_PLAIN
             && seg
                 .iter()
                 .all(|&b| matches!(CLASS.get(usize::from(b)), Some(&(PLAIN | DOT))));
-        // Plain bytes are ASCII: `from_utf8` cannot fail on them.
-        if plain && let Ok(seg) = std::str::from_utf8(seg) {
-            out.push_str(seg);
+        if plain {
+            out.extend_from_slice(seg);
         } else {
             push_segment(seg, out);
         }
         let decoded = out.get(mark + 1..).unwrap_or_default();
-        if decoded == "." {
+        if decoded == b"." {
             out.truncate(mark);
             trailing_slash = true;
-        } else if decoded == ".." {
+        } else if decoded == b".." {
             out.truncate(mark);
-            let parent = out.rfind('/').unwrap_or(0);
+            let parent = out.iter().rposition(|&b| b == b'/').unwrap_or(0);
             out.truncate(parent);
             trailing_slash = true;
         } else {
@@ -169,7 +192,7 @@ fn rebuild_segments<const COPY_PLAIN: bool>(path: &[u8], out: &mut String) {
         }
     }
     if out.is_empty() || trailing_slash {
-        out.push('/');
+        out.push(b'/');
     }
 }
 
@@ -211,17 +234,13 @@ const fn is_pchar_extra(b: u8) -> bool {
     )
 }
 
-fn push_escaped(b: u8, out: &mut String) {
-    out.push('%');
-    out.push(char::from(
-        HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
-    ));
-    out.push(char::from(
-        HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'),
-    ));
+fn push_escaped(b: u8, out: &mut Vec<u8>) {
+    out.push(b'%');
+    out.push(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
+    out.push(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'));
 }
 
-fn push_segment(seg: &[u8], out: &mut String) {
+fn push_segment(seg: &[u8], out: &mut Vec<u8>) {
     let mut i = 0;
     while let Some(&b) = seg.get(i) {
         if b == b'%' {
@@ -230,7 +249,7 @@ fn push_segment(seg: &[u8], out: &mut String) {
             if let (Some(hi), Some(lo)) = (hi, lo) {
                 let v = hi << 4 | lo;
                 if is_unreserved(v) {
-                    out.push(char::from(v));
+                    out.push(v);
                 } else {
                     push_escaped(v, out);
                 }
@@ -240,7 +259,7 @@ fn push_segment(seg: &[u8], out: &mut String) {
             // A lone `%` is not an escape: encode it so it cannot pair with later bytes.
             push_escaped(b'%', out);
         } else if is_unreserved(b) || is_pchar_extra(b) {
-            out.push(char::from(b));
+            out.push(b);
         } else {
             push_escaped(b, out);
         }
@@ -266,9 +285,17 @@ pub fn split_grpc_path(path: &[u8]) -> Option<(&[u8], &[u8])> {
 mod tests {
     use super::*;
 
+    /// Normalised by each entry point, which must agree.
     fn norm(raw: &str) -> (String, bool) {
         let mut out = String::from("garbage from before");
         let origin = normalize_path(raw.as_bytes(), &mut out);
+        let mut bytes = b"more garbage".to_vec();
+        assert_eq!(normalize_path_bytes(raw.as_bytes(), &mut bytes), origin);
+        assert_eq!(bytes, out.as_bytes(), "{raw:?}");
+        if origin {
+            let mut buf = b"garbage".to_vec();
+            assert_eq!(normalized_path(raw.as_bytes(), &mut buf), out.as_bytes());
+        }
         (out, origin)
     }
 
@@ -355,9 +382,10 @@ mod tests {
     #[test]
     fn fast_path_agrees_with_the_general_rebuild() {
         const ALPHABET: &[u8] = b"/.a%2e~ ?#\xff";
-        let mut fast = String::new();
-        let mut slow = String::new();
-        let mut general = String::new();
+        let mut fast = Vec::new();
+        let mut slow = Vec::new();
+        let mut general = Vec::new();
+        let mut buf = Vec::new();
         let mut checked_fast = 0;
         // Every string of up to 6 bytes over the alphabet, with and without a leading `/`.
         let n = ALPHABET.len();
@@ -369,7 +397,7 @@ mod tests {
                     code /= n;
                 }
                 for candidate in [raw.clone(), [b"/".as_slice(), &raw].concat()] {
-                    normalize_path(&candidate, &mut fast);
+                    normalize_path_bytes(&candidate, &mut fast);
                     let path_end = candidate
                         .iter()
                         .position(|&b| b == b'?' || b == b'#')
@@ -381,6 +409,7 @@ mod tests {
                     assert_eq!(general, slow, "{:?}", String::from_utf8_lossy(&candidate));
                     if candidate.first() == Some(&b'/') {
                         assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(&candidate));
+                        assert_eq!(normalized_path(&candidate, &mut buf), slow);
                         checked_fast += usize::from(already_normal(&candidate).is_some());
                     } else {
                         assert!(already_normal(&candidate).is_none());
