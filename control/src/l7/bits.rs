@@ -92,6 +92,14 @@ pub(crate) fn or_into(acc: &mut [u64], other: &[u64]) {
     }
 }
 
+/// Whether every bit set in `w` is also set in `of` (missing words of `of` are zero).
+#[inline]
+pub(crate) fn within(w: &[u64], of: &[u64]) -> bool {
+    w.iter()
+        .enumerate()
+        .all(|(i, &x)| x & !of.get(i).copied().unwrap_or(0) == 0)
+}
+
 #[inline]
 pub(crate) fn is_empty(w: &[u64]) -> bool {
     w.iter().all(|&x| x == 0)
@@ -172,6 +180,8 @@ mod tests {
         let mut count = 0;
         for_each_set(all.words(), |_| count += 1);
         assert_eq!(count, n);
+        assert!(within(w, w) && within(&[0b0101], &[0b0111]) && !within(&[0b1000], &[0b0111]));
+        assert!(!within(&[0, 1], &[!0]) && within(&[!0, 0], &[!0]));
         and_into(w, &[0, 0, 0, 0]);
         assert!(is_empty(w));
         // Out of range bits are ignored, not a panic.

@@ -1399,8 +1399,10 @@ impl L7Index {
             let Some(fx) = fx else {
                 continue;
             };
-            // A login is judged by users and databases only.
-            if s.login && f == SQL_VERB {
+            // A login is judged by users and databases only. And a field that none of the
+            // clauses left constrains cannot remove one: no need to look its value up
+            // (each lookup is a hash or an automaton pass over the value).
+            if (s.login && f == SQL_VERB) || bits::within(acc, fx.wild.words()) {
                 continue;
             }
             let Some(probe) = s.probes.get(f) else {
