@@ -961,6 +961,9 @@ fn build_table(
 enum Vals<'a> {
     Absent,
     One(&'a [u8]),
+    /// A `Host`/`:authority` value or SNI, matched as its [`host_of`]: cut only if the
+    /// field is looked up (most requests are settled without their host).
+    Host(&'a [u8]),
     /// Matches if any matches (TLS ALPN offers).
     Any(&'a [&'a [u8]]),
 }
@@ -1022,6 +1025,7 @@ fn for_each_value(vals: Vals<'_>, mut f: impl FnMut(&[u8])) {
         match vals {
             Vals::Absent => {}
             Vals::One(v) => f(v),
+            Vals::Host(a) => f(host_of(a)),
             Vals::Any(vs) => vs.iter().for_each(|v| f(v)),
         }
     }
@@ -1748,7 +1752,7 @@ impl PolicySnapshot {
                     [
                         Vals::One(h.method),
                         Vals::One(path_of(norm_path, h.path)),
-                        opt(h.authority.map(host_of)),
+                        h.authority.map_or(Vals::Absent, Vals::Host),
                     ],
                     h.headers,
                 );
@@ -1778,7 +1782,11 @@ impl PolicySnapshot {
             RequestDetail::Tls(t) => {
                 let s = ix.subject(
                     k,
-                    [opt(t.sni.map(host_of)), Vals::Any(t.alpn), Vals::Absent],
+                    [
+                        t.sni.map_or(Vals::Absent, Vals::Host),
+                        Vals::Any(t.alpn),
+                        Vals::Absent,
+                    ],
                     &[],
                 );
                 ix.eval(via, &s, &mut best);
