@@ -445,7 +445,7 @@ impl FieldIx {
     }
 
     /// `out` = the clauses that accept the probed value(s).
-    #[inline]
+    #[inline(always)]
     fn eval(&self, probe: &Probe<'_>, hits: &Hits, out: &mut [u64]) {
         for (o, w) in out.iter_mut().zip(self.wild.words().iter()) {
             *o = *w;
@@ -1007,7 +1007,7 @@ impl Lookups {
     }
 
     /// The ids field `f`'s value(s) matched (looked up now if not yet).
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, f: usize, probe: &Probe<'_>) -> Option<&Hits> {
         let (hits, done) = (self.hits.get_mut(f)?, self.done.get_mut(f)?);
         if !*done {

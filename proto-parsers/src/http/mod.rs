@@ -41,7 +41,7 @@ pub fn normalized_path<'a>(raw: &'a [u8], buf: &'a mut Vec<u8>) -> &'a [u8] {
     if let Some(p) = already_normal(raw) {
         return p;
     }
-    normalize_path_bytes(raw, buf);
+    rebuild_target(raw, buf);
     buf
 }
 
@@ -55,6 +55,12 @@ pub fn normalize_path_bytes(raw: &[u8], out: &mut Vec<u8>) -> bool {
         out.extend_from_slice(p);
         return true;
     }
+    rebuild_target(raw, out)
+}
+
+/// [`normalize_path_bytes`] of a target that is not an already-normal path.
+fn rebuild_target(raw: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
     if raw == b"*" {
         out.push(b'*');
         return false;
@@ -115,37 +121,32 @@ const CLASS: [u8; 256] = {
 /// change it: it holds only bytes copied as is and slashes, and has no empty (`//`), `.`
 /// or `..` segment (a trailing slash is kept by normalising, so a final empty segment is
 /// fine). One table lookup a byte.
+#[inline]
 fn already_normal(raw: &[u8]) -> Option<&[u8]> {
     let rest = raw.strip_prefix(b"/")?;
-    let mut end = rest.len();
-    // The current segment's length, and whether it holds only dots.
-    let mut seg_len = 0usize;
-    let mut only_dots = true;
-    for (i, &b) in rest.iter().enumerate() {
-        match CLASS.get(usize::from(b)).copied().unwrap_or(OTHER) {
-            PLAIN => {
-                seg_len += 1;
-                only_dots = false;
-            }
-            DOT => seg_len += 1,
-            SLASH => {
-                if seg_len == 0 || (only_dots && seg_len <= 2) {
-                    return None;
-                }
-                seg_len = 0;
-                only_dots = true;
-            }
-            END => {
-                end = i;
-                break;
-            }
-            _ => return None,
+    let class = |b: u8| CLASS.get(usize::from(b)).copied().unwrap_or(OTHER);
+    // Segment by segment: a tight scan over its plain bytes and dots, then one check of
+    // the segment and of the byte that ended it (a match on every byte cost twice this).
+    let mut start = 0;
+    loop {
+        let tail = rest.get(start..).unwrap_or_default();
+        let len = tail
+            .iter()
+            .position(|&b| class(b) > DOT)
+            .unwrap_or(tail.len());
+        let seg = tail.get(..len).unwrap_or_default();
+        let end = start + len;
+        let dots_only = len <= 2 && seg.iter().all(|&b| b == b'.');
+        match tail.get(len).map(|&b| class(b)) {
+            // An empty segment before a slash is `//`; a final one is a trailing slash.
+            Some(SLASH) if len == 0 => return None,
+            _ if dots_only && len > 0 => return None,
+            Some(SLASH) => start = end + 1,
+            None => return Some(raw),
+            Some(END) => return raw.get(..=end),
+            Some(_) => return None,
         }
     }
-    if seg_len > 0 && only_dots && seg_len <= 2 {
-        return None;
-    }
-    raw.get(..=end)
 }
 
 /// The general case of [`normalize_path`]: `path` without query, rebuilt segment by
@@ -162,17 +163,31 @@ fn rebuild_segments<const COPY_PLAIN: bool>(path: &[u8], out: &mut Vec<u8>) {
     // Segments are appended as `/seg`; `out` never holds a raw `/` inside a segment (an
     // encoded one stays `%2F`), so the last `/` in `out` always starts the last segment.
     let mut trailing_slash = false;
-    for seg in path.split(|&b| b == b'/') {
+    let mut start = 0;
+    while start <= path.len() {
+        let tail = path.get(start..).unwrap_or_default();
+        // One scan finds where a plain segment ends, or the first byte to decode.
+        let plain_len = if COPY_PLAIN {
+            tail.iter()
+                .position(|&b| !matches!(CLASS.get(usize::from(b)), Some(&(PLAIN | DOT))))
+                .unwrap_or(tail.len())
+        } else {
+            0
+        };
+        let plain = COPY_PLAIN && tail.get(plain_len).is_none_or(|&b| b == b'/');
+        let len = if plain {
+            plain_len
+        } else {
+            tail.iter().position(|&b| b == b'/').unwrap_or(tail.len())
+        };
+        let seg = tail.get(..len).unwrap_or_default();
+        start += len + 1;
         if seg.is_empty() {
             trailing_slash = true;
             continue;
         }
         let mark = out.len();
         out.push(b'/');
-        let plain = COPY_PLAIN
-            && seg
-                .iter()
-                .all(|&b| matches!(CLASS.get(usize::from(b)), Some(&(PLAIN | DOT))));
         if plain {
             out.extend_from_slice(seg);
         } else {
