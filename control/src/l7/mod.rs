@@ -20,7 +20,8 @@
 //! bitset of clauses whose rule names one of the source's groups (or `"*"`): most clauses
 //! fall there, before any request field is looked at. Only then is each field the table
 //! constrains looked up, once per request (one DFA pass, plus one hash probe for a
-//! dictionary with many exact values), and its clause bitset intersected. The surviving
+//! dictionary with many exact values), and its clause bitset intersected; a field that
+//! none of the clauses still standing constrains is not looked up at all. The surviving
 //! clauses carry their rule's ports, transport and protocol inline, so checking them never
 //! loads the rule. The cost grows with the number of clauses that match, not with the
 //! number of rules. Rules without L7 matchers get their own (destination, source) index, its
