@@ -1567,7 +1567,8 @@ impl PolicySnapshot {
     /// normalised HTTP path (PRODUCT.md rules), as
     /// [`proto_parsers::http::normalized_path`] gives it: without its query, which is not
     /// looked for again; `None` for non-HTTP requests, or for an HTTP request the caller
-    /// could not normalise (the raw path is then used, cut at its query). Semantics in the [`crate::l7`] module doc. Never allocates.
+    /// could not normalise (the raw path is then used, cut at its query). Semantics in the
+    /// [`crate::l7`] module doc. Never allocates.
     ///
     /// The transport is inferred from `app`: UDP for `dns` and `udp`, TCP otherwise. Use
     /// [`PolicySnapshot::judge_transaction`] for DNS over TCP.

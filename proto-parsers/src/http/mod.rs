@@ -34,9 +34,9 @@ pub fn normalize_path(raw: &[u8], out: &mut String) -> bool {
 }
 
 /// The normalised form of a request target, as [`normalize_path`] gives it (always ASCII):
-/// `raw`'s own path when normalising would not change it (most requests: no copy, no
-/// UTF-8 check; those cost about half of normalising `/healthz`), else `buf` (cleared
-/// and) filled by the rebuild.
+/// `raw`'s own path (cut at its query) when normalising would not change it, as for most
+/// requests: no copy and no UTF-8 check, which were about half the cost of normalising
+/// `/healthz`. Else `buf`, cleared and filled by the rebuild.
 pub fn normalized_path<'a>(raw: &'a [u8], buf: &'a mut Vec<u8>) -> &'a [u8] {
     if let Some(p) = already_normal(raw) {
         return p;
@@ -307,10 +307,8 @@ mod tests {
         let mut bytes = b"more garbage".to_vec();
         assert_eq!(normalize_path_bytes(raw.as_bytes(), &mut bytes), origin);
         assert_eq!(bytes, out.as_bytes(), "{raw:?}");
-        if origin {
-            let mut buf = b"garbage".to_vec();
-            assert_eq!(normalized_path(raw.as_bytes(), &mut buf), out.as_bytes());
-        }
+        let mut buf = b"garbage".to_vec();
+        assert_eq!(normalized_path(raw.as_bytes(), &mut buf), out.as_bytes());
         (out, origin)
     }
 
