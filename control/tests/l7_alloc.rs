@@ -122,10 +122,10 @@ fn judging_does_not_allocate() {
         },
     ];
     let alpn: [&[u8]; 2] = [b"http/1.1", b"h2"];
-    let cases: Vec<(AppProto, RequestDetail<'_>, Option<&str>)> = vec![
-        (AppProto::Http, RequestDetail::Http(http), Some("/api/x")),
-        (AppProto::Http, RequestDetail::Http(http), Some("/word/x")),
-        (AppProto::Http, RequestDetail::Http(http), Some("/admin/x")),
+    let cases: Vec<(AppProto, RequestDetail<'_>, Option<&[u8]>)> = vec![
+        (AppProto::Http, RequestDetail::Http(http), Some(b"/api/x")),
+        (AppProto::Http, RequestDetail::Http(http), Some(b"/word/x")),
+        (AppProto::Http, RequestDetail::Http(http), Some(b"/admin/x")),
         (
             AppProto::Grpc,
             RequestDetail::Grpc(GrpcCall {
@@ -202,24 +202,18 @@ fn judging_does_not_allocate() {
     // Warm-up: the lazy per-pattern regex (fallback for the Unicode `\b`) creates its
     // search cache for this thread on first use.
     for (app, req, path) in &cases {
-        s.judge_request(&src, &dst, 80, *app, req, path.map(str::as_bytes));
+        s.judge_request(&src, &dst, 80, *app, req, *path);
     }
     let mut got = Vec::with_capacity(cases.len());
     WATCH.with(|w| w.set(true));
-    got.extend(cases.iter().map(|(app, req, path)| {
-        s.judge_request(&src, &dst, 80, *app, req, path.map(str::as_bytes))
-            .action
-    }));
+    got.extend(
+        cases
+            .iter()
+            .map(|(app, req, path)| s.judge_request(&src, &dst, 80, *app, req, *path).action),
+    );
     for _ in 0..200 {
         for (app, req, path) in &cases {
-            std::hint::black_box(s.judge_request(
-                &src,
-                &dst,
-                80,
-                *app,
-                req,
-                path.map(str::as_bytes),
-            ));
+            std::hint::black_box(s.judge_request(&src, &dst, 80, *app, req, *path));
         }
     }
     WATCH.with(|w| w.set(false));
