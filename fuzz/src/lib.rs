@@ -1,8 +1,8 @@
 //! Shared drivers for the parser fuzz targets: feed a parser both directions of arbitrary
-//! bytes, cut at arbitrary points, exactly as `dataplane::inspect` drives it (a carry
-//! buffer per direction capped at 64 KiB, fed again while `Done` consumes bytes), and check
-//! that it never consumes more than it was given and that its facts stay within the
-//! parsers' documented bounds.
+//! bytes, cut at arbitrary points, through the same caller the data plane uses
+//! (`proto_parsers::driver`: a carry per direction up to the parser's own limit, fed again
+//! while `Done` consumes bytes), and check that its facts stay within the parsers'
+//! documented bounds.
 //!
 //! Input layout (what `seeds/<target>/` holds, made from the recorded conversations):
 //!   byte 0: cut seed (feeds are cut into pieces of 1..=64 bytes chosen from it, or whole
@@ -13,10 +13,9 @@
 //!   length, `length` bytes (clipped at the end of the input)
 
 use proto_parsers::Direction;
-use proto_parsers::contract::{Fact, FactSink, ParserAnomaly, Progress, StreamParser};
+use proto_parsers::contract::{Fact, FactSink, ParserAnomaly, StreamParser};
+use proto_parsers::driver::{self, Carry, CarryBudget};
 use proto_parsers::facts::RequestDetail;
-
-const CARRY_CAP: usize = 64 * 1024;
 
 pub struct Check;
 
@@ -39,33 +38,17 @@ impl FactSink for Check {
 }
 
 /// Feeds `data` through the direction's carry; false once the flow is given up.
-pub fn push(p: &mut dyn StreamParser, dir: Direction, carry: &mut Vec<u8>, data: &[u8]) -> bool {
-    carry.extend_from_slice(data);
-    let mut off = 0;
-    let mut ok = true;
-    while off < carry.len() {
-        let rest = &carry[off..];
-        match p.feed(dir, rest, &mut Check) {
-            Progress::Done { consumed } => {
-                assert!(consumed <= rest.len());
-                if consumed == 0 {
-                    break;
-                }
-                off += consumed;
-            }
-            Progress::NeedMore { consumed } => {
-                assert!(consumed <= rest.len());
-                off += consumed;
-                break;
-            }
-            Progress::Invalid(_) => {
-                ok = false;
-                break;
-            }
-        }
-    }
-    carry.drain(..off);
-    ok && carry.len() <= CARRY_CAP
+pub fn push(
+    p: &mut dyn StreamParser,
+    dir: Direction,
+    carry: &mut Carry,
+    budget: &mut CarryBudget,
+    data: &[u8],
+) -> bool {
+    let max = p.max_carry();
+    carry
+        .push(data, max, budget, |d| driver::drive(p, dir, d, &mut Check))
+        .is_ok()
 }
 
 /// Runs one fuzz input through the parser `make(flags)` builds.
@@ -74,7 +57,8 @@ pub fn run_split_feeds(data: &[u8], make: impl FnOnce(u8) -> Box<dyn StreamParse
         return;
     };
     let mut p = make(flags);
-    let mut carry = [Vec::new(), Vec::new()];
+    let mut carry = [Carry::new(), Carry::new()];
+    let mut budget = CarryBudget::unlimited();
     let mut alive = true;
     let mut rest = &data[2..];
     let mut roll = seed;
@@ -90,12 +74,12 @@ pub fn run_split_feeds(data: &[u8], make: impl FnOnce(u8) -> Box<dyn StreamParse
         rest = &rest[end..];
         let c = &mut carry[usize::from(dir == Direction::ToClient)];
         if seed == 0 || flags & 1 == 1 {
-            alive = push(p.as_mut(), dir, c, payload);
+            alive = push(p.as_mut(), dir, c, &mut budget, payload);
             continue;
         }
         for piece in payload.chunks(usize::from(roll % 64) + 1) {
             roll = roll.wrapping_mul(31).wrapping_add(7);
-            alive = push(p.as_mut(), dir, c, piece);
+            alive = push(p.as_mut(), dir, c, &mut budget, piece);
             if !alive {
                 break;
             }

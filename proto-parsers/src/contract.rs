@@ -18,10 +18,24 @@
 //! * `Invalid(reason)`: these bytes cannot be this protocol. The caller stops inspecting the
 //!   flow (it becomes opaque) and counts it.
 //!
-//! The caller's carry buffer is bounded (one message head, e.g. 64 KiB). A parser that would
-//! need more than that to make progress must consume the bytes it does not need (a body it
-//! skips) or report [`ParserAnomaly::MessageTooLarge`] and answer `Invalid(TooLarge)`, so the
-//! carry never has to grow past its cap. `consumed` is never larger than `data.len()`.
+//! The caller's carry buffer is bounded by [`StreamParser::max_carry`] (the largest message
+//! head the parser needs whole: [`DEFAULT_MAX_CARRY`] unless the parser says otherwise) and
+//! by a budget shared by all flows of a worker ([`crate::driver::CarryBudget`]). A parser that
+//! would need more than that to make progress must consume the bytes it does not need (a
+//! body it skips, a statement it classifies as it streams past) or report a blinding
+//! anomaly ([`ParserAnomaly::blinds`]) and answer `Invalid(TooLarge)`. The caller's side of
+//! all this is written once, in [`crate::driver`]. `consumed` is never larger than
+//! `data.len()`.
+//!
+//! # Leniency and blindness
+//!
+//! A parser reads as leniently as the servers it stands in front of do (empty lines before
+//! an HTTP request, bare LF line ends, any number of headers, any pipeline depth), so that
+//! the bytes policy judges are the bytes the server acts on. Where it cannot know what the
+//! receiver will act on (a limit hit, framing two implementations read differently, a mode
+//! it cannot decode), it says so with an anomaly that [`ParserAnomaly::blinds`] or a
+//! [`Fact::Opaque`]; the data plane then applies the policy's `onUninspectable` decision
+//! instead of letting the flow through unjudged.
 //!
 //! # Facts
 //!
@@ -104,7 +118,18 @@ pub trait StreamParser: Send {
     fn end(&mut self, sink: &mut dyn FactSink) {
         let _ = sink;
     }
+
+    /// Most bytes this parser may leave unconsumed in one direction: the largest message
+    /// head it needs whole, as large as the servers of its protocol accept by default. The
+    /// caller's carry grows up to this (charged to its budget); a parser must never need
+    /// more.
+    fn max_carry(&self) -> usize {
+        DEFAULT_MAX_CARRY
+    }
 }
+
+/// The carry limit of a parser that does not set its own ([`StreamParser::max_carry`]).
+pub const DEFAULT_MAX_CARRY: usize = 64 * 1024;
 
 /// Receives what parsers find. Facts borrow from the fed bytes (zero copy); the sink
 /// materialises only what it keeps.
@@ -179,6 +204,20 @@ pub enum OpaqueReason {
 }
 
 impl OpaqueReason {
+    /// Whether requests the policy could judge may follow unseen in a flow of `app`: not
+    /// after a protocol switch the server confirmed (the upgraded or tunnelled bytes are no
+    /// longer `app`'s requests), nor after a TLS handshake (its ClientHello was judged);
+    /// yes for encryption or compression negotiated inside a protocol whose requests rules
+    /// judge (PostgreSQL `SSLRequest`, MySQL `CLIENT_SSL`), a picked-up stream, an
+    /// unsupported mode.
+    pub const fn hides_requests(self, app: AppProto) -> bool {
+        match self {
+            OpaqueReason::Tunnel => false,
+            OpaqueReason::Encrypted => !matches!(app, AppProto::Tls),
+            OpaqueReason::Compressed | OpaqueReason::MidStream | OpaqueReason::Unsupported => true,
+        }
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             OpaqueReason::Encrypted => "encrypted",
@@ -200,7 +239,9 @@ pub enum ParserAnomaly {
     TooManyHeaders,
     /// A whole message exceeds the parser's limit.
     MessageTooLarge,
-    /// More outstanding transactions in one flow than the parser tracks (pipelining flood).
+    /// More outstanding transactions in one flow than the parser tracks for pairing with
+    /// their responses. Every request is still reported and judged (servers accept any
+    /// pipeline depth); only the pairing of the oldest is given up.
     TooManyTransactions,
     /// More concurrent streams than the parser tracks (HTTP/2).
     TooManyStreams,
@@ -211,7 +252,8 @@ pub enum ParserAnomaly {
     /// A decompressed body would exceed its limit (zip bomb).
     DecompressionBomb,
     /// Messages that are ambiguous between implementations (request smuggling: both
-    /// `Content-Length` and `Transfer-Encoding`, duplicate lengths, bare LF).
+    /// `Content-Length` and `Transfer-Encoding`, conflicting lengths). Only for what real
+    /// servers read differently: what they all accept (bare LF line ends) is not ambiguous.
     Ambiguous,
     /// A response with no request waiting for it.
     UnsolicitedResponse,
@@ -234,6 +276,27 @@ impl ParserAnomaly {
             ParserAnomaly::Ambiguous => "applayer.ambiguous",
             ParserAnomaly::UnsolicitedResponse => "applayer.unsolicited_response",
             ParserAnomaly::Resync => "applayer.resync",
+        }
+    }
+
+    /// Whether the parser may now see something other than what the receiver acts on: a
+    /// limit cut a message short, framing that implementations read differently, state it
+    /// could not keep. The data plane applies the policy's uninspectable decision to a flow
+    /// that reports one. The others lose only bookkeeping (a response that cannot be paired,
+    /// a counted body skipped over a gap) and never a judged field.
+    pub const fn blinds(self) -> bool {
+        match self {
+            ParserAnomaly::HeaderTooLarge
+            | ParserAnomaly::TooManyHeaders
+            | ParserAnomaly::MessageTooLarge
+            | ParserAnomaly::TooManyStreams
+            | ParserAnomaly::BadFraming
+            | ParserAnomaly::CompressionError
+            | ParserAnomaly::DecompressionBomb
+            | ParserAnomaly::Ambiguous => true,
+            ParserAnomaly::TooManyTransactions
+            | ParserAnomaly::UnsolicitedResponse
+            | ParserAnomaly::Resync => false,
         }
     }
 

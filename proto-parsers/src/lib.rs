@@ -7,6 +7,7 @@
 
 pub mod contract;
 pub mod detect;
+pub mod driver;
 pub mod facts;
 
 pub mod dns;
