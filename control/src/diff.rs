@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use crate::model::{
     DefaultAction, Group, L7Matchers, Labels, Patterns, PortSpec, Rule, SegmentationPolicy,
 };
-use crate::snapshot::{Action, Mode, Severity};
+use crate::snapshot::{Action, Mode, OnUninspectable, Severity};
 
 /// How an item differs between the two policies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +62,8 @@ pub struct PolicyDiff {
     pub mode: Option<(Mode, Mode)>,
     /// `spec.defaultAction`, effective (absent = deny).
     pub default_action: Option<(DefaultAction, DefaultAction)>,
+    /// `spec.onUninspectable` as written (absent = the mode's default).
+    pub on_uninspectable: Option<(Option<OnUninspectable>, Option<OnUninspectable>)>,
     /// In the new policy's order, then removed groups in the old order.
     pub groups: Vec<GroupChange>,
     /// In the new policy's order, then removed rules in the old order.
@@ -73,6 +75,7 @@ impl PolicyDiff {
         self.name.is_none()
             && self.mode.is_none()
             && self.default_action.is_none()
+            && self.on_uninspectable.is_none()
             && self.groups.is_empty()
             && self.rules.is_empty()
     }
@@ -94,6 +97,11 @@ pub fn diff(old: &SegmentationPolicy, new: &SegmentationPolicy) -> PolicyDiff {
     let (oa, na) = (old.spec.default_action(), new.spec.default_action());
     if oa != na {
         d.default_action = Some((oa, na));
+    }
+    let uninspectable = |p: &SegmentationPolicy| p.spec.on_uninspectable.as_ref().map(|u| u.value);
+    let (ou, nu) = (uninspectable(old), uninspectable(new));
+    if ou != nu {
+        d.on_uninspectable = Some((ou, nu));
     }
 
     let find_group = |p: &SegmentationPolicy, name: &str| -> Option<Group> {
@@ -246,6 +254,15 @@ fn group_mode(g: &Group) -> Option<Mode> {
     g.mode.as_ref().map(|m| m.value)
 }
 
+fn group_uninspectable(g: &Group) -> Option<OnUninspectable> {
+    g.on_uninspectable.as_ref().map(|u| u.value)
+}
+
+/// An `onUninspectable` as shown in a diff; absent means the level above decides.
+fn uninspectable_str(u: Option<OnUninspectable>, absent: &str) -> String {
+    u.map_or(absent.to_owned(), |u| u.as_str().to_owned())
+}
+
 fn group_fields(o: &Group, n: &Group) -> Vec<FieldChange> {
     let mut v = Vec::new();
     let (os, ns) = (selector_set(o), selector_set(n));
@@ -274,6 +291,10 @@ fn group_fields(o: &Group, n: &Group) -> Vec<FieldChange> {
         let m = if new { nm } else { om };
         m.map_or("(policy mode)".to_owned(), |m| m.as_str().to_owned())
     });
+    let (ou, nu) = (group_uninspectable(o), group_uninspectable(n));
+    field(&mut v, "onUninspectable", ou, nu, |new| {
+        uninspectable_str(if new { nu } else { ou }, "(policy's)")
+    });
     v
 }
 
@@ -290,6 +311,9 @@ fn group_summary(g: &Group) -> String {
     }
     if let Some(m) = group_mode(g) {
         parts.push(format!("mode {}", m.as_str()));
+    }
+    if let Some(u) = group_uninspectable(g) {
+        parts.push(format!("onUninspectable {}", u.as_str()));
     }
     if parts.is_empty() {
         "empty".to_owned()
@@ -565,6 +589,14 @@ impl fmt::Display for PolicyDiff {
                 "~ spec defaultAction: {} -> {}",
                 default_action_str(o),
                 default_action_str(n)
+            )?;
+        }
+        if let Some((o, n)) = self.on_uninspectable {
+            writeln!(
+                f,
+                "~ spec onUninspectable: {} -> {}",
+                uninspectable_str(o, "(mode default)"),
+                uninspectable_str(n, "(mode default)")
             )?;
         }
         for g in &self.groups {

@@ -83,8 +83,8 @@ pub use l7::FlowRules;
 pub use load::{LoadedPolicy, load_inventory, load_inventory_str, load_policy, load_policy_str};
 pub use model::{SegmentationPolicy, WorkloadInventory};
 pub use snapshot::{
-    Action, CompiledRule, Decision, Endpoint, GroupId, Mode, PolicySnapshot, RuleId, Severity,
-    Transport, WorkloadId, WorkloadInfo,
+    Action, CompiledRule, Decision, Endpoint, GroupId, Mode, OnUninspectable, PolicySnapshot,
+    RuleId, Severity, Transport, Uninspectable, WorkloadId, WorkloadInfo,
 };
 
 /// Validates and compiles a policy against an inventory into snapshot `version`.

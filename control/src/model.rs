@@ -19,7 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use serde_saphyr::{Location, Spanned};
 
 use crate::error::Origin;
-pub use crate::snapshot::{Action, Mode, Severity};
+pub use crate::snapshot::{Action, Mode, OnUninspectable, Severity};
 
 pub const API_VERSION: &str = "palisade.dev/v1";
 pub const KIND_POLICY: &str = "SegmentationPolicy";
@@ -304,6 +304,11 @@ pub struct PolicySpec {
     /// Absent means `deny` (fail closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_action: Option<Spanned<DefaultAction>>,
+    /// What happens to a flow Palisade cannot judge (a parser limit or error, bytes it
+    /// never saw, ambiguous framing, an unknown protocol where rules expect one). Absent
+    /// means `deny` in `protect` mode, `alert` in `monitor`, `allow` in `learn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_uninspectable: Option<Spanned<OnUninspectable>>,
     #[serde(default)]
     pub groups: OrderedMap<Spanned<String>, Group>,
     #[serde(default)]
@@ -335,6 +340,9 @@ pub struct Group {
     pub cidrs: Option<Vec<Spanned<String>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Spanned<Mode>>,
+    /// Overrides `spec.onUninspectable` for flows to (else from) this group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_uninspectable: Option<Spanned<OnUninspectable>>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

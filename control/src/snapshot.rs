@@ -76,6 +76,106 @@ impl Action {
     }
 }
 
+/// What the policy does with a flow it cannot judge (`onUninspectable`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUninspectable {
+    /// Reset the flow (enforced in `protect` mode; an alert elsewhere).
+    Deny,
+    /// Let it through with an alert.
+    Alert,
+    /// Let it through; only counted.
+    Allow,
+}
+
+impl OnUninspectable {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OnUninspectable::Deny => "deny",
+            OnUninspectable::Alert => "alert",
+            OnUninspectable::Allow => "allow",
+        }
+    }
+
+    /// What a mode does when neither the groups nor `spec` say: fail closed where the
+    /// policy enforces, alert where it watches, stay out of the way where it learns.
+    pub const fn default_for(mode: Mode) -> Self {
+        match mode {
+            Mode::Protect => OnUninspectable::Deny,
+            Mode::Monitor => OnUninspectable::Alert,
+            Mode::Learn => OnUninspectable::Allow,
+        }
+    }
+}
+
+/// Why a flow could not be judged: every way the data plane can stop seeing what the
+/// receiver acts on ends in one of these, and the policy's `onUninspectable` decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Uninspectable {
+    /// Bytes no detector recognises (or that never decide) where a rule expects an
+    /// application protocol.
+    UnknownProtocol,
+    /// Bytes that break the detected protocol's grammar.
+    ParserInvalid,
+    /// A parser limit cut a message short (head, message, streams, header compression).
+    ParserLimit,
+    /// Framing that implementations read differently (request smuggling).
+    AmbiguousFraming,
+    /// A message head larger than the inspector may buffer, or its buffer budget spent.
+    CarryOverflow,
+    /// Bytes missing from the stream (lost in the capture, or given up by reassembly)
+    /// where a message the policy judges may have been.
+    Gap,
+    /// Two different copies of the same stream bytes (decoys, overlapping segments).
+    OverlapMismatch,
+    /// A retransmission of bytes that were no longer kept to compare with.
+    UnverifiedRetransmission,
+    /// The flow was picked up without its handshake (a restart, state evicted by a full
+    /// table): its earlier bytes were never seen.
+    Midstream,
+    /// Encryption negotiated inside a protocol whose requests rules judge.
+    Encrypted,
+    /// Compression the parser does not undo.
+    Compressed,
+    /// A protocol mode the parser does not implement.
+    Unsupported,
+}
+
+impl Uninspectable {
+    pub const ALL: [Uninspectable; 12] = [
+        Uninspectable::UnknownProtocol,
+        Uninspectable::ParserInvalid,
+        Uninspectable::ParserLimit,
+        Uninspectable::AmbiguousFraming,
+        Uninspectable::CarryOverflow,
+        Uninspectable::Gap,
+        Uninspectable::OverlapMismatch,
+        Uninspectable::UnverifiedRetransmission,
+        Uninspectable::Midstream,
+        Uninspectable::Encrypted,
+        Uninspectable::Compressed,
+        Uninspectable::Unsupported,
+    ];
+
+    /// The name events, metrics and counters use.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Uninspectable::UnknownProtocol => "unknown_protocol",
+            Uninspectable::ParserInvalid => "parser_invalid",
+            Uninspectable::ParserLimit => "parser_limit",
+            Uninspectable::AmbiguousFraming => "ambiguous_framing",
+            Uninspectable::CarryOverflow => "carry_overflow",
+            Uninspectable::Gap => "gap",
+            Uninspectable::OverlapMismatch => "overlap_mismatch",
+            Uninspectable::UnverifiedRetransmission => "unverified_retransmission",
+            Uninspectable::Midstream => "midstream",
+            Uninspectable::Encrypted => "encrypted",
+            Uninspectable::Compressed => "compressed",
+            Uninspectable::Unsupported => "unsupported",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -201,12 +301,16 @@ pub struct Decision {
     /// The group the deciding rule named (else the endpoint's first group).
     pub src_group: Option<GroupId>,
     pub dst_group: Option<GroupId>,
+    /// Set when this is the policy's `onUninspectable` decision (no rule, no default):
+    /// why the flow could not be judged.
+    pub uninspectable: Option<Uninspectable>,
 }
 
 #[derive(Clone, Debug)]
 struct GroupInfo {
     name: Box<str>,
     mode: Option<Mode>,
+    on_uninspectable: Option<OnUninspectable>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -215,6 +319,8 @@ struct SetInfo {
     len: u32,
     /// The first group of the set (declaration order) that overrides the mode.
     mode: Option<Mode>,
+    /// The same for `onUninspectable`.
+    on_uninspectable: Option<OnUninspectable>,
     /// The first group of the set (what a default decision names).
     first: Option<GroupId>,
     /// The set's groups that some rule names in `from`: range into `set_keys`. Only
@@ -401,6 +507,7 @@ pub struct PolicySnapshot {
     name: Box<str>,
     mode: Mode,
     default_action: DefaultAction,
+    on_uninspectable: Option<OnUninspectable>,
     groups: Box<[GroupInfo]>,
     workloads: Box<[WorkloadInfo]>,
     unknown_workload: WorkloadInfo,
@@ -728,9 +835,114 @@ impl PolicySnapshot {
                     l7_constrained: w.rank == flow_index::RANK_ALLOW_L7,
                     src_group: named(w.from_any, src_key, src_first),
                     dst_group: named(w.to_any, dst_key, dst_first),
+                    uninspectable: None,
                 }
             }
             None => self.default_decision(mode, capture, src_first, dst_first),
+        }
+    }
+
+    /// What `onUninspectable` says for a flow between these endpoints: the destination's
+    /// first group that sets it, else the source's, else `spec`, else the default of the
+    /// flow's mode.
+    pub fn on_uninspectable(&self, src: &Endpoint, dst: &Endpoint) -> OnUninspectable {
+        self.set_info(dst.set)
+            .and_then(|s| s.on_uninspectable)
+            .or_else(|| self.set_info(src.set).and_then(|s| s.on_uninspectable))
+            .or(self.on_uninspectable)
+            .unwrap_or_else(|| OnUninspectable::default_for(self.mode_for(src, dst)))
+    }
+
+    /// The decision for a flow that cannot be judged, for `cause`. Its mode softens it
+    /// as any decision's: a deny drops only in `protect`.
+    pub fn judge_uninspectable(
+        &self,
+        src: &Endpoint,
+        dst: &Endpoint,
+        cause: Uninspectable,
+    ) -> Decision {
+        let mode = self.mode_for(src, dst);
+        let (action, severity) = match self.on_uninspectable(src, dst) {
+            OnUninspectable::Deny => (Action::Deny, Severity::High),
+            OnUninspectable::Alert => (Action::Alert, Severity::Medium),
+            OnUninspectable::Allow => (Action::Allow, Severity::Low),
+        };
+        Decision {
+            action,
+            rule: None,
+            mode,
+            enforce: action == Action::Deny && mode == Mode::Protect,
+            severity,
+            capture: false,
+            l7_constrained: false,
+            src_group: self.set_slice(src.set).first().copied(),
+            dst_group: self.set_slice(dst.set).first().copied(),
+            uninspectable: Some(cause),
+        }
+    }
+
+    /// Whether rules could judge what a flow carries, so that not being able to read it
+    /// matters: some rule covering the flow's groups, port and transport has L7 matchers
+    /// for its protocol (`app`: the detected one; any while it is still unknown), or,
+    /// when no detector recognised the bytes (`app` is `tcp`/`udp`), names an application
+    /// protocol at all: a peer could be speaking it in a form detection missed. Off the
+    /// packet path: called when a flow becomes uninspectable, once.
+    pub fn l7_governed(
+        &self,
+        src: &Endpoint,
+        dst: &Endpoint,
+        dport: u16,
+        transport: Transport,
+        app: Option<AppProto>,
+    ) -> bool {
+        let mut governed = false;
+        self.for_each_candidate(src, dst, |rule| {
+            if governed || !rule.matches_port(dport, transport) {
+                return;
+            }
+            let t = rule.transport_app();
+            if t.transports & transport.bit() == 0 {
+                return;
+            }
+            governed = match app {
+                None => rule.has_l7() || rule.app.is_some_and(is_l7_app),
+                Some(AppProto::Tcp | AppProto::Udp) => rule.app.is_some_and(is_l7_app),
+                Some(a) => rule.has_l7() && t.matches(transport, Some(a)),
+            };
+        });
+        governed
+    }
+
+    /// Every rule in the cells of this endpoint pair (each may come more than once).
+    fn for_each_candidate(&self, src: &Endpoint, dst: &Endpoint, mut f: impl FnMut(&CompiledRule)) {
+        let src_set = self.set_slice(src.set);
+        let dst_set = self.set_slice(dst.set);
+        let any_dst = self.groups.len();
+        let mut visit = |cell: &Cell| {
+            let refs = self
+                .rule_refs
+                .get(cell.start as usize..cell.end as usize)
+                .unwrap_or(&[]);
+            for &r in refs {
+                if let Some(rule) = self.rules.get(r as usize) {
+                    f(rule);
+                }
+            }
+        };
+        for d in dst_set.iter().map(|g| usize::from(g.0)).chain([any_dst]) {
+            let cells = self.cells_of(d);
+            for g in src_set {
+                if let Ok(i) = cells.binary_search_by_key(&g.0, |c| c.src)
+                    && let Some(cell) = cells.get(i)
+                {
+                    visit(cell);
+                }
+            }
+            if let Some(cell) = cells.last()
+                && cell.src == ANY_KEY
+            {
+                visit(cell);
+            }
         }
     }
 
@@ -759,6 +971,7 @@ impl PolicySnapshot {
             l7_constrained: false,
             src_group,
             dst_group,
+            uninspectable: None,
         }
     }
 
@@ -786,6 +999,7 @@ impl PolicySnapshot {
                 l7_constrained,
                 src_group: named_group(rule.from.as_deref(), src_set),
                 dst_group: named_group(rule.to.as_deref(), dst_set),
+                uninspectable: None,
             },
             None => self.default_decision(
                 mode,
@@ -795,6 +1009,11 @@ impl PolicySnapshot {
             ),
         }
     }
+}
+
+/// An application protocol that a parser reads (not bare `tcp`/`udp`).
+const fn is_l7_app(a: AppProto) -> bool {
+    !matches!(a, AppProto::Tcp | AppProto::Udp)
 }
 
 /// The first of the endpoint's groups that the rule names; for `"*"`, the endpoint's
@@ -829,6 +1048,7 @@ impl SetInterner {
             start: 0,
             len: 0,
             mode: None,
+            on_uninspectable: None,
             first: None,
             src_keys: (0, 0),
             dst_keys: (0, 0),
@@ -854,11 +1074,17 @@ impl SetInterner {
         let mode = set
             .iter()
             .find_map(|g| groups.get(usize::from(g.0)).and_then(|gi| gi.mode));
+        let on_uninspectable = set.iter().find_map(|g| {
+            groups
+                .get(usize::from(g.0))
+                .and_then(|gi| gi.on_uninspectable)
+        });
         self.members.extend_from_slice(set);
         self.sets.push(SetInfo {
             start,
             len,
             mode,
+            on_uninspectable,
             first: set.first().copied(),
             src_keys: (0, 0),
             dst_keys: (0, 0),
@@ -885,6 +1111,7 @@ pub(crate) fn build(c: Checked, version: u64) -> Result<PolicySnapshot, PolicyEr
         .map(|g| GroupInfo {
             name: g.name.as_str().into(),
             mode: g.mode,
+            on_uninspectable: g.on_uninspectable,
         })
         .collect();
     let group_ids = || (0..c.groups.len()).filter_map(|i| u16::try_from(i).ok().map(GroupId));
@@ -1097,6 +1324,7 @@ pub(crate) fn build(c: Checked, version: u64) -> Result<PolicySnapshot, PolicyEr
         name: c.name.as_str().into(),
         mode: c.mode,
         default_action: c.default_action,
+        on_uninspectable: c.on_uninspectable,
         groups,
         workloads: workloads.into_boxed_slice(),
         unknown_workload: WorkloadInfo {

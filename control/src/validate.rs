@@ -13,7 +13,7 @@ use serde_saphyr::Spanned;
 use crate::error::{Code, Diagnostic, Origin, SourcePos, did_you_mean};
 use crate::model::{
     API_VERSION, DefaultAction, HttpMatch, KIND_INVENTORY, KIND_POLICY, L7Kind, L7Matchers, Labels,
-    Patterns, Rule, SegmentationPolicy, WorkloadInventory,
+    OnUninspectable, Patterns, Rule, SegmentationPolicy, WorkloadInventory,
 };
 use crate::snapshot::{Action, GroupId, Mode, Severity};
 
@@ -70,6 +70,7 @@ pub(crate) struct CheckedGroup {
     pub namespaces: Option<Vec<String>>,
     pub cidrs: Vec<IpNet>,
     pub mode: Option<Mode>,
+    pub on_uninspectable: Option<OnUninspectable>,
 }
 
 impl CheckedGroup {
@@ -132,6 +133,8 @@ pub(crate) struct Checked {
     pub name: String,
     pub mode: Mode,
     pub default_action: DefaultAction,
+    /// `None`: the mode's default.
+    pub on_uninspectable: Option<OnUninspectable>,
     pub groups: Vec<CheckedGroup>,
     pub rules: Vec<CheckedRule>,
     pub workloads: Vec<CheckedWorkload>,
@@ -232,6 +235,7 @@ pub(crate) fn validate(policy: &SegmentationPolicy, inventory: &WorkloadInventor
             name,
             mode: policy.spec.mode(),
             default_action: policy.spec.default_action(),
+            on_uninspectable: policy.spec.on_uninspectable.as_ref().map(|u| u.value),
             groups,
             rules,
             workloads,
@@ -406,6 +410,7 @@ fn check_groups(cx: &mut Ctx<'_>, policy: &SegmentationPolicy) -> Vec<CheckedGro
             namespaces,
             cidrs,
             mode: g.mode.as_ref().map(|m| m.value),
+            on_uninspectable: g.on_uninspectable.as_ref().map(|u| u.value),
         });
     }
     out
@@ -1220,6 +1225,7 @@ mod tests {
             namespaces: Some(vec!["shop".into()]),
             cidrs: vec![],
             mode: None,
+            on_uninspectable: None,
         };
         let labels = vec![
             ("app".to_owned(), "postgres".to_owned()),

@@ -530,3 +530,80 @@ fn snapshot_metadata() {
     assert_eq!(Severity::Critical.as_str(), "critical");
     assert!(Severity::Critical > Severity::High);
 }
+
+#[test]
+fn uninspectable_follows_the_mode_unless_the_policy_or_a_group_says() {
+    use control::{OnUninspectable, Uninspectable};
+    let rules = "  rules:\n    - {id: web-api, from: [web], to: [api], ports: [8080], app: http, http: [{paths: [/api/*]}], action: allow}\n";
+    // Defaults: protect denies (enforced), monitor alerts, learn allows.
+    for (mode, want, enforce) in [
+        ("protect", Action::Deny, true),
+        ("monitor", Action::Alert, false),
+        ("learn", Action::Allow, false),
+    ] {
+        let s = snap(&format!("  mode: {mode}\n{GROUPS}{rules}"));
+        let d = s.judge_uninspectable(
+            &ep(&s, "10.0.1.5"),
+            &ep(&s, "10.0.2.7"),
+            Uninspectable::ParserLimit,
+        );
+        assert_eq!((d.action, d.enforce), (want, enforce), "{mode}");
+        assert_eq!(d.uninspectable, Some(Uninspectable::ParserLimit));
+        assert_eq!(d.rule, None);
+        assert_eq!(s.group_name(d.dst_group.unwrap()), "api");
+    }
+    // spec.onUninspectable, then a group override (destination first, then source).
+    let groups = GROUPS.replace(
+        "api: {selector: {app: api}}",
+        "api: {selector: {app: api}, onUninspectable: allow}",
+    );
+    let s = snap(&format!("  onUninspectable: alert\n{groups}{rules}"));
+    let (web, api, db) = (ep(&s, "10.0.1.5"), ep(&s, "10.0.2.7"), ep(&s, "10.0.3.1"));
+    assert_eq!(s.on_uninspectable(&web, &api), OnUninspectable::Allow);
+    assert_eq!(s.on_uninspectable(&web, &db), OnUninspectable::Alert);
+    assert_eq!(s.on_uninspectable(&api, &db), OnUninspectable::Allow);
+    let d = s.judge_uninspectable(&web, &db, Uninspectable::Gap);
+    assert_eq!((d.action, d.enforce), (Action::Alert, false));
+    // A monitor group softens a deny as it softens any.
+    let groups = GROUPS.replace(
+        "api: {selector: {app: api}}",
+        "api: {selector: {app: api}, mode: monitor, onUninspectable: deny}",
+    );
+    let s = snap(&format!("{groups}{rules}"));
+    let d = s.judge_uninspectable(&web, &ep(&s, "10.0.2.7"), Uninspectable::Gap);
+    assert_eq!(
+        (d.action, d.enforce, d.mode),
+        (Action::Deny, false, Mode::Monitor)
+    );
+}
+
+#[test]
+fn a_flow_is_governed_where_rules_read_its_protocol() {
+    let s = snap(&format!(
+        "{GROUPS}  rules:
+    - {{id: web-api, from: [web], to: [api], ports: [8080], action: allow}}
+    - {{id: no-admin, from: [\"*\"], to: [api], ports: [8080], app: http, http: [{{paths: [/admin]}}], action: deny}}
+    - {{id: web-db, from: [web], to: [db], ports: [5432], app: postgres, action: allow}}
+    - {{id: web-cache, from: [web], to: [cache], action: allow}}
+"
+    ));
+    let g = |dst: &str, port: u16, app: Option<AppProto>| {
+        s.l7_governed(&ep(&s, "10.0.1.5"), &ep(&s, dst), port, Transport::Tcp, app)
+    };
+    // An HTTP deny rule governs HTTP (and not yet classified) flows to api:8080...
+    assert!(g("10.0.2.7", 8080, None));
+    assert!(g("10.0.2.7", 8080, Some(AppProto::Http)));
+    assert!(g("10.0.2.7", 8080, Some(AppProto::Http2)));
+    // ... and bytes no detector recognised there (HTTP detection may have been dodged).
+    assert!(g("10.0.2.7", 8080, Some(AppProto::Tcp)));
+    // Not Redis on that port (the HTTP rule cannot judge it), nor another port.
+    assert!(!g("10.0.2.7", 8080, Some(AppProto::Redis)));
+    assert!(!g("10.0.2.7", 9090, Some(AppProto::Tcp)));
+    // A rule naming postgres without matchers: unrecognised bytes matter, postgres
+    // itself has nothing the rule would read.
+    assert!(g("10.0.3.1", 5432, Some(AppProto::Tcp)));
+    assert!(!g("10.0.3.1", 5432, Some(AppProto::Postgres)));
+    // Plain L4 rules govern nothing at L7.
+    assert!(!g("10.0.4.1", 6379, Some(AppProto::Tcp)));
+    assert!(!g("10.0.4.1", 6379, None));
+}

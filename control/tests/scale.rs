@@ -215,6 +215,7 @@ fn reference(
                 l7_constrained: slot == 3,
                 src_group: first(r.from_groups(), sg),
                 dst_group: first(r.to_groups(), dg),
+                uninspectable: None,
             }
         }
         None => {
@@ -233,6 +234,7 @@ fn reference(
                 l7_constrained: false,
                 src_group: sg.first().copied(),
                 dst_group: dg.first().copied(),
+                uninspectable: None,
             }
         }
     }

@@ -52,6 +52,13 @@ pub fn to_json(r: &ReplayReport) -> serde_json::Value {
         "alerts": s.alerts,
         "app_protos": sorted(s.app_protos.iter().map(|(k, v)| (*k, v))).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
         "anomalies": sorted(s.anomalies.iter().map(|(k, v)| (*k, v))).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        "uninspectable": {
+            "flows": sorted(s.uninspectable.iter().map(|(k, v)| (*k, v))).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            "decisions": sorted(s.uninspectable_decisions.iter().map(|(k, v)| (*k, v)))
+                .into_iter()
+                .map(|((cause, action), n)| json!({"cause": cause, "action": action, "flows": n}))
+                .collect::<Vec<_>>(),
+        },
         "decode_errors": sorted(s.decode_errors.iter().map(|(k, v)| (*k, v))).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
         "not_ip": s.not_ip,
         "fragments": s.fragments,
@@ -177,6 +184,17 @@ pub fn to_text(r: &ReplayReport) -> String {
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
         let _ = writeln!(o, "protocols  {}", list.join(", "));
+    }
+    if !s.uninspectable.is_empty() {
+        let total: u64 = s.uninspectable.values().sum();
+        let decided: u64 = s.uninspectable_decisions.values().sum();
+        let _ = writeln!(
+            o,
+            "uninspectable {total} flow(s), {decided} decided by onUninspectable (where rules could judge them)"
+        );
+        for ((cause, action), n) in sorted(s.uninspectable_decisions.iter().map(|(k, v)| (*k, v))) {
+            let _ = writeln!(o, "  {action:<6} {cause:<24} {n}");
+        }
     }
     let total_anom: u64 = s.anomalies.values().sum();
     let _ = writeln!(o, "anomalies  {total_anom}");

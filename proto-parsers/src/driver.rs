@@ -119,9 +119,21 @@ impl Carry {
         budget: &mut CarryBudget,
         drive: impl FnOnce(&[u8]) -> Result<usize, Invalid>,
     ) -> Result<(), Stop> {
+        self.push_until(data, budget, |d| drive(d).map(|c| (c, max)))
+    }
+
+    /// [`Carry::push`] where `drive` also says the limit for what it left: a parser that
+    /// handed the flow over to another (HTTP/1 to HTTP/2) leaves the rest to the new
+    /// parser, whose limit applies.
+    pub fn push_until(
+        &mut self,
+        data: &[u8],
+        budget: &mut CarryBudget,
+        drive: impl FnOnce(&[u8]) -> Result<(usize, usize), Invalid>,
+    ) -> Result<(), Stop> {
         let r = if self.buf.is_empty() {
             match drive(data) {
-                Ok(consumed) => {
+                Ok((consumed, max)) => {
                     let rest = data.get(consumed..).unwrap_or_default();
                     if rest.len() > max {
                         Err(Stop::Overflow)
@@ -136,7 +148,7 @@ impl Carry {
             // The parser sees an unfinished message again from its first byte.
             self.buf.extend_from_slice(data);
             match drive(&self.buf) {
-                Ok(consumed) => {
+                Ok((consumed, max)) => {
                     self.buf.drain(..consumed.min(self.buf.len()));
                     if self.buf.len() > max {
                         Err(Stop::Overflow)

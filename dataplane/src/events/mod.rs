@@ -110,6 +110,16 @@ pub struct VerdictObj<'a> {
     pub enforced: bool,
 }
 
+/// Why a flow could not be judged, on the events of a flow the policy's
+/// `onUninspectable` decided.
+#[derive(Clone, Debug, Serialize)]
+pub struct UninspectableObj {
+    /// `control::Uninspectable::as_str` (gap, parser_limit, ambiguous_framing, ...).
+    pub cause: &'static str,
+    /// What exactly (the anomaly or stop reason).
+    pub detail: &'static str,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct FlowObj {
     pub pkts_toserver: u64,
@@ -174,6 +184,8 @@ pub struct Event<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub severity: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub uninspectable: Option<UninspectableObj>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub capture_file: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow: Option<FlowObj>,
@@ -204,6 +216,7 @@ impl<'a> Event<'a> {
             dest_workload: None,
             verdict: None,
             severity: None,
+            uninspectable: None,
             capture_file: None,
             flow: None,
             anomaly: None,

@@ -17,8 +17,10 @@
 //! (WebSocket) leaves the HTTP/1 parser in charge, which makes the flow a tunnel. The
 //! flow's detected protocol ([`FlowInspector::app`]) stays `http`.
 
-use proto_parsers::contract::{Fact, FactSink, ParserAnomaly, Progress, StreamParser};
+use control::Uninspectable;
+use proto_parsers::contract::{Fact, FactSink, Invalid, OpaqueReason, ParserAnomaly, StreamParser};
 use proto_parsers::detect::{self, Detection};
+use proto_parsers::driver::{Carry, CarryBudget, Stop, drive};
 use proto_parsers::facts::{HttpResponse, ResponseDetail};
 use proto_parsers::http1::{self, Http1Parser};
 use proto_parsers::http2::Http2Parser;
@@ -29,10 +31,12 @@ use std::sync::Arc;
 use crate::reassembly::Chunk;
 
 /// Bytes kept per direction while detection needs more. Real protocols decide within a few
-/// dozen bytes; a peer that dribbles more than this without deciding is opaque.
+/// dozen bytes; a peer that dribbles more than this without deciding is an unknown
+/// protocol (uninspectable where rules expect one).
 pub const DETECT_BUF: usize = 256;
-/// Most bytes a parser may leave unconsumed (one message head) per direction.
-pub const CARRY_CAP: usize = 64 * 1024;
+/// Bytes of parser carry one worker's flows may hold beyond 64 KiB each (a parser may ask
+/// for more: an HTTP/1 head can be 1 MiB): see `proto_parsers::driver::CarryBudget`.
+pub const CARRY_BUDGET: usize = 256 << 20;
 
 /// Builds one parser for one flow; told the transport, since some protocols (DNS) frame
 /// messages differently over UDP and TCP.
@@ -173,7 +177,7 @@ impl Parser {
         dir: Direction,
         data: &[u8],
         sink: &mut dyn FactSink,
-    ) -> Result<(usize, Option<u32>), &'static str> {
+    ) -> Result<(usize, Option<u32>), Invalid> {
         let (parser, next_tx) = match self {
             Parser::Dyn(p) => return drive(p.as_mut(), dir, data, sink).map(|n| (n, None)),
             Parser::Http1 { parser, next_tx } => (parser, next_tx),
@@ -301,14 +305,83 @@ pub struct InspectCounters {
     pub gaps_before_detection: u64,
 }
 
-/// What a chunk changed, for the pipeline to act on.
+/// The inspector stopped seeing what the receiver acts on, and why: the worker hands it
+/// to the policy's `onUninspectable` decision (when rules could have judged the flow).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InspectEvent {
-    Nothing,
-    /// The protocol is now known (possibly `Tcp`/`Udp` = unrecognised).
-    Detected(AppProto),
-    /// The parser rejected the stream or a limit was hit; inspection of this flow stopped.
-    Opaque(&'static str),
+pub struct Blind {
+    pub cause: Uninspectable,
+    /// The precise reason, for events and anomaly counters (`applayer.header_too_large`,
+    /// `gap_before_detection`, `bad_syntax`...).
+    pub detail: &'static str,
+}
+
+impl Blind {
+    pub const fn new(cause: Uninspectable, detail: &'static str) -> Self {
+        Blind { cause, detail }
+    }
+
+    /// A parser anomaly that blinds ([`ParserAnomaly::blinds`]), as a cause.
+    pub fn from_anomaly(a: ParserAnomaly) -> Option<Self> {
+        let cause = match a {
+            ParserAnomaly::Ambiguous | ParserAnomaly::BadFraming => Uninspectable::AmbiguousFraming,
+            a if a.blinds() => Uninspectable::ParserLimit,
+            _ => return None,
+        };
+        Some(Blind::new(cause, a.as_str()))
+    }
+
+    /// A parser that can no longer read the flow ([`Fact::Opaque`]), as a cause, when
+    /// requests could follow unseen.
+    pub fn from_opaque(app: AppProto, reason: OpaqueReason) -> Option<Self> {
+        if !reason.hides_requests(app) {
+            return None;
+        }
+        let cause = match reason {
+            OpaqueReason::Encrypted => Uninspectable::Encrypted,
+            OpaqueReason::Compressed => Uninspectable::Compressed,
+            OpaqueReason::MidStream => Uninspectable::Midstream,
+            OpaqueReason::Tunnel | OpaqueReason::Unsupported => Uninspectable::Unsupported,
+        };
+        Some(Blind::new(cause, reason.as_str()))
+    }
+}
+
+/// What a chunk changed, for the pipeline to act on: the protocol became known
+/// (possibly `Tcp`/`Udp`: unrecognised), and/or inspection went blind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InspectEvent {
+    pub detected: Option<AppProto>,
+    pub blind: Option<Blind>,
+}
+
+impl InspectEvent {
+    pub const NOTHING: InspectEvent = InspectEvent {
+        detected: None,
+        blind: None,
+    };
+
+    pub const fn detected(app: AppProto) -> Self {
+        InspectEvent {
+            detected: Some(app),
+            blind: None,
+        }
+    }
+
+    pub const fn blind(cause: Uninspectable, detail: &'static str) -> Self {
+        InspectEvent {
+            detected: None,
+            blind: Some(Blind::new(cause, detail)),
+        }
+    }
+
+    fn merge(&mut self, o: InspectEvent) {
+        self.detected = self.detected.or(o.detected);
+        self.blind = self.blind.or(o.blind);
+    }
+
+    pub fn is_nothing(&self) -> bool {
+        *self == Self::NOTHING
+    }
 }
 
 enum Phase {
@@ -326,7 +399,7 @@ pub struct FlowInspector {
     /// Detection buffers; empty (no heap) unless a first segment was too short to decide.
     detect_buf: [Vec<u8>; 2],
     unknown: [bool; 2],
-    carry: [Vec<u8>; 2],
+    carry: [Carry; 2],
 }
 
 fn ix(d: Direction) -> usize {
@@ -351,7 +424,7 @@ impl FlowInspector {
             phase: Phase::Detecting,
             detect_buf: [Vec::new(), Vec::new()],
             unknown: [false; 2],
-            carry: [Vec::new(), Vec::new()],
+            carry: [Carry::new(), Carry::new()],
         }
     }
 
@@ -381,7 +454,8 @@ impl FlowInspector {
         }
     }
 
-    /// Feeds one reassembled chunk of direction `dir`.
+    /// Feeds one reassembled chunk of direction `dir`. `budget` bounds what the carries of
+    /// all the worker's flows hold.
     pub fn on_chunk(
         &mut self,
         dir: Direction,
@@ -389,34 +463,45 @@ impl FlowInspector {
         registry: &ParserRegistry,
         sink: &mut dyn FactSink,
         counters: &mut InspectCounters,
+        budget: &mut CarryBudget,
     ) -> InspectEvent {
         match chunk {
-            Chunk::Gap(len) => self.on_gap(dir, len, counters),
-            Chunk::Data(data) => self.on_data(dir, data, registry, sink, counters),
+            Chunk::Gap(len) => self.on_gap(dir, len, counters, budget),
+            Chunk::Data(data) => self.on_data(dir, data, registry, sink, counters, budget),
         }
     }
 
-    fn on_gap(&mut self, dir: Direction, len: u32, counters: &mut InspectCounters) -> InspectEvent {
+    fn on_gap(
+        &mut self,
+        dir: Direction,
+        len: u32,
+        counters: &mut InspectCounters,
+        budget: &mut CarryBudget,
+    ) -> InspectEvent {
         match &mut self.phase {
             Phase::Detecting => {
-                // The first bytes are lost: detection from the start is impossible.
+                // The first bytes are lost: detection from the start is impossible, and
+                // whatever they held was never judged.
                 counters.gaps_before_detection += 1;
                 let app = self.fallback();
                 self.finish_detection(app);
-                InspectEvent::Detected(app)
+                InspectEvent {
+                    detected: Some(app),
+                    blind: Some(Blind::new(Uninspectable::Gap, "gap_before_detection")),
+                }
             }
             Phase::Parsing(p) => {
                 if let Some(c) = self.carry.get_mut(ix(dir)) {
-                    c.clear();
+                    c.clear(budget);
                 }
                 if p.as_dyn().gap(dir, len) {
-                    InspectEvent::Nothing
+                    InspectEvent::NOTHING
                 } else {
-                    self.stop();
-                    InspectEvent::Opaque("gap")
+                    self.stop(budget);
+                    InspectEvent::blind(Uninspectable::Gap, "gap")
                 }
             }
-            Phase::Done => InspectEvent::Nothing,
+            Phase::Done => InspectEvent::NOTHING,
         }
     }
 
@@ -427,61 +512,63 @@ impl FlowInspector {
         registry: &ParserRegistry,
         sink: &mut dyn FactSink,
         counters: &mut InspectCounters,
+        budget: &mut CarryBudget,
     ) -> InspectEvent {
         if data.is_empty() {
-            return InspectEvent::Nothing;
+            return InspectEvent::NOTHING;
         }
-        let mut event = InspectEvent::Nothing;
+        let mut event = InspectEvent::NOTHING;
         if let Phase::Detecting = self.phase {
-            match self.detect(dir, data, counters) {
-                Some(app) => {
-                    counters.detected += u64::from(!matches!(app, AppProto::Tcp | AppProto::Udp));
-                    let buffered = std::mem::take(&mut self.detect_buf);
-                    self.finish_detection(app);
-                    if let Some(p) = registry.make_parser(app, self.transport()) {
-                        self.phase = Phase::Parsing(p);
-                        // Feed everything buffered for detection, in order, before `data`.
-                        for d in [Direction::ToServer, Direction::ToClient] {
-                            let Some(b) = buffered.get(ix(d)) else {
-                                continue;
-                            };
-                            if !b.is_empty()
-                                && d != dir
-                                && let Some(ev) = self.feed(d, b, sink, counters)
-                            {
-                                return ev;
-                            }
-                        }
-                        if let Some(b) = buffered.get(ix(dir))
-                            && !b.is_empty()
-                        {
-                            let mut all = b.clone();
-                            all.extend_from_slice(data);
-                            return self
-                                .feed(dir, &all, sink, counters)
-                                .unwrap_or(InspectEvent::Detected(app));
-                        }
-                    }
-                    event = InspectEvent::Detected(app);
+            let (app, why) = match self.detect(dir, data, counters) {
+                Some(found) => found,
+                None => return InspectEvent::NOTHING,
+            };
+            let recognised = !matches!(app, AppProto::Tcp | AppProto::Udp);
+            counters.detected += u64::from(recognised);
+            event.detected = Some(app);
+            if let Some(why) = why {
+                // Bytes that no detector recognised: a rule that expects a protocol here
+                // cannot judge them (the peer may speak it in a form detection missed).
+                event.blind = Some(Blind::new(Uninspectable::UnknownProtocol, why));
+            }
+            let buffered = std::mem::take(&mut self.detect_buf);
+            self.finish_detection(app);
+            let Some(p) = registry.make_parser(app, self.transport()) else {
+                return event;
+            };
+            self.phase = Phase::Parsing(p);
+            // Feed everything buffered for detection, in order, before `data`.
+            for d in [Direction::ToServer, Direction::ToClient] {
+                let Some(b) = buffered.get(ix(d)) else {
+                    continue;
+                };
+                if !b.is_empty() && d != dir {
+                    event.merge(self.feed(d, b, sink, counters, budget));
                 }
-                None => return InspectEvent::Nothing,
+            }
+            if let Some(b) = buffered.get(ix(dir))
+                && !b.is_empty()
+            {
+                let mut all = b.clone();
+                all.extend_from_slice(data);
+                event.merge(self.feed(dir, &all, sink, counters, budget));
+                return event;
             }
         }
-        if let Phase::Parsing(_) = self.phase
-            && let Some(ev) = self.feed(dir, data, sink, counters)
-        {
-            return ev;
+        if let Phase::Parsing(_) = self.phase {
+            event.merge(self.feed(dir, data, sink, counters, budget));
         }
         event
     }
 
-    /// Runs detection for `dir`; `Some(app)` once the flow's protocol is decided.
+    /// Runs detection for `dir`: once the flow's protocol is decided, the protocol and,
+    /// when no detector recognised the bytes, why.
     fn detect(
         &mut self,
         dir: Direction,
         data: &[u8],
         counters: &mut InspectCounters,
-    ) -> Option<AppProto> {
+    ) -> Option<(AppProto, Option<&'static str>)> {
         let transport = self.transport();
         let i = ix(dir);
         if self.unknown.get(i).copied().unwrap_or(true) {
@@ -502,7 +589,7 @@ impl FlowInspector {
             a
         };
         match answer {
-            Detection::Proto(app) => Some(app),
+            Detection::Proto(app) => Some((app, None)),
             Detection::NeedMore => {
                 if buf.is_empty() {
                     buf.extend_from_slice(
@@ -511,33 +598,39 @@ impl FlowInspector {
                 }
                 if buf.len() >= DETECT_BUF {
                     counters.detect_overflow += 1;
-                    self.mark_unknown(i)
+                    self.mark_unknown(i, "detect_overflow")
                 } else {
                     None
                 }
             }
-            Detection::Unknown => self.mark_unknown(i),
+            Detection::Unknown => self.mark_unknown(i, "undetected"),
         }
     }
 
     /// A direction gave up. For UDP each datagram stands alone, so one unknown decides; for
     /// TCP the other direction may still recognise the protocol (a server that speaks first).
-    fn mark_unknown(&mut self, i: usize) -> Option<AppProto> {
+    fn mark_unknown(
+        &mut self,
+        i: usize,
+        why: &'static str,
+    ) -> Option<(AppProto, Option<&'static str>)> {
         if let Some(u) = self.unknown.get_mut(i) {
             *u = true;
         }
         if self.udp || self.unknown == [true, true] {
-            Some(self.fallback())
+            Some((self.fallback(), Some(why)))
         } else {
             None
         }
     }
 
-    /// Called when the flow ends while still detecting: what we know is all there is.
+    /// Called when the flow ends: what we know is all there is. Returns the protocol if it
+    /// was decided only now. Gives the carries' memory back to `budget`.
     pub fn end(
         &mut self,
         sink: &mut dyn FactSink,
         counters: &mut InspectCounters,
+        budget: &mut CarryBudget,
     ) -> Option<AppProto> {
         let newly = if self.app.is_none() {
             let app = self.fallback();
@@ -550,7 +643,7 @@ impl FlowInspector {
         if let Phase::Parsing(p) = &mut self.phase {
             p.as_dyn().end(sink);
         }
-        self.stop();
+        self.stop(budget);
         newly
     }
 
@@ -560,29 +653,35 @@ impl FlowInspector {
         self.phase = Phase::Done;
     }
 
-    fn stop(&mut self) {
+    /// Stops inspecting: nothing more is parsed, the carries are given back.
+    fn stop(&mut self, budget: &mut CarryBudget) {
         self.phase = Phase::Done;
-        self.carry = [Vec::new(), Vec::new()];
+        for c in &mut self.carry {
+            c.clear(budget);
+        }
     }
 
-    /// Feeds a parser, keeping unconsumed bytes in the bounded carry buffer.
+    /// Feeds a parser through the direction's carry. Any way the parser or the carry
+    /// gives up is a [`Blind`]: inspection stops there.
     fn feed(
         &mut self,
         dir: Direction,
         data: &[u8],
         sink: &mut dyn FactSink,
         counters: &mut InspectCounters,
-    ) -> Option<InspectEvent> {
-        match self.feed_parser(dir, data, sink) {
-            Ok(()) => None,
-            Err(why) => {
-                if why == "carry_overflow" {
-                    counters.carry_overflow += 1;
-                } else {
-                    counters.parser_invalid += 1;
-                }
-                self.stop();
-                Some(InspectEvent::Opaque(why))
+        budget: &mut CarryBudget,
+    ) -> InspectEvent {
+        match self.feed_parser(dir, data, sink, budget) {
+            Ok(()) => InspectEvent::NOTHING,
+            Err(Stop::Overflow) => {
+                counters.carry_overflow += 1;
+                self.stop(budget);
+                InspectEvent::blind(Uninspectable::CarryOverflow, "carry_overflow")
+            }
+            Err(Stop::Invalid(why)) => {
+                counters.parser_invalid += 1;
+                self.stop(budget);
+                InspectEvent::blind(Uninspectable::ParserInvalid, why.as_str())
             }
         }
     }
@@ -592,7 +691,8 @@ impl FlowInspector {
         dir: Direction,
         data: &[u8],
         sink: &mut dyn FactSink,
-    ) -> Result<(), &'static str> {
+        budget: &mut CarryBudget,
+    ) -> Result<(), Stop> {
         let Phase::Parsing(parser) = &mut self.phase else {
             return Ok(());
         };
@@ -602,33 +702,28 @@ impl FlowInspector {
         if self.udp {
             // A datagram is a whole message: whatever the parser left is not the start of
             // the next one.
-            return parser.drive(dir, data, sink).map(|_| ());
+            return parser
+                .drive(dir, data, sink)
+                .map(|_| ())
+                .map_err(Stop::Invalid);
         }
-        if carry.is_empty() {
-            let (consumed, switched) = parser.drive(dir, data, sink)?;
-            let rest = data.get(consumed..).unwrap_or_default();
-            if let Some(tx) = switched {
-                self.hand_over(tx, sink);
-                self.refeed(other(dir), sink)?;
-                // The carry of `dir` is empty and the new parser never switches again.
-                return self.feed_parser(dir, rest, sink);
-            }
-            if rest.len() > CARRY_CAP {
-                return Err("carry_overflow");
-            }
-            carry.extend_from_slice(rest);
-            return Ok(());
-        }
-        if carry.len() + data.len() > CARRY_CAP {
-            return Err("carry_overflow");
-        }
-        carry.extend_from_slice(data);
-        let (consumed, switched) = parser.drive(dir, carry, sink)?;
-        carry.drain(..consumed.min(carry.len()));
+        let mut switched = None;
+        carry.push_until(data, budget, |d| {
+            parser.drive(dir, d, sink).map(|(consumed, s)| {
+                switched = s;
+                // After an h2c hand-over the rest is HTTP/2's to read: it is fed again
+                // to the new parser below, so it only has to fit under that one's limit.
+                let max = match s {
+                    Some(_) => usize::MAX,
+                    None => parser.as_dyn().max_carry(),
+                };
+                (consumed, max)
+            })
+        })?;
         if let Some(tx) = switched {
             self.hand_over(tx, sink);
-            self.refeed(other(dir), sink)?;
-            self.refeed(dir, sink)?;
+            self.refeed(other(dir), sink, budget)?;
+            self.refeed(dir, sink, budget)?;
         }
         Ok(())
     }
@@ -645,41 +740,22 @@ impl FlowInspector {
     }
 
     /// Feeds what the carry of `dir` holds to the current parser.
-    fn refeed(&mut self, dir: Direction, sink: &mut dyn FactSink) -> Result<(), &'static str> {
+    fn refeed(
+        &mut self,
+        dir: Direction,
+        sink: &mut dyn FactSink,
+        budget: &mut CarryBudget,
+    ) -> Result<(), Stop> {
         let Phase::Parsing(parser) = &mut self.phase else {
             return Ok(());
         };
         let Some(carry) = self.carry.get_mut(ix(dir)) else {
             return Ok(());
         };
-        if carry.is_empty() {
-            return Ok(());
-        }
-        let (consumed, _) = parser.drive(dir, carry, sink)?;
-        carry.drain(..consumed.min(carry.len()));
-        Ok(())
-    }
-}
-
-/// Feeds `data` until the parser needs more; returns how much it consumed in all.
-fn drive(
-    p: &mut dyn StreamParser,
-    dir: Direction,
-    data: &[u8],
-    sink: &mut dyn FactSink,
-) -> Result<usize, &'static str> {
-    let mut off = 0usize;
-    loop {
-        let rest = data.get(off..).unwrap_or_default();
-        if rest.is_empty() {
-            return Ok(off);
-        }
-        match p.feed(dir, rest, sink) {
-            Progress::Done { consumed } if consumed > 0 => off += consumed.min(rest.len()),
-            Progress::Done { .. } => return Ok(off),
-            Progress::NeedMore { consumed } => return Ok(off + consumed.min(rest.len())),
-            Progress::Invalid(_) => return Err("parser_invalid"),
-        }
+        let max = parser.as_dyn().max_carry();
+        carry.refeed(max, budget, |d| {
+            parser.drive(dir, d, sink).map(|(consumed, _)| consumed)
+        })
     }
 }
 

@@ -1,5 +1,5 @@
 use super::*;
-use proto_parsers::contract::{Fact, ParserAnomaly};
+use proto_parsers::contract::{DEFAULT_MAX_CARRY, Fact, ParserAnomaly, Progress};
 
 type Seen = std::sync::Arc<std::sync::Mutex<Vec<(Direction, Vec<u8>)>>>;
 
@@ -66,6 +66,7 @@ fn detection_across_every_split_then_parsing_sees_every_byte() {
             &reg,
             &mut NullSink,
             &mut c,
+            &mut CarryBudget::unlimited(),
         );
         let e2 = f.on_chunk(
             Direction::ToServer,
@@ -73,10 +74,11 @@ fn detection_across_every_split_then_parsing_sees_every_byte() {
             &reg,
             &mut NullSink,
             &mut c,
+            &mut CarryBudget::unlimited(),
         );
-        let detected = [e1, e2].contains(&InspectEvent::Detected(AppProto::Redis));
+        let detected = [e1, e2].contains(&InspectEvent::detected(AppProto::Redis));
         assert!(detected, "split {split}: {e1:?} {e2:?}");
-        f.end(&mut NullSink, &mut c);
+        f.end(&mut NullSink, &mut c, &mut CarryBudget::unlimited());
         let lines: Vec<Vec<u8>> = out.lock().unwrap().iter().map(|(_, l)| l.clone()).collect();
         assert_eq!(
             lines,
@@ -97,10 +99,11 @@ fn unknown_both_ways_is_tcp_and_stops_inspection() {
         &reg,
         &mut NullSink,
         &mut c,
+        &mut CarryBudget::unlimited(),
     );
     assert_eq!(
         e,
-        InspectEvent::Nothing,
+        InspectEvent::NOTHING,
         "the server may still speak a known protocol"
     );
     let e = f.on_chunk(
@@ -109,8 +112,15 @@ fn unknown_both_ways_is_tcp_and_stops_inspection() {
         &reg,
         &mut NullSink,
         &mut c,
+        &mut CarryBudget::unlimited(),
     );
-    assert_eq!(e, InspectEvent::Detected(AppProto::Tcp));
+    assert_eq!(
+        e,
+        InspectEvent {
+            detected: Some(AppProto::Tcp),
+            blind: Some(Blind::new(Uninspectable::UnknownProtocol, "undetected")),
+        }
+    );
     assert!(!f.wants_data());
 }
 
@@ -129,8 +139,9 @@ fn server_first_protocol_is_detected_from_the_server_side() {
         &reg,
         &mut NullSink,
         &mut c,
+        &mut CarryBudget::unlimited(),
     );
-    assert_eq!(e, InspectEvent::Detected(AppProto::Mysql));
+    assert_eq!(e, InspectEvent::detected(AppProto::Mysql));
 }
 
 #[test]
@@ -144,8 +155,15 @@ fn gap_before_detection_gives_up_detection() {
         &reg,
         &mut NullSink,
         &mut c,
+        &mut CarryBudget::unlimited(),
     );
-    assert_eq!(e, InspectEvent::Detected(AppProto::Tcp));
+    assert_eq!(
+        e,
+        InspectEvent {
+            detected: Some(AppProto::Tcp),
+            blind: Some(Blind::new(Uninspectable::Gap, "gap_before_detection")),
+        }
+    );
     assert_eq!(c.gaps_before_detection, 1);
 }
 
@@ -161,6 +179,7 @@ fn parser_that_gives_up_on_a_gap_makes_the_flow_opaque() {
         &reg,
         &mut NullSink,
         &mut c,
+        &mut CarryBudget::unlimited(),
     );
     let e = f.on_chunk(
         Direction::ToServer,
@@ -168,8 +187,9 @@ fn parser_that_gives_up_on_a_gap_makes_the_flow_opaque() {
         &reg,
         &mut NullSink,
         &mut c,
+        &mut CarryBudget::unlimited(),
     );
-    assert_eq!(e, InspectEvent::Opaque("gap"));
+    assert_eq!(e, InspectEvent::blind(Uninspectable::Gap, "gap"));
     assert!(!f.wants_data());
 }
 
@@ -185,9 +205,10 @@ fn carry_is_bounded() {
         &reg,
         &mut NullSink,
         &mut c,
+        &mut CarryBudget::unlimited(),
     );
     let big = vec![b'a'; 16 * 1024];
-    let mut last = InspectEvent::Nothing;
+    let mut last = InspectEvent::NOTHING;
     for _ in 0..8 {
         last = f.on_chunk(
             Direction::ToServer,
@@ -195,12 +216,16 @@ fn carry_is_bounded() {
             &reg,
             &mut NullSink,
             &mut c,
+            &mut CarryBudget::unlimited(),
         );
-        if last != InspectEvent::Nothing {
+        if last != InspectEvent::NOTHING {
             break;
         }
     }
-    assert_eq!(last, InspectEvent::Opaque("carry_overflow"));
+    assert_eq!(
+        last,
+        InspectEvent::blind(Uninspectable::CarryOverflow, "carry_overflow")
+    );
     assert_eq!(c.carry_overflow, 1);
 }
 
@@ -215,8 +240,15 @@ fn udp_decides_on_the_first_datagram() {
         &reg,
         &mut NullSink,
         &mut c,
+        &mut CarryBudget::unlimited(),
     );
-    assert_eq!(e, InspectEvent::Detected(AppProto::Udp));
+    assert_eq!(
+        e,
+        InspectEvent {
+            detected: Some(AppProto::Udp),
+            blind: Some(Blind::new(Uninspectable::UnknownProtocol, "undetected")),
+        }
+    );
 }
 
 // ---- HTTP/1.1 -> HTTP/2 (h2c) hand-over -------------------------------------------------
@@ -309,8 +341,15 @@ fn inspect_all(
     let mut sink = Facts::default();
     let mut events = Vec::new();
     for (d, b) in feeds {
-        let e = f.on_chunk(*d, Chunk::Data(b), &reg, &mut sink, &mut c);
-        if e != InspectEvent::Nothing {
+        let e = f.on_chunk(
+            *d,
+            Chunk::Data(b),
+            &reg,
+            &mut sink,
+            &mut c,
+            &mut CarryBudget::unlimited(),
+        );
+        if e != InspectEvent::NOTHING {
             events.push(e);
         }
     }
@@ -320,7 +359,7 @@ fn inspect_all(
         Some(AppProto::Http),
         "the flow was detected as HTTP/1"
     );
-    f.end(&mut sink, &mut c);
+    f.end(&mut sink, &mut c, &mut CarryBudget::unlimited());
     assert_eq!((c.carry_overflow, c.parser_invalid), (0, 0));
     (sink.facts, sink.anomalies, events, wanted)
 }
@@ -331,7 +370,7 @@ fn inspect_every_way(runs: &[(Direction, Vec<u8>)]) -> Vec<String> {
     let feeds: Vec<(Direction, &[u8])> = runs.iter().map(|(d, b)| (*d, &b[..])).collect();
     let whole = inspect_all(&feeds);
     assert!(whole.1.is_empty(), "anomalies {:?}", whole.1);
-    assert_eq!(whole.2, [InspectEvent::Detected(AppProto::Http)]);
+    assert_eq!(whole.2, [InspectEvent::detected(AppProto::Http)]);
     assert!(whole.3, "still inspecting after the upgrade");
     let total: usize = runs.iter().map(|(_, b)| b.len()).sum();
     for at in 1..total {
@@ -484,14 +523,14 @@ fn a_large_response_in_the_same_chunk_as_the_101_is_not_a_carry_overflow() {
         server.extend(frame(0x0, 0, 1, &[b'x'; 16_384]));
     }
     server.extend_from_slice(frames[2]);
-    assert!(server.len() > CARRY_CAP);
+    assert!(server.len() > DEFAULT_MAX_CARRY);
     let (facts, anomalies, events, _) = inspect_all(&[
         (Direction::ToServer, req),
         (Direction::ToServer, preface),
         (Direction::ToClient, &server),
     ]);
     assert!(anomalies.is_empty(), "{anomalies:?}");
-    assert_eq!(events, [InspectEvent::Detected(AppProto::Http)]);
+    assert_eq!(events, [InspectEvent::detected(AppProto::Http)]);
     assert_eq!(
         facts,
         [

@@ -410,6 +410,7 @@ fn status(shared: &Shared) -> Value {
         "flows": {"open": s.open_flows, "created": s.flows.created, "ended": s.flows_ended,
                   "evicted": s.flows.evicted, "timed_out": s.flows.timed_out},
         "anomalies": s.anomalies,
+        "uninspectable": s.uninspectable,
         "source_counters": c,
         "events_follower_lag": shared.tap.lagged.load(Ordering::Relaxed),
         "threads": shared.slots.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
@@ -582,6 +583,33 @@ pub fn metrics_text(shared: &Shared) -> String {
         "counter",
         "Anomalies by kind.",
         &kinds(&s.anomalies, "kind"),
+    );
+    metric(
+        "palisade_uninspectable_flows_total",
+        "counter",
+        "Flows the inspector stopped seeing what the receiver acts on, by cause.",
+        &kinds(&s.uninspectable, "cause"),
+    );
+    let mut decisions: Vec<(String, u64)> = s
+        .uninspectable_decisions
+        .iter()
+        .map(|((cause, action), n)| {
+            (
+                format!(
+                    "{{cause=\"{}\",action=\"{}\"}}",
+                    label(cause),
+                    label(action)
+                ),
+                *n,
+            )
+        })
+        .collect();
+    decisions.sort();
+    metric(
+        "palisade_uninspectable_decisions_total",
+        "counter",
+        "onUninspectable decisions (flows a rule could have judged), by cause and action.",
+        &decisions,
     );
     metric(
         "palisade_decode_errors_total",

@@ -6,8 +6,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use control::{Decision, Endpoint, FlowRules, PolicySnapshot, Transport as PolicyTransport};
+use control::{
+    Decision, Endpoint, FlowRules, PolicySnapshot, Transport as PolicyTransport, Uninspectable,
+};
 use proto_parsers::contract::{Fact, FactSink, ParserAnomaly};
+use proto_parsers::driver::CarryBudget;
 use proto_parsers::facts::RequestDetail;
 use proto_parsers::{AppProto, Direction};
 
@@ -19,14 +22,16 @@ use crate::decode::{
 use crate::defrag::{DefragAnomaly, DefragConfig, DefragCounters, Defragmenter, FragKey};
 use crate::events::l7::L7Record;
 use crate::events::{
-    AnomalyObj, Event, EventSender, FlowObj, Timestamp, VerdictObj, WorkloadObj, proto_name,
-    write_community_id,
+    AnomalyObj, Event, EventSender, FlowObj, Timestamp, UninspectableObj, VerdictObj, WorkloadObj,
+    proto_name, write_community_id,
 };
 use crate::flow::{
     EndReason, FlowConfig, FlowCounters, FlowKey, FlowTable, TcpTracker, TimeoutClass,
     first_sender_is_client,
 };
-use crate::inspect::{FlowInspector, InspectCounters, InspectEvent, ParserRegistry};
+use crate::inspect::{
+    Blind, CARRY_BUDGET, FlowInspector, InspectCounters, InspectEvent, ParserRegistry,
+};
 use crate::reassembly::{Budget, Chunk, ReassemblyCounters, Stream, StreamConfig};
 use crate::verdict::{PacketVerdict, is_alert, packet_verdict, rule_name};
 
@@ -125,6 +130,11 @@ pub struct WorkerStats {
     pub transactions: u64,
     /// Open flows re-judged after a policy swap (`OnSwap::Rejudge`).
     pub rejudged: u64,
+    /// Flows that became uninspectable, by cause (whether or not a rule could judge them).
+    pub uninspectable: HashMap<&'static str, u64>,
+    /// `onUninspectable` decisions made (a rule could have judged the flow), by cause and
+    /// action.
+    pub uninspectable_decisions: HashMap<(&'static str, &'static str), u64>,
     /// Flows open when these stats were taken (live snapshots).
     pub open_flows: u64,
     pub capture: CaptureCounters,
@@ -154,6 +164,12 @@ impl WorkerStats {
         }
         for (k, v) in &o.app_protos {
             *self.app_protos.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.uninspectable {
+            *self.uninspectable.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.uninspectable_decisions {
+            *self.uninspectable_decisions.entry(*k).or_default() += v;
         }
         self.verdicts.merge(&o.verdicts);
         self.tx_verdicts.merge(&o.tx_verdicts);
@@ -241,6 +257,8 @@ pub struct FlowCtx {
     /// dropped with resets.
     blocked: bool,
     alerted: bool,
+    /// Set once the flow became uninspectable and its `onUninspectable` decision was made.
+    blind: Option<Blind>,
     gap_bytes: u64,
     /// Held or written packets, when a capturing rule covers the flow (`--capture-dir`).
     capture: Option<Box<FlowCapture>>,
@@ -299,6 +317,9 @@ struct Sink<'a> {
     stats: &'a mut WorkerStats,
     anomalies: Vec<ParserAnomaly>,
     judge: Option<Judge<'a>>,
+    /// The first thing the parser reported that blinds it (a blinding anomaly, an opaque
+    /// mode that hides requests).
+    blind: Option<Blind>,
 }
 
 fn count(map: &mut VerdictCounts, action: &'static str, rule: &str) {
@@ -478,6 +499,12 @@ fn for_each_transaction(detail: &RequestDetail<'_>, mut f: impl FnMut(&RequestDe
 
 impl FactSink for Sink<'_> {
     fn fact(&mut self, fact: &Fact<'_>) {
+        if let Fact::Opaque { app, reason } = fact {
+            if self.blind.is_none() {
+                self.blind = Blind::from_opaque(*app, *reason);
+            }
+            return;
+        }
         let Some(j) = self.judge.as_mut() else {
             if let Fact::Transaction { detail, .. } = fact {
                 for_each_transaction(detail, |_| self.stats.transactions += 1);
@@ -504,6 +531,9 @@ impl FactSink for Sink<'_> {
         }
     }
     fn anomaly(&mut self, a: ParserAnomaly) {
+        if self.blind.is_none() {
+            self.blind = Blind::from_anomaly(a);
+        }
         if self.anomalies.len() < 16 {
             self.anomalies.push(a);
         }
@@ -533,6 +563,8 @@ pub struct Worker {
     flows: FlowTable<FlowCtx>,
     defrag: Defragmenter,
     budget: Budget,
+    /// What the parsers' carries of all flows hold beyond their default size.
+    carry_budget: CarryBudget,
     registry: ParserRegistry,
     /// The policy to compare against (`replay --compare OLD`): every flow is judged by it too.
     compare: Option<Arc<PolicySnapshot>>,
@@ -574,6 +606,7 @@ impl Worker {
             flows: FlowTable::new(cfg.flow),
             defrag: Defragmenter::new(cfg.defrag),
             budget: Budget::new(cfg.reassembly_budget),
+            carry_budget: CarryBudget::new(CARRY_BUDGET),
             cfg,
             registry,
             compare: None,
@@ -1065,6 +1098,7 @@ impl Worker {
             pending: Vec::new(),
             blocked: false,
             alerted: false,
+            blind: None,
             gap_bytes: 0,
             capture,
         }
@@ -1143,13 +1177,15 @@ impl Worker {
                 verdict: PacketVerdict::Accept,
                 capture: None,
             }),
+            blind: None,
         };
-        let mut detected: Option<AppProto> = None;
-        let mut opaque: Option<&'static str> = None;
+        let mut event = InspectEvent::NOTHING;
         let mut stream_anomaly: Option<&'static str> = None;
+        let mut stream_blind: Option<Blind> = None;
         let wants = flow.inspector.wants_data();
         let registry = &self.registry;
         let inspector = &mut flow.inspector;
+        let carry_budget = &mut self.carry_budget;
         let mut icounters = InspectCounters::default();
         let mut gap_bytes = 0u64;
         {
@@ -1157,11 +1193,16 @@ impl Worker {
                 if let Chunk::Gap(n) = chunk {
                     gap_bytes += u64::from(n);
                 }
-                match inspector.on_chunk(dir, chunk, registry, &mut sink, &mut icounters) {
-                    InspectEvent::Detected(a) => detected = Some(a),
-                    InspectEvent::Opaque(why) => opaque = Some(why),
-                    InspectEvent::Nothing => {}
-                }
+                let e = inspector.on_chunk(
+                    dir,
+                    chunk,
+                    registry,
+                    &mut sink,
+                    &mut icounters,
+                    carry_budget,
+                );
+                event.detected = event.detected.or(e.detected);
+                event.blind = event.blind.or(e.blind);
             };
             match tcp {
                 Some(t) => {
@@ -1178,9 +1219,14 @@ impl Worker {
                                 &mut deliver,
                             );
                             if o.overlap_mismatch {
-                                // First wins; the conflicting copy must not reach the receiver.
+                                // First wins; the conflicting copy must not reach the
+                                // receiver, and which copy it acts on is no longer known.
                                 stream_anomaly = Some("stream.overlap_mismatch");
                                 verdict = PacketVerdict::Drop;
+                                stream_blind = Some(Blind::new(
+                                    Uninspectable::OverlapMismatch,
+                                    "stream.overlap_mismatch",
+                                ));
                             } else if o.dropped_cap {
                                 stream_anomaly = Some("stream.reassembly_cap");
                             }
@@ -1201,6 +1247,7 @@ impl Worker {
             }
         }
         flow.gap_bytes += gap_bytes;
+        let blind = stream_blind.or(event.blind).or(sink.blind);
         let parser_anomalies = std::mem::take(&mut sink.anomalies);
         let (l7_out, l7_verdict, capture) = match sink.judge.take() {
             Some(j) => (j.out, j.verdict, j.capture),
@@ -1220,15 +1267,18 @@ impl Worker {
         if let Some(why) = stream_anomaly {
             self.anomaly(ts_ns, "stream", why, Some(h), None);
         }
-        if let Some(why) = opaque {
-            let name = if why == "gap" {
-                "applayer.gap"
-            } else if why == "carry_overflow" {
-                "applayer.carry_overflow"
-            } else {
-                "applayer.parser_invalid"
+        if let Some(b) = event.blind {
+            // What stopped the inspector (parser anomalies come with their own name).
+            let name = match b.cause {
+                Uninspectable::Gap => Some("applayer.gap"),
+                Uninspectable::CarryOverflow => Some("applayer.carry_overflow"),
+                Uninspectable::ParserInvalid => Some("applayer.parser_invalid"),
+                Uninspectable::UnknownProtocol => Some("applayer.unknown_protocol"),
+                _ => None,
             };
-            self.anomaly(ts_ns, "applayer", name, Some(h), None);
+            if let Some(name) = name {
+                self.anomaly(ts_ns, "applayer", name, Some(h), Some(b.detail));
+            }
         }
         for a in parser_anomalies {
             self.anomaly(ts_ns, "applayer", a.as_str(), Some(h), None);
@@ -1239,10 +1289,117 @@ impl Worker {
                 L7Out::Log(d, v, rec) => self.log_pending(h, &d, v, &rec, ts_ns, snap),
             }
         }
-        if let Some(app) = detected {
+        if let Some(app) = event.detected {
             verdict = self.on_detected(h, id, app, ts_ns).max_with(verdict);
         }
+        if let Some(b) = blind {
+            verdict = self.on_blind(h, b, ts_ns, snap).max_with(verdict);
+        }
         verdict
+    }
+
+    /// The inspector can no longer see what the receiver acts on. Where a rule could have
+    /// judged what it missed, the policy's `onUninspectable` decides the flow (deny resets
+    /// it in protect mode); every time, it is counted by cause.
+    fn on_blind(
+        &mut self,
+        h: crate::flow::Handle,
+        b: Blind,
+        ts_ns: u64,
+        snap: &Arc<PolicySnapshot>,
+    ) -> PacketVerdict {
+        let Some(flow) = self.flows.value_mut(h) else {
+            return PacketVerdict::Accept;
+        };
+        if flow.blind.is_some() {
+            // Decided once per flow; a denied flow keeps being dropped below.
+            return PacketVerdict::Accept;
+        }
+        flow.blind = Some(b);
+        *self
+            .stats
+            .uninspectable
+            .entry(b.cause.as_str())
+            .or_default() += 1;
+        let (src, dst) = flow_endpoints(flow, snap);
+        let transport = policy_transport(flow.proto);
+        let app = flow.inspector.app();
+        if !snap.l7_governed(&src, &dst, flow.server.1, transport, app) {
+            // No rule reads what was missed: the flow's own decision stands.
+            return PacketVerdict::Accept;
+        }
+        let d = snap.judge_uninspectable(&src, &dst, b.cause);
+        *self
+            .stats
+            .uninspectable_decisions
+            .entry((b.cause.as_str(), d.action.as_str()))
+            .or_default() += 1;
+        let was = flow.verdict.decision;
+        if rank(&d) <= rank(&was) {
+            // The flow is already denied (or alerted) at least as strictly.
+            return PacketVerdict::Accept;
+        }
+        flow.verdict = FlowVerdict {
+            snap: Arc::clone(snap),
+            src,
+            dst,
+            decision: d,
+        };
+        flow.swapped_eps = None;
+        let is_tcp = flow.proto == PROTO_TCP;
+        if d.enforce {
+            flow.blocked = true;
+        }
+        if is_alert(&d) {
+            flow.alerted = true;
+            let id = flow.id;
+            self.alert(id, h, ts_ns);
+        }
+        packet_verdict(&d, is_tcp)
+    }
+
+    /// A flow that ended blind (bytes missing at its close): no packet is left to drop, but
+    /// its decision and alert say so, as they would have mid-flow.
+    fn decide_blind_at_end(&mut self, flow: &mut FlowCtx, b: Blind) {
+        flow.blind = Some(b);
+        *self
+            .stats
+            .uninspectable
+            .entry(b.cause.as_str())
+            .or_default() += 1;
+        let snap = Arc::clone(&flow.verdict.snap);
+        let v = &flow.verdict;
+        let transport = policy_transport(flow.proto);
+        if !snap.l7_governed(
+            &v.src,
+            &v.dst,
+            flow.server.1,
+            transport,
+            flow.inspector.app(),
+        ) {
+            return;
+        }
+        let d = snap.judge_uninspectable(&v.src, &v.dst, b.cause);
+        *self
+            .stats
+            .uninspectable_decisions
+            .entry((b.cause.as_str(), d.action.as_str()))
+            .or_default() += 1;
+        if rank(&d) <= rank(&flow.verdict.decision) {
+            return;
+        }
+        flow.verdict.decision = d;
+        if is_alert(&d) {
+            flow.alerted = true;
+            self.stats.alerts += 1;
+            let mut e = Event::new(Timestamp(flow.last_ns), "alert");
+            self.cid.clear();
+            fill_flow_fields(&mut e, flow, &mut self.cid, self.cfg.enforcing);
+            e.severity = Some(d.severity.as_str());
+            e.capture_file = Some(flow.capture_file());
+            e.write_line(&mut self.out);
+            self.stats.events += 1;
+        }
     }
 
     /// The protocol is known: judge the flow again with it (rules may name the app).
@@ -1332,9 +1489,11 @@ impl Worker {
             stats: &mut self.stats,
             anomalies: Vec::new(),
             judge: None,
+            blind: None,
         };
         let mut icounters = InspectCounters::default();
         let mut gap_bytes = 0u64;
+        let mut event = InspectEvent::NOTHING;
         for (s, dir) in flow
             .streams
             .iter_mut()
@@ -1342,15 +1501,28 @@ impl Worker {
         {
             let inspector = &mut flow.inspector;
             let registry = &self.registry;
+            let carry_budget = &mut self.carry_budget;
             s.close(&mut self.budget, &mut |c| {
                 if let Chunk::Gap(n) = c {
                     gap_bytes += u64::from(n);
                 }
-                inspector.on_chunk(dir, c, registry, &mut sink, &mut icounters);
+                let e =
+                    inspector.on_chunk(dir, c, registry, &mut sink, &mut icounters, carry_budget);
+                event.blind = event.blind.or(e.blind);
             });
         }
-        let detected = flow.inspector.end(&mut sink, &mut icounters);
+        let detected = flow
+            .inspector
+            .end(&mut sink, &mut icounters, &mut self.carry_budget);
+        let blind = event.blind.or(sink.blind);
         drop(sink);
+        if let Some(b) = blind
+            && flow.blind.is_none()
+        {
+            // Bytes lost at the very end (a missing tail): nothing is left to enforce, but
+            // the flow's record and the alert say what could not be judged.
+            self.decide_blind_at_end(&mut flow, b);
+        }
         add_inspect(&mut self.stats.inspect, &icounters);
         if let Some(app) = detected
             && matches!(flow.proto, PROTO_TCP | PROTO_UDP)
@@ -1590,6 +1762,32 @@ impl Worker {
     }
 }
 
+/// How strict a decision is: an enforced deny over a deny, an alert, an allow.
+fn rank(d: &Decision) -> u8 {
+    match (d.action, d.enforce) {
+        (control::Action::Deny, true) => 3,
+        (control::Action::Deny, false) => 2,
+        (control::Action::Alert, _) => 1,
+        (control::Action::Allow, _) => 0,
+    }
+}
+
+/// The flow's endpoints in `snap`: its own when `snap` judged it, else resolved again
+/// (once per version, kept in the flow).
+fn flow_endpoints(flow: &mut FlowCtx, snap: &PolicySnapshot) -> (Endpoint, Endpoint) {
+    if snap.version() == flow.verdict.snap.version() {
+        return (flow.verdict.src, flow.verdict.dst);
+    }
+    match flow.swapped_eps {
+        Some((v, s, d)) if v == snap.version() => (s, d),
+        _ => {
+            let eps = (snap.resolve(flow.client.0), snap.resolve(flow.server.0));
+            flow.swapped_eps = Some((snap.version(), eps.0, eps.1));
+            eps
+        }
+    }
+}
+
 trait MaxWith {
     fn max_with(self, other: Self) -> Self;
 }
@@ -1715,10 +1913,13 @@ fn fill_flow_fields<'a>(
     let snap = &*v.snap;
     e.src_workload = workload_obj(snap, &v.src, v.decision.src_group);
     e.dest_workload = workload_obj(snap, &v.dst, v.decision.dst_group);
-    let rule = match v.decision.rule {
-        Some(r) => snap.rule_name(r),
-        None => "default",
-    };
+    let rule = rule_name(snap, &v.decision);
+    if let (Some(cause), Some(b)) = (v.decision.uninspectable, flow.blind) {
+        e.uninspectable = Some(UninspectableObj {
+            cause: cause.as_str(),
+            detail: b.detail,
+        });
+    }
     e.verdict = Some(VerdictObj {
         action: v.decision.action.as_str(),
         rule,

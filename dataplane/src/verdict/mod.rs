@@ -37,10 +37,12 @@ pub fn is_alert(d: &Decision) -> bool {
     matches!(d.action, Action::Deny | Action::Alert)
 }
 
-/// The event's `verdict.rule`: the rule id, or "default" when the mode decided.
+/// The event's `verdict.rule`: the rule id, "uninspectable" for the policy's
+/// `onUninspectable` decision, or "default" when the mode decided.
 pub fn rule_name<'s>(snap: &'s PolicySnapshot, d: &Decision) -> &'s str {
-    match d.rule {
-        Some(r) => snap.rule_name(r),
-        None => "default",
+    match (d.rule, d.uninspectable) {
+        (Some(r), _) => snap.rule_name(r),
+        (None, Some(_)) => "uninspectable",
+        (None, None) => "default",
     }
 }
