@@ -52,10 +52,12 @@
 //! wins), differing or malformed `Content-Length`s (fatal, after the request is reported),
 //! a request whose transfer coding does not end in `chunked` (fatal), `Transfer-Encoding`
 //! in an HTTP/1.0 message, more than one `Host`, a bare LF after chunk data, and header
-//! field lines that are not RFC 9112 field lines (see [`field_line`]: obsolete line
-//! folding, whitespace before the colon, control bytes): nginx skips such a line and serves
-//! the request, Go unfolds a folded line into the field before it and rejects the others,
-//! so the request is reported with the fields that could be read, then the parser stops.
+//! field lines that are not RFC 9112 field lines (see [`Field`]: obsolete line folding,
+//! whitespace before the colon, a name that is not a token, control bytes). Servers split
+//! on those: some refuse the request (400), some skip the line and serve it, some unfold a
+//! folded line into the field before it or take a field whose name has whitespace, so the
+//! request one of them acts on is not the one another acts on. The request is reported
+//! with the fields that could be read (it is judged and logged), then the parser stops.
 //! What every server accepts the same way (bare LF line ends, identical repeated
 //! `Content-Length`s) is not ambiguous.
 //!
@@ -845,6 +847,8 @@ impl StreamParser for Http1Parser {
     fn gap(&mut self, dir: Direction, len: u32) -> bool {
         let len = u64::from(len);
         let side = self.side(dir);
+        // The caller dropped its carry: whatever a scan knew of it is gone too.
+        side.scan = Scan::new();
         match side.phase {
             Phase::Fixed(n) if len <= n => {
                 if n == len {
@@ -1251,25 +1255,30 @@ fn check_status_line(line: &[u8]) -> Result<(), Invalid> {
     status_line(line).map(|_| ())
 }
 
-/// One header field line as read by [`field_line`].
+/// One header field line as read by [`field_line`]. Every kind but `Valid` is a line that
+/// servers read differently (the reason the parser reports the request, then
+/// [`ParserAnomaly::Ambiguous`], and stops).
 #[derive(Debug, PartialEq, Eq)]
 enum Field<'a> {
     /// `token ":" OWS value OWS` (RFC 9112 section 5), split as httparse splits it.
     Valid(Header<'a>),
-    /// Whitespace between the name and the colon. RFC 9112 says reject (Go does); nginx
-    /// skips the line (`ignore_invalid_headers`); some servers and proxies have taken the
-    /// field as if the whitespace were not there, which is how it is reported.
+    /// Whitespace between the name and the colon (`Content-Length : 5`). RFC 9112 says
+    /// refuse the request, and current nginx and Go do; older nginx skipped the line and
+    /// served the request without the field; other servers and proxies have taken the
+    /// field as if the whitespace were not there (the classic smuggling pair), which is
+    /// how it is reported.
     Lenient(Header<'a>),
-    /// Not a field line: a line that starts with whitespace (obsolete line folding, which Go
-    /// unfolds into the field before it while nginx skips the line), no colon, a name that
-    /// is not a token, a control byte or a bare CR in the value. nginx skips such lines
-    /// and serves the request; Go refuses it.
+    /// Not a field line. A line that starts with whitespace is obsolete line folding:
+    /// current nginx refuses it, Go's textproto, Apache and Node unfold it into the field
+    /// before it (RFC 9112 section 5.2 lets a server do either), so the folded value, or
+    /// a folded `Transfer-Encoding`, is seen by some and not others. A name that is not a
+    /// token (`Ho(st`) is skipped by nginx (`ignore_invalid_headers`) and refused by Go. A
+    /// control byte in a value is passed on by nginx and refused by Go. No colon at all is
+    /// refused by both; reported the same way, as no server reads it as a field.
     Bad,
 }
 
-/// Reads one header field line, its line end stripped. Anything but [`Field::Valid`] is a
-/// line that servers read differently: the request is reported, then the parser stops
-/// with [`ParserAnomaly::Ambiguous`].
+/// Reads one header field line, its line end stripped.
 fn field_line(line: &[u8]) -> Field<'_> {
     let (name, rest) = split_while(line, is_tchar);
     let (ws, rest) = split_while(rest, is_ws);
