@@ -1,10 +1,13 @@
 //! The HTTP/1 parser on arbitrary bytes in both directions, cut at arbitrary points and
-//! driven as dataplane::inspect drives it (a carry buffer per direction capped at 64 KiB,
-//! fed again while `Done` consumes bytes). Never panics, never consumes more than it was
-//! given, facts stay within the parser's bounds, and the facts and anomalies do not depend
-//! on where the feeds were cut (the same input fed record by record gives the same ones).
+//! driven through the data plane's own caller (`proto_parsers::driver`: a carry per
+//! direction up to the parser's `max_carry`, fed again while `Done` consumes bytes; the
+//! whole flow is given up at the first error, as the data plane gives it up). Never panics,
+//! never consumes more than it was given, facts stay within the parser's bounds, and the
+//! facts and anomalies do not depend on where the feeds were cut (the same input fed record
+//! by record gives the same ones).
 //!
-//! Input layout (also what `seeds/http1/` holds, made from the recorded conversations):
+//! Input layout (also what `seeds/http1/` holds, made from the recorded conversations; the
+//! layout of `palisade_fuzz::run_split_feeds`):
 //!   byte 0: cut seed (feeds are cut into pieces of 1..=64 bytes chosen from it, or whole
 //!           when it is 0)
 //!   byte 1: unused (kept so seeds share the layout of the other parser targets)
@@ -15,10 +18,9 @@
 use libfuzzer_sys::fuzz_target;
 use proto_parsers::Direction;
 use proto_parsers::contract::{Fact, FactSink, ParserAnomaly, Progress, StreamParser};
+use proto_parsers::driver::{self, Carry, CarryBudget};
 use proto_parsers::facts::{RequestDetail, ResponseDetail};
-use proto_parsers::http1::{Http1Parser, MAX_HEAD, MAX_HEADERS, MAX_SUMMARY};
-
-const CARRY_CAP: usize = 64 * 1024;
+use proto_parsers::http1::{Http1Parser, MAX_HEAD, MAX_SUMMARY};
 
 #[derive(Default)]
 struct Check {
@@ -42,8 +44,10 @@ impl FactSink for Check {
                 let RequestDetail::Http(r) = detail else {
                     panic!("not an HTTP request")
                 };
-                assert!(r.headers.len() <= MAX_HEADERS);
+                // Any number of fields, but each takes at least `n:\n` of the head.
+                assert!(r.headers.len() <= MAX_HEAD / 3);
                 assert!(r.path.len() < MAX_HEAD);
+                assert!(!r.method.is_empty() && !r.path.is_empty());
                 self.log.push(format!("tx {id} {summary:?} {r:?}"));
             }
             Fact::Response {
@@ -63,59 +67,51 @@ impl FactSink for Check {
     }
 }
 
-/// Feeds `data` through the direction's carry; false once the flow is given up.
-fn push(
-    p: &mut Http1Parser,
-    dir: Direction,
-    carry: &mut Vec<u8>,
-    data: &[u8],
-    sink: &mut Check,
-) -> bool {
-    carry.extend_from_slice(data);
-    let mut off = 0;
-    let mut ok = true;
-    while off < carry.len() {
-        let rest = &carry[off..];
-        match p.feed(dir, rest, sink) {
-            Progress::Done { consumed } => {
-                assert!(consumed <= rest.len());
-                if consumed == 0 {
-                    break;
-                }
-                off += consumed;
-            }
-            Progress::NeedMore { consumed } => {
-                assert!(consumed <= rest.len());
-                off += consumed;
-                break;
-            }
-            Progress::Invalid(_) => {
-                ok = false;
-                break;
-            }
-        }
+/// The parser as the driver sees it, checking that it never consumes past the end.
+struct Checked(Http1Parser);
+
+impl StreamParser for Checked {
+    fn proto(&self) -> proto_parsers::AppProto {
+        self.0.proto()
     }
-    carry.drain(..off);
-    ok && carry.len() <= CARRY_CAP
+    fn feed(&mut self, dir: Direction, data: &[u8], sink: &mut dyn FactSink) -> Progress {
+        let p = self.0.feed(dir, data, sink);
+        assert!(p.consumed() <= data.len(), "consumed past the end");
+        p
+    }
+    fn gap(&mut self, dir: Direction, len: u32) -> bool {
+        self.0.gap(dir, len)
+    }
+    fn end(&mut self, sink: &mut dyn FactSink) {
+        self.0.end(sink)
+    }
+    fn max_carry(&self) -> usize {
+        self.0.max_carry()
+    }
 }
 
 /// Runs the records, each cut into pieces per `seed` (whole when 0); returns the log.
 fn run(records: &[(Direction, &[u8])], seed: u8) -> Vec<String> {
-    let mut p = Http1Parser::default();
+    let mut p = Checked(Http1Parser::default());
     let mut sink = Check::default();
-    let mut carry = [Vec::new(), Vec::new()];
+    let mut carry = [Carry::new(), Carry::new()];
+    let mut budget = CarryBudget::unlimited();
+    let max = p.max_carry();
     let mut roll = seed;
     'records: for (dir, payload) in records {
         let c = &mut carry[usize::from(*dir == Direction::ToClient)];
-        if seed == 0 {
-            if !push(&mut p, *dir, c, payload, &mut sink) {
-                break;
-            }
-            continue;
-        }
-        for piece in payload.chunks(usize::from(roll % 64) + 1) {
+        let pieces: Vec<&[u8]> = if seed == 0 {
+            vec![payload]
+        } else {
+            payload.chunks(usize::from(roll % 64) + 1).collect()
+        };
+        for piece in pieces {
             roll = roll.wrapping_mul(31).wrapping_add(7);
-            if !push(&mut p, *dir, c, piece, &mut sink) {
+            let fed = c.push(piece, max, &mut budget, |d| {
+                driver::drive(&mut p, *dir, d, &mut sink)
+            });
+            if let Err(stop) = fed {
+                sink.log.push(stop.as_str().to_string());
                 break 'records;
             }
         }

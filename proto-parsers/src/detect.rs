@@ -8,14 +8,22 @@
 //!
 //! Each detector is a small state-free matcher over the bytes, chosen by the first byte. Where
 //! two protocols can share a first byte (a MySQL greeting's length byte is arbitrary; `GET `
-//! opens both HTTP and Redis inline commands), `combine` answers `Proto` only once every
-//! other candidate has ruled itself out, which keeps the whole function monotone.
+//! opens both HTTP and Redis inline commands; a CR or LF byte is both a DNS length and an
+//! empty line before a request), `combine` answers `Proto` only once every other candidate
+//! has ruled itself out, which keeps the whole function monotone.
+//!
+//! HTTP/1 requests are detected whatever a lenient server accepts (see [`http_request`]):
+//! empty lines before the request, any token as method in any case, runs of spaces and
+//! tabs. Where a prefix cannot be decided before the caller's buffer fills (hundreds of
+//! empty lines or spaces, a method over [`MAX_METHOD`], a Redis verb followed by a long
+//! target), the flow ends undetected, which the data plane treats as uninspectable.
 //!
 //! UDP payloads are whole datagrams: a short one is not "more to come", so UDP detection never
 //! answers `NeedMore`.
 //!
-//! No allocation, no indexing that can panic, bounded work (each matcher looks at most at a
-//! few dozen bytes, the DNS question walk at most [`DNS_LOOKAHEAD`]).
+//! No allocation, no indexing that can panic, work linear in the bytes given (most matchers
+//! look at a few dozen bytes; the DNS question walk at most [`DNS_LOOKAHEAD`]; the HTTP
+//! request line and empty lines before it as far as they go, which the caller bounds).
 
 use crate::{AppProto, Direction};
 use Detection::{NeedMore, Proto, Unknown};
@@ -57,10 +65,10 @@ pub fn detect(transport: Transport, dir: Direction, first_bytes: &[u8]) -> Detec
                 Direction::ToServer => match first {
                     0x16 => tls_hello(b, HS_CLIENT_HELLO),
                     0x00 => combine(postgres_frontend(b), dns_tcp(b)),
+                    // Empty lines before a request (servers skip them), or a DNS length.
+                    b'\r' | b'\n' => combine(text_request(b), dns_tcp(b)),
                     0x01..=0x0f => dns_tcp(b),
-                    b'*' => resp_request(b),
-                    b'A'..=b'Z' | b'a'..=b'z' => combine(http_request(b), redis_inline(b)),
-                    _ => Unknown,
+                    _ => text_request(b),
                 },
                 Direction::ToClient => {
                     let other = match first {
@@ -200,58 +208,128 @@ fn crlf_number(b: &[u8], from: usize, max_digits: usize, negative_ok: bool) -> L
 // ---------------------------------------------------------------------------------------
 // HTTP/1.x and HTTP/2
 
-const HTTP_METHODS: [&[u8]; 9] = [
-    b"GET ",
-    b"POST ",
-    b"PUT ",
-    b"DELETE ",
-    b"HEAD ",
-    b"OPTIONS ",
-    b"PATCH ",
-    b"CONNECT ",
-    b"TRACE ",
+/// Methods that open nothing but HTTP: detected at the whitespace after them. `GET` is also
+/// a Redis verb and waits for its target.
+const HTTP_METHODS: [&[u8]; 8] = [
+    b"POST", b"PUT", b"DELETE", b"HEAD", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE",
 ];
+
+/// Longest method token that is detected (WebDAV's longest is 16 bytes). Servers such as
+/// Go's accept any token; a longer one is left undetected, which the data plane treats as
+/// uninspectable rather than as HTTP it let through unread.
+pub const MAX_METHOD: usize = 32;
 
 /// The HTTP/2 client connection preface (RFC 9113 section 3.4).
 pub const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// The request target of `GET` decides between HTTP (origin form `/...` or absolute form)
-/// and a Redis inline `GET key`.
-fn get_target_is_http(b: &[u8]) -> Detection {
-    let target = b.get(4..).unwrap_or_default();
-    match target.first() {
+/// RFC 9110 `tchar`: the bytes of a method (and of a Redis verb).
+const fn is_tchar(b: u8) -> bool {
+    matches!(b,
+        b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z'
+        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
+        | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
+}
+
+const fn is_ws(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// The bytes of a request target (visible ASCII and obs-text, as the HTTP parser takes).
+const fn is_target_byte(b: u8) -> bool {
+    matches!(b, 0x21..=0x7e | 0x80..=0xff)
+}
+
+/// `b` split after its longest prefix of bytes that satisfy `ok`.
+fn split_while(b: &[u8], ok: impl Fn(u8) -> bool) -> (&[u8], &[u8]) {
+    let n = b.iter().position(|&c| !ok(c)).unwrap_or(b.len());
+    (
+        b.get(..n).unwrap_or_default(),
+        b.get(n..).unwrap_or_default(),
+    )
+}
+
+/// What a client opens with in text: an HTTP/1 request, a Redis inline command or RESP
+/// array, each after any number of empty lines (nginx, Node and Redis skip CR and LF
+/// bytes before a request; Go a few after a POST).
+fn text_request(b: &[u8]) -> Detection {
+    let (_, rest) = split_while(b, |c| c == b'\r' || c == b'\n');
+    match rest.first() {
         None => NeedMore,
-        Some(b'/') => Proto(AppProto::Http),
-        Some(_) => {
-            let http = lit(target, b"http://", true);
-            let https = lit(target, b"https://", true);
-            if http == Lit::Full || https == Lit::Full {
-                Proto(AppProto::Http)
-            } else if http == Lit::Partial || https == Lit::Partial {
-                NeedMore
-            } else {
-                Unknown
-            }
-        }
+        // `*` opens a RESP array, and is a tchar (a method `*GET` is a token to Go).
+        Some(b'*') => combine(resp_request(rest), http_request(rest)),
+        Some(&c) if is_tchar(c) => combine(http_request(rest), redis_inline(rest)),
+        Some(_) => Unknown,
     }
 }
 
+/// An HTTP/1 request line as lenient servers read it: any token method, one or more SP or
+/// HTAB, a target. Decided as early as no other protocol can still claim the bytes:
+///
+/// * a method only HTTP has (`POST`...) at the whitespace after it;
+/// * an origin-form (`/...`) or absolute-form (`http://`, `https://`, any case) target after
+///   a method that is not a Redis verb, or after upper-case `GET` (as before: `GET /x` is
+///   HTTP; a Redis inline `GET /x` loses to it);
+/// * otherwise (a Redis verb in any case, `DEL /tmp`; `*` for `OPTIONS`; authority form
+///   for `CONNECT`; any other target) by what follows the target on the line: whitespace
+///   and `HTTP/1.` is HTTP, a line end is not (HTTP/0.9 is not read).
 fn http_request(b: &[u8]) -> Detection {
-    let mut more = false;
-    for m in HTTP_METHODS {
-        match lit(b, m, false) {
-            Lit::Full if m == b"GET " => return get_target_is_http(b),
-            Lit::Full => return Proto(AppProto::Http),
-            Lit::Partial => more = true,
-            Lit::No => {}
-        }
-    }
     match lit(b, H2_PREFACE, false) {
         Lit::Full => return Proto(AppProto::Http2),
-        Lit::Partial => more = true,
+        Lit::Partial => return NeedMore,
         Lit::No => {}
     }
-    if more { NeedMore } else { Unknown }
+    let (method, rest) = split_while(b, is_tchar);
+    if method.is_empty() || method.len() > MAX_METHOD {
+        return Unknown;
+    }
+    match rest.first() {
+        None => return NeedMore,
+        Some(&c) if !is_ws(c) => return Unknown,
+        Some(_) => {}
+    }
+    if HTTP_METHODS.contains(&method) {
+        return Proto(AppProto::Http);
+    }
+    let (_, target) = split_while(rest, is_ws);
+    let Some(&first) = target.first() else {
+        return NeedMore;
+    };
+    let shared_with_redis = redis_verb(method) && method != b"GET";
+    if !shared_with_redis {
+        if first == b'/' {
+            return Proto(AppProto::Http);
+        }
+        let http = lit(target, b"http://", true);
+        let https = lit(target, b"https://", true);
+        if http == Lit::Full || https == Lit::Full {
+            return Proto(AppProto::Http);
+        }
+        if http == Lit::Partial || https == Lit::Partial {
+            return NeedMore;
+        }
+    }
+    version_after_target(target)
+}
+
+/// Whether a target (its first byte at `target[0]`) is followed on its line by whitespace
+/// and `HTTP/1.`.
+fn version_after_target(target: &[u8]) -> Detection {
+    let (t, after) = split_while(target, is_target_byte);
+    if t.is_empty() {
+        return Unknown;
+    }
+    match after.first() {
+        None => return NeedMore,
+        // A line end (an inline command, HTTP/0.9) or a control byte.
+        Some(&c) if !is_ws(c) => return Unknown,
+        Some(_) => {}
+    }
+    let (_, version) = split_while(after, is_ws);
+    match lit(version, b"HTTP/1.", false) {
+        Lit::Full => Proto(AppProto::Http),
+        Lit::Partial => NeedMore,
+        Lit::No => Unknown,
+    }
 }
 
 fn http_response(b: &[u8]) -> Detection {
@@ -523,7 +601,13 @@ const REDIS_VERBS: [&[u8]; 64] = [
     b"SLAVEOF",
 ];
 
-/// A known verb, in any case, followed by a space or the end of the line.
+fn redis_verb(word: &[u8]) -> bool {
+    REDIS_VERBS.iter().any(|v| v.eq_ignore_ascii_case(word))
+}
+
+/// A known verb, in any case, followed by a space or the end of the line. Where the same
+/// bytes open an HTTP request (`GET /x HTTP/1.1`, `DEL /tmp HTTP/1.1`), [`http_request`]
+/// claims them first (`combine` prefers it).
 fn redis_inline(b: &[u8]) -> Detection {
     let mut more = false;
     for verb in REDIS_VERBS {
@@ -532,13 +616,6 @@ fn redis_inline(b: &[u8]) -> Detection {
         }
         match b.get(verb.len()) {
             None => more = true,
-            // `GET /index.html` and `GET http://...` are HTTP (methods are case-sensitive,
-            // so only the upper-case verb is shared).
-            Some(b' ') if b.starts_with(b"GET") && verb == b"GET" => match get_target_is_http(b) {
-                Proto(_) => {}
-                NeedMore => more = true,
-                Unknown => return Proto(AppProto::Redis),
-            },
             Some(b' ' | b'\n') => return Proto(AppProto::Redis),
             Some(b'\r') => match b.get(verb.len() + 1) {
                 None => more = true,

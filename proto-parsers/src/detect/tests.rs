@@ -159,6 +159,32 @@ fn vectors() -> Vec<(&'static str, Transport, Direction, Vec<u8>, AppProto)> {
         ("connect", Tcp, ToServer, s(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"), Http),
         ("trace", Tcp, ToServer, s(b"TRACE / HTTP/1.1\r\n"), Http),
         ("proxy_get", Tcp, ToServer, s(b"GET http://example.com/ HTTP/1.1\r\n"), Http),
+        // What lenient servers serve: each must be HTTP, never unknown or Redis.
+        ("crlf_before_get", Tcp, ToServer, s(b"\r\n\r\nGET /admin HTTP/1.1\r\nHost: a\r\n\r\n"), Http),
+        ("lf_before_get", Tcp, ToServer, s(b"\n\n\nGET /admin HTTP/1.1\r\n"), Http),
+        ("cr_before_get", Tcp, ToServer, s(b"\r\r\nGET /admin HTTP/1.1\r\n"), Http),
+        ("crlf_before_post", Tcp, ToServer, s(b"\r\nPOST /admin HTTP/1.1\r\n"), Http),
+        ("two_spaces", Tcp, ToServer, s(b"GET  /admin HTTP/1.1\r\n"), Http),
+        ("tab_delimiters", Tcp, ToServer, s(b"GET\t/admin\tHTTP/1.1\r\n"), Http),
+        ("spaces_everywhere", Tcp, ToServer, s(b"GET \t /admin \t HTTP/1.1\r\n"), Http),
+        ("propfind", Tcp, ToServer, s(b"PROPFIND /admin HTTP/1.1\r\nDepth: 1\r\n"), Http),
+        ("unlisted_method", Tcp, ToServer, s(b"FOO /admin HTTP/1.1\r\n"), Http),
+        ("digit_method", Tcp, ToServer, s(b"1GET /admin HTTP/1.1\r\n"), Http),
+        ("star_method", Tcp, ToServer, s(b"*GET /admin HTTP/1.1\r\n"), Http),
+        ("lowercase_get", Tcp, ToServer, s(b"get /admin HTTP/1.1\r\n"), Http),
+        ("lowercase_post", Tcp, ToServer, s(b"post /x HTTP/1.1\r\n"), Http),
+        ("mixed_case_get", Tcp, ToServer, s(b"Get /admin HTTP/1.1\r\n"), Http),
+        ("redis_verb_with_http_version", Tcp, ToServer, s(b"DEL /tmp HTTP/1.1\r\n"), Http),
+        ("lowercase_get_absolute", Tcp, ToServer, s(b"get http://a/admin HTTP/1.1\r\n"), Http),
+        ("get_scheme_relative", Tcp, ToServer, s(b"GET a:/admin HTTP/1.1\r\n"), Http),
+        ("get_absolute_upper", Tcp, ToServer, s(b"GET HTTP://a/admin HTTP/1.1\r\n"), Http),
+        ("unlisted_absolute", Tcp, ToServer, s(b"FOO https://a/admin HTTP/1.1\r\n"), Http),
+        ("options_star_spaces", Tcp, ToServer, s(b"OPTIONS  *  HTTP/1.1\r\n"), Http),
+        ("m_search_star", Tcp, ToServer, s(b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"), Http),
+        ("connect_tab", Tcp, ToServer, s(b"CONNECT\texample.com:443 HTTP/1.1\r\n"), Http),
+        ("unlisted_authority", Tcp, ToServer, s(b"FOO example.com:443 HTTP/1.1\r\n"), Http),
+        ("pri_http11", Tcp, ToServer, s(b"PRI * HTTP/1.1\r\n\r\n"), Http),
+        ("http_1_2", Tcp, ToServer, s(b"get /admin HTTP/1.2\r\n"), Http),
         ("h2_prior_knowledge", Tcp, ToServer, h2_prior_knowledge(), Http2),
         ("tls13_client_hello", Tcp, ToServer, tls13_client_hello(), Tls),
         ("psql_startup", Tcp, ToServer, psql_startup(), Postgres),
@@ -181,6 +207,14 @@ fn vectors() -> Vec<(&'static str, Transport, Direction, Vec<u8>, AppProto)> {
         ("redis_inline_config", Tcp, ToServer, s(b"config get maxmemory\r\n"), Redis),
         ("redis_inline_flushall", Tcp, ToServer, s(b"FLUSHALL\r\n"), Redis),
         ("redis_inline_setex_lf", Tcp, ToServer, s(b"SETEX k 10 v\n"), Redis),
+        // A first argument that looks like a path: decided by the rest of the line.
+        ("redis_inline_del_path", Tcp, ToServer, s(b"DEL /tmp\r\n"), Redis),
+        ("redis_inline_set_path", Tcp, ToServer, s(b"SET /k v\r\n"), Redis),
+        ("redis_inline_get_path_lower", Tcp, ToServer, s(b"get /x\n"), Redis),
+        ("redis_inline_keys_star", Tcp, ToServer, s(b"KEYS *\r\n"), Redis),
+        ("redis_inline_get_url_lower", Tcp, ToServer, s(b"get http://a/\r\n"), Redis),
+        ("redis_inline_after_empty_line", Tcp, ToServer, s(b"\r\nPING\r\n"), Redis),
+        ("redis_resp_after_empty_line", Tcp, ToServer, s(b"\r\n*1\r\n$4\r\nPING\r\n"), Redis),
         ("dns_tcp_query", Tcp, ToServer, with_len_be16(&dig_query()), Dns),
         ("dns_udp_query", Udp, ToServer, dig_query(), Dns),
         ("dns_udp_response", Udp, ToClient, dns_response(), Dns),
@@ -256,7 +290,33 @@ fn negatives() -> Vec<(&'static str, Transport, Direction, Vec<u8>)> {
         ),
         ("smtp_helo", Tcp, ToServer, s(b"HELO x\r\n")),
         ("get_tab", Tcp, ToServer, s(b"GET\tfoo\r\n")),
-        ("lowercase_http", Tcp, ToServer, s(b"post /x HTTP/1.1\r\n")),
+        ("token_then_word", Tcp, ToServer, s(b"FOO bar baz\r\n")),
+        (
+            "space_before_method",
+            Tcp,
+            ToServer,
+            s(b" GET /admin HTTP/1.1\r\n"),
+        ),
+        (
+            "crlf_then_space",
+            Tcp,
+            ToServer,
+            s(b"\r\n GET /admin HTTP/1.1\r\n"),
+        ),
+        (
+            "long_method",
+            Tcp,
+            ToServer,
+            [vec![b'A'; MAX_METHOD + 1], b" /admin HTTP/1.1\r\n".to_vec()].concat(),
+        ),
+        ("rtsp_options", Tcp, ToServer, s(b"OPTIONS_ * RTSP/1.0\r\n")),
+        (
+            "sip_invite",
+            Tcp,
+            ToServer,
+            s(b"INVITE sip:bob@example.com SIP/2.0\r\n"),
+        ),
+        ("redis_resp_after_crlf_bad", Tcp, ToServer, s(b"\r\n*x\r\n")),
         ("pg_protocol_2", Tcp, ToServer, pg2),
         ("dns_status", Tcp, ToServer, with_len_be16(&dns_status)),
         ("dns_no_question_udp", Udp, ToServer, dns_no_question),
@@ -360,9 +420,59 @@ fn tcp_prefixes_stay_need_more_until_decided() {
         Detection::Proto(AppProto::Http)
     );
     assert_eq!(detect(Tcp, ToServer, b"GET ht"), Detection::NeedMore);
+    // `GET hx` may still be `GET hx:/admin HTTP/1.1`: the line decides.
+    assert_eq!(detect(Tcp, ToServer, b"GET hx"), Detection::NeedMore);
     assert_eq!(
-        detect(Tcp, ToServer, b"GET hx"),
+        detect(Tcp, ToServer, b"GET hx\r"),
         Detection::Proto(AppProto::Redis)
+    );
+    assert_eq!(detect(Tcp, ToServer, b"\r\n\r\n"), Detection::NeedMore);
+    assert_eq!(detect(Tcp, ToServer, b"\n\nG"), Detection::NeedMore);
+    assert_eq!(
+        detect(Tcp, ToServer, b"\r\n\r\nGET /"),
+        Detection::Proto(AppProto::Http)
+    );
+    assert_eq!(detect(Tcp, ToServer, b"GET  \t "), Detection::NeedMore);
+    assert_eq!(
+        detect(Tcp, ToServer, b"GET  \t /"),
+        Detection::Proto(AppProto::Http)
+    );
+    assert_eq!(
+        detect(Tcp, ToServer, b"PROPFIND /"),
+        Detection::Proto(AppProto::Http)
+    );
+    assert_eq!(
+        detect(Tcp, ToServer, b"POST\t"),
+        Detection::Proto(AppProto::Http)
+    );
+    // A Redis verb with a path waits for the line: an inline `DEL /tmp` or HTTP.
+    assert_eq!(detect(Tcp, ToServer, b"DEL /tmp"), Detection::NeedMore);
+    assert_eq!(
+        detect(Tcp, ToServer, b"DEL /tmp HTTP/1"),
+        Detection::NeedMore
+    );
+    assert_eq!(
+        detect(Tcp, ToServer, b"DEL /tmp HTTP/1."),
+        Detection::Proto(AppProto::Http)
+    );
+    assert_eq!(
+        detect(Tcp, ToServer, b"DEL /tmp\r"),
+        Detection::Proto(AppProto::Redis)
+    );
+    assert_eq!(detect(Tcp, ToServer, b"get /admin"), Detection::NeedMore);
+    assert_eq!(
+        detect(Tcp, ToServer, b"get /admin HTTP/1."),
+        Detection::Proto(AppProto::Http)
+    );
+    let method = vec![b'X'; MAX_METHOD];
+    assert_eq!(detect(Tcp, ToServer, &method), Detection::NeedMore);
+    assert_eq!(
+        detect(Tcp, ToServer, &[&method[..], b" /"].concat()),
+        Detection::Proto(AppProto::Http)
+    );
+    assert_eq!(
+        detect(Tcp, ToServer, &[&method[..], b"X"].concat()),
+        Detection::Unknown
     );
     assert_eq!(
         detect(Tcp, ToServer, b"POST "),
@@ -372,7 +482,12 @@ fn tcp_prefixes_stay_need_more_until_decided() {
         detect(Tcp, ToServer, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r"),
         Detection::NeedMore
     );
-    assert_eq!(detect(Tcp, ToServer, b"PRI * HTTP/1.1"), Detection::Unknown);
+    // `PRI` is a token like any other: only the preface itself is HTTP/2.
+    assert_eq!(
+        detect(Tcp, ToServer, b"PRI * HTTP/1.1"),
+        Detection::Proto(AppProto::Http)
+    );
+    assert_eq!(detect(Tcp, ToServer, b"PRI * HTTP/1"), Detection::NeedMore);
     assert_eq!(
         detect(Tcp, ToServer, &[0, 0, 0, 8, 0x04, 0xd2, 0x16]),
         Detection::NeedMore
@@ -502,6 +617,73 @@ fn random_inputs_seeded_from_vectors_keep_monotonicity() {
         }
         for (t, d) in ALL {
             check_monotone(t, d, &v).unwrap();
+        }
+    }
+}
+
+#[test]
+fn request_lines_of_any_shape_keep_monotonicity() {
+    // Random openings built from the pieces the HTTP and Redis matchers look at.
+    let pieces: [&[u8]; 24] = [
+        b"\r",
+        b"\n",
+        b"\r\n",
+        b" ",
+        b"\t",
+        b"GET",
+        b"get",
+        b"DEL",
+        b"POST",
+        b"FOO",
+        b"PRI",
+        b"*",
+        b"/",
+        b"/admin",
+        b"http://",
+        b"HTTP/1.",
+        b"HTTP/2.0",
+        b"1",
+        b"a:",
+        b"key",
+        b"$4",
+        b"\x00",
+        b"\x80",
+        b"PING",
+    ];
+    let mut rng = XorShift(0x0bad_cafe_dead_f00d);
+    let mut http = 0;
+    for _ in 0..20_000 {
+        let mut v = Vec::new();
+        for _ in 0..1 + rng.next() % 10 {
+            v.extend_from_slice(pieces[(rng.next() % pieces.len() as u64) as usize]);
+        }
+        for (t, d) in ALL {
+            check_monotone(t, d, &v).unwrap();
+        }
+        http += usize::from(detect(Tcp, ToServer, &v) == Detection::Proto(AppProto::Http));
+    }
+    assert!(http > 100, "{http}");
+}
+
+#[test]
+fn whitespace_and_empty_lines_never_make_a_request_unknown() {
+    // Every combination of empty lines before, delimiters inside and method spelling of a
+    // request the servers serve is HTTP.
+    for pre in ["", "\r\n", "\n", "\r\n\r\n", "\r", "\n\r\n\r"] {
+        for d1 in [" ", "  ", "\t", " \t ", "        "] {
+            for d2 in [" ", "   ", "\t"] {
+                for method in ["GET", "get", "Get", "POST", "PROPFIND", "FOO", "DEL", "x"] {
+                    for target in ["/admin", "http://a/admin", "a:/admin", "*"] {
+                        let line = format!("{pre}{method}{d1}{target}{d2}HTTP/1.1\r\n\r\n");
+                        assert_eq!(
+                            detect(Tcp, ToServer, line.as_bytes()),
+                            Detection::Proto(AppProto::Http),
+                            "{line:?}"
+                        );
+                        check_monotone(Tcp, ToServer, line.as_bytes()).unwrap();
+                    }
+                }
+            }
         }
     }
 }

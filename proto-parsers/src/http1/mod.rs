@@ -1,32 +1,76 @@
 //! HTTP/1.x request/response parser (RFC 9112), both directions of one connection.
 //!
-//! Heads are parsed by `httparse`, which is stateless: a head is re-parsed from its first
-//! byte each time more bytes arrive (the caller keeps the unfinished head in its carry, we
-//! answer `NeedMore { consumed: 0 }`), and never looked at past [`MAX_HEAD`] bytes. Bodies
-//! are never buffered: `Content-Length` and chunked bodies are counted down as they pass
-//! (chunk-size lines and trailers are read line by line), close-delimited response bodies
-//! and tunnels swallow the rest of the stream.
+//! # Heads
+//!
+//! A message head is read as leniently, and as far, as the most permissive of the servers
+//! this stands in front of (nginx, Envoy, Go's net/http, Node, Apache), so that an attacker
+//! cannot send a request the server acts on but the parser refuses or cannot see whole:
+//!
+//! * up to [`MAX_HEAD`] bytes of head (Go's default, 1 MiB + 4 KiB) with any number of
+//!   header fields, and [`StreamParser::max_carry`] lets the caller carry that much;
+//! * any number of empty lines (CRLF, LF or stray CR) before a request line;
+//! * bare LF line ends anywhere in a head;
+//! * runs of spaces and tabs between the parts of a request or status line, trailing
+//!   whitespace after the version, any minor version of HTTP/1 (`HTTP/1.2` is read as 1.1,
+//!   as nginx and Go do);
+//! * any token as method (`PROPFIND`, `FOO`, lower-case `get`: Go serves them).
+//!
+//! Heads are parsed in two ways. The fast path is `httparse` over the bytes as they are, with
+//! a stack array of [`STACK_HEADERS`] fields: a small head that arrives whole costs one
+//! `httparse` pass and no allocation. Otherwise the end of the head is searched for
+//! incrementally: the caller keeps the unfinished head in its carry and feeds it again from
+//! its first byte as more arrives (`NeedMore { consumed: 0 }`), and the parser remembers
+//! how far it has searched ([`Scan`], a few lengths), so a 1 MiB head that arrives in 1 KiB
+//! segments is searched once, not a thousand times. The start line is checked as soon as it
+//! is complete, so bytes that cannot be HTTP are refused without waiting for a head's end.
+//! Once the end is there the head is parsed once: by `httparse` again, or, when that refuses
+//! (tabs as delimiters, more fields than the stack array, `HTTP/1.2`, a malformed field
+//! line), by this module's own line parser, which accepts a superset of what `httparse`
+//! accepts and splits what both accept identically (a test checks this on every head).
+//!
+//! Bodies are never buffered: `Content-Length` and chunked bodies are counted down as they
+//! pass (chunk-size lines and trailers are read line by line), close-delimited response
+//! bodies and tunnels swallow the rest of the stream.
+//!
+//! # Pairing
 //!
 //! Requests are reported the moment their head is complete, responses likewise; they pair
-//! through a bounded queue of outstanding requests (keep-alive and pipelining), which also
-//! remembers what framing the response needs (`HEAD`, `CONNECT`, `Upgrade`). Interim `1xx`
-//! responses (`100 Continue`) are skipped: the final response answers the request.
+//! through a queue of outstanding requests (keep-alive and pipelining), which also remembers
+//! what framing each response needs (`HEAD`, `CONNECT`, `Upgrade`). Every request is
+//! reported, whatever the pipeline depth: past [`MAX_PENDING`] outstanding requests the
+//! oldest one's pairing is given up ([`ParserAnomaly::TooManyTransactions`], which does not
+//! blind, and [`Fact::Unanswered`] for it); its response is still framed and skipped in
+//! turn. Interim `1xx` responses (`100 Continue`) are skipped: the final response answers
+//! the request.
 //!
-//! Framing follows RFC 9112 section 6.3, and every way in which two implementations could
-//! disagree about where a message ends (request smuggling) is reported as
-//! [`ParserAnomaly::Ambiguous`]: `Content-Length` together with `Transfer-Encoding` (the
-//! latter wins), differing or malformed `Content-Length`s (fatal), a request whose
-//! transfer coding does not end in `chunked` (fatal), `Transfer-Encoding` in an HTTP/1.0
-//! message, bare LF line endings, more than one `Host`.
+//! # Ambiguity
 //!
-//! Protocol switches: after a request carrying `Upgrade` (HTTP/1.1) or a `CONNECT`, the
-//! request side waits (answers `Done { consumed: 0 }`, leaving the bytes in the caller's
-//! carry) until the response says whether the switch happened. A `101` to `h2c` hands the
-//! connection over: [`Http1Parser::upgraded_to`] then says `Some(AppProto::Http2)` and the
-//! parser consumes nothing more in either direction, so the caller can feed its carry to an
-//! HTTP/2 parser. Any other `101` (WebSocket...) or a `2xx` to `CONNECT` makes the flow a
-//! tunnel: [`Fact::Opaque`] with [`OpaqueReason::Tunnel`], and every later byte is consumed
-//! unread. A refused switch resumes HTTP/1 on both sides.
+//! Framing follows RFC 9112 section 6.3. Where implementations read the same bytes as
+//! different requests (request smuggling), the parser does not guess: it reports
+//! [`ParserAnomaly::Ambiguous`], which blinds the inspector (the policy's uninspectable
+//! decision applies). That is `Content-Length` together with `Transfer-Encoding` (the latter
+//! wins), differing or malformed `Content-Length`s (fatal, after the request is reported),
+//! a request whose transfer coding does not end in `chunked` (fatal), `Transfer-Encoding`
+//! in an HTTP/1.0 message, more than one `Host`, a bare LF after chunk data, and header
+//! field lines that are not RFC 9112 field lines (see [`Field`]: obsolete line folding,
+//! whitespace before the colon, a name that is not a token, control bytes). Servers split
+//! on those: some refuse the request (400), some skip the line and serve it, some unfold a
+//! folded line into the field before it or take a field whose name has whitespace, so the
+//! request one of them acts on is not the one another acts on. The request is reported
+//! with the fields that could be read (it is judged and logged), then the parser stops.
+//! What every server accepts the same way (bare LF line ends, identical repeated
+//! `Content-Length`s) is not ambiguous.
+//!
+//! # Protocol switches
+//!
+//! After a request carrying `Upgrade` (HTTP/1.1) or a `CONNECT`, the request side waits
+//! (answers `Done { consumed: 0 }`, leaving the bytes in the caller's carry) until the
+//! response says whether the switch happened. A `101` to `h2c` hands the connection over:
+//! [`Http1Parser::upgraded_to`] then says `Some(AppProto::Http2)` and the parser consumes
+//! nothing more in either direction, so the caller can feed its carry to an HTTP/2 parser.
+//! Any other `101` (WebSocket...) or a `2xx` to `CONNECT` makes the flow a tunnel:
+//! [`Fact::Opaque`] with [`OpaqueReason::Tunnel`], and every later byte is consumed unread.
+//! A refused switch resumes HTTP/1 on both sides.
 
 use crate::contract::{
     Fact, FactSink, Invalid, OpaqueReason, ParserAnomaly, Progress, StreamParser,
@@ -36,16 +80,22 @@ use crate::{AppProto, Direction};
 
 use std::mem::MaybeUninit;
 
-/// Most bytes of one message head (start line and header fields, or one trailer line).
-pub const MAX_HEAD: usize = 16 * 1024;
-/// Most header fields in one head.
-pub const MAX_HEADERS: usize = 64;
-/// Most requests waiting for their response (pipelining).
-pub const MAX_PENDING: usize = 64;
+/// Most bytes of one message head (empty lines before it, start line and header fields), or
+/// of one trailer line: Go's `DefaultMaxHeaderBytes` (1 MiB) plus the 4 KiB it allows on
+/// top, the most any of the servers in front of which this runs accepts by default.
+pub const MAX_HEAD: usize = (1 << 20) + 4096;
+/// Header fields the fast path parses into a stack array; a head with more is parsed again
+/// into the parser's heap list (no limit on the count but [`MAX_HEAD`]).
+pub const STACK_HEADERS: usize = 64;
+/// Most requests waiting for their response whose pairing is kept (pipelining). Deeper
+/// pipelines are read and reported all the same; see the module documentation.
+pub const MAX_PENDING: usize = 4096;
 /// Longest `summary` (the start line as sent).
 pub const MAX_SUMMARY: usize = 256;
-/// Longest chunk-size line, extensions included.
+/// Longest chunk-size line, extensions included (Go's chunked reader's limit).
 pub const MAX_CHUNK_LINE: usize = 4096;
+/// A header list longer than this is freed after its head, not kept for the next one.
+const KEEP_FIELDS: usize = 256;
 
 const APP: AppProto = AppProto::Http;
 
@@ -81,6 +131,8 @@ struct Side {
     await_after_body: bool,
     /// A gap was skipped inside a body; reported as an anomaly on the next feed.
     resynced: bool,
+    /// How far the unfinished head (or trailer line) was searched for its end.
+    scan: Scan,
 }
 
 impl Side {
@@ -89,6 +141,7 @@ impl Side {
             phase: Phase::Head,
             await_after_body: false,
             resynced: false,
+            scan: Scan::new(),
         }
     }
 
@@ -111,8 +164,113 @@ impl Side {
     }
 }
 
+/// Where the search for the end of an unfinished head stopped. The caller feeds the head
+/// again from its first byte each time more arrives (the contract's carry), so lengths into
+/// it stay valid; they make the search resume where it stopped instead of starting over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Scan {
+    /// Bytes of the head already searched.
+    pos: usize,
+    /// Where the start line begins (after empty lines), once `stage` is past `Leading`.
+    start: usize,
+    stage: Stage,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Skipping empty lines before the start line.
+    Leading,
+    /// In the start line, up to its LF.
+    StartLine,
+    /// In the field lines: `pos` is at or before the LF that may end the head.
+    Fields,
+}
+
+impl Scan {
+    const fn new() -> Self {
+        Scan {
+            pos: 0,
+            start: 0,
+            stage: Stage::Leading,
+        }
+    }
+
+    const fn is_fresh(&self) -> bool {
+        self.pos == 0 && matches!(self.stage, Stage::Leading)
+    }
+}
+
+/// The outcome of searching a head for its end.
+enum Scanned {
+    /// The head is this many bytes long (its closing empty line included).
+    End(usize),
+    /// Not all there yet.
+    More,
+    /// The start line cannot be this side's.
+    Bad(Invalid),
+}
+
+/// Searches `head` (the unfinished head from its first byte) for its end, from where `s`
+/// stopped: empty lines (any mix of CR and LF, as nginx skips them), the start line (checked
+/// by `start_line` once its LF arrives, and refused at the first control byte before that),
+/// then field lines up to the first empty one.
+fn scan_head(head: &[u8], s: &mut Scan, start_line: fn(&[u8]) -> Result<(), Invalid>) -> Scanned {
+    if s.pos > head.len() {
+        // Not the bytes this scan saw (the contract forbids it): start over.
+        *s = Scan::new();
+    }
+    loop {
+        let rest = head.get(s.pos..).unwrap_or_default();
+        match s.stage {
+            Stage::Leading => match rest.iter().position(|&b| b != b'\r' && b != b'\n') {
+                Some(i) => {
+                    s.pos += i;
+                    s.start = s.pos;
+                    s.stage = Stage::StartLine;
+                }
+                None => {
+                    s.pos = head.len();
+                    return Scanned::More;
+                }
+            },
+            Stage::StartLine => match rest.iter().position(|&b| b == b'\n' || is_ctl(b)) {
+                Some(i) if rest.get(i) == Some(&b'\n') => {
+                    let lf = s.pos + i;
+                    let line = head.get(s.start..lf).unwrap_or_default();
+                    if let Err(why) = start_line(strip_cr(line)) {
+                        return Scanned::Bad(why);
+                    }
+                    s.pos = lf;
+                    s.stage = Stage::Fields;
+                }
+                Some(_) => return Scanned::Bad(Invalid::BadSyntax),
+                None => {
+                    s.pos = head.len();
+                    return Scanned::More;
+                }
+            },
+            Stage::Fields => {
+                let Some(i) = rest.iter().position(|&b| b == b'\n') else {
+                    s.pos = head.len();
+                    return Scanned::More;
+                };
+                let lf = s.pos + i;
+                match (head.get(lf + 1), head.get(lf + 2)) {
+                    (Some(b'\n'), _) => return Scanned::End(lf + 2),
+                    (Some(b'\r'), Some(b'\n')) => return Scanned::End(lf + 3),
+                    (None, _) | (Some(b'\r'), None) => {
+                        s.pos = lf;
+                        return Scanned::More;
+                    }
+                    _ => s.pos = lf + 1,
+                }
+            }
+        }
+    }
+}
+
 /// A request still waiting for its final response.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Pending {
     id: u32,
     head: bool,
@@ -120,55 +278,92 @@ struct Pending {
     upgrade: bool,
 }
 
-/// Fixed-size ring of outstanding requests, oldest first.
+const PENDING_WORDS: usize = MAX_PENDING / 64;
+
+/// Outstanding requests, oldest first. Their ids are consecutive (every request is queued),
+/// so the queue holds the first id, a count, and one bit per request: whether it was a
+/// `HEAD` (its response has no body). `CONNECT` and `Upgrade` are kept for the newest
+/// request only: the request side waits after such a request until its response, so none
+/// is ever queued behind one. 512 bytes for [`MAX_PENDING`] requests, no allocation.
 #[derive(Debug)]
 struct PendingQueue {
-    ring: [Pending; MAX_PENDING],
+    heads: [u64; PENDING_WORDS],
+    /// Bit index of the oldest request.
     start: usize,
     len: usize,
+    /// Id of the oldest request.
+    first: u32,
+    tail_connect: bool,
+    tail_upgrade: bool,
+    /// Requests whose pairing was given up (the oldest, beyond [`MAX_PENDING`]): the next
+    /// this many final responses answer them and are framed without being reported.
+    forgotten: u64,
 }
 
 impl PendingQueue {
     const fn new() -> Self {
         PendingQueue {
-            ring: [Pending {
-                id: 0,
-                head: false,
-                connect: false,
-                upgrade: false,
-            }; MAX_PENDING],
+            heads: [0; PENDING_WORDS],
             start: 0,
             len: 0,
+            first: 0,
+            tail_connect: false,
+            tail_upgrade: false,
+            forgotten: 0,
         }
     }
 
-    fn is_full(&self) -> bool {
-        self.len >= MAX_PENDING
+    fn bit(&self, at: usize) -> bool {
+        self.heads
+            .get(at / 64)
+            .is_some_and(|w| w & (1u64 << (at % 64)) != 0)
     }
 
-    fn push(&mut self, p: Pending) -> bool {
-        if self.is_full() {
-            return false;
+    fn set_bit(&mut self, at: usize, v: bool) {
+        if let Some(w) = self.heads.get_mut(at / 64) {
+            let m = 1u64 << (at % 64);
+            *w = if v { *w | m } else { *w & !m };
+        }
+    }
+
+    /// Queues a request; when the queue is full the oldest request is given up and returned.
+    fn push(&mut self, p: Pending) -> Option<Pending> {
+        let dropped = if self.len >= MAX_PENDING {
+            self.forgotten = self.forgotten.saturating_add(1);
+            self.pop()
+        } else {
+            None
+        };
+        if self.len == 0 {
+            self.first = p.id;
         }
         let at = (self.start + self.len) % MAX_PENDING;
-        match self.ring.get_mut(at) {
-            Some(slot) => {
-                *slot = p;
-                self.len += 1;
-                true
-            }
-            None => false,
-        }
+        self.set_bit(at, p.head);
+        self.len += 1;
+        self.tail_connect = p.connect;
+        self.tail_upgrade = p.upgrade;
+        dropped
     }
 
     fn pop(&mut self) -> Option<Pending> {
         if self.len == 0 {
             return None;
         }
-        let p = self.ring.get(self.start).copied();
+        let last = self.len == 1;
+        let p = Pending {
+            id: self.first,
+            head: self.bit(self.start),
+            connect: last && self.tail_connect,
+            upgrade: last && self.tail_upgrade,
+        };
         self.start = (self.start + 1) % MAX_PENDING;
         self.len -= 1;
-        p
+        self.first = self.first.wrapping_add(1);
+        if last {
+            self.tail_connect = false;
+            self.tail_upgrade = false;
+        }
+        Some(p)
     }
 }
 
@@ -190,6 +385,25 @@ enum Step {
     Invalid(Invalid),
 }
 
+/// A request head as read, by either path.
+struct RequestHead<'a> {
+    /// The whole head, empty lines before it and the closing empty line included.
+    raw: &'a [u8],
+    method: &'a [u8],
+    path: &'a [u8],
+    version: HttpVersion,
+    /// Some field line was not a field line (see [`field_line`]).
+    malformed: bool,
+}
+
+/// A response head as read, by either path.
+struct ResponseHead<'a> {
+    raw: &'a [u8],
+    version: HttpVersion,
+    status: u16,
+    malformed: bool,
+}
+
 /// The HTTP/1.x parser of one connection.
 #[derive(Debug)]
 pub struct Http1Parser {
@@ -207,6 +421,14 @@ impl Default for Http1Parser {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// `httparse` set to the leniency of the servers (runs of spaces in start lines).
+fn lenient() -> httparse::ParserConfig {
+    let mut c = httparse::ParserConfig::default();
+    c.allow_multiple_spaces_in_request_line_delimiters(true)
+        .allow_multiple_spaces_in_response_status_delimiters(true);
+    c
 }
 
 impl Http1Parser {
@@ -268,6 +490,8 @@ impl Http1Parser {
                 }
                 [b'\r'] => Step::NeedMore,
                 [b'\n', ..] => {
+                    // nginx takes a bare LF here, Go refuses the body ("malformed chunked
+                    // encoding").
                     sink.anomaly(ParserAnomaly::Ambiguous);
                     self.side(dir).phase = Phase::ChunkSize;
                     Step::Consumed(1)
@@ -285,100 +509,180 @@ impl Http1Parser {
 
     fn request_head(&mut self, data: &[u8], sink: &mut dyn FactSink) -> Step {
         let window = data.get(..MAX_HEAD.min(data.len())).unwrap_or(data);
-        // Left uninitialised: httparse fills only the fields it finds.
-        let mut hbuf = [const { MaybeUninit::uninit() }; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut []);
-        let len = match req.parse_with_uninit_headers(window, &mut hbuf) {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) => return partial_head(data.len(), sink),
-            Err(e) => return head_error(e, sink),
-        };
-        let head = window.get(..len).unwrap_or(window);
-        if has_bare_lf(head) {
-            sink.anomaly(ParserAnomaly::Ambiguous);
+        let fresh = self.req.scan.is_fresh();
+        if fresh && let Some(step) = self.request_fast(window, sink) {
+            return step;
         }
-        let version = if req.version == Some(0) {
-            HttpVersion::Http10
-        } else {
-            HttpVersion::Http11
+        let len = match scan_head(window, &mut self.req.scan, check_request_line) {
+            Scanned::End(len) => len,
+            Scanned::More => return partial_head(data.len(), sink),
+            Scanned::Bad(why) => return Step::Invalid(why),
         };
-        let method = req.method.unwrap_or_default().as_bytes();
-        let path = req.path.unwrap_or_default().as_bytes();
+        self.req.scan = Scan::new();
+        let head = window.get(..len).unwrap_or(window);
+        // A head that arrived in pieces has not been through httparse whole yet.
+        if !fresh && let Some(step) = self.request_fast(head, sink) {
+            return step;
+        }
+        self.request_slow(head, sink)
+    }
 
+    /// httparse over `data`: `Some` once a whole head was parsed and reported, `None` when
+    /// the head is incomplete or httparse cannot read it (the scan and the slow path then
+    /// take over).
+    fn request_fast(&mut self, data: &[u8], sink: &mut dyn FactSink) -> Option<Step> {
+        // Left uninitialised: httparse fills only the fields it finds.
+        let mut hbuf = [const { MaybeUninit::uninit() }; STACK_HEADERS];
+        let mut req = httparse::Request::new(&mut []);
+        let len = match lenient().parse_request_with_uninit_headers(&mut req, data, &mut hbuf) {
+            Ok(httparse::Status::Complete(len)) => len,
+            _ => return None,
+        };
         let mut fields = recycle(std::mem::take(&mut self.fields));
         fields.reserve(req.headers.len());
-        let mut info = HeadInfo::default();
-        for h in req.headers.iter() {
-            let field = Header {
-                name: h.name.as_bytes(),
-                value: h.value,
-            };
-            info.see(&field);
-            fields.push(field);
-        }
+        fields.extend(req.headers.iter().map(|h| Header {
+            name: h.name.as_bytes(),
+            value: h.value,
+        }));
+        let head = RequestHead {
+            raw: data.get(..len).unwrap_or(data),
+            method: req.method.unwrap_or_default().as_bytes(),
+            path: req.path.unwrap_or_default().as_bytes(),
+            version: if req.version == Some(0) {
+                HttpVersion::Http10
+            } else {
+                HttpVersion::Http11
+            },
+            malformed: false,
+        };
+        Some(self.report_request(&head, fields, sink))
+    }
 
-        if self.pending.is_full() {
-            self.fields = recycle(fields);
-            sink.anomaly(ParserAnomaly::TooManyTransactions);
-            return Step::Invalid(Invalid::TooLarge);
+    /// This module's own reading of a whole request head (see the module documentation).
+    fn request_slow(&mut self, raw: &[u8], sink: &mut dyn FactSink) -> Step {
+        let mut rest = skip_empty_lines(raw);
+        let Some(line) = next_line(&mut rest) else {
+            return Step::Invalid(Invalid::BadSyntax);
+        };
+        let (method, path, version) = match request_line(line) {
+            Ok(parts) => parts,
+            Err(why) => return Step::Invalid(why),
+        };
+        let mut fields = recycle(std::mem::take(&mut self.fields));
+        let mut malformed = false;
+        while let Some(line) = next_line(&mut rest) {
+            if line.is_empty() {
+                break;
+            }
+            match field_line(line) {
+                Field::Valid(h) => fields.push(h),
+                Field::Lenient(h) => {
+                    malformed = true;
+                    fields.push(h);
+                }
+                Field::Bad => malformed = true,
+            }
+        }
+        let head = RequestHead {
+            raw,
+            method,
+            path,
+            version,
+            malformed,
+        };
+        self.report_request(&head, fields, sink)
+    }
+
+    /// Queues and reports a request whose head was read, then sets up its body.
+    fn report_request<'a>(
+        &mut self,
+        head: &RequestHead<'a>,
+        fields: Vec<Header<'a>>,
+        sink: &mut dyn FactSink,
+    ) -> Step {
+        let mut info = HeadInfo::default();
+        for f in &fields {
+            info.see(f);
         }
         if info.hosts > 1 {
+            // nginx and Go refuse a second Host; others take the first or the last.
             sink.anomaly(ParserAnomaly::Ambiguous);
         }
-        let body = request_body(&info, version, sink);
-        let connect = method == b"CONNECT";
+        let body = if head.malformed {
+            // Where this message ends is not known: the parser stops after reporting it.
+            sink.anomaly(ParserAnomaly::Ambiguous);
+            Err(Invalid::BadSyntax)
+        } else {
+            request_body(&info, head.version, sink)
+        };
         let pending = Pending {
             id: self.next_id,
-            head: method == b"HEAD",
-            connect,
-            upgrade: info.upgrade.is_some() && version == HttpVersion::Http11,
+            head: head.method == b"HEAD",
+            connect: head.method == b"CONNECT",
+            upgrade: info.upgrade.is_some() && head.version == HttpVersion::Http11,
         };
-        self.pending.push(pending);
         self.next_id = self.next_id.wrapping_add(1);
+        if let Some(old) = self.pending.push(pending) {
+            // Every request is reported; only the pairing of the oldest is given up.
+            sink.anomaly(ParserAnomaly::TooManyTransactions);
+            sink.fact(&Fact::Unanswered {
+                app: APP,
+                id: old.id,
+            });
+            if old.head {
+                // Its response has no body, which nothing will tell when it comes.
+                sink.anomaly(ParserAnomaly::BadFraming);
+            }
+        }
         sink.fact(&Fact::Transaction {
             app: APP,
             id: pending.id,
-            summary: summary(head),
+            summary: summary(head.raw),
             detail: RequestDetail::Http(HttpRequest {
-                version,
-                method,
-                path,
+                version: head.version,
+                method: head.method,
+                path: head.path,
                 authority: info.host,
                 user_agent: info.user_agent,
                 content_type: info.content_type,
                 headers: &fields,
             }),
         });
-        self.fields = recycle(fields);
+        self.fields = keep(recycle(fields));
         let body = match body {
             Ok(b) => b,
             Err(why) => return Step::Invalid(why),
         };
         self.req.await_after_body = pending.connect || pending.upgrade;
         self.req.start_body(body);
-        Step::Consumed(len)
+        Step::Consumed(head.raw.len())
     }
 
     fn response_head(&mut self, data: &[u8], sink: &mut dyn FactSink) -> Step {
         let window = data.get(..MAX_HEAD.min(data.len())).unwrap_or(data);
-        let mut hbuf = [const { MaybeUninit::uninit() }; MAX_HEADERS];
-        let mut resp = httparse::Response::new(&mut []);
-        let parsed = httparse::ParserConfig::default()
-            .parse_response_with_uninit_headers(&mut resp, window, &mut hbuf);
-        let len = match parsed {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) => return partial_head(data.len(), sink),
-            Err(e) => return head_error(e, sink),
-        };
-        let head = window.get(..len).unwrap_or(window);
-        if has_bare_lf(head) {
-            sink.anomaly(ParserAnomaly::Ambiguous);
+        let fresh = self.resp.scan.is_fresh();
+        if fresh && let Some(step) = self.response_fast(window, sink) {
+            return step;
         }
-        let status = resp.code.unwrap_or(0);
-        let version = if resp.version == Some(0) {
-            HttpVersion::Http10
-        } else {
-            HttpVersion::Http11
+        let len = match scan_head(window, &mut self.resp.scan, check_status_line) {
+            Scanned::End(len) => len,
+            Scanned::More => return partial_head(data.len(), sink),
+            Scanned::Bad(why) => return Step::Invalid(why),
+        };
+        self.resp.scan = Scan::new();
+        let head = window.get(..len).unwrap_or(window);
+        if !fresh && let Some(step) = self.response_fast(head, sink) {
+            return step;
+        }
+        self.response_slow(head, sink)
+    }
+
+    fn response_fast(&mut self, data: &[u8], sink: &mut dyn FactSink) -> Option<Step> {
+        let mut hbuf = [const { MaybeUninit::uninit() }; STACK_HEADERS];
+        let mut resp = httparse::Response::new(&mut []);
+        let len = match lenient().parse_response_with_uninit_headers(&mut resp, data, &mut hbuf) {
+            Ok(httparse::Status::Complete(len)) => len,
+            _ => return None,
         };
         let mut info = HeadInfo::default();
         for h in resp.headers.iter() {
@@ -387,23 +691,91 @@ impl Http1Parser {
                 value: h.value,
             });
         }
+        let head = ResponseHead {
+            raw: data.get(..len).unwrap_or(data),
+            version: if resp.version == Some(0) {
+                HttpVersion::Http10
+            } else {
+                HttpVersion::Http11
+            },
+            status: resp.code.unwrap_or(0),
+            malformed: false,
+        };
+        Some(self.report_response(&head, &info, sink))
+    }
+
+    fn response_slow(&mut self, raw: &[u8], sink: &mut dyn FactSink) -> Step {
+        let mut rest = skip_empty_lines(raw);
+        let Some(line) = next_line(&mut rest) else {
+            return Step::Invalid(Invalid::BadSyntax);
+        };
+        let (version, status) = match status_line(line) {
+            Ok(parts) => parts,
+            Err(why) => return Step::Invalid(why),
+        };
+        let mut info = HeadInfo::default();
+        let mut malformed = false;
+        while let Some(line) = next_line(&mut rest) {
+            if line.is_empty() {
+                break;
+            }
+            match field_line(line) {
+                Field::Valid(h) => info.see(&h),
+                Field::Lenient(h) => {
+                    malformed = true;
+                    info.see(&h);
+                }
+                Field::Bad => malformed = true,
+            }
+        }
+        let head = ResponseHead {
+            raw,
+            version,
+            status,
+            malformed,
+        };
+        self.report_response(&head, &info, sink)
+    }
+
+    fn report_response(
+        &mut self,
+        head: &ResponseHead<'_>,
+        info: &HeadInfo<'_>,
+        sink: &mut dyn FactSink,
+    ) -> Step {
+        let (status, len) = (head.status, head.raw.len());
         if (100..200).contains(&status) && status != 101 {
+            if head.malformed {
+                sink.anomaly(ParserAnomaly::Ambiguous);
+                return Step::Invalid(Invalid::BadSyntax);
+            }
             // Interim (100 Continue, 103 Early Hints): the final response is still to come.
             return Step::Consumed(len);
         }
-        let request = self.pending.pop();
-        match request {
-            Some(r) => sink.fact(&Fact::Response {
-                app: APP,
-                id: r.id,
-                status: Some(u32::from(status)),
-                summary: summary(head),
-                detail: ResponseDetail::Http(HttpResponse {
-                    status,
-                    content_type: info.content_type,
+        let request = if self.pending.forgotten > 0 {
+            // It answers a request whose pairing was given up (already reported unanswered).
+            self.pending.forgotten -= 1;
+            None
+        } else {
+            let request = self.pending.pop();
+            match request {
+                Some(r) => sink.fact(&Fact::Response {
+                    app: APP,
+                    id: r.id,
+                    status: Some(u32::from(status)),
+                    summary: summary(head.raw),
+                    detail: ResponseDetail::Http(HttpResponse {
+                        status,
+                        content_type: info.content_type,
+                    }),
                 }),
-            }),
-            None => sink.anomaly(ParserAnomaly::UnsolicitedResponse),
+                None => sink.anomaly(ParserAnomaly::UnsolicitedResponse),
+            }
+            request
+        };
+        if head.malformed {
+            sink.anomaly(ParserAnomaly::Ambiguous);
+            return Step::Invalid(Invalid::BadSyntax);
         }
         let request = request.unwrap_or_default();
         let switched = status == 101 || (request.connect && (200..300).contains(&status));
@@ -434,7 +806,7 @@ impl Http1Parser {
         let body = if request.head || status == 204 || status == 304 {
             Ok(Body::None)
         } else {
-            message_body(&info, version, sink).map(|b| b.unwrap_or(Body::UntilClose))
+            message_body(info, head.version, sink).map(|b| b.unwrap_or(Body::UntilClose))
         };
         match body {
             Ok(b) => {
@@ -475,6 +847,8 @@ impl StreamParser for Http1Parser {
     fn gap(&mut self, dir: Direction, len: u32) -> bool {
         let len = u64::from(len);
         let side = self.side(dir);
+        // The caller dropped its carry: whatever a scan knew of it is gone too.
+        side.scan = Scan::new();
         match side.phase {
             Phase::Fixed(n) if len <= n => {
                 if n == len {
@@ -502,6 +876,11 @@ impl StreamParser for Http1Parser {
         while let Some(p) = self.pending.pop() {
             sink.fact(&Fact::Unanswered { app: APP, id: p.id });
         }
+    }
+
+    /// A head up to [`MAX_HEAD`] waits whole in the caller's carry.
+    fn max_carry(&self) -> usize {
+        MAX_HEAD
     }
 }
 
@@ -618,17 +997,6 @@ fn partial_head(have: usize, sink: &mut dyn FactSink) -> Step {
     }
 }
 
-fn head_error(e: httparse::Error, sink: &mut dyn FactSink) -> Step {
-    match e {
-        httparse::Error::TooManyHeaders => {
-            sink.anomaly(ParserAnomaly::TooManyHeaders);
-            Step::Invalid(Invalid::TooLarge)
-        }
-        httparse::Error::Version => Step::Invalid(Invalid::Unsupported),
-        _ => Step::Invalid(Invalid::BadSyntax),
-    }
-}
-
 /// Reads one chunk-size line: `1*HEXDIG [BWS ; ext...] CRLF`.
 fn chunk_size_line(side: &mut Side, data: &[u8], sink: &mut dyn FactSink) -> Step {
     let window = data.get(..MAX_CHUNK_LINE.min(data.len())).unwrap_or(data);
@@ -639,14 +1007,8 @@ fn chunk_size_line(side: &mut Side, data: &[u8], sink: &mut dyn FactSink) -> Ste
         }
         return Step::NeedMore;
     };
-    let line = window.get(..nl).unwrap_or_default();
-    let line = match line.strip_suffix(b"\r") {
-        Some(l) => l,
-        None => {
-            sink.anomaly(ParserAnomaly::Ambiguous);
-            line
-        }
-    };
+    // A bare LF ends the line for nginx and Go alike.
+    let line = strip_cr(window.get(..nl).unwrap_or_default());
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
     let mut size: u64 = 0;
     for &b in line.iter().take(digits) {
@@ -684,21 +1046,18 @@ fn chunk_size_line(side: &mut Side, data: &[u8], sink: &mut dyn FactSink) -> Ste
     Step::Consumed(nl + 1)
 }
 
-/// Reads one trailer line; an empty one ends the message.
+/// Reads one trailer line; an empty one ends the message. A long line is searched for its
+/// end once, not again from its start each time more of it arrives.
 fn trailer_line(side: &mut Side, data: &[u8], sink: &mut dyn FactSink) -> Step {
     let window = data.get(..MAX_HEAD.min(data.len())).unwrap_or(data);
-    let Some(nl) = window.iter().position(|&b| b == b'\n') else {
+    let from = side.scan.pos.min(window.len());
+    let rest = window.get(from..).unwrap_or_default();
+    let Some(nl) = rest.iter().position(|&b| b == b'\n').map(|i| from + i) else {
+        side.scan.pos = window.len();
         return partial_head(data.len(), sink);
     };
-    let line = window.get(..nl).unwrap_or_default();
-    let line = match line.strip_suffix(b"\r") {
-        Some(l) => l,
-        None => {
-            sink.anomaly(ParserAnomaly::Ambiguous);
-            line
-        }
-    };
-    if line.is_empty() {
+    side.scan = Scan::new();
+    if strip_cr(window.get(..nl).unwrap_or_default()).is_empty() {
         side.body_done();
     }
     Step::Consumed(nl + 1)
@@ -714,26 +1073,21 @@ fn recycle<'b>(mut v: Vec<Header<'_>>) -> Vec<Header<'b>> {
     v.into_iter().filter_map(|_| None).collect()
 }
 
+/// A header list back to the parser: kept for the next head unless a huge head grew it.
+fn keep(v: Vec<Header<'static>>) -> Vec<Header<'static>> {
+    if v.capacity() > KEEP_FIELDS {
+        Vec::new()
+    } else {
+        v
+    }
+}
+
 /// Takes up to `have` bytes of `remaining`: (bytes taken, bytes still to come).
 fn count_down(remaining: u64, have: usize) -> (usize, u64) {
     let have64 = u64::try_from(have).unwrap_or(u64::MAX);
     let took = remaining.min(have64);
     let took_usize = usize::try_from(took).unwrap_or(have);
     (took_usize, remaining - took)
-}
-
-/// An LF not preceded by CR anywhere in a head.
-///
-/// Runs over every head, so it is written without an early exit: the compiler vectorises
-/// the fold (16 or 32 bytes a step). The byte-at-a-time loop it replaced was a third of the
-/// time of parsing a 400-byte request head (benches/RESULTS.md, parser benches).
-fn has_bare_lf(head: &[u8]) -> bool {
-    let first = head.first() == Some(&b'\n');
-    let next = head.get(1..).unwrap_or_default();
-    first
-        || head.iter().zip(next).fold(false, |bare, (&prev, &b)| {
-            bare | ((b == b'\n') & (prev != b'\r'))
-        })
 }
 
 /// The start line as sent (leading empty lines skipped), cut at [`MAX_SUMMARY`].
@@ -784,6 +1138,163 @@ fn has_token(v: &[u8], token: &[u8]) -> bool {
         let name = t.split(|&b| b == b'/').next().unwrap_or_default();
         name.eq_ignore_ascii_case(token)
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// Lines of a head, read as the most lenient of the servers reads them.
+
+/// RFC 9110 `tchar`: the bytes of a method or a field name.
+const fn is_tchar(b: u8) -> bool {
+    matches!(b,
+        b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z'
+        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
+        | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
+}
+
+const fn is_ws(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// A control byte that no start line holds (CR and LF end lines, HTAB separates).
+const fn is_ctl(b: u8) -> bool {
+    (b < 0x20 && b != b'\t' && b != b'\r' && b != b'\n') || b == 0x7f
+}
+
+/// A request target's bytes: visible ASCII and obs-text (what httparse takes too).
+const fn is_target_byte(b: u8) -> bool {
+    matches!(b, 0x21..=0x7e | 0x80..=0xff)
+}
+
+/// A field value's (or reason phrase's) bytes: HTAB, SP, visible ASCII, obs-text.
+const fn is_value_byte(b: u8) -> bool {
+    matches!(b, b'\t' | 0x20..=0x7e | 0x80..=0xff)
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// `b` split after its longest prefix of bytes that satisfy `ok`.
+fn split_while(b: &[u8], ok: impl Fn(u8) -> bool) -> (&[u8], &[u8]) {
+    let n = b.iter().position(|&c| !ok(c)).unwrap_or(b.len());
+    (
+        b.get(..n).unwrap_or_default(),
+        b.get(n..).unwrap_or_default(),
+    )
+}
+
+/// What follows the empty lines (any CR and LF bytes) before a start line.
+fn skip_empty_lines(head: &[u8]) -> &[u8] {
+    split_while(head, |b| b == b'\r' || b == b'\n').1
+}
+
+/// The next line of `rest` without its LF or CRLF, and `rest` moved past it.
+fn next_line<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let nl = rest.iter().position(|&b| b == b'\n')?;
+    let line = rest.get(..nl).unwrap_or_default();
+    *rest = rest.get(nl + 1..).unwrap_or_default();
+    Some(strip_cr(line))
+}
+
+/// `HTTP/1.` and a minor version: 1.0 for `0`, 1.1 for any other (`HTTP/1.2` is served as
+/// 1.1 by nginx and Go). Anything else is a version this parser does not read.
+fn http_version(v: &[u8]) -> Result<HttpVersion, Invalid> {
+    let minor = v.strip_prefix(b"HTTP/1.").ok_or(Invalid::Unsupported)?;
+    if minor.is_empty() || minor.len() > 3 || !minor.iter().all(u8::is_ascii_digit) {
+        return Err(Invalid::Unsupported);
+    }
+    Ok(if minor.iter().all(|&b| b == b'0') {
+        HttpVersion::Http10
+    } else {
+        HttpVersion::Http11
+    })
+}
+
+/// `method 1*(SP / HTAB) target 1*(SP / HTAB) HTTP/1.x *(SP / HTAB)`, its line end
+/// stripped: any token as method (Go serves any), runs of spaces and tabs as delimiters
+/// (nginx takes runs of spaces, Apache and Envoy tabs too), trailing whitespace (nginx).
+/// A line without a version (HTTP/0.9) is refused.
+fn request_line(line: &[u8]) -> Result<(&[u8], &[u8], HttpVersion), Invalid> {
+    let (method, rest) = split_while(line, is_tchar);
+    let (ws1, rest) = split_while(rest, is_ws);
+    let (target, rest) = split_while(rest, is_target_byte);
+    let (ws2, rest) = split_while(rest, is_ws);
+    if method.is_empty() || ws1.is_empty() || target.is_empty() || ws2.is_empty() {
+        return Err(Invalid::BadSyntax);
+    }
+    let (version, rest) = split_while(rest, |b| !is_ws(b));
+    if !rest.iter().all(|&b| is_ws(b)) {
+        return Err(Invalid::BadSyntax);
+    }
+    Ok((method, target, http_version(version)?))
+}
+
+/// `HTTP/1.x 1*(SP / HTAB) 3DIGIT [ (SP / HTAB) reason ]`, its line end stripped.
+fn status_line(line: &[u8]) -> Result<(HttpVersion, u16), Invalid> {
+    let (version, rest) = split_while(line, |b| !is_ws(b));
+    let version = http_version(version)?;
+    let (ws, rest) = split_while(rest, is_ws);
+    let (code, reason) = split_while(rest, |b| b.is_ascii_digit());
+    if ws.is_empty() || code.len() != 3 {
+        return Err(Invalid::BadSyntax);
+    }
+    if !(reason.is_empty() || reason.first().is_some_and(|&b| is_ws(b)))
+        || !reason.iter().all(|&b| is_value_byte(b))
+    {
+        return Err(Invalid::BadSyntax);
+    }
+    let status = code.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+    Ok((version, status))
+}
+
+fn check_request_line(line: &[u8]) -> Result<(), Invalid> {
+    request_line(line).map(|_| ())
+}
+
+fn check_status_line(line: &[u8]) -> Result<(), Invalid> {
+    status_line(line).map(|_| ())
+}
+
+/// One header field line as read by [`field_line`]. Every kind but `Valid` is a line that
+/// servers read differently (the reason the parser reports the request, then
+/// [`ParserAnomaly::Ambiguous`], and stops).
+#[derive(Debug, PartialEq, Eq)]
+enum Field<'a> {
+    /// `token ":" OWS value OWS` (RFC 9112 section 5), split as httparse splits it.
+    Valid(Header<'a>),
+    /// Whitespace between the name and the colon (`Content-Length : 5`). RFC 9112 says
+    /// refuse the request, and current nginx and Go do; older nginx skipped the line and
+    /// served the request without the field; other servers and proxies have taken the
+    /// field as if the whitespace were not there (the classic smuggling pair), which is
+    /// how it is reported.
+    Lenient(Header<'a>),
+    /// Not a field line. A line that starts with whitespace is obsolete line folding:
+    /// current nginx refuses it, Go's textproto, Apache and Node unfold it into the field
+    /// before it (RFC 9112 section 5.2 lets a server do either), so the folded value, or
+    /// a folded `Transfer-Encoding`, is seen by some and not others. A name that is not a
+    /// token (`Ho(st`) is skipped by nginx (`ignore_invalid_headers`) and refused by Go. A
+    /// control byte in a value is passed on by nginx and refused by Go. No colon at all is
+    /// refused by both; reported the same way, as no server reads it as a field.
+    Bad,
+}
+
+/// Reads one header field line, its line end stripped.
+fn field_line(line: &[u8]) -> Field<'_> {
+    let (name, rest) = split_while(line, is_tchar);
+    let (ws, rest) = split_while(rest, is_ws);
+    let Some(value) = rest.strip_prefix(b":") else {
+        return Field::Bad;
+    };
+    let value = trim_ows(value);
+    if name.is_empty() || !value.iter().all(|&b| is_value_byte(b)) {
+        return Field::Bad;
+    }
+    let h = Header { name, value };
+    if ws.is_empty() {
+        Field::Valid(h)
+    } else {
+        Field::Lenient(h)
+    }
 }
 
 #[cfg(test)]
