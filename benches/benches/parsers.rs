@@ -28,6 +28,7 @@ use dataplane::bench::wire::hpack_int;
 use dataplane::inspect::{FlowInspector, InspectCounters, InspectEvent, ParserRegistry};
 use dataplane::reassembly::Chunk;
 use proto_parsers::contract::{Fact, FactSink, ParserAnomaly, StreamParser};
+use proto_parsers::driver::CarryBudget;
 use proto_parsers::facts::{Header, HttpRequest, HttpVersion, RequestDetail, SqlDialect};
 use proto_parsers::http1::Http1Parser;
 use proto_parsers::sql::Classifier;
@@ -151,6 +152,7 @@ impl Conversation {
 pub struct Flow {
     pub inspector: FlowInspector,
     pub counters: InspectCounters,
+    pub budget: CarryBudget,
 }
 
 impl Flow {
@@ -158,6 +160,7 @@ impl Flow {
         Flow {
             inspector: FlowInspector::new(udp),
             counters: InspectCounters::default(),
+            budget: CarryBudget::unlimited(),
         }
     }
 
@@ -168,18 +171,26 @@ impl Flow {
         sink: &mut Tally,
     ) -> Result<(), &'static str> {
         for (dir, b) in segs {
-            let ev = self
-                .inspector
-                .on_chunk(*dir, Chunk::Data(b), reg, sink, &mut self.counters);
-            if let InspectEvent::Opaque(why) = ev {
-                return Err(why);
+            let ev = self.inspector.on_chunk(
+                *dir,
+                Chunk::Data(b),
+                reg,
+                sink,
+                &mut self.counters,
+                &mut self.budget,
+            );
+            if let InspectEvent { blind: Some(b), .. } = ev
+                && !matches!(b.cause, control::Uninspectable::UnknownProtocol)
+            {
+                return Err(b.detail);
             }
         }
         Ok(())
     }
 
     pub fn end(&mut self, sink: &mut Tally) {
-        self.inspector.end(sink, &mut self.counters);
+        self.inspector
+            .end(sink, &mut self.counters, &mut self.budget);
     }
 }
 

@@ -29,7 +29,7 @@ fn unknown_field_suggests_the_right_one() {
     );
     assert_eq!(
         report("  mode: protect\n  colour: red\n"),
-        "p.yaml:6:3: error: unknown field `colour`\n  = help: expected one of `mode`, `defaultAction`, `groups`, `rules`"
+        "p.yaml:6:3: error: unknown field `colour`\n  = help: expected one of `mode`, `defaultAction`, `onUninspectable`, `groups`, `rules`"
     );
 }
 
