@@ -305,15 +305,15 @@ fn more_concurrent_streams_than_the_limit_are_reported_but_not_tracked() {
     let c = client(&frames);
     let mut p = Http2Parser::new();
     let mut sink = super::testkit::Collect::default();
-    let mut carry = super::testkit::Carry::default();
-    assert!(carry.push(&mut p, Direction::ToServer, &c, &mut sink));
+    let mut conv = super::testkit::Conv::new(&mut p);
+    assert!(conv.push(Direction::ToServer, &c, &mut sink));
     // Every request is reported (policy judges it); only MAX_STREAMS wait for a response.
     assert_eq!(sink.facts.len(), n);
     assert!(sink.facts[n - 1].starts_with(&format!("tx http2 {} [GET /s{}]", n - 1, n - 1)));
     assert_eq!(sink.anomalies, vec![ParserAnomaly::TooManyStreams; 44]);
-    assert_eq!(p.stats().too_many_streams, 44);
-    assert_eq!(p.open_streams(), MAX_STREAMS);
-    assert!(p.conn.streams.capacity() <= MAX_STREAMS);
+    assert_eq!(conv.parser().stats().too_many_streams, 44);
+    assert_eq!(conv.parser().open_streams(), MAX_STREAMS);
+    assert!(conv.parser().conn.streams.capacity() <= MAX_STREAMS);
 
     // The server answers stream 1 (tracked) and the last one (not tracked: ignored, not an
     // unsolicited response). That frees one slot, which the next stream takes.
@@ -325,30 +325,29 @@ fn more_concurrent_streams_than_the_limit_are_reported_but_not_tracked() {
         2 * n as u32 - 1,
         &[STATUS_404],
     ));
-    let mut scarry = super::testkit::Carry::default();
     sink.anomalies.clear();
-    assert!(scarry.push(&mut p, Direction::ToClient, &s, &mut sink));
+    assert!(conv.push(Direction::ToClient, &s, &mut sink));
     assert_eq!(sink.facts[n], "rx http2 0 Some(200) [200] http 200 ct=-");
     assert_eq!(sink.facts.len(), n + 1);
     assert!(sink.anomalies.is_empty(), "{:?}", sink.anomalies);
-    assert_eq!(p.open_streams(), MAX_STREAMS - 1);
+    assert_eq!(conv.parser().open_streams(), MAX_STREAMS - 1);
     let next = frame(
         HEADERS,
         END_STREAM | END_HEADERS,
         2 * n as u32 + 1,
         &get("/next"),
     );
-    assert!(carry.push(&mut p, Direction::ToServer, &next, &mut sink));
+    assert!(conv.push(Direction::ToServer, &next, &mut sink));
     assert!(sink.anomalies.is_empty(), "{:?}", sink.anomalies);
-    assert_eq!(p.open_streams(), MAX_STREAMS);
-    p.end(&mut sink);
+    assert_eq!(conv.parser().open_streams(), MAX_STREAMS);
+    conv.end(&mut sink);
     let unanswered = sink
         .facts
         .iter()
         .filter(|f| f.starts_with("unanswered"))
         .count();
     assert_eq!(unanswered, MAX_STREAMS);
-    assert_eq!(p.open_streams(), 0);
+    assert_eq!(conv.parser().open_streams(), 0);
 }
 
 #[test]

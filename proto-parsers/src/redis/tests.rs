@@ -1,5 +1,5 @@
 use super::testkit::{
-    Carry, Collect, Outcome, check_splits, run_chunks, run_wire, segments, sorted,
+    Collect, Conv, Outcome, check_splits, run_chunks, run_wire, segments, sorted,
 };
 use super::*;
 
@@ -96,14 +96,10 @@ fn mass_insert_pipe_with_inline_commands_and_a_200k_value() {
     // The 200 KB value is counted through, never carried.
     let mut p = RedisParser::new();
     let mut sink = Collect::default();
-    let (mut c, mut s) = (Carry::default(), Carry::default());
+    let mut conv = Conv::new(&mut p);
     for (d, b) in segments(PIPE) {
-        let carry = match d {
-            Direction::ToServer => &mut c,
-            Direction::ToClient => &mut s,
-        };
-        assert!(carry.push(&mut p, d, &b, &mut sink));
-        assert!(carry.carried() < 64, "carried {}", carry.carried());
+        assert!(conv.push(d, &b, &mut sink));
+        assert!(conv.carried(d) < 64, "carried {}", conv.carried(d));
     }
 }
 

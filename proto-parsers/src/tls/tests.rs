@@ -238,9 +238,11 @@ fn hostile_records_and_hellos() {
     for (bytes, a, why) in cases {
         let mut p = TlsParser::new();
         let mut sink = crate::redis::testkit::Collect::default();
-        let mut carry = crate::redis::testkit::Carry::default();
-        carry.push(&mut p, Direction::ToServer, &bytes, &mut sink);
-        assert!(carry.dead, "{bytes:?}");
+        let mut conv = crate::redis::testkit::Conv::new(&mut p);
+        assert!(
+            !conv.push(Direction::ToServer, &bytes, &mut sink),
+            "{bytes:?}"
+        );
         assert_eq!(sink.anomalies, [a], "{bytes:?}");
         let r = p.feed(
             Direction::ToServer,
