@@ -599,3 +599,55 @@ fn fields_the_parser_reads_by_name_count_past_the_255th() {
         ["tx grpc 0 [POST /pkg.Svc/Get]", "unanswered grpc 0"]
     );
 }
+
+#[test]
+fn three_hundred_concurrent_streams_are_all_judged_whatever_the_cut() {
+    // Envoy allows 2^31 concurrent streams: every request is reported whichever stream it
+    // comes on, gRPC ones included; the server answers all of them, and the answers of the
+    // streams that were tracked pair.
+    let n = 300;
+    let mut grpc = vec![0x83, 0x86, 0x04, 0x0c];
+    grpc.extend_from_slice(b"/pkg.Svc/Get");
+    grpc.extend_from_slice(&[0x01, 0x01, b'a']);
+    grpc.extend(literal(b"content-type", b"application/grpc", false));
+    let frames: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let block = if i % 50 == 49 {
+                grpc.clone()
+            } else {
+                get(&format!("/s{i}"))
+            };
+            frame(HEADERS, END_STREAM | END_HEADERS, 2 * i as u32 + 1, &block)
+        })
+        .collect();
+    let c = client(&frames);
+    let mut s = settings(&[]);
+    for i in 0..n {
+        s.extend(frame(
+            HEADERS,
+            END_STREAM | END_HEADERS,
+            2 * i as u32 + 1,
+            &[STATUS_200],
+        ));
+    }
+    let segs = as_segs(&[(Direction::ToServer, &c), (Direction::ToClient, &s)]);
+    let o = check_splits(Http2Parser::new, &segs, 5);
+    assert!(o.alive, "{o:?}");
+    assert!(o.anomalies.iter().all(|a| !a.blinds()), "{:?}", o.anomalies);
+    assert_eq!(o.anomalies.len(), n - MAX_STREAMS);
+    let tx: Vec<&String> = o.facts.iter().filter(|f| f.starts_with("tx ")).collect();
+    assert_eq!(tx.len(), n);
+    assert!(
+        tx[299].starts_with("tx grpc 299 [POST /pkg.Svc/Get]"),
+        "{}",
+        tx[299]
+    );
+    assert!(
+        tx[298].starts_with("tx http2 298 [GET /s298]"),
+        "{}",
+        tx[298]
+    );
+    let rx = o.facts.iter().filter(|f| f.starts_with("rx ")).count();
+    assert_eq!(rx, MAX_STREAMS);
+    assert!(!o.facts.iter().any(|f| f.starts_with("unanswered")));
+}
