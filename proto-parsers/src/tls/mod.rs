@@ -17,7 +17,9 @@
 //! interest to policy (TLS 1.2 certificates and key exchange): the parser reports
 //! `Opaque { Encrypted }` once and consumes everything after it without looking. A client
 //! that sends application data or, outside a HelloRetryRequest exchange, ChangeCipherSpec
-//! has also left the readable part.
+//! has also left the readable part; before any ClientHello was judged, that is a blinding
+//! [`ParserAnomaly::BadFraming`] too (servers refuse it, and a hello after it would go
+//! unjudged).
 //!
 //! SSLv2-compatible hellos are reported as `Invalid(Unsupported)`.
 
@@ -472,6 +474,11 @@ impl StreamParser for TlsParser {
                 pos += 5;
                 if t == CT_APPDATA {
                     side.opaque = true;
+                    if dir == Direction::ToServer && self.next_id == 0 {
+                        // Encrypted bytes before any ClientHello was judged: what they hold
+                        // (a hello the server reads some other way?) is unknown.
+                        sink.anomaly(ParserAnomaly::BadFraming);
+                    }
                     self.report_opaque(sink);
                     return Progress::Done {
                         consumed: data.len(),
@@ -505,6 +512,10 @@ impl StreamParser for TlsParser {
                 CT_CCS if side.rec_left == 0 && dir == Direction::ToServer && !self.hrr => {
                     // TLS 1.2: everything after the client's ChangeCipherSpec is encrypted.
                     side.opaque = true;
+                    if self.next_id == 0 {
+                        // Before any ClientHello was judged: nothing after it would be.
+                        sink.anomaly(ParserAnomaly::BadFraming);
+                    }
                     self.report_opaque(sink);
                 }
                 _ => {}

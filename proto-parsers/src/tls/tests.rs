@@ -436,3 +436,19 @@ fn two_host_names_are_ambiguous() {
     assert!(o.anomalies[0].blinds());
     assert!(o.facts[0].starts_with("tx 0 [ClientHello allowed.test]"));
 }
+
+#[test]
+fn encryption_before_any_client_hello_is_not_silent() {
+    // A ChangeCipherSpec or application data before the ClientHello: nothing after it is
+    // read, so the flow says so with a blinding anomaly rather than just going opaque.
+    let hello = records(CT_HANDSHAKE, &client_hello(&[sni(b"late.test")]), 16384);
+    for first in [&b"\x14\x03\x03\x00\x01\x01"[..], b"\x17\x03\x03\x00\x02ab"] {
+        let o = client(&[first, &hello[..]].concat());
+        assert_eq!(o.anomalies, [ParserAnomaly::BadFraming], "{first:?}");
+        assert!(o.anomalies[0].blinds());
+        assert_eq!(o.facts, ["opaque encrypted"]);
+    }
+    // After a judged ClientHello the same records are the normal end of the readable part.
+    let o = client(&[&hello[..], b"\x14\x03\x03\x00\x01\x01"].concat());
+    assert!(o.anomalies.is_empty(), "{o:?}");
+}
