@@ -1,8 +1,9 @@
 //! DNS over UDP and TCP parser.
 //!
 //! [`DnsParser::udp`] takes each `feed` as one datagram (one message); [`DnsParser::tcp`]
-//! reads the 2-byte length prefix of DNS over TCP and holds a message until it is whole
-//! (at most 65 537 bytes, within the caller's carry), several messages per connection.
+//! reads the 2-byte length prefix of DNS over TCP and leaves a message in the caller's
+//! carry until it is whole, several messages per connection: an unfinished one is at most
+//! its prefix and 65 534 bytes, which the default [`StreamParser::max_carry`] holds.
 //!
 //! A query (QR = 0) is reported as a [`DnsQuestion`] with its name decoded into the parser's
 //! scratch: dotted, lower-cased, no trailing dot, bytes outside printable ASCII and dots
@@ -14,7 +15,12 @@
 //! Names are decoded with compression pointers that must point strictly before the
 //! segment that holds them (so they cannot loop), at most [`MAX_POINTERS`] jumps, at most 255
 //! bytes in wire form. Anything malformed is an anomaly for that message; the flow goes on
-//! (over TCP the length prefix keeps the framing; over UDP each datagram stands alone).
+//! (over TCP the length prefix keeps the framing; over UDP each datagram stands alone). A
+//! query whose question cannot be read (no question, a name that does not decode, no type)
+//! is a blinding [`ParserAnomaly::BadFraming`], and one with several questions a blinding
+//! [`ParserAnomaly::Ambiguous`] (its first question reported): never a silent skip. A query
+//! past the [`MAX_OUTSTANDING`] ones waiting is still reported; only its answer is not
+//! paired ([`ParserAnomaly::TooManyTransactions`], which does not blind).
 
 #[cfg(test)]
 mod tests;
@@ -29,6 +35,10 @@ use crate::{AppProto, Direction};
 
 /// Queries waiting for their answer, per flow.
 pub const MAX_OUTSTANDING: usize = 128;
+/// Most bytes a DNS over TCP message takes with its length prefix.
+pub const MAX_TCP_MESSAGE: usize = 2 + u16::MAX as usize;
+// What the caller carries of an unfinished message (all of it but its last byte) fits.
+const _: () = assert!(MAX_TCP_MESSAGE - 1 <= crate::contract::DEFAULT_MAX_CARRY);
 /// Compression pointers followed in one name.
 pub const MAX_POINTERS: usize = 16;
 /// A name's longest wire form (RFC 1035).

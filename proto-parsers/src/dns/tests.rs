@@ -294,3 +294,39 @@ fn garbage_never_panics() {
         &[&buf],
     );
 }
+
+#[test]
+fn a_tcp_message_of_65535_bytes_is_read_whole() {
+    // A query padded to the largest length its prefix can say (EDNS padding, RFC 7830): the
+    // caller must be able to carry all of it.
+    let mut q = query(0x4242, 1, b"\x05admin\x04corp\x00");
+    q[11] = 1; // one additional record: OPT with a padding option
+    let pad = 65_535 - q.len() - 11 - 4;
+    q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0]);
+    q.extend_from_slice(&((pad + 4) as u16).to_be_bytes());
+    q.extend_from_slice(&[0, 12]);
+    q.extend_from_slice(&(pad as u16).to_be_bytes());
+    q.extend(std::iter::repeat_n(0u8, pad));
+    assert_eq!(q.len(), 65_535);
+    let mut stream = (q.len() as u16).to_be_bytes().to_vec();
+    stream.extend_from_slice(&q);
+    let mut again = query(7, 1, b"\x01b\x00");
+    stream.extend_from_slice(&(again.len() as u16).to_be_bytes());
+    stream.append(&mut again);
+    let segs = vec![(Direction::ToServer, stream.clone())];
+    let o = check_splits(DnsParser::tcp, &segs, 4_099);
+    assert!(o.alive && o.anomalies.is_empty(), "{o:?}");
+    assert_eq!(
+        facts_without_ids(&o),
+        [
+            "tx 0 [admin.corp A] qname=admin.corp qtype=1 qclass=1",
+            "tx 1 [b A] qname=b qtype=1 qclass=1",
+            "unanswered 0",
+            "unanswered 1",
+        ]
+    );
+    assert!(DnsParser::tcp().max_carry() >= MAX_TCP_MESSAGE - 1);
+    // In TCP segments through the driver.
+    let chunks: Vec<&[u8]> = stream.chunks(1448).collect();
+    assert_eq!(run_chunks(&mut DnsParser::tcp(), &chunks, &[]), o);
+}

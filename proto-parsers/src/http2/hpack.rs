@@ -144,6 +144,8 @@ const ENTRY_OVERHEAD: usize = 32;
 pub const DEFAULT_TABLE_SIZE: usize = 4096;
 /// The dynamic table's first buffer, doubled as entries are added.
 const MIN_TABLE_BUF: usize = 512;
+/// Most scratch reserved before a block is decoded (see [`Decoder::decode`]).
+const RESERVE_AT_ONCE: usize = 64 * 1024;
 /// Continuation octets an integer may have after its prefix octet.
 const MAX_INT_CONTINUATIONS: usize = 4;
 
@@ -736,13 +738,18 @@ impl Decoder {
     ) -> Result<Decoded, Error> {
         scratch.clear();
         out.clear();
-        // Grown at once rather than by doubling: Huffman decoding writes at most 8/5 of
-        // the bytes it reads (and never more than the bound in the module doc); every
-        // field takes at least one byte.
+        // Grown at once rather than by doubling for the blocks of common requests: Huffman
+        // decoding writes at most 8/5 of the bytes it reads (and never more than the bound
+        // in the module doc); every field takes at least one byte. A larger block grows it
+        // by doubling from there, as its strings need it.
         let most = limits
             .max_list
             .saturating_add(limits.max_list.max(self.table.max_size).saturating_mul(2));
-        scratch.reserve((block.len().saturating_mul(8) / 5 + 1).min(most));
+        scratch.reserve(
+            (block.len().saturating_mul(8) / 5 + 1)
+                .min(most)
+                .min(RESERVE_AT_ONCE),
+        );
         out.reserve(block.len().min(limits.max_fields).min(64));
         let mut d = Decoded::default();
         // Whether a field in `out` borrows from the table's buffer (which a compaction

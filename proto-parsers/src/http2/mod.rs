@@ -18,15 +18,28 @@
 //! side's field scratch. A flow picked up after its first bytes cannot be decoded (the dynamic
 //! tables are unknown) and is reported [`OpaqueReason::MidStream`].
 //!
-//! Bounds (each reached is an anomaly and a counter in [`Http2Stats`]): encoded header block
-//! [`MAX_BLOCK`], decoded header list [`MAX_HEADER_LIST`] (HPACK bombs), fields kept per
-//! block [`MAX_HEADERS`], HPACK dynamic table [`MAX_HPACK_TABLE`], tracked streams
-//! [`MAX_STREAMS`], frame size by the peer's `SETTINGS_MAX_FRAME_SIZE`, gRPC message length
-//! [`crate::grpc::MAX_MESSAGE`].
+//! Bounds, as large as common servers accept (each reached is an anomaly and a counter in
+//! [`Http2Stats`]): encoded header block [`MAX_BLOCK`] (any number of CONTINUATION frames,
+//! each counted by the bytes it carries plus its 9-byte frame header, so a flood of empty
+//! ones ends there too), decoded header list [`MAX_HEADER_LIST`] (Go's server accepts about
+//! 1 MiB; HPACK bombs end there), any number of fields within it, HPACK dynamic table
+//! [`MAX_HPACK_TABLE`], frame size by the peer's `SETTINGS_MAX_FRAME_SIZE`, gRPC message
+//! length [`crate::grpc::MAX_MESSAGE`]. A block over its bound gives the connection up with a
+//! blinding anomaly (its HPACK insertions are unknown, so nothing after it could be decoded);
+//! a list over its bound is still decoded whole into the dynamic table (the connection stays
+//! in step) and reported with the fields that fit, with a blinding anomaly. Streams past
+//! [`MAX_STREAMS`] are decoded and reported like any other; only their response pairing and
+//! gRPC message framing are given up ([`ParserAnomaly::TooManyTransactions`], which does not
+//! blind).
 //!
-//! Allocation: the scratch buffers, the HPACK tables and the header list a request fact
-//! borrows grow once to their bounds (or the connection's high-water mark) and are reused, so
-//! nothing is allocated per request or per header field, new values or not.
+//! Memory: a header block is assembled in the parser's own buffer as its fragments stream
+//! past, so the caller carries no more than a frame header ([`StreamParser::max_carry`] stays
+//! the default) and the buffer grows only with bytes that arrived, never with a declared
+//! length. The scratch buffers, the HPACK tables and the header list a request fact borrows
+//! grow to the connection's high-water mark and are reused, so nothing is allocated per
+//! request or per header field on the common path; a buffer that an unusually large block
+//! grew past [`KEEP_SCRATCH`] is freed once that block's facts are out, so what an idle
+//! connection keeps does not depend on the largest block it ever saw.
 
 pub mod hpack;
 
@@ -42,21 +55,25 @@ use crate::facts::{
 use crate::grpc::{self, MessageFramer};
 use crate::{AppProto, Direction};
 
-/// Most streams tracked at once (requests waiting for their response). Servers advertise
-/// 100 to 128 concurrent streams; a client opening more is flooding.
+/// Most streams tracked at once for pairing (requests waiting for their response). nginx
+/// allows 128 concurrent streams, Go 250, Envoy 2^31: a request on a stream past this is
+/// still decoded and reported, only its response and gRPC messages are not followed.
 pub const MAX_STREAMS: usize = 256;
-/// Largest encoded header block (HEADERS + CONTINUATION fragments) assembled for HPACK.
-pub const MAX_BLOCK: usize = 64 * 1024;
-/// Most CONTINUATION frames in one header block. A 64 KiB block in 16 KiB frames needs 4;
-/// thousands of tiny or empty ones are the CVE-2024-27316 flood, which costs a server CPU
-/// without ever growing the block.
-pub const MAX_CONTINUATIONS: u32 = 64;
+/// Largest encoded header block (HEADERS or PUSH_PROMISE, then CONTINUATION frames)
+/// assembled for HPACK, counted as the fragments' bytes plus 9 (the frame header) for each
+/// CONTINUATION frame: a block of 1 MiB + 4 KiB (what Go's server accepts, with room) in
+/// frames of any size up to that, while a flood of empty CONTINUATION frames (the
+/// CVE-2024-27316 shape) reaches it after about 117,000 frames.
+pub const MAX_BLOCK: usize = 1024 * 1024 + 8 * 1024;
 /// Largest decoded header list, counted as RFC 9113's `SETTINGS_MAX_HEADER_LIST_SIZE` does
-/// (name + value + 32 per field). A small block that expands past it is an HPACK bomb.
-pub const MAX_HEADER_LIST: usize = 64 * 1024;
-/// Most header fields kept per block; later fields are still decoded (HPACK state) but not
-/// reported.
-pub const MAX_HEADERS: usize = 128;
+/// (name + value + 32 per field): Go's `http.DefaultMaxHeaderBytes` (1 MiB) plus the 4 KiB
+/// Go's servers add to it. A small block that expands past it is an HPACK bomb.
+pub const MAX_HEADER_LIST: usize = 1024 * 1024 + 4 * 1024;
+/// Capacity a scratch buffer (block, decoded strings) keeps between blocks; one that an
+/// unusually large block grew past it is freed once that block is done.
+pub const KEEP_SCRATCH: usize = 64 * 1024;
+/// Entries a field list (decoded spans, the header list of a fact) keeps between blocks.
+const KEEP_FIELDS: usize = 2048;
 /// Largest HPACK dynamic table a peer may make a decoder keep, whatever it advertises.
 pub const MAX_HPACK_TABLE: usize = 64 * 1024;
 /// `SETTINGS_MAX_FRAME_SIZE` until a peer raises it.
@@ -103,10 +120,10 @@ pub struct Http2Stats {
     /// gRPC messages seen in both directions.
     pub grpc_messages: u64,
     pub grpc_compressed_messages: u64,
+    /// Requests on streams past [`MAX_STREAMS`]: reported, not paired with a response.
     pub too_many_streams: u64,
     pub block_too_large: u64,
     pub header_list_too_large: u64,
-    pub too_many_headers: u64,
     pub hpack_errors: u64,
     pub bad_framing: u64,
     pub oversized_frames: u64,
@@ -155,17 +172,18 @@ struct Pending {
     stream: u32,
     end_stream: bool,
     push: bool,
-    /// CONTINUATION frames received for this block so far.
-    continuations: u32,
+    /// Bytes counted against [`MAX_BLOCK`] so far: the fragments announced by the frames
+    /// received, plus a frame header for each CONTINUATION.
+    wire: usize,
 }
 
 /// One decoded field: where its name and value are (see [`hpack::View`]).
 type Span = Field;
 
-/// What the decoder may keep of one header block.
+/// What the decoder may keep of one header block: any number of fields within the list.
 const LIMITS: Limits = Limits {
     max_list: MAX_HEADER_LIST,
-    max_fields: MAX_HEADERS,
+    max_fields: usize::MAX,
 };
 
 /// What one direction needs: its framing position, its HPACK decoder and scratch.
@@ -186,7 +204,7 @@ struct Side {
     spans: Vec<Span>,
     /// For each [`Known`] name, 1 + the index in `spans` of the first field with it (0:
     /// none), found in one pass after decoding.
-    known: [u8; KNOWN],
+    known: [u32; KNOWN],
 }
 
 /// The header fields the parser reads by name.
@@ -239,6 +257,21 @@ impl Side {
         }
     }
 
+    /// A block's facts are out: frees what an unusually large block grew (see
+    /// [`KEEP_SCRATCH`]), keeps the rest for the next block.
+    fn release(&mut self) {
+        self.block.clear();
+        if self.block.capacity() > KEEP_SCRATCH {
+            self.block = Vec::new();
+        }
+        if self.fields.capacity() > KEEP_SCRATCH {
+            self.fields = Vec::new();
+        }
+        if self.spans.capacity() > KEEP_FIELDS {
+            self.spans = Vec::new();
+        }
+    }
+
     /// The bytes of the last decoded block's fields.
     fn view(&self) -> hpack::View<'_> {
         self.decoder.view(&self.block, &self.fields)
@@ -247,7 +280,7 @@ impl Side {
     /// The value of the first field named `name`.
     fn get(&self, name: Known) -> Option<&[u8]> {
         let i = self.known.get(name as usize)?.checked_sub(1)?;
-        let s = self.spans.get(usize::from(i))?;
+        let s = self.spans.get(i as usize)?;
         Some(self.view().value(s))
     }
 }
@@ -490,7 +523,7 @@ impl Http2Parser {
                     stream,
                     end_stream: ty == HEADERS && flags & END_STREAM != 0,
                     push: ty == PUSH_PROMISE,
-                    continuations: 0,
+                    wire: 0,
                 });
                 body.kind = BodyKind::Fragment;
                 if ty == PUSH_PROMISE && dir == Direction::ToServer {
@@ -502,12 +535,8 @@ impl Http2Parser {
                 conn.stats.continuation_frames += 1;
                 match side.pending.as_mut() {
                     Some(p) => {
-                        p.continuations += 1;
-                        if p.continuations > MAX_CONTINUATIONS {
-                            conn.stats.block_too_large += 1;
-                            sink.anomaly(ParserAnomaly::HeaderTooLarge);
-                            return Err(Invalid::TooLarge);
-                        }
+                        // Counted by its frame header too: empty ones cannot go on forever.
+                        p.wire = p.wire.saturating_add(FRAME_HEAD);
                         body.kind = BodyKind::Fragment;
                     }
                     None => bad = true,
@@ -546,11 +575,17 @@ impl Http2Parser {
                 body.kind = BodyKind::Skip;
             }
         }
-        if body.kind == BodyKind::Fragment {
-            // The block grows by this fragment: at once rather than by doubling (never past
-            // the bound, which fails the flow).
-            let room = MAX_BLOCK.saturating_sub(side.block.len());
-            side.block.reserve((body.left as usize).min(room));
+        if body.kind == BodyKind::Fragment
+            && let Some(p) = side.pending.as_mut()
+        {
+            // Judged by the length announced, so the outcome does not depend on where the
+            // bytes are cut: the receiver would not decode a block this large either.
+            p.wire = p.wire.saturating_add(body.left as usize);
+            if p.wire > MAX_BLOCK {
+                conn.stats.block_too_large += 1;
+                sink.anomaly(ParserAnomaly::HeaderTooLarge);
+                return Err(Invalid::TooLarge);
+            }
         }
         side.stage = Stage::Body(body);
         Ok(())
@@ -578,7 +613,7 @@ impl Http2Parser {
                     (Direction::ToServer, false) => conn.on_request(side, p, sink),
                     (Direction::ToClient, false) => conn.on_response(side, p, sink),
                 }
-                side.block.clear();
+                side.release();
             }
             _ => {}
         }
@@ -729,13 +764,8 @@ impl Http2Parser {
                         BodyKind::Skip => {}
                         BodyKind::Data => self.on_data(dir, b.stream, chunk, sink),
                         BodyKind::Fragment => {
-                            let (side, _, conn) = self.pair(dir);
-                            if side.block.len() + take > MAX_BLOCK {
-                                conn.stats.block_too_large += 1;
-                                sink.anomaly(ParserAnomaly::HeaderTooLarge);
-                                return self.die(Invalid::TooLarge);
-                            }
-                            side.block.extend_from_slice(chunk);
+                            // Within MAX_BLOCK: `on_head` counted the whole frame.
+                            grow(&mut self.side(dir).block, chunk);
                         }
                         BodyKind::Settings => {
                             let Some(entry) = rest.get(..6) else {
@@ -783,16 +813,19 @@ fn decode_block(side: &mut Side, conn: &mut Conn, sink: &mut dyn FactSink) -> Re
             && let Some(slot) = known.get_mut(k as usize)
             && *slot == 0
         {
-            *slot = u8::try_from(i + 1).unwrap_or(0);
+            *slot = u32::try_from(i + 1).unwrap_or(0);
         }
     }
-    if d.over_list {
+    if d.over_list || d.over_fields {
+        // The request is still reported (with the fields that fit) and the connection goes
+        // on in step, but what the server acts on is unknown: a blinding anomaly. A block
+        // that expanded to more than twice its size is a bomb; a long one is just too large.
         conn.stats.header_list_too_large += 1;
-        sink.anomaly(ParserAnomaly::CompressionError);
-    }
-    if d.over_fields {
-        conn.stats.too_many_headers += 1;
-        sink.anomaly(ParserAnomaly::TooManyHeaders);
+        sink.anomaly(if d.list_size / 2 > block.len() {
+            ParserAnomaly::CompressionError
+        } else {
+            ParserAnomaly::HeaderTooLarge
+        });
     }
     Ok(())
 }
@@ -847,8 +880,10 @@ impl Conn {
             self.stats.grpc_calls += 1;
         }
         if self.streams.len() >= MAX_STREAMS {
+            // Reported and judged below like any other; only its response is not paired
+            // (and its gRPC messages not framed), which does not blind.
             self.stats.too_many_streams += 1;
-            sink.anomaly(ParserAnomaly::TooManyStreams);
+            sink.anomaly(ParserAnomaly::TooManyTransactions);
         } else {
             self.streams.push(Stream {
                 id,
@@ -903,7 +938,11 @@ impl Conn {
             summary: &self.summary,
             detail,
         });
-        self.headers = recycle(list);
+        self.headers = if list.capacity() > KEEP_FIELDS {
+            Vec::new()
+        } else {
+            recycle(list)
+        };
     }
 
     /// A response header block (final headers, interim 1xx, or trailers) is complete.
@@ -1075,6 +1114,20 @@ impl Conn {
             }
         }
     }
+}
+
+/// Appends a fragment to the block being assembled. Grows by doubling from the fragment's
+/// size, never past [`MAX_BLOCK`] (the caller checked the block fits): what an attacker can
+/// make a connection hold is the bytes it sent, not a length it announced.
+fn grow(block: &mut Vec<u8>, chunk: &[u8]) {
+    let need = block.len().saturating_add(chunk.len());
+    if need > block.capacity() {
+        let want = need
+            .max(block.capacity().saturating_mul(2))
+            .min(MAX_BLOCK.max(need));
+        block.reserve_exact(want - block.len());
+    }
+    block.extend_from_slice(chunk);
 }
 
 /// Re-types an emptied header list so that its allocation outlives the borrows it held: the

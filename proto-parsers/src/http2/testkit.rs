@@ -1,14 +1,12 @@
 //! Test driver for the HTTP/2 and gRPC tests: loads recorded conversations
-//! (`tests/data/redis/segments.py` format), drives the parser exactly as the dataplane's
-//! inspector does (bounded carry per direction, feed again while `Done` consumes bytes) and
-//! renders facts to strings so runs can be compared.
+//! (`tests/data/redis/segments.py` format), drives the parser through the data plane's own
+//! caller ([`crate::driver`]: a carry per direction up to the parser's `max_carry`, fed again
+//! while `Done` consumes bytes) and renders facts to strings so runs can be compared.
 
-use crate::Direction;
 use crate::contract::{Fact, FactSink, ParserAnomaly, Progress, StreamParser};
+use crate::driver::Driver;
 use crate::facts::{HttpRequest, RequestDetail, ResponseDetail};
-
-/// The caller's carry cap (dataplane::inspect::CARRY_CAP).
-pub(crate) const CARRY_CAP: usize = 64 * 1024;
+use crate::{AppProto, Direction};
 
 /// Reads `dir:u8 | len:u32 BE | payload` records.
 pub(crate) fn segments(bytes: &[u8]) -> Vec<(Direction, Vec<u8>)> {
@@ -132,58 +130,61 @@ impl FactSink for Collect {
     }
 }
 
-/// One direction's side of the caller, as dataplane::inspect keeps it.
-#[derive(Default)]
-pub(crate) struct Carry {
-    buf: Vec<u8>,
-    pub dead: bool,
-    /// Most bytes ever carried, to show the parser never leans on the carry.
-    pub high: usize,
+/// A parser lent to a [`Driver`] for one run, so that the test can look at it afterwards.
+pub(crate) struct Lent<'a, P>(pub &'a mut P);
+
+impl<P: StreamParser> StreamParser for Lent<'_, P> {
+    fn proto(&self) -> AppProto {
+        self.0.proto()
+    }
+    fn feed(&mut self, dir: Direction, data: &[u8], sink: &mut dyn FactSink) -> Progress {
+        let r = self.0.feed(dir, data, sink);
+        assert!(r.consumed() <= data.len(), "consumed past the end");
+        r
+    }
+    fn gap(&mut self, dir: Direction, len: u32) -> bool {
+        self.0.gap(dir, len)
+    }
+    fn end(&mut self, sink: &mut dyn FactSink) {
+        self.0.end(sink);
+    }
+    fn max_carry(&self) -> usize {
+        self.0.max_carry()
+    }
 }
 
-impl Carry {
-    /// Feeds `data`; false once the parser (or the carry cap) gave up on the flow.
-    pub(crate) fn push(
-        &mut self,
-        p: &mut dyn StreamParser,
-        dir: Direction,
-        data: &[u8],
-        sink: &mut dyn FactSink,
-    ) -> bool {
-        if self.dead {
-            return false;
+/// One parser fed through the data plane's caller ([`Driver`]), borrowed so that a test can
+/// keep feeding it and look at it between feeds.
+pub(crate) struct Conv<'a, P: StreamParser> {
+    d: Driver<Lent<'a, P>>,
+}
+
+impl<'a, P: StreamParser> Conv<'a, P> {
+    pub(crate) fn new(p: &'a mut P) -> Self {
+        Conv {
+            d: Driver::new(Lent(p)),
         }
-        self.buf.extend_from_slice(data);
-        let mut off = 0;
-        loop {
-            let rest = &self.buf[off..];
-            if rest.is_empty() {
-                break;
-            }
-            match p.feed(dir, rest, sink) {
-                Progress::Done { consumed } if consumed > 0 => {
-                    assert!(consumed <= rest.len(), "consumed past the end");
-                    off += consumed;
-                }
-                Progress::Done { .. } => break,
-                Progress::NeedMore { consumed } => {
-                    assert!(consumed <= rest.len(), "consumed past the end");
-                    off += consumed;
-                    break;
-                }
-                Progress::Invalid(_) => {
-                    self.dead = true;
-                    return false;
-                }
-            }
-        }
-        self.buf.drain(..off);
-        self.high = self.high.max(self.buf.len());
-        if self.buf.len() > CARRY_CAP {
-            self.dead = true;
-            return false;
-        }
-        true
+    }
+
+    /// Feeds `data`; false once the flow was given up (by the parser or the carry limit).
+    pub(crate) fn push(&mut self, dir: Direction, data: &[u8], sink: &mut dyn FactSink) -> bool {
+        self.d.feed(dir, data, sink).is_ok()
+    }
+
+    pub(crate) fn carried(&self, dir: Direction) -> usize {
+        self.d.carried(dir)
+    }
+
+    pub(crate) fn alive(&self) -> bool {
+        self.d.stopped().is_none()
+    }
+
+    pub(crate) fn end(&mut self, sink: &mut dyn FactSink) {
+        self.d.end(sink);
+    }
+
+    pub(crate) fn parser(&mut self) -> &mut P {
+        self.d.parser.0
     }
 }
 
@@ -193,28 +194,30 @@ pub(crate) struct Outcome {
     pub facts: Vec<String>,
     pub anomalies: Vec<ParserAnomaly>,
     pub alive: bool,
+    /// Most bytes the caller ever carried, to show what the parser leans on the carry for.
     pub carried: usize,
 }
 
-/// Feeds `feeds` in order, then ends the flow.
+/// Feeds `feeds` in order through the data plane's caller ([`Driver`]), then ends the flow.
 pub(crate) fn run<'a, P: StreamParser>(
     p: &mut P,
     feeds: impl IntoIterator<Item = (Direction, &'a [u8])>,
 ) -> Outcome {
     let mut sink = Collect::default();
-    let (mut c, mut s) = (Carry::default(), Carry::default());
-    for (d, b) in feeds {
-        match d {
-            Direction::ToServer => c.push(p, d, b, &mut sink),
-            Direction::ToClient => s.push(p, d, b, &mut sink),
-        };
+    let mut d = Driver::new(Lent(p));
+    let mut carried = 0;
+    for (dir, b) in feeds {
+        if d.feed(dir, b, &mut sink).is_err() {
+            break;
+        }
+        carried = carried.max(d.carried(dir));
     }
-    p.end(&mut sink);
+    d.end(&mut sink);
     Outcome {
         facts: sink.facts,
         anomalies: sink.anomalies,
-        alive: !c.dead && !s.dead,
-        carried: c.high.max(s.high),
+        alive: d.stopped().is_none(),
+        carried,
     }
 }
 

@@ -1,22 +1,34 @@
 //! Redis RESP2/RESP3 parser.
 //!
 //! Client to server: multi-bulk commands (`*N\r\n$len\r\narg\r\n...`) and inline commands (a
-//! space-separated line, as typed over telnet). Each command is reported as a
-//! [`RedisCommand`] (name, first key, argument count) as soon as its name and first key are
-//! known, so policy judges a 100 MB `SET` before its value has arrived; every other argument
-//! is skipped by counting, never buffered. Arguments other than the key are never looked at,
-//! which is what keeps `AUTH`/`HELLO` secrets out of facts and summaries.
+//! line split into arguments as redis-server's `sdssplitargs` does: blanks between
+//! arguments, `"..."` with backslash and `\xHH` escapes, `'...'`, a quoted part inside an
+//! argument). Each command is reported as a [`RedisCommand`] (name, first key, argument
+//! count) as soon as its name and first key are known (an inline command once its line is
+//! complete: an unbalanced quote anywhere makes the server refuse the whole line), so policy
+//! judges a 100 MB `SET` before its value has arrived; every other argument is skipped by
+//! counting, never buffered, and so is an inline line of any length. Arguments other than the
+//! key are never looked at, which is what keeps `AUTH`/`HELLO` secrets out of facts and
+//! summaries.
 //!
-//! Server to client: every RESP2/RESP3 type, nested aggregates walked with a bounded stack
-//! of element counts, so a reply of any size streams through (`COMMAND DOCS` is 170 KB)
-//! without being held. Replies pair with commands by order (Redis answers in order). RESP3
-//! push messages (`>`) and attributes (`|`) answer no command. After `SUBSCRIBE`-like
-//! commands and `MONITOR` the server sends messages nobody asked for, so pairing stops
-//! (commands are still reported and judged).
+//! Limits, as redis-server 7 applies them by default: at most 2^31 - 1 arguments (`INT_MAX`)
+//! in a multi-bulk command, bulk strings of at most 512 MB (`proto-max-bulk-len`), inline
+//! lines of any length (the server's 64 KiB inline limit applies only while no line end has
+//! arrived; we never need the line whole). Keys are captured up to [`MAX_KEY`] bytes: a
+//! longer one is not reported as its prefix (rules match keys with globs) but as no key, with
+//! a blinding [`ParserAnomaly::HeaderTooLarge`].
+//!
+//! Server to client: every RESP2/RESP3 type, nested aggregates walked with a stack of element
+//! counts ([`MAX_DEPTH`] deep), so a reply of any size streams through (`COMMAND DOCS` is
+//! 170 KB) without being held, simple strings and errors of any length included. Replies pair
+//! with commands by order (Redis answers in order). RESP3 push messages (`>`) and attributes
+//! (`|`) answer no command. After `SUBSCRIBE`-like commands and `MONITOR` the server sends
+//! messages nobody asked for, so pairing stops (commands are still reported and judged).
 //!
 //! Pairing needs no memory per command (the n-th reply answers the n-th command), so the
-//! "queue" of outstanding commands is a counter; [`MAX_PENDING`] marks a pipelining flood
-//! and bounds how many `Unanswered` facts the end of a flow produces.
+//! "queue" of outstanding commands is a counter: any pipeline depth is reported and paired;
+//! [`MAX_PENDING`] marks a pipelining flood (a non-blinding anomaly) and bounds how many
+//! `Unanswered` facts the end of a flow produces.
 
 mod keys;
 #[cfg(test)]
@@ -29,29 +41,32 @@ use crate::facts::{RedisCommand, RedisReply, RequestDetail, ResponseDetail};
 use crate::{AppProto, Direction};
 use keys::KeySpec;
 
-/// Most arguments in one multi-bulk command (Redis's own default limit).
-pub const MAX_ARGS: u64 = 1024 * 1024;
-/// Longest bulk string (Redis's `proto-max-bulk-len` default, 512 MB). Longer is hostile.
+/// Most arguments in one multi-bulk command: redis-server 7 refuses more than `INT_MAX`.
+pub const MAX_ARGS: u64 = i32::MAX as u64;
+/// Longest bulk string (Redis's `proto-max-bulk-len` default, 512 MB). Longer is refused by
+/// the server (it closes the connection), so it is hostile.
 pub const MAX_BULK: u64 = 512 * 1024 * 1024;
 /// Most elements in one reply aggregate (counting costs nothing; beyond this it is hostile).
 pub const MAX_AGGREGATE: u64 = 1 << 32;
-/// Deepest nesting of reply aggregates (`COMMAND DOCS` needs about 8).
-pub const MAX_DEPTH: usize = 32;
-/// Longest inline command or reply line (simple string, error, number), below the caller's
-/// 64 KiB carry so an unfinished line always fits.
-pub const MAX_LINE: usize = 32 * 1024;
-/// Longest `*N` / `$N` header line.
+/// Deepest nesting of reply aggregates (`COMMAND DOCS` needs about 8; a script can return
+/// tables nested about 200 deep). The stack grows with the nesting, 16 bytes a level.
+pub const MAX_DEPTH: usize = 1024;
+/// Longest `*N` / `$N` header line (the server refuses a count of more than 20 digits).
 pub const MAX_HEADER_LINE: usize = 32;
 /// Outstanding commands before a pipelining flood is reported.
 pub const MAX_PENDING: u32 = 1024;
-/// Longest key kept for policy; a longer one is reported truncated, with an anomaly.
-pub const MAX_KEY: usize = 1024;
+/// Longest key captured for policy. A longer key is reported as no key, with a blinding
+/// anomaly: its prefix is not what the server acts on.
+pub const MAX_KEY: usize = 64 * 1024;
 /// Longest summary (`SET key`) and error summary.
 pub const MAX_SUMMARY: usize = 256;
-/// Longest blob error (`!len`) text kept.
+/// Longest error text (`-ERR ...`, blob error `!len`) kept.
 const MAX_ERROR: usize = 256;
 /// Longest `numkeys` argument read.
 const MAX_NUMBER: usize = 20;
+/// Capacity the key scratch keeps between commands; one that a long key grew past it is
+/// freed once that command is reported.
+const KEEP_KEY: usize = 4096;
 
 /// A bulk string being counted through: its data, then its CRLF.
 #[derive(Clone, Copy, Debug)]
@@ -148,7 +163,7 @@ fn int(b: &[u8]) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
-/// Which argument bytes are kept while counting through a bulk.
+/// Which argument bytes are kept while counting through a bulk or an inline argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Capture {
     Skip,
@@ -157,10 +172,56 @@ enum Capture {
     Numkeys,
 }
 
-/// Client-to-server state: the multi-bulk command being read, if any.
+/// Where an inline line's tokenizer is (redis-server's `sdssplitargs`, one byte at a time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+enum Tok {
+    /// Between arguments, skipping blanks.
+    #[default]
+    Between,
+    /// In an argument, outside quotes.
+    Plain,
+    /// Inside `"..."`.
+    Dq,
+    /// After a backslash inside `"..."`.
+    DqEsc,
+    /// After `\x` inside `"..."`.
+    DqHex,
+    /// After `\x` and one hex digit inside `"..."`.
+    DqHex1(u8),
+    /// Inside `'...'`.
+    Sq,
+    /// After a backslash inside `'...'`.
+    SqEsc,
+    /// Right after a closing quote: a blank or the end of the line must follow.
+    Closed,
+}
+
+/// The bytes `isspace` accepts, which separate inline arguments.
+const fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+const fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// An inline line the server refuses: an unbalanced quote, or a quote closed in the middle
+/// of an argument.
+struct Unbalanced;
+
+/// Client-to-server state: the command being read, if any.
 #[derive(Debug, Default)]
 struct ReqState {
+    /// In a multi-bulk command.
     in_command: bool,
+    /// In an inline command line.
+    in_inline: bool,
+    /// Arguments of the multi-bulk command; arguments started so far on an inline line.
     argc: u32,
     /// Arguments read so far (index of the next one).
     idx: u32,
@@ -171,15 +232,18 @@ struct ReqState {
     subscribe: bool,
     emitted: bool,
     key_truncated: bool,
+    /// Inline tokenizer state.
+    tok: Tok,
+    /// An inline line's CR, held back until the next byte tells whether it ends the line.
+    cr: bool,
     cmd: Vec<u8>,
     key: Vec<u8>,
     num: Vec<u8>,
 }
 
 impl ReqState {
-    fn start(&mut self, argc: u32) {
-        self.in_command = true;
-        self.argc = argc;
+    fn reset(&mut self) {
+        self.argc = 0;
         self.idx = 0;
         self.body = None;
         self.capture = None;
@@ -188,9 +252,22 @@ impl ReqState {
         self.subscribe = false;
         self.emitted = false;
         self.key_truncated = false;
+        self.tok = Tok::Between;
+        self.cr = false;
         self.cmd.clear();
         self.key.clear();
         self.num.clear();
+    }
+
+    fn start(&mut self, argc: u32) {
+        self.reset();
+        self.in_command = true;
+        self.argc = argc;
+    }
+
+    fn start_inline(&mut self) {
+        self.reset();
+        self.in_inline = true;
     }
 
     fn capture_for(&self, idx: u32) -> Capture {
@@ -210,6 +287,145 @@ impl ReqState {
         self.idx >= 1
             && self.key_at.is_none_or(|k| self.idx > k)
             && self.numkeys_at.is_none_or(|n| self.idx > n)
+    }
+
+    /// Bytes of the argument being read, kept if it is one policy needs.
+    fn keep(&mut self, chunk: &[u8]) {
+        match self.capture {
+            Some(Capture::Cmd) => {
+                push_bounded(&mut self.cmd, chunk, keys::MAX_NAME + 1);
+            }
+            Some(Capture::Key) => {
+                if !push_bounded(&mut self.key, chunk, MAX_KEY) {
+                    self.key_truncated = true;
+                }
+            }
+            Some(Capture::Numkeys) => {
+                push_bounded(&mut self.num, chunk, MAX_NUMBER);
+            }
+            Some(Capture::Skip) | None => {}
+        }
+    }
+
+    /// The argument being read is complete: what it tells about where the key is.
+    fn argument_end(&mut self) {
+        match self.capture {
+            Some(Capture::Cmd) => match keys::lookup(&self.cmd) {
+                KeySpec::At(n) => self.key_at = Some(n),
+                KeySpec::Numkeys(n) => self.numkeys_at = Some(n),
+                KeySpec::Subscribe => self.subscribe = true,
+                KeySpec::None => {}
+            },
+            Some(Capture::Numkeys) if int(&self.num).is_some_and(|k| k > 0) => {
+                self.key_at = Some(self.idx + 1);
+            }
+            _ => {}
+        }
+        self.capture = None;
+        self.idx += 1;
+    }
+
+    /// One byte of an inline line (never its LF; a CR only when it does not end the line).
+    fn inline_byte(&mut self, c: u8) -> Result<(), Unbalanced> {
+        loop {
+            match self.tok {
+                Tok::Between => {
+                    if is_space(c) {
+                        return Ok(());
+                    }
+                    self.capture = Some(self.capture_for(self.idx));
+                    self.argc = self.argc.saturating_add(1);
+                    self.tok = Tok::Plain;
+                    continue;
+                }
+                Tok::Plain => match c {
+                    b' ' | b'\t' | b'\r' => {
+                        self.argument_end();
+                        self.tok = Tok::Between;
+                    }
+                    b'"' => self.tok = Tok::Dq,
+                    b'\'' => self.tok = Tok::Sq,
+                    _ => self.keep(&[c]),
+                },
+                Tok::Dq => match c {
+                    b'\\' => self.tok = Tok::DqEsc,
+                    b'"' => self.tok = Tok::Closed,
+                    _ => self.keep(&[c]),
+                },
+                Tok::DqEsc => {
+                    if c == b'x' {
+                        self.tok = Tok::DqHex;
+                    } else {
+                        let e = match c {
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'b' => 0x08,
+                            b'a' => 0x07,
+                            _ => c,
+                        };
+                        self.keep(&[e]);
+                        self.tok = Tok::Dq;
+                    }
+                }
+                Tok::DqHex => {
+                    if hex_val(c).is_some() {
+                        self.tok = Tok::DqHex1(c);
+                    } else {
+                        // `\x` without two hex digits is an escaped `x`.
+                        self.keep(b"x");
+                        self.tok = Tok::Dq;
+                        continue;
+                    }
+                }
+                Tok::DqHex1(h) => match (hex_val(h), hex_val(c)) {
+                    (Some(hi), Some(lo)) => {
+                        self.keep(&[hi * 16 + lo]);
+                        self.tok = Tok::Dq;
+                    }
+                    _ => {
+                        self.keep(&[b'x', h]);
+                        self.tok = Tok::Dq;
+                        continue;
+                    }
+                },
+                Tok::Sq => match c {
+                    b'\\' => self.tok = Tok::SqEsc,
+                    b'\'' => self.tok = Tok::Closed,
+                    _ => self.keep(&[c]),
+                },
+                Tok::SqEsc => {
+                    self.tok = Tok::Sq;
+                    if c == b'\'' {
+                        self.keep(b"'");
+                    } else {
+                        self.keep(b"\\");
+                        continue;
+                    }
+                }
+                Tok::Closed => {
+                    if !is_space(c) {
+                        return Err(Unbalanced);
+                    }
+                    self.argument_end();
+                    self.tok = Tok::Between;
+                }
+            }
+            return Ok(());
+        }
+    }
+
+    /// The inline line ended.
+    fn inline_end(&mut self) -> Result<(), Unbalanced> {
+        match self.tok {
+            Tok::Between => {}
+            Tok::Plain | Tok::Closed => self.argument_end(),
+            Tok::Dq | Tok::DqEsc | Tok::DqHex | Tok::DqHex1(_) | Tok::Sq | Tok::SqEsc => {
+                return Err(Unbalanced);
+            }
+        }
+        self.tok = Tok::Between;
+        Ok(())
     }
 }
 
@@ -235,10 +451,14 @@ enum Top {
 /// Server-to-client state.
 #[derive(Debug, Default)]
 struct RepState {
-    stack: [Frame; MAX_DEPTH],
-    depth: usize,
+    /// Open aggregates, outermost first.
+    stack: Vec<Frame>,
     top: Top,
     body: Option<Body>,
+    /// The type byte of the line value (simple string, error, number...) being read.
+    line: Option<u8>,
+    /// The last byte of the line read so far was a CR (its end, if an LF follows).
+    cr: bool,
     err: Vec<u8>,
 }
 
@@ -246,10 +466,7 @@ impl RepState {
     /// One element ended; returns true when that completed the top-level value.
     fn element_done(&mut self) -> bool {
         loop {
-            let Some(i) = self.depth.checked_sub(1) else {
-                return true;
-            };
-            let Some(f) = self.stack.get_mut(i) else {
+            let Some(f) = self.stack.last_mut() else {
                 return true;
             };
             f.left = f.left.saturating_sub(1);
@@ -257,10 +474,44 @@ impl RepState {
                 return false;
             }
             let attr = f.attr;
-            self.depth = i;
+            self.stack.pop();
             if attr {
                 // An attribute is not one of its parent's elements: the value after it is.
-                return self.depth == 0;
+                return self.stack.is_empty();
+            }
+        }
+    }
+
+    /// Reads a line value's bytes up to its end: how many bytes of `data` it took and
+    /// whether the line ended, or `Err` for a line end that is not CRLF.
+    fn line_bytes(&mut self, kind: u8, data: &[u8]) -> Result<(usize, bool), ()> {
+        let nl = data.iter().position(|&b| b == b'\n');
+        let text = data.get(..nl.unwrap_or(data.len())).unwrap_or_default();
+        let keep = kind == b'-';
+        if nl == Some(0) {
+            if !self.cr {
+                return Err(());
+            }
+            self.cr = false;
+            return Ok((1, true));
+        }
+        if std::mem::take(&mut self.cr) && keep {
+            // The CR held back was text after all.
+            push_bounded(&mut self.err, b"\r", MAX_ERROR);
+        }
+        let (text, cr) = match text.split_last() {
+            Some((b'\r', t)) => (t, true),
+            _ => (text, false),
+        };
+        if keep {
+            push_bounded(&mut self.err, text, MAX_ERROR);
+        }
+        match nl {
+            Some(n) if cr => Ok((n + 1, true)),
+            Some(_) => Err(()),
+            None => {
+                self.cr = cr;
+                Ok((data.len(), false))
             }
         }
     }
@@ -288,7 +539,7 @@ impl Default for RedisParser {
         RedisParser {
             req: ReqState {
                 cmd: Vec::with_capacity(keys::MAX_NAME + 1),
-                key: Vec::with_capacity(MAX_KEY),
+                key: Vec::with_capacity(256),
                 num: Vec::with_capacity(MAX_NUMBER),
                 ..ReqState::default()
             },
@@ -370,18 +621,24 @@ impl RedisParser {
         });
     }
 
-    /// Reports the multi-bulk command held in the request scratch.
-    fn report_multibulk(&mut self, sink: &mut dyn FactSink) {
+    /// Reports the command held in the request scratch (`argc` arguments; its key if it
+    /// has one among them).
+    fn report_command(&mut self, argc: u32, sink: &mut dyn FactSink) {
         self.req.emitted = true;
-        if self.req.key_truncated {
-            sink.anomaly(ParserAnomaly::HeaderTooLarge);
-        }
-        let req = std::mem::take(&mut self.req);
-        let key = req
+        let mut req = std::mem::take(&mut self.req);
+        let mut key = req
             .key_at
-            .filter(|&k| k < req.idx)
+            .filter(|&k| k < req.idx && k < argc)
             .map(|_| req.key.as_slice());
-        self.report(&req.cmd, key, req.argc, req.subscribe, sink);
+        if key.is_some() && req.key_truncated {
+            // Not its prefix: a glob could match the prefix and not the key.
+            sink.anomaly(ParserAnomaly::HeaderTooLarge);
+            key = None;
+        }
+        self.report(&req.cmd, key, argc, req.subscribe, sink);
+        if req.key.capacity() > KEEP_KEY {
+            req.key = Vec::new();
+        }
         self.req = req;
     }
 
@@ -392,45 +649,39 @@ impl RedisParser {
             if rest.is_empty() {
                 return Progress::Done { consumed: pos };
             }
+            if self.req.in_inline {
+                match self.inline_bytes(rest, sink) {
+                    Ok(n) => pos += n,
+                    Err(a) => return self.fail(sink, a, Invalid::BadSyntax),
+                }
+                continue;
+            }
             if !self.req.in_command {
-                if rest.first() == Some(&b'*') {
-                    match line(rest, MAX_HEADER_LINE) {
-                        Line::More => return Progress::NeedMore { consumed: pos },
-                        Line::TooLong | Line::Bad => {
-                            return self.fail(sink, ParserAnomaly::BadFraming, Invalid::BadSyntax);
-                        }
-                        Line::Done(l, n) => {
-                            let Some(count) = l.get(1..).and_then(int) else {
-                                return self.fail(
-                                    sink,
-                                    ParserAnomaly::BadFraming,
-                                    Invalid::BadSyntax,
-                                );
-                            };
-                            if count > MAX_ARGS as i64 {
-                                return self.fail(
-                                    sink,
-                                    ParserAnomaly::MessageTooLarge,
-                                    Invalid::TooLarge,
-                                );
-                            }
-                            pos += n;
-                            // Redis ignores `*0` and `*-1` requests.
-                            if count > 0 {
-                                self.req.start(count as u32);
-                            }
-                        }
-                    }
+                if rest.first() != Some(&b'*') {
+                    self.req.start_inline();
                     continue;
                 }
-                match line_lf(rest, MAX_LINE) {
-                    None if rest.len() > MAX_LINE => {
-                        return self.fail(sink, ParserAnomaly::HeaderTooLarge, Invalid::TooLarge);
+                match line(rest, MAX_HEADER_LINE) {
+                    Line::More => return Progress::NeedMore { consumed: pos },
+                    Line::TooLong | Line::Bad => {
+                        return self.fail(sink, ParserAnomaly::BadFraming, Invalid::BadSyntax);
                     }
-                    None => return Progress::NeedMore { consumed: pos },
-                    Some((l, n)) => {
+                    Line::Done(l, n) => {
+                        let Some(count) = l.get(1..).and_then(int) else {
+                            return self.fail(sink, ParserAnomaly::BadFraming, Invalid::BadSyntax);
+                        };
+                        if count > MAX_ARGS as i64 {
+                            return self.fail(
+                                sink,
+                                ParserAnomaly::MessageTooLarge,
+                                Invalid::TooLarge,
+                            );
+                        }
                         pos += n;
-                        self.inline(l, sink);
+                        // Redis ignores `*0` and `*-1` requests.
+                        if count > 0 {
+                            self.req.start(count as u32);
+                        }
                     }
                 }
                 continue;
@@ -438,21 +689,7 @@ impl RedisParser {
             // Inside a multi-bulk command: an argument's body or its `$len` header.
             if let Some(mut body) = self.req.body {
                 let step = step_body(&mut body, rest);
-                let chunk = rest.get(..step.data).unwrap_or_default();
-                match self.req.capture {
-                    Some(Capture::Cmd) => {
-                        push_bounded(&mut self.req.cmd, chunk, keys::MAX_NAME + 1);
-                    }
-                    Some(Capture::Key) => {
-                        if !push_bounded(&mut self.req.key, chunk, MAX_KEY) {
-                            self.req.key_truncated = true;
-                        }
-                    }
-                    Some(Capture::Numkeys) => {
-                        push_bounded(&mut self.req.num, chunk, MAX_NUMBER);
-                    }
-                    Some(Capture::Skip) | None => {}
-                }
+                self.req.keep(rest.get(..step.data).unwrap_or_default());
                 pos += step.used;
                 if step.bad {
                     return self.fail(sink, ParserAnomaly::BadFraming, Invalid::BadSyntax);
@@ -491,72 +728,63 @@ impl RedisParser {
 
     /// One multi-bulk argument was read in full.
     fn argument_done(&mut self, sink: &mut dyn FactSink) {
-        let r = &mut self.req;
-        match r.capture {
-            Some(Capture::Cmd) => match keys::lookup(&r.cmd) {
-                KeySpec::At(n) => r.key_at = Some(n).filter(|&n| n < r.argc),
-                KeySpec::Numkeys(n) => r.numkeys_at = Some(n).filter(|&n| n < r.argc),
-                KeySpec::Subscribe => r.subscribe = true,
-                KeySpec::None => {}
-            },
-            Some(Capture::Numkeys) => {
-                let next = r.idx + 1;
-                if int(&r.num).is_some_and(|k| k > 0) && next < r.argc {
-                    r.key_at = Some(next);
-                }
-            }
-            _ => {}
-        }
-        r.capture = None;
-        r.idx += 1;
+        self.req.argument_end();
+        // A key past the last argument is no key: the command is ready without it.
+        let argc = self.req.argc;
+        self.req.key_at = self.req.key_at.filter(|&k| k < argc);
+        self.req.numkeys_at = self.req.numkeys_at.filter(|&k| k < argc);
+        let r = &self.req;
         if !r.emitted && (r.ready() || r.idx >= r.argc) {
-            self.report_multibulk(sink);
+            self.report_command(r.argc, sink);
         }
         if self.req.idx >= self.req.argc {
             self.req.in_command = false;
         }
     }
 
-    /// An inline command line (without its line end).
-    fn inline(&mut self, l: &[u8], sink: &mut dyn FactSink) {
-        let mut argc = 0u32;
-        let mut cmd: &[u8] = &[];
-        for (i, tok) in l
-            .split(|&b| b == b' ' || b == b'\t')
-            .filter(|t| !t.is_empty())
-            .enumerate()
-        {
-            if i == 0 {
-                cmd = tok;
-            }
-            argc = argc.saturating_add(1);
+    /// Bytes of an inline line, up to and including its LF: how many were taken. The line
+    /// is never held, only the arguments policy needs (`keep`).
+    fn inline_bytes(
+        &mut self,
+        data: &[u8],
+        sink: &mut dyn FactSink,
+    ) -> Result<usize, ParserAnomaly> {
+        let nl = data.iter().position(|&b| b == b'\n');
+        let text = data.get(..nl.unwrap_or(data.len())).unwrap_or_default();
+        if text.contains(&0) {
+            // The server looks for the line end with `strchr`, which stops at a NUL: it
+            // never runs this line nor anything after it.
+            return Err(ParserAnomaly::BadFraming);
         }
-        if argc == 0 {
-            // Redis ignores empty lines (clients send them as keep-alives).
-            return;
-        }
-        let arg = |n: u32| {
-            l.split(|&b| b == b' ' || b == b'\t')
-                .filter(|t| !t.is_empty())
-                .nth(n as usize)
-        };
-        let spec = keys::lookup(cmd);
-        let key = match spec {
-            KeySpec::At(n) => arg(n),
-            KeySpec::Numkeys(n) => match arg(n).and_then(int) {
-                Some(k) if k > 0 => arg(n + 1),
-                _ => None,
-            },
-            KeySpec::None | KeySpec::Subscribe => None,
-        };
-        let key = match key {
-            Some(k) if k.len() > MAX_KEY => {
-                sink.anomaly(ParserAnomaly::HeaderTooLarge);
-                k.get(..MAX_KEY)
+        for &c in text {
+            if std::mem::take(&mut self.req.cr) {
+                // The CR held back is not the line end: an argument separator or quoted.
+                self.req
+                    .inline_byte(b'\r')
+                    .map_err(|_| ParserAnomaly::BadFraming)?;
             }
-            k => k,
+            if c == b'\r' {
+                self.req.cr = true;
+                continue;
+            }
+            self.req
+                .inline_byte(c)
+                .map_err(|_| ParserAnomaly::BadFraming)?;
+        }
+        let Some(n) = nl else {
+            return Ok(data.len());
         };
-        self.report(cmd, key, argc, spec == KeySpec::Subscribe, sink);
+        // One CR right before the LF belongs to the line end.
+        self.req.cr = false;
+        self.req
+            .inline_end()
+            .map_err(|_| ParserAnomaly::BadFraming)?;
+        self.req.in_inline = false;
+        // Redis ignores empty lines (clients send them as keep-alives).
+        if self.req.argc > 0 {
+            self.report_command(self.req.argc, sink);
+        }
+        Ok(n + 1)
     }
 
     /// A top-level reply value ended.
@@ -587,6 +815,19 @@ impl RedisParser {
         });
     }
 
+    /// An element ended; reports the reply it completed, if it did, with the error text
+    /// captured when `error` says there is one.
+    fn element_done(&mut self, error: bool, sink: &mut dyn FactSink) {
+        if self.rep.element_done() {
+            let err = std::mem::take(&mut self.rep.err);
+            self.reply_done(error.then_some(err.as_slice()), sink);
+            self.rep.err = err;
+            if self.rep.stack.capacity() > 64 {
+                self.rep.stack = Vec::new();
+            }
+        }
+    }
+
     fn feed_reply(&mut self, data: &[u8], sink: &mut dyn FactSink) -> Progress {
         let mut pos = 0usize;
         loop {
@@ -594,9 +835,20 @@ impl RedisParser {
             if rest.is_empty() {
                 return Progress::Done { consumed: pos };
             }
+            if let Some(kind) = self.rep.line {
+                let Ok((n, ended)) = self.rep.line_bytes(kind, rest) else {
+                    return self.fail(sink, ParserAnomaly::BadFraming, Invalid::BadSyntax);
+                };
+                pos += n;
+                if ended {
+                    self.rep.line = None;
+                    self.element_done(kind == b'-', sink);
+                }
+                continue;
+            }
             if let Some(mut body) = self.rep.body {
                 let step = step_body(&mut body, rest);
-                if self.rep.top == Top::BlobError && self.rep.depth == 0 {
+                if self.rep.top == Top::BlobError && self.rep.stack.is_empty() {
                     let chunk = rest.get(..step.data).unwrap_or_default();
                     push_bounded(&mut self.rep.err, chunk, MAX_ERROR);
                 }
@@ -609,33 +861,14 @@ impl RedisParser {
                     return Progress::Done { consumed: pos };
                 }
                 self.rep.body = None;
-                if self.rep.element_done() {
-                    let err = std::mem::take(&mut self.rep.err);
-                    let error = (self.rep.top == Top::BlobError).then_some(err.as_slice());
-                    self.reply_done(error, sink);
-                    self.rep.err = err;
-                }
+                let blob_error = self.rep.top == Top::BlobError;
+                self.element_done(blob_error, sink);
                 continue;
             }
             let Some(&kind) = rest.first() else {
                 return Progress::Done { consumed: pos };
             };
-            let max = match kind {
-                b'+' | b'-' | b':' | b',' | b'(' | b'#' | b'_' => MAX_LINE,
-                _ => MAX_HEADER_LINE,
-            };
-            let (l, n) = match line(rest, max) {
-                Line::Done(l, n) => (l, n),
-                Line::More => return Progress::NeedMore { consumed: pos },
-                Line::TooLong if max == MAX_LINE => {
-                    return self.fail(sink, ParserAnomaly::HeaderTooLarge, Invalid::TooLarge);
-                }
-                Line::TooLong | Line::Bad => {
-                    return self.fail(sink, ParserAnomaly::BadFraming, Invalid::BadSyntax);
-                }
-            };
-            let body = l.get(1..).unwrap_or_default();
-            let top = self.rep.depth == 0;
+            let top = self.rep.stack.is_empty();
             if top {
                 self.rep.top = match kind {
                     b'>' => Top::Push,
@@ -645,14 +878,25 @@ impl RedisParser {
                 };
                 self.rep.err.clear();
             }
-            match kind {
-                b'+' | b'-' | b':' | b',' | b'(' | b'#' | b'_' => {
-                    pos += n;
-                    if self.rep.element_done() {
-                        let error = (kind == b'-').then_some(body);
-                        self.reply_done(error, sink);
-                    }
+            if matches!(kind, b'+' | b'-' | b':' | b',' | b'(' | b'#' | b'_') {
+                // A line value, streamed through: it may be of any length.
+                if kind == b'-' {
+                    self.rep.err.clear();
                 }
+                self.rep.line = Some(kind);
+                self.rep.cr = false;
+                pos += 1;
+                continue;
+            }
+            let (l, n) = match line(rest, MAX_HEADER_LINE) {
+                Line::Done(l, n) => (l, n),
+                Line::More => return Progress::NeedMore { consumed: pos },
+                Line::TooLong | Line::Bad => {
+                    return self.fail(sink, ParserAnomaly::BadFraming, Invalid::BadSyntax);
+                }
+            };
+            let body = l.get(1..).unwrap_or_default();
+            match kind {
                 b'$' | b'=' | b'!' => {
                     if body.first() == Some(&b'?') {
                         // RESP3 streamed strings: no server sends them to clients today.
@@ -664,9 +908,7 @@ impl RedisParser {
                     pos += n;
                     if len < 0 {
                         // RESP2 null bulk (`$-1`).
-                        if self.rep.element_done() {
-                            self.reply_done(None, sink);
-                        }
+                        self.element_done(false, sink);
                         continue;
                     }
                     if len as u64 > MAX_BULK {
@@ -697,35 +939,27 @@ impl RedisParser {
                     if elements == 0 {
                         // Empty or null aggregate: complete at once. An empty attribute
                         // is nothing at all.
-                        let done = if attr { top } else { self.rep.element_done() };
-                        if done {
-                            self.reply_done(None, sink);
+                        if attr {
+                            if top {
+                                self.reply_done(None, sink);
+                            }
+                        } else {
+                            self.element_done(false, sink);
                         }
                         continue;
                     }
-                    let Some(slot) = self.rep.stack.get_mut(self.rep.depth) else {
+                    if self.rep.stack.len() >= MAX_DEPTH {
                         return self.fail(sink, ParserAnomaly::MessageTooLarge, Invalid::TooLarge);
-                    };
-                    *slot = Frame {
+                    }
+                    self.rep.stack.push(Frame {
                         left: elements,
                         attr,
-                    };
-                    self.rep.depth += 1;
+                    });
                 }
                 _ => return self.fail(sink, ParserAnomaly::BadFraming, Invalid::BadSyntax),
             }
         }
     }
-}
-
-/// A line ending in LF (CR optional), as inline commands are read: the line without its
-/// terminator and the bytes it takes.
-fn line_lf(data: &[u8], max: usize) -> Option<(&[u8], usize)> {
-    let window = data.get(..data.len().min(max.saturating_add(1)))?;
-    let nl = window.iter().position(|&b| b == b'\n')?;
-    let l = window.get(..nl)?;
-    let l = l.strip_suffix(b"\r").unwrap_or(l);
-    Some((l, nl + 1))
 }
 
 impl StreamParser for RedisParser {
@@ -757,16 +991,20 @@ impl StreamParser for RedisParser {
         // the next message boundary is unknown.
         let (body, i) = match dir {
             Direction::ToServer => {
-                if matches!(
-                    self.req.capture,
-                    Some(Capture::Cmd | Capture::Key | Capture::Numkeys)
-                ) {
+                if self.req.in_inline
+                    || matches!(
+                        self.req.capture,
+                        Some(Capture::Cmd | Capture::Key | Capture::Numkeys)
+                    )
+                {
                     return false;
                 }
                 (&mut self.req.body, 0)
             }
             Direction::ToClient => {
-                if self.rep.top == Top::BlobError && self.rep.depth == 0 {
+                if self.rep.line.is_some()
+                    || (self.rep.top == Top::BlobError && self.rep.stack.is_empty())
+                {
                     return false;
                 }
                 (&mut self.rep.body, 1)

@@ -1,14 +1,12 @@
 //! Test driver shared by the Redis, DNS and TLS parser tests: loads recorded conversations
-//! (`tests/data/redis/segments.py` format), drives a parser exactly as the dataplane's
-//! inspector does (bounded carry per direction, feed again while `Done` consumes bytes) and
-//! renders facts to strings so runs can be compared.
+//! (`tests/data/redis/segments.py` format), drives a parser through the data plane's own
+//! caller ([`crate::driver`]: a carry per direction up to the parser's `max_carry`, fed again
+//! while `Done` consumes bytes) and renders facts to strings so runs can be compared.
 
 use crate::Direction;
-use crate::contract::{Fact, FactSink, ParserAnomaly, Progress, StreamParser};
+use crate::contract::{Fact, FactSink, ParserAnomaly, StreamParser};
 use crate::facts::{RequestDetail, ResponseDetail};
-
-/// The caller's carry cap (dataplane::inspect::CARRY_CAP).
-pub(crate) const CARRY_CAP: usize = 64 * 1024;
+pub(crate) use crate::http2::testkit::Conv;
 
 /// Reads `dir:u8 | len:u32 BE | payload` records.
 pub(crate) fn segments(bytes: &[u8]) -> Vec<(Direction, Vec<u8>)> {
@@ -117,62 +115,6 @@ impl FactSink for Collect {
     }
 }
 
-/// One direction's side of the caller, as dataplane::inspect keeps it.
-#[derive(Default)]
-pub(crate) struct Carry {
-    buf: Vec<u8>,
-    pub dead: bool,
-}
-
-impl Carry {
-    /// Feeds `data`; false once the parser (or the carry cap) gave up on the flow.
-    pub(crate) fn push(
-        &mut self,
-        p: &mut dyn StreamParser,
-        dir: Direction,
-        data: &[u8],
-        sink: &mut dyn FactSink,
-    ) -> bool {
-        if self.dead {
-            return false;
-        }
-        self.buf.extend_from_slice(data);
-        let mut off = 0;
-        loop {
-            let rest = &self.buf[off..];
-            if rest.is_empty() {
-                break;
-            }
-            match p.feed(dir, rest, sink) {
-                Progress::Done { consumed } if consumed > 0 => {
-                    assert!(consumed <= rest.len(), "consumed past the end");
-                    off += consumed;
-                }
-                Progress::Done { .. } => break,
-                Progress::NeedMore { consumed } => {
-                    assert!(consumed <= rest.len(), "consumed past the end");
-                    off += consumed;
-                    break;
-                }
-                Progress::Invalid(_) => {
-                    self.dead = true;
-                    return false;
-                }
-            }
-        }
-        self.buf.drain(..off);
-        if self.buf.len() > CARRY_CAP {
-            self.dead = true;
-            return false;
-        }
-        true
-    }
-
-    pub(crate) fn carried(&self) -> usize {
-        self.buf.len()
-    }
-}
-
 /// What one run produced.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Outcome {
@@ -182,42 +124,44 @@ pub(crate) struct Outcome {
 }
 
 /// Feeds the segments in wire order, each as the reassembler would release it.
-pub(crate) fn run_wire(p: &mut dyn StreamParser, segs: &[(Direction, Vec<u8>)]) -> Outcome {
+pub(crate) fn run_wire<P: StreamParser>(p: &mut P, segs: &[(Direction, Vec<u8>)]) -> Outcome {
     let mut sink = Collect::default();
-    let (mut c, mut s) = (Carry::default(), Carry::default());
+    let mut c = Conv::new(p);
     for (d, b) in segs {
-        match d {
-            Direction::ToServer => c.push(p, *d, b, &mut sink),
-            Direction::ToClient => s.push(p, *d, b, &mut sink),
-        };
+        if !c.push(*d, b, &mut sink) {
+            break;
+        }
     }
-    p.end(&mut sink);
+    c.end(&mut sink);
     Outcome {
         facts: sink.facts,
         anomalies: sink.anomalies,
-        alive: !c.dead && !s.dead,
+        alive: c.alive(),
     }
 }
 
 /// Feeds the client stream in `chunks_c`, then the server stream in `chunks_s`.
-pub(crate) fn run_chunks(
-    p: &mut dyn StreamParser,
+pub(crate) fn run_chunks<P: StreamParser>(
+    p: &mut P,
     chunks_c: &[&[u8]],
     chunks_s: &[&[u8]],
 ) -> Outcome {
     let mut sink = Collect::default();
-    let (mut c, mut s) = (Carry::default(), Carry::default());
-    for b in chunks_c {
-        c.push(p, Direction::ToServer, b, &mut sink);
+    let mut c = Conv::new(p);
+    let feeds = chunks_c
+        .iter()
+        .map(|b| (Direction::ToServer, b))
+        .chain(chunks_s.iter().map(|b| (Direction::ToClient, b)));
+    for (d, b) in feeds {
+        if !c.push(d, b, &mut sink) {
+            break;
+        }
     }
-    for b in chunks_s {
-        s.push(p, Direction::ToClient, b, &mut sink);
-    }
-    p.end(&mut sink);
+    c.end(&mut sink);
     Outcome {
         facts: sink.facts,
         anomalies: sink.anomalies,
-        alive: !c.dead && !s.dead,
+        alive: c.alive(),
     }
 }
 

@@ -1,8 +1,13 @@
 //! TLS handshake parser (ClientHello/ServerHello).
 //!
 //! Reads the record layer of both directions and assembles handshake messages from record
-//! fragments into a bounded scratch per direction ([`MAX_HANDSHAKE`]), so a ClientHello
-//! spread over several records and TCP segments is seen whole. The ClientHello is reported
+//! fragments into a bounded scratch per direction, so a ClientHello spread over several
+//! records and TCP segments is seen whole, up to [`MAX_HANDSHAKE`] bytes (the largest
+//! ClientHello a common server accepts: OpenSSL's 131,396; post-quantum key shares make
+//! ClientHellos of 1.5 to 2 KB, and more with several). A longer handshake message is a
+//! blinding [`ParserAnomaly::MessageTooLarge`]. The scratch grows with the bytes that arrive,
+//! not with a declared length, and one grown past [`KEEP_SCRATCH`] is freed once its
+//! messages are read. The ClientHello is reported
 //! as a [`TlsClientHello`] (SNI, offered ALPN list, highest offered version ignoring GREASE),
 //! the ServerHello as a [`TlsServerHello`] (negotiated version, ALPN when the server sends
 //! it in the clear, i.e. before TLS 1.3). A HelloRetryRequest answers the first ClientHello
@@ -12,7 +17,9 @@
 //! interest to policy (TLS 1.2 certificates and key exchange): the parser reports
 //! `Opaque { Encrypted }` once and consumes everything after it without looking. A client
 //! that sends application data or, outside a HelloRetryRequest exchange, ChangeCipherSpec
-//! has also left the readable part.
+//! has also left the readable part; before any ClientHello was judged, that is a blinding
+//! [`ParserAnomaly::BadFraming`] too (servers refuse it, and a hello after it would go
+//! unjudged).
 //!
 //! SSLv2-compatible hellos are reported as `Invalid(Unsupported)`.
 
@@ -25,9 +32,12 @@ use crate::contract::{
 use crate::facts::{RequestDetail, ResponseDetail, TlsClientHello, TlsServerHello};
 use crate::{AppProto, Direction};
 
-/// Largest handshake message assembled (a ClientHello with a big session ticket or
-/// post-quantum key shares stays well below).
-pub const MAX_HANDSHAKE: usize = 64 * 1024;
+/// Largest handshake message assembled, its 4-byte header included: OpenSSL's server accepts
+/// a ClientHello body of up to 131,396 bytes (Go's and rustls' up to 64 KiB, BoringSSL's
+/// 16 KiB).
+pub const MAX_HANDSHAKE: usize = 132 * 1024;
+/// Capacity the handshake scratch keeps once its messages are read.
+pub const KEEP_SCRATCH: usize = 16 * 1024;
 /// Largest record body (TLSCiphertext: 2^14 + 2048).
 pub const MAX_RECORD: usize = 16384 + 2048;
 /// ALPN protocols kept from one ClientHello.
@@ -186,8 +196,14 @@ fn parse_client_hello(body: &[u8]) -> Option<ClientHello<'_>> {
                 while !list.b.is_empty() {
                     let kind = list.u8()?;
                     let name = list.vec16()?;
-                    if kind == 0 && ch.sni.is_none() {
-                        ch.sni = Some(name);
+                    if kind == 0 {
+                        if ch.sni.is_some() {
+                            // Servers refuse a second host name (OpenSSL, Go) or could pick
+                            // either: the one reported may not be the one used.
+                            ch.duplicate = true;
+                        } else {
+                            ch.sni = Some(name);
+                        }
                     }
                 }
             }
@@ -375,10 +391,13 @@ impl TlsParser {
             Direction::ToClient => &mut self.server,
         };
         if side.opaque {
-            side.hs.clear();
+            side.hs = Vec::new();
             self.report_opaque(sink);
         } else {
             side.hs.drain(..off.min(side.hs.len()));
+            if side.hs.is_empty() && side.hs.capacity() > KEEP_SCRATCH {
+                side.hs = Vec::new();
+            }
         }
         Ok(())
     }
@@ -387,6 +406,19 @@ impl TlsParser {
         sink.anomaly(a);
         Progress::Invalid(why)
     }
+}
+
+/// Appends a record's handshake bytes: grown by doubling from the first record, never more
+/// than the bytes held need.
+fn grow(hs: &mut Vec<u8>, chunk: &[u8]) {
+    let need = hs.len().saturating_add(chunk.len());
+    if need > hs.capacity() {
+        let want = need
+            .max(hs.capacity().saturating_mul(2))
+            .min(need.max(MAX_HANDSHAKE + MAX_RECORD));
+        hs.reserve_exact(want - hs.len());
+    }
+    hs.extend_from_slice(chunk);
 }
 
 impl StreamParser for TlsParser {
@@ -442,6 +474,11 @@ impl StreamParser for TlsParser {
                 pos += 5;
                 if t == CT_APPDATA {
                     side.opaque = true;
+                    if dir == Direction::ToServer && self.next_id == 0 {
+                        // Encrypted bytes before any ClientHello was judged: what they hold
+                        // (a hello the server reads some other way?) is unknown.
+                        sink.anomaly(ParserAnomaly::BadFraming);
+                    }
                     self.report_opaque(sink);
                     return Progress::Done {
                         consumed: data.len(),
@@ -464,10 +501,10 @@ impl StreamParser for TlsParser {
             pos += take;
             match side.rec_type {
                 CT_HANDSHAKE => {
-                    if side.hs.len() + chunk.len() > MAX_HANDSHAKE {
-                        return self.fail(sink, ParserAnomaly::MessageTooLarge, Invalid::TooLarge);
-                    }
-                    side.hs.extend_from_slice(chunk);
+                    // Every whole message is read as soon as it is in, and one announcing
+                    // more than MAX_HANDSHAKE fails the flow, so what is held stays under
+                    // MAX_HANDSHAKE + one record.
+                    grow(&mut side.hs, chunk);
                     if let Err(why) = self.handshake_messages(dir, sink) {
                         return Progress::Invalid(why);
                     }
@@ -475,6 +512,10 @@ impl StreamParser for TlsParser {
                 CT_CCS if side.rec_left == 0 && dir == Direction::ToServer && !self.hrr => {
                     // TLS 1.2: everything after the client's ChangeCipherSpec is encrypted.
                     side.opaque = true;
+                    if self.next_id == 0 {
+                        // Before any ClientHello was judged: nothing after it would be.
+                        sink.anomaly(ParserAnomaly::BadFraming);
+                    }
                     self.report_opaque(sink);
                 }
                 _ => {}

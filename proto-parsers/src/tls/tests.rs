@@ -238,9 +238,11 @@ fn hostile_records_and_hellos() {
     for (bytes, a, why) in cases {
         let mut p = TlsParser::new();
         let mut sink = crate::redis::testkit::Collect::default();
-        let mut carry = crate::redis::testkit::Carry::default();
-        carry.push(&mut p, Direction::ToServer, &bytes, &mut sink);
-        assert!(carry.dead, "{bytes:?}");
+        let mut conv = crate::redis::testkit::Conv::new(&mut p);
+        assert!(
+            !conv.push(Direction::ToServer, &bytes, &mut sink),
+            "{bytes:?}"
+        );
         assert_eq!(sink.anomalies, [a], "{bytes:?}");
         let r = p.feed(
             Direction::ToServer,
@@ -320,4 +322,133 @@ fn garbage_never_panics() {
         );
         let _ = client(&ch);
     }
+}
+
+fn server_hello() -> Vec<u8> {
+    let mut sh = vec![3, 3];
+    sh.extend_from_slice(&[1; 32]);
+    sh.extend_from_slice(&[0, 0x13, 0x01, 0]);
+    let sv = ext(EXT_SUPPORTED_VERSIONS, &[0x03, 0x04]);
+    sh.extend_from_slice(&(sv.len() as u16).to_be_bytes());
+    sh.extend_from_slice(&sv);
+    records(CT_HANDSHAKE, &handshake(HS_SERVER_HELLO, &sh), 16384)
+}
+
+/// A key_share extension as large as `n` bytes of post-quantum shares make it.
+fn key_share(n: usize) -> Vec<u8> {
+    let mut shares = Vec::new();
+    shares.extend_from_slice(&0x11ecu16.to_be_bytes()); // X25519MLKEM768
+    shares.extend_from_slice(&(n as u16).to_be_bytes());
+    shares.extend(std::iter::repeat_n(0x5a, n));
+    let mut body = (shares.len() as u16).to_be_bytes().to_vec();
+    body.extend_from_slice(&shares);
+    ext(51, &body)
+}
+
+#[test]
+fn a_3_kb_client_hello_over_two_records_is_judged() {
+    let sv = ext(EXT_SUPPORTED_VERSIONS, &[2, 0x03, 0x04]);
+    let ch = client_hello(&[sni(b"pq.shop.test"), alpn(&[b"h2"]), sv, key_share(2_950)]);
+    assert!(ch.len() > 3_000 && ch.len() < 4_096, "{}", ch.len());
+    let c = records(CT_HANDSHAKE, &ch, 2_048);
+    assert_eq!(c.len(), ch.len() + 10);
+    let segs = vec![
+        (Direction::ToServer, c),
+        (Direction::ToClient, server_hello()),
+    ];
+    let o = check_wire_splits(TlsParser::new, &segs, 1);
+    assert!(o.alive && o.anomalies.is_empty(), "{o:?}");
+    assert_eq!(
+        o.facts,
+        [
+            "tx 0 [ClientHello pq.shop.test] sni=pq.shop.test alpn=[h2] version=0x0304",
+            "rx 0 None [ServerHello] version=0x0304 alpn=-",
+            "opaque encrypted",
+        ]
+    );
+}
+
+#[test]
+fn a_client_hello_as_large_as_openssl_accepts_is_judged_and_a_larger_one_blinds() {
+    // The largest a ClientHello's own lengths allow (what OpenSSL accepts): a 32-byte
+    // session id, 65,534 bytes of cipher suites, 255 compression methods, 65,535 bytes of
+    // extensions (key shares and padding first, SNI and ALPN last), in 9 records.
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[7; 32]);
+    body.push(32);
+    body.extend_from_slice(&[9; 32]);
+    body.extend_from_slice(&65_534u16.to_be_bytes());
+    body.extend(std::iter::repeat_n([0x13, 0x01], 65_534 / 2).flatten());
+    body.push(255);
+    body.extend(std::iter::repeat_n(0u8, 255));
+    let tail = [sni(b"huge.shop.test"), alpn(&[b"h2", b"http/1.1"])].concat();
+    let shares = key_share(60_000);
+    let pad = ext(21, &vec![0; 65_535 - tail.len() - shares.len() - 4]);
+    let exts = [shares, pad, tail].concat();
+    assert_eq!(exts.len(), 65_535);
+    body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+    body.extend_from_slice(&exts);
+    assert_eq!(body.len(), 131_396);
+    let ch = handshake(HS_CLIENT_HELLO, &body);
+    assert!(ch.len() <= MAX_HANDSHAKE);
+    let c = records(CT_HANDSHAKE, &ch, 16_384);
+    let segs = vec![
+        (Direction::ToServer, c.clone()),
+        (Direction::ToClient, server_hello()),
+    ];
+    let o = check_wire_splits(TlsParser::new, &segs, 4_999);
+    assert!(o.alive && o.anomalies.is_empty(), "{o:?}");
+    assert_eq!(
+        o.facts[0],
+        "tx 0 [ClientHello huge.shop.test] sni=huge.shop.test alpn=[h2,http/1.1] version=0x0303"
+    );
+    // The scratch is freed once the hello is read.
+    let mut p = TlsParser::new();
+    run_chunks(&mut p, &[&c], &[]);
+    assert!(p.client.hs.capacity() <= KEEP_SCRATCH);
+
+    // A handshake message announcing one byte more than the limit: refused as soon as its
+    // header is in, loudly.
+    let huge = handshake(HS_CLIENT_HELLO, &vec![0; MAX_HANDSHAKE - 3]);
+    let o = client(&records(CT_HANDSHAKE, &huge[..100], 16_384));
+    assert!(!o.alive);
+    assert_eq!(o.anomalies, [ParserAnomaly::MessageTooLarge]);
+    assert!(o.anomalies[0].blinds());
+    assert!(o.facts.is_empty(), "{o:?}");
+}
+
+#[test]
+fn two_host_names_are_ambiguous() {
+    let mut l = Vec::new();
+    for name in [&b"allowed.test"[..], b"denied.test"] {
+        l.push(0);
+        l.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        l.extend_from_slice(name);
+    }
+    let mut b = (l.len() as u16).to_be_bytes().to_vec();
+    b.extend_from_slice(&l);
+    let o = client(&records(
+        CT_HANDSHAKE,
+        &client_hello(&[ext(EXT_SNI, &b)]),
+        16384,
+    ));
+    assert_eq!(o.anomalies, [ParserAnomaly::Ambiguous]);
+    assert!(o.anomalies[0].blinds());
+    assert!(o.facts[0].starts_with("tx 0 [ClientHello allowed.test]"));
+}
+
+#[test]
+fn encryption_before_any_client_hello_is_not_silent() {
+    // A ChangeCipherSpec or application data before the ClientHello: nothing after it is
+    // read, so the flow says so with a blinding anomaly rather than just going opaque.
+    let hello = records(CT_HANDSHAKE, &client_hello(&[sni(b"late.test")]), 16384);
+    for first in [&b"\x14\x03\x03\x00\x01\x01"[..], b"\x17\x03\x03\x00\x02ab"] {
+        let o = client(&[first, &hello[..]].concat());
+        assert_eq!(o.anomalies, [ParserAnomaly::BadFraming], "{first:?}");
+        assert!(o.anomalies[0].blinds());
+        assert_eq!(o.facts, ["opaque encrypted"]);
+    }
+    // After a judged ClientHello the same records are the normal end of the readable part.
+    let o = client(&[&hello[..], b"\x14\x03\x03\x00\x01\x01"].concat());
+    assert!(o.anomalies.is_empty(), "{o:?}");
 }
