@@ -27,7 +27,12 @@ impl FactSink for Check {
         {
             assert!(summary.len() <= 256, "summary of {} bytes", summary.len());
             match detail {
-                RequestDetail::Redis(c) => assert!(c.key.is_none_or(|k| k.len() <= 1024)),
+                RequestDetail::Redis(c) => {
+                    assert!(
+                        c.key
+                            .is_none_or(|k| k.len() <= proto_parsers::redis::MAX_KEY)
+                    )
+                }
                 RequestDetail::Dns(q) => assert!(q.qname.len() <= 255 * 4),
                 RequestDetail::Tls(h) => assert!(h.alpn.len() <= 16),
                 _ => {}
