@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use dataplane::decode::checksum::ChecksumMode;
 use dataplane::events::EventOutput;
 use dataplane::live::{RunError, RunOptions, Source};
 use dataplane::pipeline::capture::CaptureConfig;
@@ -62,6 +63,11 @@ enum Cmd {
         /// Write the flows of rules with `capture: true` here, one pcap per flow.
         #[arg(long, value_name = "DIR")]
         capture_dir: Option<PathBuf>,
+        /// Validate IP/TCP/UDP checksums (a packet that fails is dropped, never judged):
+        /// `auto` samples the captures first and turns validation off when checksums were
+        /// offloaded where they were recorded.
+        #[arg(long, value_enum, default_value = "auto")]
+        checksum: ChecksumArg,
     },
     /// Judge live traffic: inline from NFQUEUE or a bridge, or passively on a tap.
     Run {
@@ -109,6 +115,11 @@ enum Cmd {
         /// (`palisadectl captures` lists them).
         #[arg(long, value_name = "DIR")]
         capture_dir: Option<PathBuf>,
+        /// Validate IP/TCP/UDP checksums (a packet that fails is dropped, never judged):
+        /// `auto` validates on NFQUEUE (the kernel fills in offloaded checksums) and, on
+        /// AF_PACKET, samples the first packets to tell whether checksums are offloaded.
+        #[arg(long, value_enum, default_value = "auto")]
+        checksum: ChecksumArg,
     },
     /// Propose a policy from captured traffic: allow rules for what was observed.
     Learn {
@@ -167,6 +178,23 @@ enum PolicyCmd {
 enum OnSwapArg {
     Keep,
     Rejudge,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ChecksumArg {
+    Auto,
+    On,
+    Off,
+}
+
+impl From<ChecksumArg> for ChecksumMode {
+    fn from(a: ChecksumArg) -> Self {
+        match a {
+            ChecksumArg::Auto => ChecksumMode::Auto,
+            ChecksumArg::On => ChecksumMode::Validate,
+            ChecksumArg::Off => ChecksumMode::Ignore,
+        }
+    }
 }
 
 fn parse_queues(s: &str) -> Result<(u16, u16), String> {
@@ -245,6 +273,7 @@ fn main() -> ExitCode {
             compare,
             fail_on_change,
             capture_dir,
+            checksum,
         } => {
             if workers == 0 || workers > 256 {
                 eprintln!("palisade: --workers must be between 1 and 256");
@@ -270,6 +299,7 @@ fn main() -> ExitCode {
                 worker: WorkerConfig {
                     log_all,
                     capture,
+                    checksums: checksum.into(),
                     ..WorkerConfig::default()
                 },
                 swaps: swap_at,
@@ -357,6 +387,7 @@ fn main() -> ExitCode {
             on_swap,
             no_watch,
             capture_dir,
+            checksum,
         } => {
             let capture = match capture_config(capture_dir) {
                 Ok(c) => c,
@@ -398,6 +429,7 @@ fn main() -> ExitCode {
                         flush_each_packet: true,
                         ..c
                     }),
+                    checksums: checksum.into(),
                     ..WorkerConfig::default()
                 },
                 watch: !no_watch,

@@ -73,6 +73,13 @@ pub fn to_json(r: &ReplayReport) -> serde_json::Value {
             "global_cap_hits": s.reassembly.global_cap_hits,
         },
         "changes": changes_json(r),
+        "checksums": {
+            "mode": r.checksums.map_or("configured", |(m, _, _)| m.as_str()),
+            "sampled": r.checksums.map_or(0, |(_, n, _)| n),
+            "sample_failed": r.checksums.map_or(0, |(_, _, b)| b),
+            "dropped": s.bad_checksums,
+        },
+        "normalised": sorted(s.normalised.iter().map(|(k, v)| (*k, v))).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
         "flow_captures": s.capture,
         "events": r.events_written,
         "policy": r.policy_log.iter().map(|(v, src, err)| json!({"version": v, "source": src, "error": err})).collect::<Vec<_>>(),
@@ -218,6 +225,31 @@ pub fn to_text(r: &ReplayReport) -> String {
             o,
             "captures   {} file(s), {} packets ({} flows held; limits hit: hold {}, open files {}, file size {}; errors {})",
             c.files, c.packets, c.held_flows, c.hold_limit, c.open_limit, c.truncated, c.errors
+        );
+    }
+    if let Some((mode, n, bad)) = r.checksums
+        && (mode != crate::decode::checksum::ChecksumMode::Validate || bad > 0)
+    {
+        let _ = writeln!(
+            o,
+            "checksums  {} ({bad} of the first {n} TCP/UDP packets failed{})",
+            if mode == crate::decode::checksum::ChecksumMode::Validate {
+                "validated"
+            } else {
+                "not validated"
+            },
+            if mode == crate::decode::checksum::ChecksumMode::Validate {
+                ""
+            } else {
+                ": offloaded where the capture was taken"
+            }
+        );
+    }
+    if s.bad_checksums > 0 {
+        let _ = writeln!(
+            o,
+            "           {} packet(s) dropped for bad checksums",
+            s.bad_checksums
         );
     }
     let _ = writeln!(o, "events     {}", r.events_written);

@@ -56,6 +56,7 @@ fn out_of_order_flood_stays_within_the_caps() {
     let stream = StreamConfig {
         max_ooo_bytes_per_stream: 64 * 1024,
         max_ooo_segments_per_stream: 16,
+        ..StreamConfig::default()
     };
     let budget = 1 << 20;
     let cfg = WorkerConfig {

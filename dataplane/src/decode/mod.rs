@@ -17,6 +17,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice, err::Layer};
 
+pub mod checksum;
+
 /// A pcap LINKTYPE_ value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LinkType(pub u32);
@@ -126,6 +128,11 @@ pub struct Packet<'a> {
     /// IP protocol number of the transport (after IPv6 extension headers).
     pub proto: u8,
     pub transport: Transport<'a>,
+    /// The IPv4 header's checksum holds (always true for IPv6, which has none).
+    pub ip_header_ok: bool,
+    /// The transport header and its data, as the datagram carries them; empty when the
+    /// capture cut the datagram short (its checksum cannot be checked).
+    pub l4: &'a [u8],
 }
 
 /// What one frame decoded to.
@@ -228,6 +235,8 @@ fn ethernet_ipv4_tcp(frame: &[u8]) -> Option<Packet<'_>> {
         src: IpAddr::V4(Ipv4Addr::new(s0, s1, s2, s3)),
         dst: IpAddr::V4(Ipv4Addr::new(d0, d1, d2, d3)),
         proto: PROTO_TCP,
+        ip_header_ok: checksum::ipv4_header_ok(ip.get(..header_len)?),
+        l4: tcp,
         transport: Transport::Tcp(TcpInfo {
             sport: u16::from_be_bytes([sp0, sp1]),
             dport: u16::from_be_bytes([dp0, dp1]),
@@ -314,7 +323,7 @@ fn stop_error(layer: Layer, err: &etherparse::err::packet::SliceError) -> Decode
 }
 
 fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> {
-    let (src, dst, payload, frag) = match &p.net {
+    let (src, dst, payload, frag, ip_header_ok) = match &p.net {
         None => {
             // A frame whose payload is not IP (or whose IP header was cut short).
             return match &p.stop_err {
@@ -337,6 +346,7 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> 
                 IpAddr::V4(Ipv4Addr::from(h.destination())),
                 v4.payload(),
                 frag,
+                checksum::ipv4_header_ok(h.slice()),
             )
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
@@ -361,10 +371,16 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> 
                 IpAddr::V6(Ipv6Addr::from(h.destination())),
                 v6.payload(),
                 frag,
+                true,
             )
         }
     };
     let proto = payload.ip_number.0;
+    let l4 = if payload.incomplete {
+        &[][..]
+    } else {
+        payload.payload
+    };
     if let Some((id, offset, more)) = frag {
         return Ok(Decoded::Ip(Packet {
             src,
@@ -376,6 +392,8 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> 
                 more,
                 payload: payload.payload,
             },
+            ip_header_ok,
+            l4: &[],
         }));
     }
     let transport = match &p.transport {
@@ -392,6 +410,8 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> 
         dst,
         proto,
         transport,
+        ip_header_ok,
+        l4,
     }))
 }
 

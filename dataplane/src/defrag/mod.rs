@@ -6,19 +6,33 @@
 //! overlapping fragments silently, while an inspector must keep one answer per byte and say
 //! when someone sent two.
 //!
-//! **Overlap rule: FIRST FRAGMENT WINS.** Bytes already received for an offset are kept; a
-//! later fragment's bytes for the same offsets are ignored (only its new part is used) and
-//! raise [`DefragAnomaly::Overlap`], plus [`DefragAnomaly::OverlapMismatch`] when they differ.
-//! Modern receivers discard such datagrams altogether (RFC 5722 for IPv6), so the caller may
-//! also choose to drop them inline; the reassembled view here is the one the inspector sees.
+//! **Overlaps: as the receiving host.** A fragment whose bytes are all there already, and
+//! the same, is a duplicate: ignored (with [`DefragAnomaly::Overlap`]). Any other overlap
+//! (a fragment that also brings new bytes, or differs) makes the datagram unusable, as Linux
+//! does for IPv4 and RFC 5722 requires for IPv6: it is abandoned ([`DefragAnomaly::Overlap`]
+//! or [`DefragAnomaly::OverlapMismatch`]) and its fragments are refused from then on, so an
+//! inline caller drops them and the receiver can never complete a datagram the inspector
+//! did not see whole.
+//!
+//! **Refused means dropped.** After each [`Defragmenter::insert`], [`Defragmenter::refused`]
+//! says whether the fragment was refused (a bad length, an abandoned datagram, a full table
+//! that could not make room). An inline caller drops it: the receiver must not complete a
+//! datagram from fragments the inspector refused. A datagram evicted to make room leaves a
+//! tombstone as an abandoned one does (bounded by `max_tombstones`; when those are full, new
+//! datagrams are refused rather than tombstones forgotten): its later fragments are refused,
+//! since the receiver holds its earlier ones.
 //!
 //! **Bounds**, each with a counter and an anomaly:
 //! - at most `max_datagrams` datagrams in progress; a new one when the table is full evicts the
 //!   oldest ([`DefragAnomaly::TableFull`]);
 //! - at most `max_total_bytes` of buffers over all datagrams; the oldest other datagrams are
 //!   evicted to make room (also `TableFull`);
-//! - at most `max_frags_per_datagram` fragments ([`DefragAnomaly::TooManyFragments`]) and a
-//!   payload end of at most `max_datagram_bytes` ([`DefragAnomaly::TooLarge`]) per datagram.
+//! - at most `max_frags_per_datagram` fragments (by default as many as a 64 KiB datagram of
+//!   8-byte fragments has: hosts accept those), at most `max_ranges` separate received ranges
+//!   (holes), each kept sorted and searched by bisection so that no order of arrival costs
+//!   more than O(log n) per fragment plus one short move ([`DefragAnomaly::TooManyFragments`]),
+//!   and a payload end of at most `max_datagram_bytes` ([`DefragAnomaly::TooLarge`]) per
+//!   datagram.
 //!   A datagram that breaks one of these is abandoned: its buffer is freed at once and a small
 //!   tombstone stays until its timeout, so its remaining fragments are refused (each raising
 //!   the same anomaly, so an inline caller can drop them) instead of starting a fresh datagram
@@ -43,8 +57,14 @@ use std::net::IpAddr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DefragConfig {
+    /// Datagrams being reassembled at once.
     pub max_datagrams: usize,
+    /// Abandoned or evicted datagrams remembered until their timeout, so that their
+    /// remaining fragments are refused.
+    pub max_tombstones: usize,
     pub max_frags_per_datagram: u16,
+    /// Separate received ranges one datagram may have (holes between them).
+    pub max_ranges: u16,
     /// Largest reassembled payload (offset + length of its last byte).
     pub max_datagram_bytes: usize,
     /// Buffer bytes over all datagrams in progress.
@@ -56,7 +76,10 @@ impl Default for DefragConfig {
     fn default() -> Self {
         DefragConfig {
             max_datagrams: 1024,
-            max_frags_per_datagram: 64,
+            max_tombstones: 16 * 1024,
+            // 65,535 bytes in 8-byte fragments: what Linux reassembles.
+            max_frags_per_datagram: 8192,
+            max_ranges: 1024,
             max_datagram_bytes: 65535,
             max_total_bytes: 8 << 20,
             timeout_ns: 30_000_000_000,
@@ -112,6 +135,10 @@ pub struct DefragCounters {
     pub bad_length: u64,
     /// Fragments not used at all (refused, or for an abandoned datagram).
     pub dropped_fragments: u64,
+    /// Datagrams abandoned because fragments overlapped.
+    pub overlap_abandoned: u64,
+    /// New datagrams refused because the table and the tombstones were full.
+    pub refused_datagrams: u64,
     /// Most buffer bytes held at one time.
     pub bytes_peak: u64,
 }
@@ -132,6 +159,8 @@ impl DefragCounters {
             (&mut self.too_many, o.too_many),
             (&mut self.bad_length, o.bad_length),
             (&mut self.dropped_fragments, o.dropped_fragments),
+            (&mut self.overlap_abandoned, o.overlap_abandoned),
+            (&mut self.refused_datagrams, o.refused_datagrams),
         ];
         for (a, b) in pairs {
             *a = a.saturating_add(b);
@@ -174,11 +203,17 @@ impl Datagram {
 pub struct Defragmenter {
     cfg: DefragConfig,
     map: HashMap<FragKey, Datagram, foldhash::fast::RandomState>,
-    /// Datagrams in creation order, for eviction and expiry; entries whose datagram has gone
-    /// (completed, or replaced under the same key) are skipped and compacted away.
+    /// Datagrams in creation order, for expiry; entries whose datagram has gone (completed,
+    /// or replaced under the same key) are skipped and compacted away.
     fifo: VecDeque<(FragKey, u64)>,
+    /// Live datagrams in creation order, for eviction (stale entries skipped likewise).
+    live_fifo: VecDeque<(FragKey, u64)>,
     next_order: u64,
     bytes: usize,
+    /// Tombstones in `map` (abandoned or evicted datagrams).
+    dead: usize,
+    /// Whether the last fragment inserted was refused.
+    refused: bool,
     out: Vec<u8>,
     counters: DefragCounters,
 }
@@ -189,8 +224,11 @@ impl Defragmenter {
             cfg,
             map: HashMap::with_hasher(foldhash::fast::RandomState::default()),
             fifo: VecDeque::new(),
+            live_fifo: VecDeque::new(),
             next_order: 0,
             bytes: 0,
+            dead: 0,
+            refused: false,
             out: Vec::new(),
             counters: DefragCounters::default(),
         }
@@ -203,6 +241,12 @@ impl Defragmenter {
     /// Datagrams in progress (abandoned ones included until they time out).
     pub fn pending(&self) -> usize {
         self.map.len()
+    }
+
+    /// Whether the last fragment given to [`Defragmenter::insert`] was refused: an inline
+    /// caller drops it, so that the receiver cannot complete the datagram either.
+    pub fn refused(&self) -> bool {
+        self.refused
     }
 
     /// Buffer bytes held by all datagrams in progress.
@@ -223,6 +267,7 @@ impl Defragmenter {
         anomaly: &mut dyn FnMut(DefragAnomaly),
     ) -> Option<&[u8]> {
         bump(&mut self.counters.fragments);
+        self.refused = false;
         let end = u64::from(offset).saturating_add(payload.len() as u64);
         if offset & 7 != 0 || (more_fragments && payload.len() & 7 != 0) {
             self.refuse(DefragAnomaly::BadLength, anomaly);
@@ -270,6 +315,7 @@ impl Defragmenter {
             bump(&mut self.counters.bad_length);
         }
         bump(&mut self.counters.dropped_fragments);
+        self.refused = true;
         anomaly(why);
     }
 
@@ -291,8 +337,15 @@ impl Defragmenter {
             if d.dead.is_none() {
                 bump(&mut self.counters.timeouts);
                 anomaly(DefragAnomaly::Timeout);
+            } else {
+                self.dead = self.dead.saturating_sub(1);
             }
         }
+    }
+
+    /// Live datagrams (tombstones excluded).
+    pub fn live(&self) -> usize {
+        self.map.len().saturating_sub(self.dead)
     }
 
     /// Starts a datagram for `key`, evicting the oldest if the table is full.
@@ -302,11 +355,13 @@ impl Defragmenter {
         key: FragKey,
         anomaly: &mut dyn FnMut(DefragAnomaly),
     ) -> bool {
-        if self.map.len() >= self.cfg.max_datagrams {
+        if self.live() >= self.cfg.max_datagrams {
             bump(&mut self.counters.table_full);
-            while self.map.len() >= self.cfg.max_datagrams {
+            while self.live() >= self.cfg.max_datagrams {
                 if !self.evict_oldest(None) {
-                    // max_datagrams is 0: nothing can be reassembled.
+                    // Nothing can be evicted without forgetting a datagram whose fragments
+                    // the receiver holds: refuse the new one instead (fail closed).
+                    bump(&mut self.counters.refused_datagrams);
                     self.refuse(DefragAnomaly::TableFull, anomaly);
                     return false;
                 }
@@ -329,35 +384,58 @@ impl Defragmenter {
             },
         );
         self.fifo.push_back((key, order));
-        if self.fifo.len() > 2 * self.cfg.max_datagrams + 64 {
+        self.live_fifo.push_back((key, order));
+        let bound = 2 * (self.cfg.max_datagrams + self.cfg.max_tombstones) + 64;
+        if self.fifo.len() > bound {
             let map = &self.map;
             self.fifo
                 .retain(|(k, o)| map.get(k).is_some_and(|d| d.order == *o));
         }
+        if self.live_fifo.len() > 2 * self.cfg.max_datagrams + 64 {
+            let map = &self.map;
+            self.live_fifo.retain(|(k, o)| {
+                map.get(k)
+                    .is_some_and(|d| d.order == *o && d.dead.is_none())
+            });
+        }
         true
     }
 
-    /// Drops the oldest datagram other than `except`. False if there is none.
+    /// Gives up the oldest live datagram other than `except`: its buffer is freed and a
+    /// tombstone refuses its later fragments (the receiver holds its earlier ones). False if
+    /// there is none, or no room for its tombstone.
     fn evict_oldest(&mut self, except: Option<&FragKey>) -> bool {
+        if self.dead >= self.cfg.max_tombstones {
+            return false;
+        }
         let mut kept = None;
         let mut evicted = false;
-        while let Some((k, order)) = self.fifo.pop_front() {
-            if self.map.get(&k).is_none_or(|d| d.order != order) {
+        while let Some((k, order)) = self.live_fifo.pop_front() {
+            if self
+                .map
+                .get(&k)
+                .is_none_or(|d| d.order != order || d.dead.is_some())
+            {
                 continue;
             }
             if Some(&k) == except {
                 kept = Some((k, order));
                 continue;
             }
-            if let Some(d) = self.map.remove(&k) {
+            if let Some(d) = self.map.get_mut(&k) {
                 self.bytes = self.bytes.saturating_sub(d.charged);
+                d.dead = Some(DefragAnomaly::TableFull);
+                d.buf = Vec::new();
+                d.charged = 0;
+                d.ranges = Vec::new();
+                self.dead += 1;
             }
             bump(&mut self.counters.evictions);
             evicted = true;
             break;
         }
         if let Some(e) = kept {
-            self.fifo.push_front(e);
+            self.live_fifo.push_front(e);
         }
         evicted
     }
@@ -371,6 +449,9 @@ impl Defragmenter {
     ) {
         if let Some(d) = self.map.get_mut(key) {
             self.bytes = self.bytes.saturating_sub(d.charged);
+            if d.dead.is_none() {
+                self.dead += 1;
+            }
             d.dead = Some(why);
             d.buf = Vec::new();
             d.charged = 0;
@@ -379,6 +460,9 @@ impl Defragmenter {
         match why {
             DefragAnomaly::TooLarge => bump(&mut self.counters.too_large),
             DefragAnomaly::TooManyFragments => bump(&mut self.counters.too_many),
+            DefragAnomaly::Overlap | DefragAnomaly::OverlapMismatch => {
+                bump(&mut self.counters.overlap_abandoned);
+            }
             _ => {}
         }
         self.refuse(why, anomaly);
@@ -424,7 +508,12 @@ impl Defragmenter {
             return None;
         }
         let (mut covered, mut mismatch) = (0u32, false);
-        for &(a, b) in &d.ranges {
+        // Ranges are sorted and disjoint: start at the first that ends at or after us.
+        let first = d.ranges.partition_point(|r| r.1 < offset);
+        for &(a, b) in d.ranges.get(first..).unwrap_or_default() {
+            if a >= end {
+                break;
+            }
             let (lo, hi) = (a.max(offset), b.min(end));
             if lo < hi {
                 covered = covered.saturating_add(hi - lo);
@@ -435,11 +524,35 @@ impl Defragmenter {
         }
         if covered > 0 {
             bump(&mut self.counters.overlaps);
+            if mismatch {
+                bump(&mut self.counters.overlap_mismatches);
+            }
+            let len = end - offset;
+            if mismatch || covered < len {
+                // Not a plain duplicate: the receiver discards the whole datagram.
+                let why = if mismatch {
+                    DefragAnomaly::OverlapMismatch
+                } else {
+                    DefragAnomaly::Overlap
+                };
+                self.abandon(key, why, anomaly);
+                return None;
+            }
+            // A duplicate: nothing new to store.
             anomaly(DefragAnomaly::Overlap);
         }
-        if mismatch {
-            bump(&mut self.counters.overlap_mismatches);
-            anomaly(DefragAnomaly::OverlapMismatch);
+        let holes = d.ranges.len();
+        if holes >= usize::from(cfg.max_ranges) && covered == 0 {
+            // One more separate range would be past the bound (joining ones never are).
+            let joins = d.ranges.get(first).is_some_and(|r| r.0 <= end)
+                || first
+                    .checked_sub(1)
+                    .and_then(|i| d.ranges.get(i))
+                    .is_some_and(|r| r.1 >= offset);
+            if !joins {
+                self.abandon(key, DefragAnomaly::TooManyFragments, anomaly);
+                return None;
+            }
         }
         if !more {
             d.total = Some(end);
@@ -497,12 +610,10 @@ impl Defragmenter {
             let mut first = None;
             let mut touching = 0usize;
             let mut merged = (offset, end);
-            for (i, &(a, b)) in d.ranges.iter().enumerate() {
+            let from = d.ranges.partition_point(|r| r.1 < offset);
+            for (i, &(a, b)) in d.ranges.iter().enumerate().skip(from) {
                 if a > end {
                     break;
-                }
-                if b < offset {
-                    continue;
                 }
                 first.get_or_insert(i);
                 touching += 1;

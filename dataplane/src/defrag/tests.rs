@@ -160,29 +160,74 @@ fn shuffled_with_duplicates() {
 }
 
 #[test]
-fn overlapping_fragment_with_other_bytes_first_wins() {
+fn an_overlap_the_receiver_discards_abandons_the_datagram() {
     let mut r = Rig::new(DefragConfig::default());
     let data = pattern(48, 9);
     let key = key4(77);
     assert_eq!(r.put(0, key, 0, true, &data[..24]), None);
-    // Covers 16..40: its bytes for 16..24 differ from the first copy.
+    assert!(!r.d.refused());
+    // The same bytes again, wholly inside: a duplicate, ignored.
+    assert_eq!(r.put(0, key, 8, true, &data[8..16]), None);
+    assert_eq!(r.take(), vec![DefragAnomaly::Overlap]);
+    assert!(!r.d.refused());
+    // Covers 16..40 with other bytes for 16..24: Linux (IPv4) and RFC 5722 (IPv6) discard
+    // the whole datagram, so it is abandoned and its fragments refused (dropped inline).
     let mut evil = data[16..40].to_vec();
     evil[2] ^= 0x55;
     assert_eq!(r.put(0, key, 16, true, &evil), None);
-    assert_eq!(
-        r.take(),
-        vec![DefragAnomaly::Overlap, DefragAnomaly::OverlapMismatch]
-    );
-    // Same bytes again: an overlap, not a mismatch.
-    assert_eq!(r.put(0, key, 8, true, &data[8..16]), None);
-    assert_eq!(r.take(), vec![DefragAnomaly::Overlap]);
-    let out = r.put(0, key, 40, false, &data[40..]).unwrap();
-    assert_eq!(
-        out, data,
-        "first bytes kept, the new part of the overlapping one used"
-    );
+    assert_eq!(r.take(), vec![DefragAnomaly::OverlapMismatch]);
+    assert!(r.d.refused());
+    assert_eq!(r.put(0, key, 24, true, &data[24..40]), None);
+    assert_eq!(r.put(0, key, 40, false, &data[40..]), None);
+    assert!(r.d.refused());
+    assert_eq!(r.take(), vec![DefragAnomaly::OverlapMismatch; 2]);
     let c = r.d.counters();
-    assert_eq!((c.overlaps, c.overlap_mismatches), (2, 1));
+    assert_eq!(
+        (c.overlaps, c.overlap_mismatches, c.overlap_abandoned),
+        (2, 1, 1)
+    );
+    // An overlap that also brings new bytes, identical where it overlaps, is one too.
+    let key = key4(78);
+    r.put(0, key, 0, true, &data[..24]);
+    assert_eq!(r.put(0, key, 16, false, &data[16..]), None);
+    assert_eq!(r.take(), vec![DefragAnomaly::Overlap]);
+    assert!(r.d.refused());
+}
+
+#[test]
+fn a_request_in_eight_byte_fragments_is_reassembled_in_any_order() {
+    // 4 KiB in 512 fragments of 8 bytes, interleaved (every even one, then every odd
+    // one): up to 256 separate ranges at once.
+    let mut r = Rig::new(DefragConfig::default());
+    let data = pattern(4096, 3);
+    let frags = fragments(&data, 8);
+    let order: Vec<_> = frags
+        .iter()
+        .step_by(2)
+        .chain(frags.iter().skip(1).step_by(2))
+        .collect();
+    let mut got = None;
+    for (off, more, bytes) in order {
+        if let Some(out) = r.put(0, key4(90), *off, *more, bytes) {
+            got = Some(out);
+        }
+        assert!(!r.d.refused());
+    }
+    assert_eq!(got.as_deref(), Some(&data[..]));
+    // A full 64 KiB datagram in 8-byte fragments, in order.
+    let big = pattern(65_512, 4);
+    assert_eq!(r.feed_all(key4(91), &fragments(&big, 8)), big);
+    // More holes than max_ranges: abandoned and refused.
+    let cfg = DefragConfig {
+        max_ranges: 4,
+        ..Default::default()
+    };
+    let mut r = Rig::new(cfg);
+    for (off, more, bytes) in frags.iter().step_by(2).take(5) {
+        r.put(0, key4(92), *off, *more, bytes);
+    }
+    assert!(r.d.refused());
+    assert_eq!(r.take(), vec![DefragAnomaly::TooManyFragments]);
 }
 
 #[test]
@@ -224,12 +269,14 @@ fn first_fragment_flood_stays_within_caps() {
     };
     let mut r = Rig::new(cfg);
     let chunk = pattern(1480, 4);
+    let tombstones = DefragConfig::default().max_tombstones;
     for id in 0..5000u32 {
         r.put(u64::from(id), key4(id), 0, true, &chunk);
-        assert!(r.d.pending() <= 16);
+        assert!(r.d.live() <= 16);
+        assert!(r.d.pending() <= 16 + tombstones);
         assert!(r.d.held_bytes() <= 64 * 1024);
         assert!(
-            r.d.fifo.len() <= 2 * 16 + 65,
+            r.d.live_fifo.len() <= 2 * 16 + 65,
             "eviction queue stays bounded"
         );
     }
@@ -237,6 +284,10 @@ fn first_fragment_flood_stays_within_caps() {
     assert_eq!(c.table_full, 5000 - 16);
     assert_eq!(c.evictions, 5000 - 16);
     assert!(r.take().iter().all(|a| *a == DefragAnomaly::TableFull));
+    // An evicted datagram's later fragments are refused: the receiver holds its first one,
+    // and must not complete it from fragments the inspector never saw whole.
+    assert_eq!(r.put(5000, key4(3), 1480, false, &chunk[..100]), None);
+    assert!(r.d.refused());
     assert!(c.bytes_peak <= 64 * 1024);
     // Memory cap: fewer, bigger datagrams.
     let cfg = DefragConfig {
@@ -250,7 +301,7 @@ fn first_fragment_flood_stays_within_caps() {
         assert!(r.d.held_bytes() <= 8 * 1024);
     }
     assert!(r.d.counters().memory_full > 0);
-    assert!(r.d.pending() <= 8);
+    assert!(r.d.live() <= 8);
     // A real datagram still gets through after the flood.
     let data = pattern(3000, 5);
     assert_eq!(r.feed_all(key6(9999, 2), &fragments(&data, 1480)), data);
@@ -351,4 +402,30 @@ fn counters_merge() {
     };
     b.merge(&a);
     assert_eq!((b.timeouts, b.bytes_peak), (4, 500));
+}
+
+#[test]
+fn with_the_tombstones_full_new_datagrams_are_refused_not_old_ones_forgotten() {
+    let cfg = DefragConfig {
+        max_datagrams: 2,
+        max_tombstones: 2,
+        ..Default::default()
+    };
+    let mut r = Rig::new(cfg);
+    let chunk = pattern(64, 1);
+    for id in 0..4u32 {
+        r.put(0, key4(id), 0, true, &chunk);
+        assert!(
+            !r.d.refused(),
+            "{id}: two live, then two evicted to tombstones"
+        );
+    }
+    // Evicting a fifth would forget a datagram the receiver is still assembling.
+    r.put(0, key4(4), 0, true, &chunk);
+    assert!(r.d.refused());
+    assert_eq!(r.d.counters().refused_datagrams, 1);
+    // Once the tombstones time out, there is room again.
+    r.d.expire(60 * SEC, &mut |_| {});
+    r.put(61 * SEC, key4(5), 0, true, &chunk);
+    assert!(!r.d.refused());
 }

@@ -36,6 +36,7 @@ use control::PolicySnapshot;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::decode::LinkType;
+use crate::decode::checksum::ChecksumMode;
 use crate::events::{EventOutput, EventSender, EventTap, EventWriter, Timestamp};
 use crate::inspect::ParserRegistry;
 use crate::pipeline::{FlowInfo, Worker, WorkerConfig, WorkerStats, policy_event};
@@ -372,6 +373,11 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError>
             let mut queues = Vec::new();
             for q in *first..=*last {
                 queues.push(NfQueue::open(q, opts.fail_open, opts.queue_maxlen)?);
+            }
+            if worker_cfg.checksums == ChecksumMode::Auto {
+                // The kernel fills in offloaded checksums before it queues a packet (the
+                // queue is not opened with NFQA_CFG_F_GSO), so every one can be checked.
+                worker_cfg.checksums = ChecksumMode::Validate;
             }
             for (i, q) in queues.into_iter().enumerate() {
                 let shared = Arc::clone(&shared);

@@ -11,6 +11,8 @@ use crossbeam_channel::{Sender, bounded};
 
 use super::worker::{Worker, WorkerConfig, WorkerStats};
 use super::{Batch, shard_of};
+use crate::decode::checksum::{self, ChecksumMode};
+use crate::decode::{self, Decoded};
 use crate::events::{Event, EventOutput, EventWriter, PolicyObj, Timestamp};
 use crate::inspect::ParserRegistry;
 use crate::io::pcap::{CaptureError, CaptureSet};
@@ -52,6 +54,8 @@ pub struct ReplayReport {
     pub events_written: u64,
     /// Whether a comparison policy was given (`--compare`).
     pub compared: bool,
+    /// What `--checksum auto` decided: the mode, and (packets sampled, of which failed).
+    pub checksums: Option<(ChecksumMode, u32, u32)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +90,14 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         None => None,
     };
     let mut captures = CaptureSet::open(&opts.captures)?;
+    let mut worker_cfg = opts.worker.clone();
+    if worker_cfg.checksums == ChecksumMode::Auto {
+        // Decided before the first packet is judged, from the captures themselves: a
+        // capture taken where checksums were offloaded fails most of them.
+        let (checked, bad) = sample_checksums(&opts.captures)?;
+        worker_cfg.checksums = checksum::auto_decides(checked, bad);
+        report.checksums = Some((worker_cfg.checksums, checked, bad));
+    }
     let total_bytes: u64 = opts
         .captures
         .iter()
@@ -111,7 +123,7 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     for i in 0..n {
         let (tx, rx) = bounded::<Batch>(QUEUE_BATCHES);
         senders.push(tx);
-        let cfg = opts.worker.clone();
+        let cfg = worker_cfg.clone();
         let events = writer.sender();
         let recycle = recycle_tx.clone();
         let compare = compare.clone();
@@ -250,6 +262,31 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     report.events_written = writer.finish()?;
     report.capture_errors = captures.errors.iter().map(|e| e.to_string()).collect();
     Ok(report)
+}
+
+/// Reads the first [`checksum::AUTO_SAMPLE`] TCP/UDP packets of the captures (in replay
+/// order) and counts those whose checksums fail: (sampled, failed).
+pub fn sample_checksums(paths: &[PathBuf]) -> Result<(u32, u32), ReplayError> {
+    let mut set = CaptureSet::open(paths)?;
+    let (mut checked, mut bad) = (0u32, 0u32);
+    while checked < checksum::AUTO_SAMPLE {
+        let got = set.next_packet(&mut |p| {
+            if let Ok(Decoded::Ip(ip)) = decode::decode(p.linktype, p.data)
+                && matches!(ip.proto, decode::PROTO_TCP | decode::PROTO_UDP)
+                && !ip.l4.is_empty()
+                && !matches!(ip.transport, decode::Transport::Fragment { .. })
+            {
+                checked += 1;
+                let ok =
+                    ip.ip_header_ok && checksum::l4_checksum_ok(ip.src, ip.dst, ip.proto, ip.l4);
+                bad += u32::from(!ok);
+            }
+        });
+        if !got {
+            break;
+        }
+    }
+    Ok((checked, bad))
 }
 
 /// Writes a `policy` event: a version loaded, or a rejection (with the version that stays).

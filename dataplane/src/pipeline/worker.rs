@@ -15,6 +15,7 @@ use proto_parsers::facts::RequestDetail;
 use proto_parsers::{AppProto, Direction};
 
 use super::capture::{CaptureConfig, CaptureCounters, Captures, FlowCapture};
+use crate::decode::checksum::{ChecksumMode, Checksums, l4_checksum_ok};
 use crate::decode::{
     self, DecodeError, Decoded, LinkType, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
     Transport, tcp_flags,
@@ -54,6 +55,9 @@ pub struct WorkerConfig {
     pub on_swap: OnSwap,
     /// Flow capture for rules with `capture: true` (`--capture-dir`); `None`: not written.
     pub capture: Option<CaptureConfig>,
+    /// Checksum validation: a packet whose checksums fail is dropped and never inspected
+    /// (the receiver discards it, or, on a veth that trusts its peer, should have).
+    pub checksums: ChecksumMode,
 }
 
 /// What happens to open flows when a new policy is swapped in. Transactions (requests,
@@ -82,6 +86,7 @@ impl Default for WorkerConfig {
             enforcing: true,
             on_swap: OnSwap::Keep,
             capture: None,
+            checksums: ChecksumMode::Auto,
         }
     }
 }
@@ -130,6 +135,11 @@ pub struct WorkerStats {
     pub transactions: u64,
     /// Open flows re-judged after a policy swap (`OnSwap::Rejudge`).
     pub rejudged: u64,
+    /// TCP segments read as the receiver reads them, by what was done (a RST or SYN it
+    /// ignores, a segment without ACK).
+    pub normalised: HashMap<&'static str, u64>,
+    /// Packets whose checksums failed (dropped, never inspected).
+    pub bad_checksums: u64,
     /// Flows that became uninspectable, by cause (whether or not a rule could judge them).
     pub uninspectable: HashMap<&'static str, u64>,
     /// `onUninspectable` decisions made (a rule could have judged the flow), by cause and
@@ -164,6 +174,10 @@ impl WorkerStats {
         }
         for (k, v) in &o.app_protos {
             *self.app_protos.entry(k).or_default() += v;
+        }
+        self.bad_checksums += o.bad_checksums;
+        for (k, v) in &o.normalised {
+            *self.normalised.entry(k).or_default() += v;
         }
         for (k, v) in &o.uninspectable {
             *self.uninspectable.entry(k).or_default() += v;
@@ -565,6 +579,8 @@ pub struct Worker {
     budget: Budget,
     /// What the parsers' carries of all flows hold beyond their default size.
     carry_budget: CarryBudget,
+    /// Checksum validation (decided by sampling in `auto` mode).
+    checksums: Checksums,
     registry: ParserRegistry,
     /// The policy to compare against (`replay --compare OLD`): every flow is judged by it too.
     compare: Option<Arc<PolicySnapshot>>,
@@ -605,7 +621,12 @@ impl Worker {
         Worker {
             flows: FlowTable::new(cfg.flow),
             defrag: Defragmenter::new(cfg.defrag),
-            budget: Budget::new(cfg.reassembly_budget),
+            budget: {
+                let mut b = Budget::new(cfg.reassembly_budget);
+                b.max_kept_per_stream = cfg.stream.max_kept_bytes_per_stream;
+                b
+            },
+            checksums: Checksums::new(cfg.checksums),
             carry_budget: CarryBudget::new(CARRY_BUDGET),
             cfg,
             registry,
@@ -750,6 +771,7 @@ impl Worker {
                 self.stats.not_ip += 1;
                 PacketVerdict::Accept
             }
+            Ok(Decoded::Ip(p)) if !self.checksum_ok(ts_ns, &p) => PacketVerdict::Drop,
             Ok(Decoded::Ip(p)) => match p.transport {
                 Transport::Fragment {
                     id,
@@ -780,6 +802,27 @@ impl Worker {
             }
         }
         v
+    }
+
+    /// Whether the packet's checksums hold (or are not validated). One that fails is
+    /// counted, reported, and never reaches a flow: the receiver discards it (or, where a
+    /// veth trusts its peer's checksums, dropping it inline keeps the receiver from using
+    /// bytes that were never judged as delivered).
+    fn checksum_ok(&mut self, ts_ns: u64, p: &decode::Packet<'_>) -> bool {
+        let (ok, decided) = self
+            .checksums
+            .check(p.src, p.dst, p.proto, p.ip_header_ok, p.l4);
+        if let Some(mode) = decided {
+            tracing::info!(
+                checksums = mode.as_str(),
+                "checksum validation decided from the first packets"
+            );
+        }
+        if !ok {
+            self.stats.bad_checksums += 1;
+            self.anomaly(ts_ns, "decode", "decode.bad_checksum", None, None);
+        }
+        ok
     }
 
     fn expire(&mut self) {
@@ -842,12 +885,26 @@ impl Worker {
         for a in anomalies.into_iter().flatten() {
             self.anomaly(ts_ns, "defrag", defrag_anomaly_name(a), None, None);
         }
+        if self.defrag.refused() {
+            // Refused fragments are dropped inline: the receiver must not complete a
+            // datagram (overlapping, too large, evicted) the inspector did not see whole.
+            return PacketVerdict::Drop;
+        }
         if !done {
             // Nothing to judge until the datagram is whole; inline, the last fragment carries
             // the verdict for all (dropping it keeps the receiver from reassembling).
             return PacketVerdict::Accept;
         }
         let buf = std::mem::take(&mut self.frag_buf);
+        if self.checksums.mode() == ChecksumMode::Validate && !l4_checksum_ok(src, dst, proto, &buf)
+        {
+            // The receiver discards the datagram; the last fragment is dropped so it cannot
+            // complete it either.
+            self.frag_buf = buf;
+            self.stats.bad_checksums += 1;
+            self.anomaly(ts_ns, "decode", "decode.bad_checksum", None, None);
+            return PacketVerdict::Drop;
+        }
         let v = match decode::decode_reassembled(proto, &buf) {
             Ok(t) => self.transport(ts_ns, src, dst, proto, t, orig_len, snap),
             Err(e) => {
@@ -883,15 +940,22 @@ impl Worker {
         let (key, src_is_lo) = FlowKey::new(src, sport, dst, dport, proto);
         let flags = tcp.map(|t| t.flags);
 
-        // A SYN on a closed flow's tuple is a new connection: end the old one first.
+        // A SYN on a closed flow's tuple is a new connection: end the old one first. So is
+        // a SYN on a flow whose client's SYN was never seen (picked up mid-stream, or
+        // opened by a SYN-ACK): the handshake's SYN, not a guess, says who the client is,
+        // and a flow oriented wrongly (by a SYN-ACK an attacker sent first) is judged again
+        // the right way round.
         let mut handle = self.flows.get(&key);
-        if let (Some(h), Some(f)) = (handle, flags) {
-            let closed = self
+        if let (Some(h), Some(f)) = (handle, flags)
+            && f & tcp_flags::SYN != 0
+            && f & tcp_flags::ACK == 0
+        {
+            let stale = self
                 .flows
                 .value(h)
                 .and_then(|c| c.tcp)
-                .is_some_and(|t| t.is_closed());
-            if closed && f & tcp_flags::SYN != 0 && f & tcp_flags::ACK == 0 {
+                .is_some_and(|t| t.is_closed() || !t.client_syn);
+            if stale {
                 if let Some((_, old)) = self.flows.remove(h) {
                     self.end_flow(old, EndReason::Reused);
                 }
@@ -910,7 +974,7 @@ impl Worker {
                     (dst, dport),
                     proto,
                     icmp,
-                    flags,
+                    tcp.map(|t| (t.flags, t.seq, u32::try_from(t.payload.len()).unwrap_or(0))),
                     sender_is_client,
                     src_is_lo,
                     snap,
@@ -948,10 +1012,31 @@ impl Worker {
         if let Some(b) = flow.bytes.get_mut(d) {
             *b += u64::from(orig_len);
         }
-        if let (Some(tr), Some(f)) = (flow.tcp.as_mut(), flags)
+        // TCP as the receiving host reads it: what it would ignore is not judged.
+        let mut tcp = tcp;
+        let mut norm: Option<&'static str> = None;
+        if let (Some(tr), Some(t)) = (flow.tcp.as_mut(), tcp.as_mut())
             && !created
         {
-            tr.on_packet(dir, f);
+            if t.has(tcp_flags::SYN) && tr.handshake_done {
+                // RFC 5961 4.2: a SYN in a synchronised connection gets a challenge ACK; it
+                // moves nothing (a second SYN must not resynchronise the reassembler).
+                t.flags &= !tcp_flags::SYN;
+                norm = Some("stream.syn_after_handshake");
+            }
+            if t.has(tcp_flags::RST) {
+                let expected = flow
+                    .streams
+                    .get(d)
+                    .filter(|s| s.is_initialized())
+                    .map(Stream::next_seq);
+                if !tr.rst_acceptable(dir, t.seq, expected) {
+                    t.flags &= !tcp_flags::RST;
+                    norm = Some("stream.rst_out_of_window");
+                }
+            }
+            let len = u32::try_from(t.payload.len()).unwrap_or(u32::MAX);
+            tr.on_packet(dir, t.flags, t.seq, len);
         }
         let class = flow.tcp.map_or(TimeoutClass::Datagram, |t| t.class());
         let is_tcp = proto == PROTO_TCP;
@@ -1005,6 +1090,13 @@ impl Worker {
             let id = flow.id;
             self.alert(id, h, ts_ns);
         }
+        // A segment with none of SYN, ACK or RST is discarded by the receiver (RFC 9293
+        // 3.10.7.4; Linux's tcp_validate_incoming): never fed to the inspector (a decoy
+        // without ACK carrying an allowed request), dropped inline.
+        if tcp.is_some_and(|t| t.flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST) == 0) {
+            norm = Some("stream.no_ack");
+            verdict = verdict.max_with(PacketVerdict::Drop);
+        }
         // Packets of a flow the policy refused are not inspected: they never reach the server.
         if verdict == PacketVerdict::Accept {
             verdict = self.inspect(h, dir, tcp, payload, ts_ns, snap);
@@ -1013,6 +1105,10 @@ impl Worker {
             && let Some(flow) = self.flows.value_mut(h)
         {
             flow.dropped += 1;
+        }
+        if let Some(why) = norm {
+            *self.stats.normalised.entry(why).or_default() += 1;
+            self.anomaly(ts_ns, "stream", why, Some(h), None);
         }
         self.flows.touch(h, ts_ns, class);
         self.cur_flow = Some(h);
@@ -1027,7 +1123,7 @@ impl Worker {
         (dst, dport): (IpAddr, u16),
         proto: u8,
         icmp: (u8, u8),
-        flags: Option<u8>,
+        tcp: Option<(u8, u32, u32)>,
         sender_is_client: bool,
         src_is_lo: bool,
         snap: &Arc<PolicySnapshot>,
@@ -1083,8 +1179,16 @@ impl Worker {
             pkts: [0; 2],
             bytes: [0; 2],
             dropped: 0,
-            tcp: flags.map(|f| TcpTracker::first(first_dir, f)),
-            streams: [Stream::new(), Stream::new()],
+            tcp: tcp.map(|(f, seq, len)| TcpTracker::first(first_dir, f, seq, len)),
+            streams: if tcp.is_some() {
+                // The client's bytes are what policy judges: keep what was delivered until
+                // the server acknowledges it, so any later copy is compared.
+                let mut client = Stream::new();
+                client.retain();
+                [client, Stream::new()]
+            } else {
+                [Stream::new(), Stream::new()]
+            },
             inspector: FlowInspector::new(proto != PROTO_TCP),
             verdict: FlowVerdict {
                 snap: Arc::clone(snap),
@@ -1206,26 +1310,54 @@ impl Worker {
             };
             match tcp {
                 Some(t) => {
+                    if dir == Direction::ToClient
+                        && t.has(tcp_flags::ACK)
+                        && let Some(client) = flow.streams.get_mut(0)
+                    {
+                        // What the server acknowledged is its own for good: no later copy
+                        // of it can change what it acts on.
+                        client.ack(t.ack);
+                    }
+                    let midstream = flow.tcp.is_some_and(|tr| !tr.client_syn);
                     if let Some(stream) = flow.streams.get_mut(d) {
-                        if t.has(tcp_flags::SYN) {
+                        let syn = t.has(tcp_flags::SYN);
+                        if syn {
+                            // (The caller stripped a SYN after the handshake.)
                             stream.set_isn(t.seq);
-                        } else if wants && (!payload.is_empty() || t.has(tcp_flags::FIN)) {
+                        }
+                        if wants && (!payload.is_empty() || t.has(tcp_flags::FIN)) {
+                            if midstream && !payload.is_empty() && flow.blind.is_none() {
+                                // The connection's start was never seen (a restart, state
+                                // evicted from a full table, a capture started late).
+                                stream_blind =
+                                    Some(Blind::new(Uninspectable::Midstream, "midstream"));
+                            }
+                            // Data on a SYN (TCP Fast Open) starts after the SYN's own number.
+                            let seq = if syn { t.seq.wrapping_add(1) } else { t.seq };
                             let o = stream.segment(
                                 &self.cfg.stream,
                                 &mut self.budget,
-                                t.seq,
+                                seq,
                                 payload,
                                 t.has(tcp_flags::FIN),
                                 &mut deliver,
                             );
                             if o.overlap_mismatch {
-                                // First wins; the conflicting copy must not reach the
-                                // receiver, and which copy it acts on is no longer known.
+                                // Two copies of the same bytes differ: the conflicting one
+                                // must not reach the receiver, and which copy it acts on is
+                                // no longer known.
                                 stream_anomaly = Some("stream.overlap_mismatch");
                                 verdict = PacketVerdict::Drop;
                                 stream_blind = Some(Blind::new(
                                     Uninspectable::OverlapMismatch,
                                     "stream.overlap_mismatch",
+                                ));
+                            } else if o.unverified {
+                                stream_anomaly = Some("stream.unverified_retransmission");
+                                verdict = PacketVerdict::Drop;
+                                stream_blind = Some(Blind::new(
+                                    Uninspectable::UnverifiedRetransmission,
+                                    "stream.unverified_retransmission",
                                 ));
                             } else if o.dropped_cap {
                                 stream_anomaly = Some("stream.reassembly_cap");

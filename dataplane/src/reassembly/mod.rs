@@ -22,6 +22,17 @@
 //! bytes are not retained (that is what keeps the in-order path zero-copy), so a
 //! retransmission of already delivered bytes is dropped as a duplicate without a comparison.
 //!
+//! **Delivered bytes are compared too, where it matters.** A stream that [`Stream::retain`]s
+//! (the client's: the bytes policy judges) keeps what it delivered until the peer
+//! acknowledges it ([`Stream::ack`]), so that a retransmission of a delivered range is
+//! compared with the copy the inspector judged. A receiver that discarded the first copy
+//! (a bad checksum, no ACK flag, an old timestamp, an acknowledgement of unsent data: any
+//! reason, modelled or not) acts on the second, so two copies that differ set
+//! `overlap_mismatch` whatever made the receiver drop the first. Acknowledged bytes are the
+//! receiver's for good (it ignores later copies), so they need not be kept. What could not
+//! be kept (the per-stream cap or the budget) and is retransmitted unacknowledged sets
+//! `unverified`: the caller cannot know which copy the receiver has.
+//!
 //! **Bounds.** Each stream holds at most `max_ooo_bytes_per_stream` bytes of buffer (the span
 //! from `next_seq` to the end of the furthest held byte) and at most
 //! `max_ooo_segments_per_stream` separate held ranges; all streams of a worker share one
@@ -55,12 +66,19 @@ pub const MAX_AHEAD: u32 = 1 << 30;
 /// The smallest ring allocated for out-of-order data; it doubles from here up to the stream cap.
 const MIN_RING: usize = 4096;
 
+/// `StreamConfig::max_kept_bytes_per_stream`'s default.
+const MAX_KEPT_DEFAULT: u32 = 4 << 20;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StreamConfig {
     /// Most bytes of out-of-order buffer one direction of one flow may hold.
     pub max_ooo_bytes_per_stream: u32,
     /// Most separate held ranges (holes after `next_seq`) one direction may track.
     pub max_ooo_segments_per_stream: u16,
+    /// Most delivered, unacknowledged bytes a retaining stream keeps for comparison (a
+    /// flight of data: Linux's default receive buffer tops out at 6 MiB, most flights of
+    /// requests are far smaller).
+    pub max_kept_bytes_per_stream: u32,
 }
 
 impl Default for StreamConfig {
@@ -68,6 +86,7 @@ impl Default for StreamConfig {
         StreamConfig {
             max_ooo_bytes_per_stream: 256 * 1024,
             max_ooo_segments_per_stream: 64,
+            max_kept_bytes_per_stream: MAX_KEPT_DEFAULT,
         }
     }
 }
@@ -100,6 +119,12 @@ pub struct ReassemblyCounters {
     pub global_cap_hits: u64,
     /// Segments ending more than [`MAX_AHEAD`] bytes past `next_seq`.
     pub out_of_window: u64,
+    /// Retransmissions of delivered bytes compared with the kept copy.
+    pub retransmissions_checked: u64,
+    /// Delivered bytes that could not be kept for comparison (stream cap or budget).
+    pub kept_cap_hits: u64,
+    /// Retransmissions of unacknowledged bytes that had not been kept.
+    pub unverified: u64,
 }
 
 impl ReassemblyCounters {
@@ -119,6 +144,11 @@ impl ReassemblyCounters {
         self.segment_cap_hits = self.segment_cap_hits.saturating_add(o.segment_cap_hits);
         self.global_cap_hits = self.global_cap_hits.saturating_add(o.global_cap_hits);
         self.out_of_window = self.out_of_window.saturating_add(o.out_of_window);
+        self.retransmissions_checked = self
+            .retransmissions_checked
+            .saturating_add(o.retransmissions_checked);
+        self.kept_cap_hits = self.kept_cap_hits.saturating_add(o.kept_cap_hits);
+        self.unverified = self.unverified.saturating_add(o.unverified);
     }
 }
 
@@ -138,6 +168,10 @@ pub struct Budget {
     pub cap: usize,
     used: usize,
     pub counters: ReassemblyCounters,
+    /// Most delivered bytes one retaining stream keeps
+    /// (`StreamConfig::max_kept_bytes_per_stream`; here because every stream operation
+    /// has the budget at hand).
+    pub max_kept_per_stream: u32,
 }
 
 impl Budget {
@@ -146,6 +180,7 @@ impl Budget {
             cap,
             used: 0,
             counters: ReassemblyCounters::default(),
+            max_kept_per_stream: MAX_KEPT_DEFAULT,
         }
     }
 
@@ -194,19 +229,143 @@ pub struct SegmentOutcome {
     pub dropped_cap: bool,
     /// A `Chunk::Gap` was delivered during this call.
     pub gap: bool,
+    /// It retransmits unacknowledged bytes that were not kept: which copy the receiver
+    /// has is unknown.
+    pub unverified: bool,
 }
 
 const F_INIT: u8 = 1;
 const F_DATA: u8 = 2;
 const F_FIN: u8 = 4;
+/// Delivered bytes are kept until acknowledged ([`Stream::retain`]).
+const F_RETAIN: u8 = 8;
 
-/// One direction of a TCP flow. 24 bytes and no heap while nothing is out of order.
+/// One direction of a TCP flow. No heap while nothing is out of order and, for a retaining
+/// stream, nothing delivered is unacknowledged since the last time its buffer was grown.
 #[derive(Debug, Default)]
 pub struct Stream {
     next_seq: u32,
     fin_seq: u32,
     flags: u8,
     held: Option<Box<Held>>,
+    /// The peer's acknowledgement: bytes before it are the receiver's for good.
+    acked: u32,
+    /// Delivered bytes in `[next_seq - kept.len, next_seq)`; those in
+    /// `[acked, next_seq - kept.len)` could not be kept.
+    kept: Option<Box<Kept>>,
+}
+
+/// Delivered, unacknowledged bytes of a retaining stream: a ring whose last `len` bytes
+/// (ending at `next_seq`) are kept.
+#[derive(Debug)]
+struct Kept {
+    ring: Vec<u8>,
+    /// Index just past the newest byte.
+    tail: usize,
+    len: u32,
+    /// Most bytes kept (the stream's cap).
+    max: u32,
+}
+
+impl Kept {
+    /// Appends delivered bytes, dropping the oldest beyond the ring's size.
+    fn push(&mut self, data: &[u8]) {
+        let cap = self.ring.len();
+        if cap == 0 {
+            return;
+        }
+        let data = if data.len() > cap {
+            data.get(data.len() - cap..).unwrap_or_default()
+        } else {
+            data
+        };
+        let first = data.len().min(cap - self.tail);
+        let (a, b) = data.split_at(first);
+        if let Some(dst) = self.ring.get_mut(self.tail..self.tail + first) {
+            dst.copy_from_slice(a);
+        }
+        if let Some(dst) = self.ring.get_mut(..b.len()) {
+            dst.copy_from_slice(b);
+        }
+        self.tail = (self.tail + data.len()) % cap;
+        self.len = self
+            .len
+            .saturating_add(u32::try_from(data.len()).unwrap_or(u32::MAX))
+            .min(u32::try_from(cap).unwrap_or(u32::MAX));
+    }
+
+    /// Whether `data` equals the kept bytes that start `back` bytes before the newest end.
+    fn same(&self, back: u32, data: &[u8]) -> bool {
+        let cap = self.ring.len();
+        if cap == 0 || back > self.len || data.len() > back as usize {
+            return false;
+        }
+        let start = (self.tail + cap - back as usize % cap) % cap;
+        let first = data.len().min(cap - start);
+        let (a, b) = data.split_at(first);
+        self.ring.get(start..start + first) == Some(a) && self.ring.get(..b.len()) == Some(b)
+    }
+
+    /// Grows the ring to hold `want` bytes (power of two, at most `max`), keeping the
+    /// newest bytes in order; false if the budget says no.
+    fn grow(&mut self, want: usize, budget: &mut Budget) -> bool {
+        let old = self.ring.len();
+        let new = want
+            .next_power_of_two()
+            .max(MIN_RING)
+            .min(self.max as usize);
+        if new <= old {
+            return true;
+        }
+        if !budget.try_take(new - old) {
+            return false;
+        }
+        let mut ring = vec![0u8; new];
+        let n = self.len as usize;
+        // Linearise the newest `n` bytes to the start of the new ring.
+        let start = (self.tail + old - n % old.max(1)) % old.max(1);
+        let first = n.min(old - start);
+        if let (Some(d), Some(s)) = (ring.get_mut(..first), self.ring.get(start..start + first)) {
+            d.copy_from_slice(s);
+        }
+        if let (Some(d), Some(s)) = (ring.get_mut(first..n), self.ring.get(..n - first)) {
+            d.copy_from_slice(s);
+        }
+        self.ring = ring;
+        self.tail = n % new;
+        true
+    }
+}
+
+/// Keeps `data`, just delivered, in a retaining stream's ring; `unacked` counts the
+/// delivered, unacknowledged bytes including `data`.
+fn keep(kept: &mut Option<Box<Kept>>, flags: u8, unacked: u32, data: &[u8], budget: &mut Budget) {
+    if flags & F_RETAIN == 0 || data.is_empty() {
+        return;
+    }
+    let k = kept.get_or_insert_with(|| {
+        Box::new(Kept {
+            ring: Vec::new(),
+            tail: 0,
+            len: 0,
+            max: budget.max_kept_per_stream,
+        })
+    });
+    let unacked = unacked as usize;
+    if !k.grow(unacked, budget) || unacked > k.ring.len() {
+        // What does not fit is not kept: a retransmission of it cannot be verified.
+        bump(&mut budget.counters.kept_cap_hits);
+    }
+    k.push(data);
+}
+
+/// What a retransmission of delivered bytes is, against what was kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Check {
+    Same,
+    Differs,
+    /// Some unacknowledged bytes were not kept.
+    Unverified,
 }
 
 /// Out-of-order data of one stream.
@@ -338,12 +497,76 @@ impl Stream {
     }
 
     /// SYN seen: the first data byte is `isn + 1`. Ignored once data has been seen, since
-    /// what the inspector already consumed cannot be rewound (a retransmitted SYN is harmless).
+    /// what the inspector already consumed cannot be rewound (a retransmitted SYN is
+    /// harmless). The caller decides whether a SYN may move the stream at all (a SYN after
+    /// the handshake must not: RFC 5961).
     pub fn set_isn(&mut self, isn: u32) {
         if self.flags & F_DATA == 0 {
             self.next_seq = isn.wrapping_add(1);
+            self.acked = self.next_seq;
             self.flags |= F_INIT;
         }
+    }
+
+    /// Keeps delivered bytes until the peer acknowledges them, to compare retransmissions
+    /// with (see the module doc). Cheap until something is delivered.
+    pub fn retain(&mut self) {
+        self.flags |= F_RETAIN;
+    }
+
+    /// The peer acknowledged everything before `ack`: those bytes are the receiver's for
+    /// good and need not be kept. Acknowledgements of bytes not yet delivered (or from
+    /// before the stream's start) are ignored.
+    pub fn ack(&mut self, ack: u32) {
+        if self.flags & F_INIT == 0 {
+            return;
+        }
+        let ahead = ack.wrapping_sub(self.acked) as i32;
+        let past_end = ack.wrapping_sub(self.next_seq) as i32;
+        if ahead <= 0 || past_end > 0 {
+            return;
+        }
+        self.acked = ack;
+        if let Some(k) = self.kept.as_deref_mut() {
+            // Bytes still unacknowledged: at most what is kept.
+            let unacked = self.next_seq.wrapping_sub(ack);
+            k.len = k.len.min(unacked);
+        }
+    }
+
+    /// A retransmission of delivered bytes, `data` at `back` bytes before `next_seq`.
+    fn check_delivered(&self, back: u32, data: &[u8]) -> Check {
+        let unacked = self.next_seq.wrapping_sub(self.acked);
+        let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        // Bytes further back than the acknowledgement: the receiver keeps its own copy.
+        let skip = back.saturating_sub(unacked).min(n);
+        let (back, data) = (back - skip, data.get(skip as usize..).unwrap_or_default());
+        if data.is_empty() {
+            return Check::Same;
+        }
+        let kept = self.kept.as_deref().map_or(0, |k| k.len);
+        let mut out = Check::Same;
+        // Unacknowledged bytes older than what was kept.
+        let lost = back
+            .saturating_sub(kept)
+            .min(u32::try_from(data.len()).unwrap_or(u32::MAX));
+        if lost > 0 {
+            out = Check::Unverified;
+        }
+        let (back, data) = (back - lost, data.get(lost as usize..).unwrap_or_default());
+        if !data.is_empty()
+            && let Some(k) = self.kept.as_deref()
+            && !k.same(back, data)
+        {
+            return Check::Differs;
+        }
+        out
+    }
+
+    /// Keeps bytes just delivered (a retaining stream); `next_seq` already counts them.
+    fn keep(&mut self, data: &[u8], budget: &mut Budget) {
+        let unacked = self.next_seq.wrapping_sub(self.acked);
+        keep(&mut self.kept, self.flags, unacked, data, budget);
     }
 
     /// False until a SYN or the first segment; a flow picked up mid-stream starts at the
@@ -396,6 +619,7 @@ impl Stream {
         let mut out = SegmentOutcome::default();
         if !self.is_initialized() {
             self.next_seq = seq;
+            self.acked = seq;
             self.flags |= F_INIT;
         }
         let len = match u32::try_from(payload.len()) {
@@ -461,11 +685,19 @@ impl Stream {
                 self.gap(missing, budget, &mut out, deliver);
             }
         }
+        self.free_kept(budget);
     }
 
     fn free(&mut self, budget: &mut Budget) {
         if let Some(h) = self.held.take() {
             budget.give(h.ring.len());
+        }
+    }
+
+    /// Gives the kept bytes' buffer back (the stream is closing).
+    fn free_kept(&mut self, budget: &mut Budget) {
+        if let Some(k) = self.kept.take() {
+            budget.give(k.ring.len());
         }
     }
 
@@ -483,6 +715,26 @@ impl Stream {
     ) -> Result<(), NoRoom> {
         let start = i64::from(seq.wrapping_sub(self.next_seq) as i32);
         let end = start + payload.len() as i64;
+        if start < 0 && self.flags & F_RETAIN != 0 && end > start {
+            // Bytes already delivered: the copy the receiver acts on must be the one judged.
+            let back = u32::try_from(-start).unwrap_or(u32::MAX);
+            let n = usize::try_from((-start).min(payload.len() as i64)).unwrap_or(0);
+            bump(&mut budget.counters.retransmissions_checked);
+            match self.check_delivered(back, payload.get(..n).unwrap_or_default()) {
+                Check::Same => {}
+                Check::Differs => {
+                    out.overlap_mismatch = true;
+                    let c = &mut budget.counters;
+                    bump(&mut c.overlap_mismatches);
+                    bump(&mut c.overlaps);
+                    return Ok(());
+                }
+                Check::Unverified => {
+                    out.unverified = true;
+                    bump(&mut budget.counters.unverified);
+                }
+            }
+        }
         if end <= 0 {
             out.duplicate = true;
             bump(&mut budget.counters.duplicates);
@@ -571,10 +823,12 @@ impl Stream {
                 deliver(Chunk::Data(data));
                 self.next_seq = self.next_seq.wrapping_add(n);
                 add(&mut budget.counters.delivered_bytes, n);
+                self.keep(data, budget);
             }
             return n;
         };
         let (mut cursor, mut consumed, mut consumed_bytes) = (0u32, 0usize, 0u32);
+        let unacked0 = self.next_seq.wrapping_sub(self.acked);
         for r in &held.ranges {
             let a = held_start(r, self.next_seq);
             if a > cursor {
@@ -584,6 +838,8 @@ impl Stream {
                 let upto = a.min(n);
                 if let Some(s) = data.get(cursor as usize..upto as usize) {
                     deliver(Chunk::Data(s));
+                    let unacked = unacked0.wrapping_add(upto);
+                    keep(&mut self.kept, self.flags, unacked, s, budget);
                 }
                 cursor = upto;
                 if a > cursor {
@@ -591,9 +847,13 @@ impl Stream {
                 }
             }
             let (p, q) = held.parts(a, r.len);
+            let mut upto = a;
             for s in [p, q] {
                 if !s.is_empty() {
                     deliver(Chunk::Data(s));
+                    upto = upto.saturating_add(u32::try_from(s.len()).unwrap_or(u32::MAX));
+                    let unacked = unacked0.wrapping_add(upto);
+                    keep(&mut self.kept, self.flags, unacked, s, budget);
                 }
             }
             cursor = a.saturating_add(r.len);
@@ -603,6 +863,8 @@ impl Stream {
         if cursor < n {
             if let Some(s) = data.get(cursor as usize..) {
                 deliver(Chunk::Data(s));
+                let unacked = unacked0.wrapping_add(n);
+                keep(&mut self.kept, self.flags, unacked, s, budget);
             }
             cursor = n;
         }
@@ -746,6 +1008,13 @@ impl Stream {
         bump(&mut budget.counters.gaps);
         add(&mut budget.counters.gap_bytes, hole);
         self.next_seq = self.next_seq.wrapping_add(hole);
+        // What was kept no longer ends at `next_seq`, and the missing bytes were never
+        // judged (the inspector was told of the gap and decided what it means): later
+        // copies of anything before here are not compared.
+        self.acked = self.next_seq;
+        if let Some(k) = self.kept.as_deref_mut() {
+            k.len = 0;
+        }
         if let Some(h) = self.held.as_deref_mut() {
             h.head = ring_index(h.head, hole, h.ring.len());
         }

@@ -169,7 +169,8 @@ fn in_order_is_zero_copy_and_holds_nothing() {
     assert_eq!(r.counters().in_order_segments, 3);
     assert_eq!(r.counters().delivered_bytes, 3000);
     assert_eq!(r.counters().ooo_bytes_held_peak, 0);
-    assert!(std::mem::size_of::<Stream>() <= 24);
+    // Two pointers (held and kept bytes, both lazily boxed), three sequence numbers, flags.
+    assert!(std::mem::size_of::<Stream>() <= 32);
 }
 
 #[test]
@@ -356,6 +357,7 @@ fn per_stream_caps_bound_memory_under_an_out_of_order_flood() {
     let cfg = StreamConfig {
         max_ooo_bytes_per_stream: 8192,
         max_ooo_segments_per_stream: 8,
+        ..StreamConfig::default()
     };
     let mut r = Rig::with(42, cfg, 64 << 20);
     let mut rng = Prng(7);
@@ -497,6 +499,7 @@ fn a_segment_bigger_than_the_stream_cap_is_delivered_after_a_gap() {
     let cfg = StreamConfig {
         max_ooo_bytes_per_stream: 4096,
         max_ooo_segments_per_stream: 4,
+        ..StreamConfig::default()
     };
     let mut r = Rig::with(0, cfg, 1 << 20);
     let data = pattern(20_000);
@@ -531,6 +534,7 @@ fn at_the_range_cap_only_the_hole_before_the_segment_is_given_up() {
     let cfg = StreamConfig {
         max_ooo_bytes_per_stream: 1 << 20,
         max_ooo_segments_per_stream: 2,
+        ..StreamConfig::default()
     };
     let mut r = Rig::with(0, cfg, 1 << 20);
     let data = pattern(300);
@@ -553,4 +557,96 @@ fn at_the_range_cap_only_the_hole_before_the_segment_is_given_up() {
     assert_eq!(r.seen.bytes.len(), 300);
     r.seen.assert_consistent(&data);
     assert_eq!(r.budget.used(), 0);
+}
+
+/// A stream that keeps what it delivered, as the worker makes the client's.
+fn retaining(isn: u32, max_kept: u32) -> Rig {
+    let mut r = Rig::new(isn);
+    r.stream.retain();
+    r.budget.max_kept_per_stream = max_kept;
+    r
+}
+
+#[test]
+fn a_retransmission_that_differs_from_what_was_judged_is_a_mismatch() {
+    // The decoy (`GET /aaaaa`) was delivered and judged; the receiver dropped it (a bad
+    // checksum, no ACK flag, an old timestamp: whatever it was) and acts on the second.
+    let mut r = retaining(7, 4096);
+    assert_eq!(r.send(0, b"GET /aaaaa HTTP/1.1\r\n").delivered, 21);
+    let o = r.send(0, b"GET /admin HTTP/1.1\r\n");
+    assert!(o.overlap_mismatch && !o.duplicate);
+    // An honest retransmission is a duplicate, as before.
+    let o = r.send(0, b"GET /aaaaa HTTP/1.1\r\n");
+    assert!(o.duplicate && !o.overlap_mismatch);
+    // A partial overlap is compared on its old part; its new part is not used on a
+    // mismatch.
+    let o = r.send(16, b"1.2\r\nHost: x\r\n");
+    assert!(o.overlap_mismatch);
+    assert_eq!(o.delivered, 0);
+    let o = r.send(16, b"1.1\r\nHost: x\r\n");
+    assert!(!o.overlap_mismatch);
+    assert_eq!(o.delivered, 9);
+    assert_eq!(r.seen.bytes, b"GET /aaaaa HTTP/1.1\r\nHost: x\r\n");
+    assert_eq!(r.counters().overlap_mismatches, 2);
+    r.close();
+    assert_eq!(r.budget.used(), 0, "kept bytes go back to the budget");
+}
+
+#[test]
+fn acknowledged_bytes_are_the_receivers_and_need_no_comparison() {
+    let mut r = retaining(100, 4096);
+    r.send(0, b"SET a 1\r\nSET b 2\r\n");
+    // The server acknowledged the first command only.
+    r.stream.ack(101 + 9);
+    let o = r.send(0, b"FLUSHALL\r\n");
+    assert!(o.overlap_mismatch, "the unacknowledged part differs");
+    let o = r.send(0, b"FLUSHALL\r");
+    assert!(
+        o.duplicate && !o.overlap_mismatch,
+        "wholly acknowledged: ignored"
+    );
+    // Acknowledgements of bytes not sent yet, or going backwards, change nothing.
+    r.stream.ack(101 + 5000);
+    r.stream.ack(101);
+    let o = r.send(9, b"SET c 3\r\n");
+    assert!(o.overlap_mismatch);
+}
+
+#[test]
+fn bytes_that_could_not_be_kept_make_a_retransmission_unverified() {
+    // Keep at most 4 KiB; 10 KiB unacknowledged, then the start comes again.
+    let mut r = retaining(0, 4096);
+    let data = pattern(10_240);
+    for (i, c) in data.chunks(1024).enumerate() {
+        r.send(i * 1024, c);
+    }
+    assert!(r.counters().kept_cap_hits > 0);
+    let o = r.send(0, &data[..1024]);
+    assert!(o.unverified && !o.overlap_mismatch);
+    // The newest bytes were kept and compare.
+    let o = r.send(10_240 - 1024, &data[10_240 - 1024..]);
+    assert!(!o.unverified && !o.overlap_mismatch && o.duplicate);
+    let mut evil = data[10_240 - 100..].to_vec();
+    evil[50] ^= 0xff;
+    assert!(r.send(10_240 - 100, &evil).overlap_mismatch);
+    // Once acknowledged, nothing is left to verify.
+    r.stream.ack(1 + 10_240);
+    assert!(r.send(0, &data[..1024]).duplicate);
+    assert_eq!(r.counters().unverified, 1);
+}
+
+#[test]
+fn a_gap_ends_what_can_be_compared_before_it() {
+    let mut r = retaining(0, 4096);
+    let data = pattern(300);
+    r.send(0, &data[..100]);
+    r.send(200, &data[200..300]);
+    r.close();
+    // After the gap was declared, a late copy of anything before it is not compared: the
+    // inspector was told of the gap and decided what it means.
+    let mut r = retaining(0, 4096);
+    r.send(0, &data[..100]);
+    let seen = &mut r.seen;
+    r.stream.close(&mut r.budget, &mut |c| seen.push(c));
+    assert!(r.send(0, b"something else").duplicate);
 }
