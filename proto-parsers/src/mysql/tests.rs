@@ -120,26 +120,36 @@ fn use_query_switches_database_on_ok() {
 
 #[test]
 fn local_infile_and_multi_packet_payloads() {
-    let mut big = vec![b'x'; MAX_PACKET];
-    big[0] = COM_QUERY;
+    // A 16 MiB COM_QUERY continued in a second packet: classified across the packet
+    // boundary (the comment opened in the first ends in the second), still paired.
+    let mut big = b"\x03SELECT * FROM t /*".to_vec();
+    big.resize(MAX_PACKET, b'x');
     let (c, dead) = with_login(&[
         (C, pkt(0, b"\x03LOAD DATA LOCAL INFILE 'f' INTO TABLE t")),
         (S, pkt(1, b"\xfbf")),
         (C, pkt(2, b"1,2\n")),
         (C, pkt(3, b"")),
         (S, pkt(4, OK)),
-        // A 16 MiB COM_QUERY continued in a second packet: skipped, still paired.
-        (C, [pkt(0, &big), pkt(1, b"tail")].concat()),
+        (C, [pkt(0, &big), pkt(1, b"*/ JOIN u ON true")].concat()),
         (S, pkt(1, b"\xff\x51\x04#42000too long")),
         (C, pkt(0, b"\x03SELECT 3")),
         (S, pkt(1, OK)),
     ]);
     assert_eq!(dead, None);
-    assert_eq!(c.anomalies, [ParserAnomaly::MessageTooLarge]);
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
     assert!(c.facts[2].ends_with(" LOAD[\"t\"]"), "{}", c.facts[2]);
     assert_eq!(c.facts[3], "rx 1 None [] state=- code=None error=-");
-    assert!(c.facts[4].starts_with("tx 2 [SELECT 3]"), "{:?}", c.facts);
-    assert_eq!(c.facts.len(), 6);
+    assert!(
+        c.facts[4].starts_with("tx 2 [SELECT * FROM t /*xxx"),
+        "{}",
+        &c.facts[4][..64]
+    );
+    assert!(c.facts[4].ends_with(" SELECT[\"t\", \"u\"]"));
+    // Its text is the logging prefix, not the 16 MiB.
+    assert!(c.facts[4].len() < crate::sql::TEXT_MAX + 512);
+    assert!(c.facts[5].starts_with("rx 2 Some(1105)"), "{}", c.facts[5]);
+    assert!(c.facts[6].starts_with("tx 3 [SELECT 3]"), "{:?}", c.facts);
+    assert_eq!(c.facts.len(), 8);
 }
 
 #[test]
@@ -167,19 +177,55 @@ fn result_set_rows_are_skipped_and_bounded_state() {
     assert_eq!(c.facts[3], "rx 1 None [] state=- code=None error=-");
 }
 
+fn execute(stmt: u32) -> Vec<u8> {
+    let mut p = vec![COM_STMT_EXECUTE];
+    p.extend_from_slice(&stmt.to_le_bytes());
+    p.extend_from_slice(&[0, 1, 0, 0, 0]);
+    p
+}
+
 #[test]
-fn prepared_statements_are_bounded() {
+fn prepared_statements_are_bounded_and_an_unknown_one_blinds() {
     let mut extra = Vec::new();
     for i in 0..MAX_PREPARED as u32 + 1 {
-        extra.push((C, pkt(0, b"\x16SELECT 1")));
+        extra.push((C, pkt(0, format!("\x16SELECT * FROM t{i}").as_bytes())));
         let mut ok = vec![0u8];
         ok.extend_from_slice(&i.to_le_bytes());
         ok.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0]);
         extra.push((S, pkt(1, &ok)));
     }
+    // The least recently used (the first) made room for the last: executing it cannot be
+    // judged, which blinds the inspector; the last is judged by its classification.
+    extra.push((C, pkt(0, &execute(0))));
+    extra.push((C, pkt(0, &execute(MAX_PREPARED as u32))));
+    extra.push((C, pkt(0, &execute(7))));
     let (c, dead) = with_login(&extra);
     assert_eq!(dead, None);
-    assert_eq!(c.anomalies, [ParserAnomaly::TooManyTransactions]);
+    assert_eq!(c.anomalies, [ParserAnomaly::MessageTooLarge]);
+    assert!(ParserAnomaly::MessageTooLarge.blinds());
+    let n = c.facts.len();
+    assert!(
+        c.facts[n - 6].ends_with("Execute user=shop db=shop text=\"\""),
+        "{}",
+        c.facts[n - 6]
+    );
+    assert!(c.facts[n - 5].ends_with(&format!("SELECT[\"t{MAX_PREPARED}\"]")));
+    assert!(c.facts[n - 4].ends_with("SELECT[\"t7\"]"));
+}
+
+#[test]
+fn mariadb_executes_the_statement_just_prepared_by_id_minus_one() {
+    let (c, _) = with_login(&[
+        (C, pkt(0, b"\x16DELETE FROM audit")),
+        (C, pkt(0, &execute(u32::MAX))),
+    ]);
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    assert!(
+        c.facts[3]
+            .ends_with("Execute user=shop db=shop text=\"DELETE FROM audit\" DELETE[\"audit\"]"),
+        "{:?}",
+        c.facts
+    );
 }
 
 #[test]

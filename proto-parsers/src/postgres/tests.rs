@@ -154,9 +154,11 @@ fn ssl_refused_then_startup_and_gss() {
 }
 
 #[test]
-fn oversized_query_is_skipped_by_counting() {
-    let big = vec![b'x'; MAX_BUFFERED + 10];
-    let mut q = msg(b'Q', &big);
+fn a_long_query_is_classified_as_it_streams() {
+    let mut text = b"SELECT 1 /*".to_vec();
+    text.resize(MAX_BUFFERED * 4, b'x');
+    text.extend_from_slice(b"*/; DROP TABLE big\0");
+    let mut q = msg(b'Q', &text);
     q.extend_from_slice(&msg(b'Q', b"SELECT 1\0"));
     let recs: Vec<(Direction, Vec<u8>)> = vec![
         (C, startup(&[("user", "u"), ("database", "d")])),
@@ -165,25 +167,95 @@ fn oversized_query_is_skipped_by_counting() {
         (S, [msg(b'E', b"C42601\0Mbad\0\0"), ready()].concat()),
         (S, [msg(b'C', b"SELECT 1\0"), ready()].concat()),
     ];
-    // Fed in 1000-byte pieces: the big message never sits in the carry.
+    // Fed in 1000-byte pieces: the message never sits in the carry.
     let (c, dead) = replay(&make, &recs, &|_, len| (1000..len).step_by(1000).collect());
     assert_eq!(dead, None);
-    assert_eq!(c.anomalies, [ParserAnomaly::MessageTooLarge]);
-    assert_eq!(c.facts.len(), 4);
-    assert!(c.facts[2].starts_with("tx 1 [SELECT 1] Query user=u db=d"));
-    assert_eq!(c.facts[3], "rx 1 None [SELECT 1] state=- code=None error=-");
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    assert_eq!(c.facts.len(), 6);
+    assert!(c.facts[2].starts_with("tx 1 [SELECT 1 /*xxx"));
+    assert!(
+        c.facts[2].ends_with(" SELECT[] DROP[\"big\"]"),
+        "{}",
+        c.facts[2]
+    );
+    assert!(c.facts[3].starts_with("tx 2 [SELECT 1] Query user=u db=d"));
+    assert!(
+        c.facts[4].starts_with("rx 1 None [bad] state=42601"),
+        "{}",
+        c.facts[4]
+    );
+    assert_eq!(c.facts[5], "rx 2 None [SELECT 1] state=- code=None error=-");
+    assert!(PostgresParser::default().max_carry() <= MAX_BUFFERED + 5);
+}
+
+fn bind(portal: &str, statement: &str) -> Vec<u8> {
+    msg(
+        b'B',
+        format!("{portal}\0{statement}\0\0\0\0\0\0\0").as_bytes(),
+    )
+}
+
+fn execute(portal: &str) -> Vec<u8> {
+    msg(b'E', format!("{portal}\0\0\0\0\0").as_bytes())
 }
 
 #[test]
-fn prepared_statements_are_bounded() {
+fn prepared_statements_are_bounded_and_an_unknown_one_blinds() {
     let mut recs = vec![(C, startup(&[("user", "u")])), (S, ready())];
     for i in 0..MAX_PREPARED + 1 {
-        let body = format!("s{i}\0SELECT {i}\0\0\0");
+        let body = format!("s{i}\0SELECT * FROM t{i}\0\0\0");
         recs.push((C, msg(b'P', body.as_bytes())));
     }
+    // The least recently used (the first) made room for the last: executing it cannot be
+    // judged, which blinds the inspector; the last is judged by its classification.
+    for s in ["s0", &format!("s{MAX_PREPARED}"), "s9"] {
+        recs.push((C, [bind("", s), execute("")].concat()));
+    }
+    // A portal nobody bound.
+    recs.push((C, execute("nope")));
     let (c, dead) = replay(&make, &recs, &|_, _| Vec::new());
     assert_eq!(dead, None);
-    assert_eq!(c.anomalies, [ParserAnomaly::TooManyTransactions]);
+    assert_eq!(
+        c.anomalies,
+        [
+            ParserAnomaly::MessageTooLarge,
+            ParserAnomaly::MessageTooLarge
+        ]
+    );
+    let ex: Vec<&String> = c
+        .facts
+        .iter()
+        .filter(|f| f.contains("] Execute "))
+        .collect();
+    assert_eq!(ex.len(), 4);
+    assert!(
+        ex[0].ends_with("Execute user=u db=u text=\"\""),
+        "{}",
+        ex[0]
+    );
+    assert!(ex[1].ends_with(&format!("SELECT[\"t{MAX_PREPARED}\"]")));
+    assert!(ex[2].ends_with("SELECT[\"t9\"]"));
+    assert!(ex[3].ends_with("Execute user=u db=u text=\"\""));
+}
+
+#[test]
+fn a_portal_runs_what_it_was_bound_to() {
+    let recs = vec![
+        (C, startup(&[("user", "u")])),
+        (S, ready()),
+        (C, msg(b'P', b"\0DELETE FROM audit\0\0\0")),
+        (C, bind("", "")),
+        // The unnamed statement is replaced; the unnamed portal still runs the DELETE.
+        (C, msg(b'P', b"\0SELECT 1\0\0\0")),
+        (C, execute("")),
+    ];
+    let (c, _) = replay(&make, &recs, &|_, _| Vec::new());
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    assert!(
+        c.facts[4].ends_with("Execute user=u db=u text=\"DELETE FROM audit\" DELETE[\"audit\"]"),
+        "{:?}",
+        c.facts
+    );
 }
 
 #[test]

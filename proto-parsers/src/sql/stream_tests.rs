@@ -1,0 +1,494 @@
+//! The streaming classifier against the whole-text one it replaced (`reference`), and the
+//! same text streamed in every way against itself classified whole; then texts written by
+//! an attacker who hides statements behind size.
+
+use super::*;
+use crate::facts::SqlVerb;
+
+const P: SqlDialect = SqlDialect::Postgres;
+const M: SqlDialect = SqlDialect::Mysql;
+
+/// Every text the classifier's own tests use, and more that stress the lexer's states.
+const CORPUS: &[(SqlDialect, &str)] = &[
+    (P, "SELECT 1"),
+    (P, "select * from Orders"),
+    (P, "SeLeCt/**/x/**/FrOm/**/orders"),
+    (P, "SELECT*FROM\"Orders\"WHERE 1=1"),
+    (M, "SELECT * FROM `Order``s`"),
+    (P, "SELECT * FROM [my tbl]"),
+    (P, "SELECT * FROM \"a\"\"b\""),
+    (P, "begin; commit; rollback; end"),
+    (M, "SET NAMES utf8mb4"),
+    (M, "SHOW DATABASES"),
+    (M, "CALL refresh(1)"),
+    (P, "VACUUM orders"),
+    (P, "   "),
+    (P, "-- only a comment"),
+    (P, "SELECT 1; DROP TABLE t"),
+    (P, "SELECT 1;;;DROP TABLE t;"),
+    (M, "select 1;drop table t"),
+    (
+        P,
+        "SELECT ';DROP TABLE a', \";x\" FROM t -- ; DROP TABLE b\n",
+    ),
+    (P, "SELECT $$;DROP TABLE a$$ FROM t"),
+    (P, "SELECT $q$ $$; DROP TABLE a $q$ FROM t"),
+    (P, "SELECT 'it''s;' FROM t"),
+    (M, "SELECT 'it\\'s;' FROM t"),
+    (P, "SELECT E'\\';' FROM t"),
+    (P, "SELECT * FROM public.orders"),
+    (P, "SELECT * FROM Public . \"Orders\""),
+    (M, "SELECT * FROM shop.`orders`"),
+    (P, "SELECT * FROM db.public.orders"),
+    (
+        P,
+        "SELECT * FROM orders o JOIN order_items i ON i.order_id = o.id LEFT OUTER JOIN c USING (id)",
+    ),
+    (P, "SELECT * FROM a, b AS x, c y WHERE a.id = b.id"),
+    (
+        P,
+        "SELECT * FROM a WHERE id IN (SELECT id FROM b WHERE x = (SELECT max(x) FROM c))",
+    ),
+    (
+        P,
+        "SELECT * FROM (SELECT * FROM a) q, (b JOIN c ON true) JOIN LATERAL (SELECT 1 FROM d) l ON true",
+    ),
+    (P, "SELECT (SELECT 1 FROM a), b FROM c"),
+    (P, "SELECT * FROM a NATURAL JOIN b CROSS JOIN c"),
+    (P, "SELECT 1 FROM a UNION SELECT 2 FROM b"),
+    (P, "(SELECT 1 FROM a) UNION (SELECT 2 FROM b)"),
+    (P, "SELECT 1 UNION TABLE secret"),
+    (P, "TABLE secret"),
+    (P, "SELECT * FROM a JOIN a ON true"),
+    (M, "SELECT * FROM a STRAIGHT_JOIN b"),
+    (M, "SELECT * FROM a FORCE INDEX (i), b"),
+    (P, "SELECT * FROM generate_series(1, 3) g"),
+    (
+        P,
+        "SELECT EXTRACT(YEAR FROM d), SUBSTRING(s FROM 1 FOR 2), TRIM(BOTH 'x' FROM s) FROM t",
+    ),
+    (P, "SELECT ARRAY(SELECT x FROM secret)"),
+    (P, "SELECT * FROM unnest(ARRAY(SELECT x FROM secret)) u"),
+    (
+        P,
+        "WITH x AS (SELECT id FROM a) SELECT * FROM x JOIN b ON b.id = x.id",
+    ),
+    (
+        P,
+        "WITH x AS (SELECT 1 FROM a), y (c) AS MATERIALIZED (SELECT * FROM x) SELECT * FROM y, c",
+    ),
+    (
+        P,
+        "WITH orders AS (SELECT * FROM orders) SELECT * FROM orders",
+    ),
+    (
+        P,
+        "WITH orders AS (SELECT 1) SELECT * FROM orders, public.orders",
+    ),
+    (
+        P,
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM t) SELECT * FROM t",
+    ),
+    (
+        P,
+        "SELECT * FROM (WITH s AS (SELECT 1) SELECT * FROM s) q JOIN s ON true",
+    ),
+    (
+        P,
+        "WITH d AS (DELETE FROM orders RETURNING *) SELECT * FROM d",
+    ),
+    (
+        P,
+        "WITH u AS (UPDATE a SET x = 1 RETURNING id) INSERT INTO log SELECT id FROM u",
+    ),
+    (M, "WITH x AS (SELECT 1 FROM a) SELECT * FROM x"),
+    (
+        P,
+        "INSERT INTO order_items (order_id, sku) SELECT id, 'x' FROM orders",
+    ),
+    (M, "INSERT LOW_PRIORITY IGNORE INTO t VALUES (1)"),
+    (M, "INSERT t VALUES (1)"),
+    (M, "REPLACE INTO t VALUES (1)"),
+    (
+        M,
+        "INSERT INTO t (a) VALUES (1) ON DUPLICATE KEY UPDATE a = (SELECT 2 FROM s)",
+    ),
+    (
+        P,
+        "INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET a = 2",
+    ),
+    (
+        P,
+        "UPDATE orders SET qty = qty + 1 FROM customers WHERE customers.id = orders.id",
+    ),
+    (P, "UPDATE ONLY orders SET a = 1"),
+    (M, "UPDATE a JOIN b ON a.id = b.id SET a.x = b.x"),
+    (M, "UPDATE a, b SET a.x = 1, b.y = 2"),
+    (P, "DELETE FROM t USING u WHERE t.id = u.id"),
+    (M, "DELETE t1 FROM t1 JOIN t2 ON t1.id = t2.id"),
+    (
+        P,
+        "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET x = 1",
+    ),
+    (P, "SELECT * FROM a FOR UPDATE"),
+    (P, "SELECT * INTO TEMP newt FROM a"),
+    (M, "SELECT a INTO @x FROM t"),
+    (M, "SELECT a INTO OUTFILE '/tmp/x' FROM t"),
+    (P, "SELECT * FROM temp"),
+    (P, "INSERT INTO temp VALUES (1)"),
+    (
+        P,
+        "CREATE TABLE IF NOT EXISTS orders (id int REFERENCES customers (id))",
+    ),
+    (P, "CREATE TEMP TABLE t AS SELECT * FROM a"),
+    (M, "CREATE TABLE x LIKE y"),
+    (M, "CREATE TABLE x AS SELECT * FROM a WHERE b LIKE c"),
+    (P, "CREATE INDEX i ON orders (id)"),
+    (
+        P,
+        "CREATE OR REPLACE VIEW v AS SELECT * FROM a JOIN b ON a.id = b.id",
+    ),
+    (P, "DROP TABLE IF EXISTS a, public.b CASCADE"),
+    (P, "DROP VIEW v"),
+    (P, "ALTER TABLE a RENAME TO b"),
+    (
+        P,
+        "ALTER TABLE ONLY a ADD CONSTRAINT f FOREIGN KEY (x) REFERENCES b (id)",
+    ),
+    (P, "TRUNCATE TABLE a, b"),
+    (P, "TRUNCATE a"),
+    (M, "RENAME TABLE a TO b, c TO d"),
+    (P, "COPY orders (id, item) FROM STDIN"),
+    (P, "COPY orders TO STDOUT"),
+    (P, "COPY (SELECT * FROM a) TO STDOUT"),
+    (P, "GRANT SELECT ON TABLE orders TO bob"),
+    (M, "LOCK TABLES a READ, b WRITE"),
+    (M, "LOAD DATA INFILE 'f' INTO TABLE t"),
+    (M, "OPTIMIZE TABLE a, b"),
+    (M, "USE shop"),
+    (P, "EXPLAIN SELECT * FROM a"),
+    (P, "EXPLAIN ANALYZE DELETE FROM a"),
+    (P, "EXPLAIN (ANALYZE, VERBOSE) SELECT * FROM a"),
+    (M, "DESCRIBE orders"),
+    (P, "PREPARE p (int) AS SELECT * FROM a WHERE id = $1"),
+    (M, "SELECT 1 # x\nFROM t"),
+    (M, "SELECT /*!40001 SQL_NO_CACHE */ id FROM t"),
+    (M, "SELECT 1 /*! FROM secret */"),
+    (M, "SELECT 1 /*!50000 ; DROP TABLE t */"),
+    (P, "SELECT 1 /*! FROM secret */"),
+    (M, "SELECT 1--1 FROM secret"),
+    (P, "SELECT 1--1 FROM secret"),
+    (P, "SELECT 1 /* /* */ FROM secret */"),
+    (M, "SELECT 1 /* /* */ FROM secret"),
+    (P, "SELECT 1 # FROM secret"),
+    (P, "SELECT 1;DROP/**/TABLE/**/t"),
+    (P, "sElEcT * fRoM\n\t\"Secret\""),
+    (M, "SELECT * FROM `secret`-- x"),
+    (P, "SELECT * FROM a WHERE x = '' ; DROP TABLE b"),
+    (P, "SELECT $a$ $b$ $a$; DROP TABLE c"),
+    (P, "SELECT a$b FROM c"),
+    (P, "select * from x where y = $1; delete from z"),
+    (M, "SELECT * FROM 1abc"),
+    (P, "(SELECT 1) UNION SELECT * FROM secret"),
+    (P, "SELECT 1;  DROP TABLE orders ;\n"),
+    (P, "SELECT ';' FROM \"a;b\" /* ; */; DELETE FROM t -- ;"),
+    (M, ";;SELECT 2;;  INSERT INTO t VALUES (1)"),
+    (P, "SELECT * FROM a . b, c . \"d\" . [e f], x.*, y.[z]"),
+    (P, "SELECT * FROM a.b.c.d.e.f"),
+    (P, "SELECT * FROM [unterminated"),
+    (
+        P,
+        "SELECT * FROM a WHERE x = $tag$ ; DROP TABLE b $ta$ $tag$; DROP TABLE c",
+    ),
+    (P, "SELECT $1, $22x, $_a$ b $_a$, $ $x"),
+    (P, "SELECT * FROM \"unterminated"),
+    (P, "SELECT e'\\\\'; DROP TABLE t; SELECT E'\\'' FROM u"),
+    (
+        P,
+        "/* a /* b */ c */ SELECT 1 /* /* */ */; DROP TABLE t --x\n; TRUNCATE u",
+    ),
+    (P, "SELECT 1 -"),
+    (P, "SELECT 1 /"),
+    (P, "SELECT $"),
+    (P, "SELECT $abc"),
+    (P, "SELECT $E'x'"),
+    (
+        P,
+        "WITH a AS (INSERT INTO t VALUES (1) RETURNING *), b AS (DELETE FROM u) SELECT * FROM a",
+    ),
+    (P, "DELETE FROM t USING (SELECT 1) s, u"),
+    (P, "CREATE TEMP TABLE IF NOT EXISTS temp (a int)"),
+    (P, "SELECT * FROM only, lateral, temp"),
+    (
+        P,
+        "SELECT * FROM ONLY \"x\", LATERAL (SELECT 1) y, ONLY [z]",
+    ),
+    (
+        M,
+        "SELECT /*!50000 * FROM `a` */ ; /*M!100000 DROP TABLE b */",
+    ),
+    (M, "SELECT 1 /*! /* x */ FROM c */"),
+    (M, "SELECT 1--\tFROM secret\n FROM t"),
+    (M, "SELECT 1 ---1 FROM t"),
+    (
+        M,
+        "SELECT \"a\\\"b\" FROM `x``y`; SELECT 'a\\'; DROP TABLE z",
+    ),
+    (M, "SELECT * FROM $t, a$b, ?"),
+    (M, "SELECT 1 /*!"),
+    (M, "SELECT 1 /*M"),
+    (M, "SELECT 1 /*M!1234567 FROM t */"),
+    (M, "SELECT 1 # comment ; DROP TABLE t"),
+    (M, "SELECT 1 *"),
+    (M, "SELECT 1 /*! 2 * 3 */ FROM t"),
+    (M, "INSERT IGNORE INTO t SELECT * FROM u"),
+    (M, "USE `db`; SELECT 1"),
+    (P, "SELECT * FROM \u{e9}t\u{e9}, \"\u{fc}ber\""),
+    (P, "SELECT * FROM t\u{80}x"),
+];
+
+fn render(st: &[SqlStatement<'_>]) -> Vec<String> {
+    st.iter()
+        .map(|s| {
+            let v = match s.verb {
+                SqlVerb::Other(o) => o.to_string(),
+                v => format!("{v:?}").to_uppercase(),
+            };
+            format!("{v} {:?} {:?}", s.tables, String::from_utf8_lossy(s.text))
+        })
+        .collect()
+}
+
+fn whole(d: SqlDialect, text: &[u8]) -> (Vec<String>, Overflow, Option<String>) {
+    let mut c = Classifier::new();
+    let st = c.classify(d, text, render);
+    (st, c.overflow(), c.use_database().map(str::to_string))
+}
+
+/// Streams `text` cut at `cuts`; every batch's statements in order, the overflow of the
+/// text, the USE target, and the batches' texts.
+fn streamed(
+    c: &mut Classifier,
+    d: SqlDialect,
+    text: &[u8],
+    cuts: &[usize],
+) -> (Vec<String>, Overflow, Option<String>, Vec<Vec<u8>>) {
+    let mut st = Vec::new();
+    let mut parts = Vec::new();
+    let mut collect = |b: &Batch<'_>| {
+        st.extend(render(b.statements));
+        parts.push(b.text.to_vec());
+    };
+    c.begin(d);
+    let mut last = 0;
+    for &cut in cuts.iter().chain([&text.len()]) {
+        if cut >= last {
+            c.feed(&text[last..cut], &mut collect);
+            last = cut;
+        }
+    }
+    c.finish(&mut collect);
+    (
+        st,
+        c.overflow(),
+        c.use_database().map(str::to_string),
+        parts,
+    )
+}
+
+/// The reference's answer, when the text stays within its (smaller) limits.
+fn reference(d: SqlDialect, text: &[u8]) -> Option<(Vec<String>, Overflow, Option<String>)> {
+    let mut r = reference::Classifier::new();
+    let st = r.classify(d, text, render);
+    let o = r.overflow();
+    if o.statements || o.tables {
+        return None;
+    }
+    let o = Overflow {
+        statements: o.statements,
+        tables: o.tables,
+        name: o.name,
+        depth: o.depth,
+    };
+    Some((st, o, r.use_database().map(str::to_string)))
+}
+
+#[test]
+fn the_corpus_classifies_as_the_whole_text_classifier_did() {
+    for &(d, text) in CORPUS {
+        let got = whole(d, text.as_bytes());
+        let want = reference(d, text.as_bytes()).expect(text);
+        assert_eq!(got, want, "{d:?} {text}");
+    }
+}
+
+#[test]
+fn the_corpus_streamed_at_every_split_point_classifies_as_whole() {
+    let mut c = Classifier::new();
+    for &(d, text) in CORPUS {
+        let t = text.as_bytes();
+        let (want, wo, wu) = whole(d, t);
+        let all = streamed(&mut c, d, t, &[]);
+        assert_eq!((&all.0, all.1, &all.2), (&want, wo, &wu), "{text}");
+        assert_eq!(all.3, [t.to_vec()], "{text}");
+        for at in 0..=t.len() {
+            let got = streamed(&mut c, d, t, &[at]);
+            assert_eq!(
+                (&got.0, got.1, &got.2),
+                (&want, wo, &wu),
+                "{text} split at {at}"
+            );
+        }
+        let bytes: Vec<usize> = (1..t.len()).collect();
+        let got = streamed(&mut c, d, t, &bytes);
+        assert_eq!(
+            (&got.0, got.1, &got.2),
+            (&want, wo, &wu),
+            "{text} byte by byte"
+        );
+        assert_eq!(got.3, [t.to_vec()]);
+    }
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+const PIECES: &[&str] = &[
+    "SELECT",
+    "FROM",
+    "JOIN",
+    "WITH",
+    "RECURSIVE",
+    "AS",
+    "(",
+    ")",
+    ",",
+    ";",
+    "'",
+    "\"",
+    "`",
+    "$",
+    "$$",
+    "$q$",
+    "$1",
+    "/*",
+    "*/",
+    "/*!",
+    "/*M!",
+    "--",
+    "-- ",
+    "#",
+    "\n",
+    " ",
+    "[",
+    "]",
+    ".",
+    "*",
+    "?",
+    "E'",
+    "\\",
+    "INTO",
+    "USING",
+    "x1",
+    "t",
+    "T",
+    "DELETE",
+    "INSERT",
+    "UPDATE",
+    "SET",
+    "VALUES",
+    "TABLE",
+    "TEMP",
+    "ONLY",
+    "LATERAL",
+    "IF",
+    "NOT",
+    "EXISTS",
+    "USE",
+    "ON",
+    "CREATE",
+    "DROP",
+    "EXPLAIN",
+    "PREPARE",
+    "COPY",
+    "TO",
+    "LIKE",
+    "REFERENCES",
+    "UNION",
+    "WHERE",
+    "MATERIALIZED",
+    "IGNORE",
+    "OUTFILE",
+    "ANALYZE",
+    "LOW_PRIORITY",
+    "RENAME",
+    "ALTER",
+    "GRANT",
+    "MERGE",
+    "\u{e9}",
+    "\u{80}",
+    "-",
+    "/",
+    "!",
+    "M",
+    "0",
+    "12",
+    "e",
+    "$a",
+    "a$",
+];
+
+fn random_text(rng: &mut Rng) -> Vec<u8> {
+    let mut s = Vec::new();
+    let n = rng.below(60);
+    for _ in 0..n {
+        if rng.below(12) == 0 {
+            s.push(rng.next() as u8);
+        } else {
+            s.extend_from_slice(PIECES[rng.below(PIECES.len())].as_bytes());
+            if rng.below(3) == 0 {
+                s.push(b' ');
+            }
+        }
+    }
+    s
+}
+
+#[test]
+fn random_texts_classify_as_the_whole_text_classifier_did_and_stream_alike() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut c = Classifier::new();
+    let mut compared = 0;
+    for _ in 0..20_000 {
+        let t = random_text(&mut rng);
+        for d in [P, M] {
+            let want = whole(d, &t);
+            if let Some(r) = reference(d, &t) {
+                assert_eq!(want, r, "{d:?} {:?}", String::from_utf8_lossy(&t));
+                compared += 1;
+            }
+            let cuts = [rng.below(t.len() + 1), rng.below(t.len() + 1)];
+            let mut cuts = cuts.to_vec();
+            cuts.sort_unstable();
+            let got = streamed(&mut c, d, &t, &cuts);
+            assert_eq!(
+                (&got.0, got.1, &got.2),
+                (&want.0, want.1, &want.2),
+                "{d:?} {:?} cut at {cuts:?}",
+                String::from_utf8_lossy(&t)
+            );
+        }
+    }
+    assert!(compared > 30_000, "{compared}");
+}
