@@ -263,3 +263,108 @@ fn hostile_inputs() {
         p.end(&mut sink);
     }
 }
+
+// ---- an attacker hiding statements behind size ------------------------------------------
+
+#[test]
+fn a_drop_straddling_the_16mib_packet_boundary_is_judged() {
+    // Two full packets and a third: the first ends inside `DROP`, the second inside a
+    // comment that the third closes.
+    let mut first = b"\x03SELECT 1; /*".to_vec();
+    first.resize(MAX_PACKET - 5, b'x');
+    first.extend_from_slice(b"*/ DR");
+    let mut second = b"OP TABLE t; /*".to_vec();
+    second.resize(MAX_PACKET, b'y');
+    let third = b"*/ DELETE FROM u".to_vec();
+    let wire = [pkt(0, &first), pkt(1, &second), pkt(2, &third)].concat();
+    let boundary = 4 + MAX_PACKET;
+    let mut recs = real_login();
+    recs.push((C, wire));
+    recs.push((S, pkt(1, OK)));
+    let at = recs.len() - 2;
+    let want = "SELECT[] DROP[\"t\"] DELETE[\"u\"]";
+    // Cut anywhere around the first packet boundary, and fed in 64 KiB pieces.
+    for cut in boundary - 3..boundary + 7 {
+        let (c, dead) = replay(&make, &recs, &|i, _| {
+            if i == at { vec![cut] } else { vec![] }
+        });
+        assert_eq!(dead, None);
+        assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+        assert!(
+            c.facts[2].ends_with(want),
+            "cut at {cut}: {}",
+            &c.facts[2][c.facts[2].len() - 60..]
+        );
+        assert_eq!(c.facts[3], "rx 1 None [] state=- code=None error=-");
+    }
+    let (c, _) = replay(&make, &recs, &|i, len| {
+        if i == at {
+            (1..len).step_by(64 << 10).collect()
+        } else {
+            vec![]
+        }
+    });
+    assert!(c.facts[2].ends_with(want));
+}
+
+#[test]
+fn a_thousand_statements_then_a_drop_are_all_judged() {
+    let text = format!("\x03{}DROP TABLE t", "SELECT 1;".repeat(1000));
+    let (c, dead) = with_login(&[(C, pkt(0, text.as_bytes())), (S, pkt(1, OK))]);
+    assert_eq!(dead, None);
+    assert!(c.anomalies.is_empty());
+    let txs: Vec<&String> = c.facts.iter().filter(|f| f.starts_with("tx 1 ")).collect();
+    let selects: usize = txs.iter().map(|f| f.matches(" SELECT[]").count()).sum();
+    assert_eq!(selects, 1000);
+    assert!(txs.last().unwrap().ends_with(" DROP[\"t\"]"));
+    assert_eq!(c.facts.iter().filter(|f| f.starts_with("rx 1 ")).count(), 1);
+}
+
+#[test]
+fn a_long_prepared_statement_is_executed_as_classified() {
+    let mut text = b"\x16/*".to_vec();
+    text.resize(200 << 10, b'x');
+    text.extend_from_slice(b"*/ DELETE FROM audit WHERE id = ?");
+    let mut ok = vec![0u8];
+    ok.extend_from_slice(&5u32.to_le_bytes());
+    ok.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0]);
+    let (c, dead) = with_login(&[
+        (C, pkt(0, &text)),
+        (S, pkt(1, &ok)),
+        (C, pkt(0, &execute(5))),
+    ]);
+    assert_eq!(dead, None);
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    assert!(c.facts[2].contains("] Prepare "));
+    assert!(c.facts[2].ends_with(" DELETE[\"audit\"]"));
+    assert_eq!(c.facts[3], "rx 1 None [] state=- code=None error=-");
+    assert!(c.facts[4].contains("] Execute "), "{:?}", c.facts);
+    assert!(c.facts[4].ends_with(" DELETE[\"audit\"]"));
+    // Only the logging prefix of the text is kept.
+    assert!(c.facts[4].len() < crate::sql::TEXT_MAX + 512);
+}
+
+#[test]
+fn any_pipeline_depth_is_judged() {
+    let n = MAX_PENDING + 36;
+    let mut qs = Vec::new();
+    let mut oks = Vec::new();
+    for i in 0..n {
+        qs.extend_from_slice(&pkt(0, format!("\x03DELETE FROM t{i}").as_bytes()));
+        oks.extend_from_slice(&pkt(1, OK));
+    }
+    let (c, dead) = with_login(&[(C, qs), (S, oks)]);
+    assert_eq!(dead, None);
+    assert_eq!(c.anomalies, [ParserAnomaly::TooManyTransactions]);
+    assert_eq!(
+        c.facts.iter().filter(|f| f.starts_with("tx ")).count(),
+        n + 1
+    );
+    let rx: Vec<&String> = c.facts.iter().filter(|f| f.starts_with("rx ")).collect();
+    assert_eq!(rx.len(), MAX_PENDING + 1);
+    assert!(
+        rx[1].starts_with(&format!("rx {} ", n - MAX_PENDING + 1)),
+        "{}",
+        rx[1]
+    );
+}

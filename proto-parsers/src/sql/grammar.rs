@@ -460,6 +460,10 @@ impl Capture {
     }
 }
 
+/// Scratch kept between batches: more (grown by an unusual statement) is freed.
+const SHRINK_NAMES: usize = 16 * 1024;
+const SHRINK_ENTRIES: usize = 256;
+
 /// Tables per `;`-separated part found by a linear scan; past this many, by a hash index.
 const LINEAR_DEDUP: usize = 16;
 
@@ -549,6 +553,20 @@ impl Scan {
         }
     }
 
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        self.names.capacity()
+            + self.tables.capacity() * std::mem::size_of::<TableEntry>()
+            + self.stmts.capacity() * std::mem::size_of::<StmtMeta>()
+            + self.ctes.capacity() * std::mem::size_of::<Cte>()
+            + self.dedup.capacity() * 4
+            + self.cap.part.capacity()
+            + self.cap.texts.capacity()
+            + self.refs.capacity() * std::mem::size_of::<&str>()
+            + self.out.capacity() * std::mem::size_of::<SqlStatement<'_>>()
+            + self.use_db.capacity()
+    }
+
     /// Starts a new text.
     pub fn reset(&mut self, whole: bool) {
         self.clear_batch();
@@ -572,6 +590,21 @@ impl Scan {
     }
 
     fn clear_batch(&mut self) {
+        // A batch that needed unusually much scratch (a statement listing hundreds of
+        // tables) gives it back, so a long-lived flow keeps only what ordinary ones need.
+        if self.names.capacity() > SHRINK_NAMES {
+            self.names = String::with_capacity(256);
+        }
+        if self.tables.capacity() > SHRINK_ENTRIES {
+            self.tables = Vec::with_capacity(16);
+        }
+        if self.refs.capacity() > SHRINK_ENTRIES {
+            self.refs = Vec::with_capacity(16);
+        }
+        if self.dedup.capacity() > SHRINK_ENTRIES {
+            self.dedup = Vec::new();
+            self.dedup_live = false;
+        }
         self.names.clear();
         self.tables.clear();
         self.stmts.clear();
@@ -1457,6 +1490,7 @@ impl Scan {
             self.rebuild_index();
         }
         if self.dedup.len() < 2 * (self.tables.len() - self.seg_tables + 1) {
+            // (At most half full, so probes stay short.)
             self.rebuild_index();
         }
         let names = self.names.as_bytes();
@@ -1482,7 +1516,7 @@ impl Scan {
     /// (Re)builds the hash index over the current part's tables, sized for twice as many.
     fn rebuild_index(&mut self) {
         let n = self.tables.len() - self.seg_tables;
-        let size = (4 * (n + 1)).next_power_of_two().max(64);
+        let size = (2 * (n + 1)).next_power_of_two().max(64);
         self.dedup.clear();
         self.dedup.resize(size, 0);
         self.dedup_live = true;

@@ -202,6 +202,11 @@ impl Lexer {
         }
     }
 
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Starts a new text.
     pub fn reset(&mut self, dialect: SqlDialect) {
         self.mysql = dialect == SqlDialect::Mysql;

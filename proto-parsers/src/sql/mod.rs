@@ -14,7 +14,9 @@
 //! parsers push a request's text through [`Classifier::feed`] as its bytes arrive, and the
 //! lexer and the scan keep only their state between chunks (see `lexer` and `grammar`).
 //! What the classifier keeps is a few KiB: the verb and tables of the statements not yet
-//! reported, and the first [`TEXT_MAX`] bytes of their texts for logging.
+//! reported, and the first [`TEXT_MAX`] bytes of their texts for logging. A statement that
+//! lists hundreds of long table names may grow it to about 128 KiB while it is read (the
+//! limits below bound it), given back once it is reported.
 //!
 //! Statements are reported in batches ([`Batch`]): all of a request's statements at once
 //! when the request ends (the usual case: one fact per request, as small requests always
@@ -68,7 +70,7 @@ pub const MAX_SEGMENT_STATEMENTS: usize = 256;
 /// Tables kept per statement; more set [`Overflow::tables`].
 pub const MAX_TABLES_PER_STATEMENT: usize = 1024;
 /// Tables kept per `;`-separated part, all its statements together.
-pub const MAX_TABLES: usize = 2048;
+pub const MAX_TABLES: usize = 1024;
 /// Bytes of normalised names kept per `;`-separated part; more set [`Overflow::tables`].
 pub const MAX_SEGMENT_NAMES: usize = 64 * 1024;
 /// Bytes of one normalised name (`schema.table`); longer names are truncated and set
@@ -227,6 +229,12 @@ impl Classifier {
         self.feed(text, &mut none);
         self.end_text(&mut none);
         self.scan.with_batch(true, |b| f(b.statements))
+    }
+
+    /// Bytes of scratch allocated (tests check it stays bounded and stops growing).
+    #[cfg(test)]
+    pub(crate) fn scratch_capacity(&self) -> usize {
+        self.lex.capacity() + self.scan.capacity()
     }
 
     /// Whether a batch of the current text was reported already.

@@ -492,3 +492,192 @@ fn random_texts_classify_as_the_whole_text_classifier_did_and_stream_alike() {
     }
     assert!(compared > 30_000, "{compared}");
 }
+
+// ---- an attacker hiding statements behind size ------------------------------------------
+
+/// Streams `text` in `chunk`-byte pieces; every statement as `VERB tables`, and the
+/// number of batches.
+fn stream_in(d: SqlDialect, text: &[u8], chunk: usize) -> (Vec<String>, usize, Overflow) {
+    let mut c = Classifier::new();
+    let mut st = Vec::new();
+    let mut batches = 0;
+    let mut collect = |b: &Batch<'_>| {
+        batches += 1;
+        for s in b.statements {
+            let v = match s.verb {
+                SqlVerb::Other(o) => o.to_string(),
+                v => format!("{v:?}").to_uppercase(),
+            };
+            st.push(format!("{v} {}", s.tables.join(",")).trim_end().to_string());
+        }
+    };
+    c.begin(d);
+    for piece in text.chunks(chunk.max(1)) {
+        c.feed(piece, &mut collect);
+    }
+    c.finish(&mut collect);
+    // Whatever the text, the scratch stays bounded, and small once the text is reported.
+    assert!(c.scratch_capacity() < 48 * 1024, "{}", c.scratch_capacity());
+    (st, batches, c.overflow())
+}
+
+#[test]
+fn a_40kb_comment_does_not_hide_the_statement_after_it() {
+    for (d, open, close) in [
+        (P, "/*", "*/"),
+        (M, "/*", "*/"),
+        (P, "/* /* nested */", "*/"),
+        (P, "--", "\n"),
+        (M, "-- ", "\n"),
+        (M, "#", "\n"),
+    ] {
+        let mut t = open.as_bytes().to_vec();
+        t.resize(40 * 1024, b'x');
+        t.extend_from_slice(close.as_bytes());
+        t.extend_from_slice(b" DROP TABLE t");
+        for chunk in [1460, 40 * 1024 + 7, 1 << 20] {
+            let (st, batches, o) = stream_in(d, &t, chunk);
+            assert_eq!(st, ["DROP t"], "{d:?} {open}");
+            assert_eq!((batches, o.any()), (1, false));
+        }
+    }
+    // Executable comments are code: a statement inside one after 40 KB of padding counts.
+    let mut t = b"SELECT 1 /*!50000 ".to_vec();
+    t.resize(40 * 1024, b' ');
+    t.extend_from_slice(b"; DROP TABLE t */");
+    assert_eq!(stream_in(M, &t, 1000).0, ["SELECT", "DROP t"]);
+}
+
+#[test]
+fn a_40mb_comment_streams_through_bounded_scratch() {
+    let mut t = b"/*".to_vec();
+    t.resize(40 << 20, b'*');
+    t.extend_from_slice(b"/ DROP TABLE t");
+    let (st, _, o) = stream_in(P, &t, 64 * 1024);
+    assert_eq!(st, ["DROP t"]);
+    assert!(!o.any());
+}
+
+#[test]
+fn a_huge_string_holding_a_statement_is_one_string() {
+    for (d, q) in [(P, "'"), (M, "'"), (M, "\""), (P, "$x$")] {
+        let mut t = format!("SELECT {q}").into_bytes();
+        t.resize(1 << 20, b'a');
+        t.extend_from_slice(format!("; DROP TABLE x{q} FROM t").as_bytes());
+        for chunk in [1460, 64 * 1024] {
+            assert_eq!(stream_in(d, &t, chunk).0, ["SELECT t"], "{d:?} {q}");
+        }
+    }
+}
+
+#[test]
+fn a_thousand_statements_then_a_drop_are_all_reported() {
+    let mut t = "SELECT 1;".repeat(1000);
+    t += "DROP TABLE t";
+    let (st, batches, o) = stream_in(P, t.as_bytes(), 1460);
+    assert_eq!(st.len(), 1001);
+    assert!(st[..1000].iter().all(|s| s == "SELECT"));
+    assert_eq!(st[1000], "DROP t");
+    assert!(!o.any());
+    // In bounded batches, each reported as soon as it filled.
+    assert_eq!(batches, 1000 / BATCH_STATEMENTS + 1);
+}
+
+#[test]
+fn moderately_sized_attacks_at_every_split_point() {
+    let mut comment = b"/* ".to_vec();
+    comment.resize(600, b'x');
+    comment.extend_from_slice(b" */DROP TABLE t");
+    let mut string = b"SELECT '".to_vec();
+    string.resize(600, b'a');
+    string.extend_from_slice(b"'';DROP TABLE x' FROM t; DROP TABLE y");
+    let many = format!("{}DROP TABLE t", "SELECT 1;".repeat(150));
+    let mut c = Classifier::new();
+    for (d, t) in [
+        (P, comment.as_slice()),
+        (M, comment.as_slice()),
+        (P, string.as_slice()),
+        (M, string.as_slice()),
+        (P, many.as_bytes()),
+        (
+            M,
+            b"SELECT 1 /*!50000 /* c */ ; DROP TABLE t */ /*M!100000 ; DROP TABLE u */".as_slice(),
+        ),
+        (
+            P,
+            b"SELECT 1 /* a /* b /* c */ */ ; DROP TABLE x */ ; DROP TABLE t".as_slice(),
+        ),
+    ] {
+        let (want, _, _, _) = streamed(&mut c, d, t, &[]);
+        assert!(want.iter().any(|s| s.starts_with("DROP")), "{want:?}");
+        for at in 0..=t.len() {
+            let (got, ..) = streamed(&mut c, d, t, &[at]);
+            assert_eq!(got, want, "split at {at}");
+        }
+        let bytes: Vec<usize> = (1..t.len()).collect();
+        assert_eq!(streamed(&mut c, d, t, &bytes).0, want);
+    }
+}
+
+#[test]
+fn what_a_limit_cuts_is_flagged() {
+    let mut t = String::from("SELECT * FROM t0");
+    for i in 1..MAX_TABLES_PER_STATEMENT + 5 {
+        t += &format!(", t{i}");
+    }
+    let (st, _, o) = stream_in(P, t.as_bytes(), 100);
+    assert_eq!(st[0].split(',').count(), MAX_TABLES_PER_STATEMENT);
+    assert!(o.tables);
+    // Names beyond the per-part budget.
+    let mut t = String::from("SELECT * FROM t0");
+    for i in 1..1000 {
+        t += &format!(", {}{i}", "n".repeat(200));
+    }
+    assert!(stream_in(P, t.as_bytes(), 4096).2.tables);
+    // A dollar-quote tag too long to match: the rest cannot be read.
+    let tag = format!("${}$", "q".repeat(lexer::TOKEN_CAP));
+    let t = format!("SELECT {tag} x {tag}; DROP TABLE t");
+    let (st, _, o) = stream_in(P, t.as_bytes(), 7);
+    assert_eq!(st, ["SELECT"]);
+    assert!(o.name);
+    // A long word that is no tag is just a word.
+    let t = format!("SELECT ${} FROM t", "q".repeat(2 * lexer::TOKEN_CAP));
+    let (st, _, o) = stream_in(P, t.as_bytes(), 7);
+    assert_eq!(st, ["SELECT t"]);
+    assert!(!o.any());
+    // Statements in one part.
+    let t = format!(
+        "WITH {} SELECT 1",
+        (0..MAX_SEGMENT_STATEMENTS + 2)
+            .map(|i| format!("c{i} AS (DELETE FROM t{i})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let (st, _, o) = stream_in(P, t.as_bytes(), 999);
+    assert_eq!(st.len(), MAX_SEGMENT_STATEMENTS);
+    assert!(o.statements);
+}
+
+#[test]
+fn steady_state_streaming_allocates_nothing() {
+    let text = b"SELECT * FROM a JOIN b ON true; INSERT INTO c SELECT * FROM d; \
+                 UPDATE e SET x = 'it''s' WHERE y IN (SELECT z FROM f)";
+    let mut c = Classifier::new();
+    let run = |c: &mut Classifier| {
+        let mut n = 0;
+        c.begin(P);
+        for piece in text.chunks(17) {
+            c.feed(piece, &mut |b| n += b.statements.len());
+        }
+        c.finish(&mut |b| n += b.statements.len());
+        assert_eq!(n, 3);
+    };
+    for _ in 0..3 {
+        run(&mut c);
+    }
+    let caps = c.scratch_capacity();
+    for _ in 0..1000 {
+        run(&mut c);
+    }
+    assert_eq!(caps, c.scratch_capacity());
+}
