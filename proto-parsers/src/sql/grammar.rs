@@ -402,6 +402,9 @@ pub(super) struct Capture {
     seg_start: usize,
     /// How far into the current chunk the text has been copied.
     from: usize,
+    /// The part continues a text reported in earlier batches: it starts at its first
+    /// non-blank byte, as a statement's text does.
+    trim_part: bool,
 }
 
 impl Capture {
@@ -412,9 +415,18 @@ impl Capture {
         if bytes.is_empty() {
             return;
         }
+        let part = if self.trim_part && self.part.is_empty() {
+            let lead = bytes
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .unwrap_or(bytes.len());
+            bytes.get(lead..).unwrap_or_default()
+        } else {
+            bytes
+        };
         let room = TEXT_MAX.saturating_sub(self.part.len());
         self.part
-            .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
+            .extend_from_slice(part.get(..room.min(part.len())).unwrap_or_default());
         let seg = self.texts.len().saturating_sub(self.seg_start);
         if seg < TEXT_MAX {
             let bytes = if seg == 0 {
@@ -579,6 +591,7 @@ impl Scan {
         self.nframes = 0;
         self.defer = Defer::None;
         self.cap.from = 0;
+        self.cap.trim_part = false;
         self.batch_overflow = Overflow::default();
         self.overflow = Overflow::default();
         self.use_db.clear();
@@ -677,6 +690,7 @@ impl Scan {
         self.batch_overflow = Overflow::default();
         self.parts = self.parts.saturating_add(1);
         self.clear_batch();
+        self.cap.trim_part = true;
         r
     }
 

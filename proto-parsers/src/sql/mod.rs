@@ -121,8 +121,9 @@ impl Overflow {
 /// Statements of a text reported together; they borrow the classifier's scratch.
 #[derive(Clone, Copy, Debug)]
 pub struct Batch<'a> {
-    /// The part of the text these statements come from (the whole text when `whole`),
-    /// raw, its first [`TEXT_MAX`] bytes.
+    /// The part of the text these statements come from, its first [`TEXT_MAX`] bytes: the
+    /// whole text as sent when `whole`; for a later batch, from the first non-blank byte
+    /// after the previous batch's last `;`.
     pub text: &'a [u8],
     pub statements: &'a [SqlStatement<'a>],
     /// Limits hit since the previous batch.

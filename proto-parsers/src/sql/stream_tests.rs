@@ -581,6 +581,18 @@ fn a_thousand_statements_then_a_drop_are_all_reported() {
     assert!(!o.any());
     // In bounded batches, each reported as soon as it filled.
     assert_eq!(batches, 1000 / BATCH_STATEMENTS + 1);
+    // Each batch's text is its own part of the request; the statements' own texts are
+    // theirs.
+    let text = format!(
+        "{}\n  DROP TABLE t ;",
+        "SELECT 1; ".repeat(BATCH_STATEMENTS)
+    );
+    let mut c = Classifier::new();
+    let (st, _, _, parts) = streamed(&mut c, P, text.as_bytes(), &[]);
+    assert_eq!(parts.len(), 2);
+    assert!(parts[0].starts_with(b"SELECT 1; SELECT 1;") && parts[0].ends_with(b"SELECT 1;"));
+    assert_eq!(parts[1], b"DROP TABLE t ;");
+    assert_eq!(st.last().unwrap(), "DROP [\"t\"] \"DROP TABLE t\"");
 }
 
 #[test]
