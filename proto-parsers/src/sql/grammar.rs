@@ -102,9 +102,126 @@ enum Kw {
     ExplainOpt,
 }
 
+/// Every word [`keyword`] knows, for its quick reject.
+const KEYWORDS: &[&[u8]] = &[
+    b"select",
+    b"insert",
+    b"update",
+    b"delete",
+    b"merge",
+    b"create",
+    b"alter",
+    b"drop",
+    b"truncate",
+    b"grant",
+    b"revoke",
+    b"copy",
+    b"begin",
+    b"start",
+    b"commit",
+    b"end",
+    b"rollback",
+    b"abort",
+    b"set",
+    b"show",
+    b"use",
+    b"call",
+    b"explain",
+    b"describe",
+    b"desc",
+    b"with",
+    b"values",
+    b"table",
+    b"tables",
+    b"replace",
+    b"rename",
+    b"lock",
+    b"prepare",
+    b"load",
+    b"from",
+    b"join",
+    b"straight_join",
+    b"into",
+    b"using",
+    b"on",
+    b"as",
+    b"to",
+    b"like",
+    b"references",
+    b"view",
+    b"index",
+    b"trigger",
+    b"recursive",
+    b"not",
+    b"materialized",
+    b"only",
+    b"lateral",
+    b"if",
+    b"exists",
+    b"temp",
+    b"temporary",
+    b"unlogged",
+    b"ignore",
+    b"low_priority",
+    b"delayed",
+    b"high_priority",
+    b"quick",
+    b"where",
+    b"group",
+    b"having",
+    b"order",
+    b"limit",
+    b"window",
+    b"union",
+    b"intersect",
+    b"except",
+    b"returning",
+    b"offset",
+    b"fetch",
+    b"for",
+    b"outfile",
+    b"dumpfile",
+    b"database",
+    b"schema",
+    b"function",
+    b"procedure",
+    b"analyze",
+    b"analyse",
+    b"verbose",
+    b"extended",
+    b"partitions",
+    b"format",
+];
+
+/// Per first letter, a bit per length that some keyword has: most words are names, and
+/// one lookup here tells them from keywords.
+const KEYWORD_SHAPES: [u16; 26] = keyword_shapes();
+
+// Evaluated at compile time: an index out of range would fail the build, not a packet.
+#[allow(clippy::indexing_slicing)]
+const fn keyword_shapes() -> [u16; 26] {
+    let mut t = [0u16; 26];
+    let mut i = 0;
+    while i < KEYWORDS.len() {
+        let w = KEYWORDS[i];
+        t[(w[0] - b'a') as usize] |= 1 << w.len();
+        i += 1;
+    }
+    t
+}
+
 fn keyword(t: Text<'_>) -> Kw {
     let w = t.raw;
     if t.len > 14 || t.len < 2 || w.len() as u64 != t.len {
+        return Kw::Other;
+    }
+    let first = w.first().map_or(0, u8::to_ascii_lowercase);
+    let shapes = first
+        .checked_sub(b'a')
+        .and_then(|f| KEYWORD_SHAPES.get(usize::from(f)))
+        .copied()
+        .unwrap_or(0);
+    if shapes & (1 << t.len) == 0 {
         return Kw::Other;
     }
     let mut buf = [0u8; 14];
@@ -367,8 +484,9 @@ enum Defer {
         cte_body: Option<u8>,
     },
     /// A word that may be a modifier before a name (`TEMP`, `IF NOT EXISTS`, `ONLY`): it is
-    /// skipped if a name follows. Such words are keywords, at most 14 bytes.
-    Modifier { k: Kw, word: [u8; 16], len: u8 },
+    /// skipped if a name follows. Such words are keywords, at most 14 bytes, held in
+    /// `Scan::held`.
+    Modifier(Kw),
     /// `USING` of DELETE/MERGE: a table list follows unless `(` does.
     Using,
     /// `[` where a name is expected: the next token is its raw content.
@@ -511,6 +629,8 @@ pub(super) struct Scan {
     seg_tables: usize,
     seg_names: usize,
     defer: Defer,
+    /// The word of a [`Defer::Modifier`].
+    held: ([u8; 16], u8),
     pub cap: Capture,
     /// Limits hit since the last batch, and in the whole text.
     pub batch_overflow: Overflow,
@@ -551,6 +671,7 @@ impl Scan {
             seg_tables: 0,
             seg_names: 0,
             defer: Defer::None,
+            held: ([0; 16], 0),
             cap: Capture::default(),
             batch_overflow: Overflow::default(),
             overflow: Overflow::default(),
@@ -711,11 +832,8 @@ impl Scan {
             return false;
         }
         let mut bracket = false;
-        loop {
-            let d = std::mem::take(&mut self.defer);
-            if matches!(d, Defer::None) {
-                break;
-            }
+        while !matches!(self.defer, Defer::None) {
+            let d = std::mem::replace(&mut self.defer, Defer::None);
             match self.resolve(d, tok, text, &mut bracket) {
                 Resolved::Consumed => return bracket,
                 Resolved::Pass => {}
@@ -751,7 +869,7 @@ impl Scan {
                 from_paren,
                 cte_body,
             } => self.opened(from_paren, cte_body, tok, text),
-            Defer::Modifier { k, word, len } => {
+            Defer::Modifier(k) => {
                 let skip = match tok {
                     Tok::Word => {
                         let next = keyword(text);
@@ -763,7 +881,8 @@ impl Scan {
                     _ => false,
                 };
                 if !skip {
-                    let raw = word.get(..usize::from(len)).unwrap_or_default();
+                    let held = self.held;
+                    let raw = held.0.get(..usize::from(held.1)).unwrap_or_default();
                     let held = Text {
                         raw,
                         len: raw.len() as u64,
@@ -1118,16 +1237,12 @@ impl Scan {
                     Some(false) => self.not_a_modifier(t, k),
                     None => {
                         // Skipped only if a name still follows it: the next token tells.
-                        let mut word = [0u8; 16];
-                        let n = t.raw.len().min(word.len());
-                        if let (Some(d), Some(s)) = (word.get_mut(..n), t.raw.get(..n)) {
+                        let n = t.raw.len().min(self.held.0.len());
+                        if let (Some(d), Some(s)) = (self.held.0.get_mut(..n), t.raw.get(..n)) {
                             d.copy_from_slice(s);
                         }
-                        self.defer = Defer::Modifier {
-                            k,
-                            word,
-                            len: n as u8,
-                        };
+                        self.held.1 = n as u8;
+                        self.defer = Defer::Modifier(k);
                     }
                 }
                 return;
@@ -1399,9 +1514,11 @@ impl Scan {
             Some(b'[') => Some(b']'),
             other => other,
         };
-        // The token keeps a prefix long enough to overflow MAX_NAME; its validity is the
-        // whole token's.
-        let text = if t.utf8 {
+        // A token whole is checked here; a longer one keeps a prefix long enough to
+        // overflow MAX_NAME, and its validity is the whole token's.
+        let text = if t.raw.len() as u64 == t.len {
+            std::str::from_utf8(t.raw).unwrap_or("\u{fffd}")
+        } else if t.utf8 {
             match std::str::from_utf8(t.raw) {
                 Ok(s) => s,
                 Err(e) => t
@@ -1413,6 +1530,23 @@ impl Scan {
         } else {
             "\u{fffd}"
         };
+        if text.len() <= MAX_NAME && !text.is_empty() {
+            // The usual name: short, ASCII, without quotes to collapse: copied at once.
+            match close {
+                None if text.is_ascii() => {
+                    self.names.push_str(text);
+                    if let Some(part) = self.names.get_mut(start..) {
+                        part.make_ascii_lowercase();
+                    }
+                    return (start as u32, self.names.len() as u32);
+                }
+                Some(c) if !text.as_bytes().contains(&c) => {
+                    self.names.push_str(text);
+                    return (start as u32, self.names.len() as u32);
+                }
+                _ => {}
+            }
+        }
         let mut prev_quote = false;
         let mut part_len = 0usize;
         for ch in text.chars() {

@@ -693,3 +693,118 @@ fn steady_state_streaming_allocates_nothing() {
     }
     assert_eq!(caps, c.scratch_capacity());
 }
+
+/// The benches' statement mix through the reference and the streaming classifier, best of
+/// 200 rounds each (not a test of correctness; run it in release mode with
+/// `cargo test -p proto-parsers --release -- --ignored timing --nocapture`).
+#[test]
+#[ignore]
+fn timing_against_the_reference() {
+    use std::time::{Duration, Instant};
+    const SQL_MIX: [(SqlDialect, &str); 16] = [
+        (
+            SqlDialect::Postgres,
+            "SELECT o.id, o.total, c.name FROM orders o JOIN customers c ON c.id = o.customer_id \
+             WHERE o.created_at > $1 ORDER BY o.id DESC LIMIT 50",
+        ),
+        (
+            SqlDialect::Postgres,
+            "SELECT id, email, created_at FROM users WHERE id = $1",
+        ),
+        (
+            SqlDialect::Postgres,
+            "/* app=shop,route=/checkout */ SELECT id, total FROM carts WHERE session_id = $1 \
+             FOR UPDATE",
+        ),
+        (
+            SqlDialect::Postgres,
+            "SELECT u.id, u.email, p.plan FROM public.users u LEFT JOIN billing.plans p \
+             ON p.user_id = u.id WHERE u.email = 'ann@example.com' -- login lookup",
+        ),
+        (
+            SqlDialect::Postgres,
+            "WITH recent AS (SELECT customer_id, sum(total) AS spent FROM orders WHERE created_at \
+             > now() - interval '30 days' GROUP BY customer_id) SELECT c.email, r.spent FROM \
+             recent r JOIN customers c ON c.id = r.customer_id WHERE r.spent > 1000",
+        ),
+        (
+            SqlDialect::Postgres,
+            "SELECT * FROM orders WHERE id IN (SELECT order_id FROM order_items WHERE sku = \
+             'sku-42') AND status <> 'cancelled'",
+        ),
+        (
+            SqlDialect::Postgres,
+            "SELECT count(*) FROM events WHERE tenant_id = 42 AND kind IN ('click', 'view')",
+        ),
+        (
+            SqlDialect::Postgres,
+            "INSERT INTO order_items (order_id, sku, qty, price) VALUES ($1, $2, $3, $4) \
+             RETURNING id",
+        ),
+        (
+            SqlDialect::Postgres,
+            "INSERT INTO audit_log (user_id, action, payload) SELECT id, 'login', '{}' FROM users \
+             WHERE id = 9",
+        ),
+        (
+            SqlDialect::Postgres,
+            "UPDATE inventory SET qty = qty - $1, updated_at = now() WHERE sku = $2 AND qty >= $1",
+        ),
+        (
+            SqlDialect::Postgres,
+            "UPDATE orders o SET status = 'shipped' FROM shipments s WHERE s.order_id = o.id AND \
+             s.sent_at IS NOT NULL",
+        ),
+        (
+            SqlDialect::Postgres,
+            "DELETE FROM sessions WHERE expires_at < now()",
+        ),
+        (SqlDialect::Postgres, "BEGIN"),
+        (SqlDialect::Postgres, "COMMIT"),
+        (
+            SqlDialect::Mysql,
+            "SELECT `id`, `name`, `price` FROM `shop`.`products` WHERE `category_id` = 7 AND \
+             `price` < 20.5 ORDER BY `price` LIMIT 20",
+        ),
+        (
+            SqlDialect::Mysql,
+            "UPDATE `carts` SET `updated_at` = NOW() /* touch */ WHERE `id` = 31337",
+        ),
+    ];
+    let mut r = reference::Classifier::new();
+    let mut c = Classifier::new();
+    let mut best = [Duration::MAX; 3];
+    let mut n = 0;
+    for _ in 0..200 {
+        let t = Instant::now();
+        for _ in 0..200 {
+            for (d, s) in SQL_MIX {
+                n += r.classify(d, s.as_bytes(), |st| st.len());
+            }
+        }
+        best[0] = best[0].min(t.elapsed());
+        let t = Instant::now();
+        for _ in 0..200 {
+            for (d, s) in SQL_MIX {
+                n += c.classify(d, s.as_bytes(), |st| st.len());
+            }
+        }
+        best[1] = best[1].min(t.elapsed());
+        let t = Instant::now();
+        for _ in 0..200 {
+            for (d, s) in SQL_MIX {
+                c.begin(d);
+                c.feed(s.as_bytes(), &mut |b| n += b.statements.len());
+                c.finish(&mut |b| n += b.statements.len());
+            }
+        }
+        best[2] = best[2].min(t.elapsed());
+    }
+    let per = |x: Duration| x.as_nanos() as f64 / (200.0 * 16.0);
+    println!(
+        "best: reference {:.0} ns, classify {:.0} ns, stream {:.0} ns per statement ({n})",
+        per(best[0]),
+        per(best[1]),
+        per(best[2])
+    );
+}
