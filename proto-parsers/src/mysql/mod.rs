@@ -665,6 +665,10 @@ impl MysqlParser {
     // ---- server -------------------------------------------------------------------------
 
     fn server_need(&self, first: Option<u8>, len: usize) -> Need {
+        if self.phase == Phase::Command && self.pending.unpaired() {
+            // Pairing was given up: responses are skipped unread.
+            return Need::Head(0);
+        }
         match (self.phase, self.resp) {
             (Phase::Handshake | Phase::Auth, _) => Need::Whole,
             (_, Resp::First | Resp::Infile) => Need::Whole,

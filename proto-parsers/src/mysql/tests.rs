@@ -368,3 +368,22 @@ fn any_pipeline_depth_is_judged() {
         rx[1]
     );
 }
+
+#[test]
+fn a_pipeline_too_mixed_to_pair_is_still_judged_and_its_responses_skipped() {
+    // Queries and pings alternating: past the runs kept, pairing is given up for good.
+    let n = MAX_PENDING + 2 * crate::sql::pending::MAX_LOST_RUNS + 10;
+    let mut cmds = Vec::new();
+    for i in 0..n {
+        cmds.extend_from_slice(&pkt(0, format!("\x03DELETE FROM t{i}").as_bytes()));
+        cmds.extend_from_slice(&pkt(0, b"\x0e"));
+    }
+    let big = vec![0x01u8; MAX_BUFFERED + 100];
+    let (c, dead) = with_login(&[(C, cmds), (S, [pkt(1, OK), pkt(1, &big)].concat())]);
+    assert_eq!(dead, None);
+    // One non-blinding anomaly; the large response read as nothing.
+    assert_eq!(c.anomalies, [ParserAnomaly::TooManyTransactions]);
+    assert_eq!(c.facts.iter().filter(|f| f.starts_with("tx ")).count(), n + 1);
+    assert!(c.facts[n + 1].ends_with(&format!("DELETE[\"t{}\"]", n - 1)));
+    assert_eq!(c.facts.len(), n + 2);
+}

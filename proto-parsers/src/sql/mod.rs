@@ -37,7 +37,7 @@
 
 mod grammar;
 mod lexer;
-mod pending;
+pub mod pending;
 pub mod prepared;
 #[cfg(test)]
 mod reference;
