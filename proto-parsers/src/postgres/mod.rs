@@ -57,7 +57,7 @@ enum PKind {
     Login,
     /// Simple query: outcome at ReadyForQuery (or its first ErrorResponse).
     Query,
-    /// A query we could not read (too large) or a function call: paired, not reported.
+    /// A function call: paired, not reported.
     Hidden,
     Parse,
     Execute,
