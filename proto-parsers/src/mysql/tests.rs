@@ -383,7 +383,10 @@ fn a_pipeline_too_mixed_to_pair_is_still_judged_and_its_responses_skipped() {
     assert_eq!(dead, None);
     // One non-blinding anomaly; the large response read as nothing.
     assert_eq!(c.anomalies, [ParserAnomaly::TooManyTransactions]);
-    assert_eq!(c.facts.iter().filter(|f| f.starts_with("tx ")).count(), n + 1);
+    assert_eq!(
+        c.facts.iter().filter(|f| f.starts_with("tx ")).count(),
+        n + 1
+    );
     assert!(c.facts[n + 1].ends_with(&format!("DELETE[\"t{}\"]", n - 1)));
     assert_eq!(c.facts.len(), n + 2);
 }
