@@ -1,86 +1,43 @@
-//! The Postgres parser on arbitrary bytes in both directions at arbitrary split points, driven
-//! as the inspector drives it (bounded carry per direction); plus the SQL classifier on the
-//! same bytes. Never panics, never consumes more than it was given.
-//!
-//! Input layout: records of one control byte (bit 0 = direction, the rest = length - 1 of
-//! the chunk that follows), so the fuzzer chooses both the interleaving and the splits. A
-//! seed made from a recorded conversation is its fixture re-chunked this way.
+//! The PostgreSQL parser on arbitrary bytes in both directions, cut at arbitrary points, driven
+//! as the data plane drives it (see `palisade_fuzz` for the input layout and what is
+//! checked); and the SQL classifier on the same bytes in the PostgreSQL dialect, whole and
+//! streamed in pieces, which must classify alike. Never panics, never consumes more than it
+//! was given.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proto_parsers::Direction;
-use proto_parsers::contract::{Fact, FactSink, ParserAnomaly, Progress, StreamParser};
-use proto_parsers::facts::SqlDialect;
+use proto_parsers::facts::{SqlDialect, SqlStatement};
 use proto_parsers::postgres::PostgresParser;
-use proto_parsers::sql::Classifier;
+use proto_parsers::sql::{Batch, Classifier};
 
-const CARRY_CAP: usize = 64 * 1024;
-
-struct Sink;
-
-impl FactSink for Sink {
-    fn fact(&mut self, fact: &Fact<'_>) {
-        // Touch what a sink reads.
-        if let Fact::Transaction { summary, .. } = fact {
-            assert!(summary.len() <= 4096);
-        }
-    }
-    fn anomaly(&mut self, _a: ParserAnomaly) {}
+fn render(st: &[SqlStatement<'_>]) -> Vec<String> {
+    st.iter()
+        .map(|s| format!("{:?} {:?} {:?}", s.verb, s.tables, s.text))
+        .collect()
 }
 
-fn push(p: &mut PostgresParser, carry: &mut Vec<u8>, dir: Direction, data: &[u8]) -> bool {
-    if carry.len() + data.len() > CARRY_CAP {
-        return false;
+/// Streamed in pieces of a size the input chooses, the text classifies as it does whole.
+fn streamed_as_whole(d: SqlDialect, data: &[u8]) {
+    let mut c = Classifier::new();
+    let whole = c.classify(d, data, render);
+    let capped = c.overflow().statements;
+    let step = usize::from(data.first().copied().unwrap_or(0)) + 1;
+    let mut streamed = Vec::new();
+    let mut collect = |b: &Batch<'_>| {
+        assert!(b.text.len() <= proto_parsers::sql::TEXT_MAX);
+        streamed.extend(render(b.statements));
+    };
+    c.begin(d);
+    for piece in data.chunks(step) {
+        c.feed(piece, &mut collect);
     }
-    carry.extend_from_slice(data);
-    let mut off = 0;
-    loop {
-        let rest = &carry[off..];
-        if rest.is_empty() {
-            break;
-        }
-        match p.feed(dir, rest, &mut Sink) {
-            Progress::Done { consumed } if consumed > 0 => {
-                assert!(consumed <= rest.len());
-                off += consumed;
-            }
-            Progress::Done { .. } => break,
-            Progress::NeedMore { consumed } => {
-                assert!(consumed <= rest.len());
-                off += consumed;
-                break;
-            }
-            Progress::Invalid(_) => return false,
-        }
+    c.finish(&mut collect);
+    if !capped {
+        assert_eq!(whole, streamed);
     }
-    carry.drain(..off);
-    true
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut c = Classifier::new();
-    for d in [SqlDialect::Postgres, SqlDialect::Mysql] {
-        c.classify(d, data, |st| st.len());
-    }
-    let mut p = PostgresParser::default();
-    let mut carry = [Vec::new(), Vec::new()];
-    let mut rest = data;
-    while let Some((&ctl, after)) = rest.split_first() {
-        let n = (usize::from(ctl >> 1) + 1).min(after.len());
-        let (chunk, next) = after.split_at(n);
-        let (dir, i) = if ctl & 1 == 0 {
-            (Direction::ToServer, 0)
-        } else {
-            (Direction::ToClient, 1)
-        };
-        if !push(&mut p, &mut carry[i], dir, chunk) {
-            break;
-        }
-        if ctl == 0xff {
-            let _ = p.gap(dir, 7);
-            carry[i].clear();
-        }
-        rest = next;
-    }
-    p.end(&mut Sink);
+    streamed_as_whole(SqlDialect::Postgres, data);
+    palisade_fuzz::run_split_feeds(data, |_| Box::new(PostgresParser::default()));
 });

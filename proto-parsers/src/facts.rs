@@ -84,7 +84,9 @@ pub enum SqlKind {
     Query,
     /// Statement text prepared for later execution (Parse, COM_STMT_PREPARE).
     Prepare,
-    /// Execution of a prepared statement; `text` is the text it was prepared with.
+    /// Execution of a prepared statement; `text` and `statements` are what it was
+    /// prepared with (its classification and the first bytes of its text, kept by the
+    /// parser: an execution it cannot match to one raises a blinding anomaly).
     Execute,
     /// Switching the current database (COM_INIT_DB); `database` is the new one.
     UseDatabase,
@@ -127,7 +129,8 @@ pub struct SqlStatement<'a> {
     pub tables: &'a [&'a str],
     /// The statement's own text, from the request's: the `;`-separated part it was found in,
     /// without surrounding whitespace (a statement nested in another, such as a
-    /// data-modifying CTE, has its enclosing statement's text).
+    /// data-modifying CTE, has its enclosing statement's text), possibly truncated to the
+    /// parser's logging limit (`sql::TEXT_MAX`).
     pub text: &'a [u8],
 }
 
@@ -139,7 +142,10 @@ pub struct SqlRequest<'a> {
     pub user: Option<&'a [u8]>,
     pub database: Option<&'a [u8]>,
     /// The statement text as sent (empty for a login), possibly truncated to the parser's
-    /// logging limit; classification always saw the whole text.
+    /// logging limit (`sql::TEXT_MAX`); classification always saw the whole text. A request
+    /// holding many statements may be reported as several transactions with the same id,
+    /// each with the statements of one part of the text (see `sql`): `text` is then that
+    /// part's.
     pub text: &'a [u8],
     /// The classified statements of `text` (empty for a login).
     pub statements: &'a [SqlStatement<'a>],

@@ -4,16 +4,20 @@
 //! HandshakeResponse41 (reported as a `LOGIN` transaction with user and database), the
 //! authentication exchange (skipped, secrets never read), then commands: COM_QUERY (every
 //! statement classified), COM_INIT_DB (the current database follows it), COM_STMT_PREPARE
-//! (the server's statement id mapped to the text, bounded), COM_STMT_EXECUTE (reported with
-//! the prepared text), and the rest. Responses (OK, ERR with code and SQLSTATE, text and
-//! binary result sets, prepare replies, multi-result sequences) are followed packet by packet
-//! so each outcome pairs with its command; rows are skipped by counting, never buffered. TLS
-//! (CLIENT_SSL) and the compressed protocol make the flow opaque.
+//! (the server's statement id mapped to the classification of its text, bounded),
+//! COM_STMT_EXECUTE (judged by what its statement was prepared with), and the rest.
+//! Responses (OK, ERR with code and SQLSTATE, text and binary result sets, prepare replies,
+//! multi-result sequences) are followed packet by packet so each outcome pairs with its
+//! command; rows are skipped by counting, never buffered. TLS (CLIENT_SSL) and the
+//! compressed protocol make the flow opaque.
+//!
+//! The text of a COM_QUERY or COM_STMT_PREPARE, up to max_allowed_packet's 1 GB ceiling and
+//! across the 16 MiB packets a payload that long is split into, is classified as it streams
+//! past ([`crate::sql`]), never buffered: its statements are reported before its last
+//! byte has been consumed, so before the server runs them.
 
 #[cfg(test)]
 mod tests;
-
-use std::collections::VecDeque;
 
 use crate::AppProto;
 use crate::Direction;
@@ -21,17 +25,25 @@ use crate::contract::{
     Fact, FactSink, Invalid, OpaqueReason, ParserAnomaly, Progress, StreamParser,
 };
 use crate::facts::{RequestDetail, ResponseDetail, SqlDialect, SqlKind, SqlRequest, SqlResponse};
-use crate::sql::{Classifier, SUMMARY_MAX, report_request};
+use crate::sql::prepared::Key;
+use crate::sql::{
+    Classifier, Pending, PendingQueue, PreparedStore, RequestInfo, SUMMARY_MAX, report_batch,
+    report_statements,
+};
 
-/// Largest packet payload read whole (statement text, OK/ERR, greeting, login). Larger
-/// ones are skipped by counting with [`ParserAnomaly::MessageTooLarge`].
+/// Largest packet payload read whole (OK/ERR, greeting, login, COM_INIT_DB). Larger ones
+/// are skipped by counting with [`ParserAnomaly::MessageTooLarge`]. Statement texts
+/// (COM_QUERY, COM_STMT_PREPARE) are streamed, of any length.
 pub const MAX_BUFFERED: usize = 32 * 1024;
-/// Commands awaiting their outcome (the protocol is request/response; more is a flood).
+/// Commands paired with their outcome (the protocol is request/response; a client may still
+/// pipeline): past it, the oldest lose their pairing, every command is still reported (see
+/// [`crate::sql::PendingQueue`]).
 pub const MAX_PENDING: usize = 64;
-/// Prepared statements kept per flow.
-pub const MAX_PREPARED: usize = 256;
-/// Bytes of prepared statement text kept per flow, all statements together.
-pub const MAX_PREPARED_BYTES: usize = 512 * 1024;
+/// Prepared statements kept per flow (see [`crate::sql::prepared`]).
+pub const MAX_PREPARED: usize = crate::sql::prepared::MAX_PREPARED;
+/// The statement id MariaDB clients send to execute the statement they just prepared,
+/// before its id is known.
+const LAST_PREPARED: u32 = u32::MAX;
 /// Bytes kept of a user or database name.
 pub const MAX_IDENT: usize = 256;
 
@@ -79,11 +91,15 @@ enum Cmd {
     Other,
 }
 
+/// A COM_QUERY or COM_STMT_PREPARE whose text is being streamed.
 #[derive(Clone, Copy, Debug)]
-struct Pending {
+struct Body {
     cmd: Cmd,
     id: u32,
-    reported: bool,
+    /// Payload bytes of the current packet not read yet.
+    left: u64,
+    /// The current packet has the maximum length: the payload goes on in the next one.
+    more: bool,
 }
 
 /// Where the server's answer to the front command stands.
@@ -121,7 +137,9 @@ pub struct MysqlParser {
     skip: [u64; 2],
     /// The last packet had the maximum length: the next one continues its payload.
     continuing: [bool; 2],
-    pending: VecDeque<Pending>,
+    /// The client's statement text being streamed.
+    body: Option<Body>,
+    pending: PendingQueue<Cmd>,
     resp: Resp,
     next_id: u32,
     user: Vec<u8>,
@@ -131,11 +149,11 @@ pub struct MysqlParser {
     /// Database named by an outstanding COM_INIT_DB or `USE` query, applied on its OK.
     new_db: Option<Vec<u8>>,
     classifier: Classifier,
-    prepared: Vec<(u32, Vec<u8>)>,
-    prepared_bytes: usize,
-    /// Text of the outstanding COM_STMT_PREPARE, until the server names its id.
-    prepare_text: Vec<u8>,
-    prepare_text_ok: bool,
+    /// Prepared statements by the server's id; an outstanding COM_STMT_PREPARE is kept
+    /// under its request id until the server names it.
+    prepared: PreparedStore,
+    /// The statement most recently prepared (what MariaDB's id -1 executes).
+    last_prepared: Option<u64>,
     scratch: Vec<u8>,
 }
 
@@ -148,7 +166,8 @@ impl Default for MysqlParser {
             client_caps: 0,
             skip: [0; 2],
             continuing: [false; 2],
-            pending: VecDeque::with_capacity(4),
+            body: None,
+            pending: PendingQueue::new(MAX_PENDING),
             resp: Resp::First,
             next_id: 0,
             user: Vec::new(),
@@ -157,10 +176,8 @@ impl Default for MysqlParser {
             logged_in: false,
             new_db: None,
             classifier: Classifier::new(),
-            prepared: Vec::new(),
-            prepared_bytes: 0,
-            prepare_text: Vec::new(),
-            prepare_text_ok: false,
+            prepared: PreparedStore::new(),
+            last_prepared: None,
             scratch: Vec::new(),
         }
     }
@@ -227,6 +244,14 @@ fn ok_status(p: &[u8]) -> u16 {
     le16(rest, a + b).unwrap_or(0)
 }
 
+fn kind_of(cmd: Cmd) -> SqlKind {
+    if cmd == Cmd::Prepare {
+        SqlKind::Prepare
+    } else {
+        SqlKind::Query
+    }
+}
+
 /// How much of a packet's payload a handler needs before it can act.
 #[derive(Clone, Copy)]
 enum Need {
@@ -253,16 +278,12 @@ impl MysqlParser {
         }
     }
 
-    fn push_pending(&mut self, cmd: Cmd, id: u32, reported: bool, sink: &mut dyn FactSink) -> bool {
-        if self.pending.len() >= MAX_PENDING {
-            sink.anomaly(ParserAnomaly::TooManyTransactions);
-            return false;
-        }
+    /// Queues a command for pairing with its outcome (never refused: see PendingQueue).
+    fn push_pending(&mut self, cmd: Cmd, id: u32, reported: bool, sink: &mut dyn FactSink) {
         if self.pending.is_empty() {
             self.resp = Resp::First;
         }
-        self.pending.push_back(Pending { cmd, id, reported });
-        true
+        self.pending.push(Pending::new(cmd, id, reported), sink);
     }
 
     fn deprecate_eof(&self) -> bool {
@@ -284,6 +305,18 @@ impl MysqlParser {
         if continuation {
             // The rest of a payload too large to read: skipped as a whole.
             return self.skip_packet(d, b, total);
+        }
+        if dir == Direction::ToServer
+            && self.phase == Phase::Command
+            && seq == 0
+            && let Some(&cmd @ (COM_QUERY | COM_STMT_PREPARE)) = b.get(4)
+        {
+            // A statement text: streamed (`stream_body`), continuation packets included.
+            if let Some(c) = self.continuing.get_mut(d) {
+                *c = false;
+            }
+            self.start_text(cmd, len, sink);
+            return Step::Consumed(5);
         }
         let need = match dir {
             Direction::ToServer => self.client_need(b.get(4).copied(), seq, len),
@@ -341,9 +374,8 @@ impl MysqlParser {
                 if !matches!(
                     first,
                     Some(COM_STMT_CLOSE | COM_STMT_SEND_LONG_DATA | COM_QUIT)
-                ) && !self.push_pending(Cmd::Other, 0, false, sink)
-                {
-                    return Some(Step::Invalid(Invalid::TooLarge));
+                ) {
+                    self.push_pending(Cmd::Other, 0, false, sink);
                 }
                 None
             }
@@ -365,7 +397,7 @@ impl MysqlParser {
             Phase::Auth => Need::Head(0),
             Phase::Command if seq != 0 => Need::Head(0),
             Phase::Command => match first {
-                Some(COM_QUERY | COM_INIT_DB | COM_STMT_PREPARE | COM_CHANGE_USER) => Need::Whole,
+                Some(COM_INIT_DB | COM_CHANGE_USER) => Need::Whole,
                 Some(COM_STMT_EXECUTE | COM_STMT_CLOSE) => Need::Head(5),
                 _ => Need::Head(1.min(len)),
             },
@@ -453,7 +485,8 @@ impl MysqlParser {
                 statements: &[],
             }),
         });
-        self.push_pending(Cmd::Login, id, true, sink)
+        self.push_pending(Cmd::Login, id, true, sink);
+        true
     }
 
     fn command(&mut self, p: &[u8], sink: &mut dyn FactSink) -> bool {
@@ -461,34 +494,13 @@ impl MysqlParser {
             return true;
         };
         // Only the commands that report a transaction use an id.
-        let id = if matches!(
-            cmd,
-            COM_QUERY | COM_INIT_DB | COM_STMT_PREPARE | COM_STMT_EXECUTE
-        ) {
+        let id = if matches!(cmd, COM_INIT_DB | COM_STMT_EXECUTE) {
             self.take_id()
         } else {
             0
         };
         let user = self.logged_in.then_some(self.user.as_slice());
         match cmd {
-            COM_QUERY => {
-                let db = self.has_db.then_some(self.database.as_slice());
-                report_request(
-                    &mut self.classifier,
-                    sink,
-                    SqlDialect::Mysql,
-                    id,
-                    SqlKind::Query,
-                    user,
-                    db,
-                    arg,
-                );
-                self.new_db = self
-                    .classifier
-                    .use_database()
-                    .map(|s| s.as_bytes().to_vec());
-                self.push_pending(Cmd::Query, id, true, sink)
-            }
             COM_INIT_DB => {
                 sink.fact(&Fact::Transaction {
                     app: AppProto::Mysql,
@@ -508,57 +520,38 @@ impl MysqlParser {
                         .unwrap_or_default()
                         .to_vec(),
                 );
-                self.push_pending(Cmd::InitDb, id, true, sink)
-            }
-            COM_STMT_PREPARE => {
-                let db = self.has_db.then_some(self.database.as_slice());
-                report_request(
-                    &mut self.classifier,
-                    sink,
-                    SqlDialect::Mysql,
-                    id,
-                    SqlKind::Prepare,
-                    user,
-                    db,
-                    arg,
-                );
-                // Kept until the server's prepare OK names the statement.
-                let outstanding = self.pending.iter().any(|p| p.cmd == Cmd::Prepare);
-                self.prepare_text.clear();
-                self.prepare_text_ok = !outstanding;
-                if !outstanding {
-                    self.prepare_text.extend_from_slice(arg);
-                }
-                self.push_pending(Cmd::Prepare, id, true, sink)
+                self.push_pending(Cmd::InitDb, id, true, sink);
             }
             COM_STMT_EXECUTE => {
-                let stmt = le32(arg, 0);
-                let text = stmt
-                    .and_then(|s| self.prepared.iter().find(|(i, _)| *i == s))
-                    .map_or(&[][..], |(_, t)| t.as_slice());
-                let db = self.has_db.then_some(self.database.as_slice());
-                report_request(
-                    &mut self.classifier,
-                    sink,
-                    SqlDialect::Mysql,
+                let serial = match le32(arg, 0) {
+                    Some(LAST_PREPARED) => self.last_prepared,
+                    Some(s) => self.prepared.serial(Key::Id(s)),
+                    None => None,
+                };
+                let info = RequestInfo {
+                    dialect: SqlDialect::Mysql,
                     id,
-                    SqlKind::Execute,
+                    kind: SqlKind::Execute,
                     user,
-                    db,
-                    text,
-                );
-                self.push_pending(Cmd::Execute, id, true, sink)
+                    database: self.has_db.then_some(self.database.as_slice()),
+                };
+                self.prepared.with_serial(serial, |found| match found {
+                    Some((text, statements)) => report_statements(&info, text, statements, sink),
+                    None => {
+                        // A statement the parser does not hold (evicted, too large to keep,
+                        // prepared before it saw the flow): what runs cannot be judged.
+                        sink.anomaly(ParserAnomaly::MessageTooLarge);
+                        report_statements(&info, &[], &[], sink);
+                    }
+                });
+                self.push_pending(Cmd::Execute, id, true, sink);
             }
             COM_STMT_CLOSE => {
-                if let Some(s) = le32(arg, 0)
-                    && let Some(i) = self.prepared.iter().position(|(id, _)| *id == s)
-                {
-                    let (_, t) = self.prepared.swap_remove(i);
-                    self.prepared_bytes -= t.len();
+                if let Some(s) = le32(arg, 0) {
+                    self.prepared.remove(Key::Id(s));
                 }
-                true
             }
-            COM_STMT_SEND_LONG_DATA | COM_QUIT => true,
+            COM_STMT_SEND_LONG_DATA | COM_QUIT => {}
             COM_CHANGE_USER => {
                 // A new login on the same connection.
                 let (u, _) = cstr(arg).unwrap_or((arg, &[]));
@@ -566,21 +559,116 @@ impl MysqlParser {
                     sink.anomaly(ParserAnomaly::HeaderTooLarge);
                 }
                 self.phase = Phase::Auth;
-                self.report_login(sink)
+                return self.report_login(sink);
             }
             COM_BINLOG_DUMP | COM_BINLOG_DUMP_GTID => {
                 self.go_opaque(OpaqueReason::Unsupported, sink);
-                true
             }
             COM_FIELD_LIST => self.push_pending(Cmd::FieldList, 0, false, sink),
             COM_STMT_FETCH => self.push_pending(Cmd::Fetch, 0, false, sink),
             _ => self.push_pending(Cmd::Other, 0, false, sink),
         }
+        true
+    }
+
+    // ---- statement texts ----------------------------------------------------------------
+
+    /// A COM_QUERY or COM_STMT_PREPARE whose first packet has `len` payload bytes (the
+    /// command byte included) begins.
+    fn start_text(&mut self, cmd: u8, len: usize, sink: &mut dyn FactSink) {
+        let id = self.take_id();
+        self.classifier.begin(SqlDialect::Mysql);
+        self.body = Some(Body {
+            cmd: if cmd == COM_QUERY {
+                Cmd::Query
+            } else {
+                Cmd::Prepare
+            },
+            id,
+            left: len.saturating_sub(1) as u64,
+            more: len == MAX_PACKET,
+        });
+        if len <= 1 {
+            self.end_text(sink);
+        }
+    }
+
+    /// Reads what is at hand of the streamed text: payload bytes, and the header of each
+    /// packet that continues it.
+    fn stream_body(&mut self, mut body: Body, b: &[u8], sink: &mut dyn FactSink) -> Step {
+        if body.left == 0 {
+            // (Only a full packet leaves the body open with nothing left.)
+            let Some(&[l0, l1, l2, _seq]) = b.get(..4) else {
+                return Step::NeedMore;
+            };
+            let len = usize::from(l0) | usize::from(l1) << 8 | usize::from(l2) << 16;
+            body.left = len as u64;
+            body.more = len == MAX_PACKET;
+            self.body = Some(body);
+            if !body.more && len == 0 {
+                self.end_text(sink);
+            }
+            return Step::Consumed(4);
+        }
+        let n = (b.len() as u64).min(body.left) as usize;
+        let chunk = b.get(..n).unwrap_or_default();
+        let info = RequestInfo {
+            dialect: SqlDialect::Mysql,
+            id: body.id,
+            kind: kind_of(body.cmd),
+            user: self.logged_in.then_some(self.user.as_slice()),
+            database: self.has_db.then_some(self.database.as_slice()),
+        };
+        self.classifier
+            .feed(chunk, &mut |batch| report_batch(&info, batch, sink));
+        body.left -= n as u64;
+        self.body = Some(body);
+        if body.left == 0 && !body.more {
+            self.end_text(sink);
+        }
+        Step::Consumed(n)
+    }
+
+    /// The streamed text ended: its last statements are reported, a prepared statement's
+    /// classification kept until the server names it, and the command queued.
+    fn end_text(&mut self, sink: &mut dyn FactSink) {
+        let Some(body) = self.body.take() else {
+            return;
+        };
+        let info = RequestInfo {
+            dialect: SqlDialect::Mysql,
+            id: body.id,
+            kind: kind_of(body.cmd),
+            user: self.logged_in.then_some(self.user.as_slice()),
+            database: self.has_db.then_some(self.database.as_slice()),
+        };
+        let prepared = &mut self.prepared;
+        let mut kept = None;
+        self.classifier.finish(&mut |b| {
+            report_batch(&info, b, sink);
+            if body.cmd == Cmd::Prepare && b.whole {
+                kept = prepared.insert(Key::Staged(body.id), b);
+            }
+        });
+        match body.cmd {
+            Cmd::Query => {
+                self.new_db = self
+                    .classifier
+                    .use_database()
+                    .map(|s| s.as_bytes().to_vec());
+            }
+            _ => self.last_prepared = kept,
+        }
+        self.push_pending(body.cmd, body.id, true, sink);
     }
 
     // ---- server -------------------------------------------------------------------------
 
     fn server_need(&self, first: Option<u8>, len: usize) -> Need {
+        if self.phase == Phase::Command && self.pending.unpaired() {
+            // Pairing was given up: responses are skipped unread.
+            return Need::Head(0);
+        }
         match (self.phase, self.resp) {
             (Phase::Handshake | Phase::Auth, _) => Need::Whole,
             (_, Resp::First | Resp::Infile) => Need::Whole,
@@ -630,7 +718,11 @@ impl MysqlParser {
             }
             Phase::Command => {}
         }
-        let Some(front) = self.pending.front().copied() else {
+        if self.pending.unpaired() {
+            // Pairing was given up (a pipeline too deep to follow): responses are skipped.
+            return true;
+        }
+        let Some(front) = self.pending.front() else {
             sink.anomaly(ParserAnomaly::UnsolicitedResponse);
             return true;
         };
@@ -641,12 +733,14 @@ impl MysqlParser {
                     self.pending.pop_front();
                     self.respond_err(front, p, sink);
                 }
-                Some(0x00) if front.cmd == Cmd::Prepare => {
+                Some(0x00) if front.kind == Cmd::Prepare => {
                     let stmt = le32(p, 1);
                     let columns = le16(p, 5).map_or(0, u64::from);
                     let params = le16(p, 7).map_or(0, u64::from);
-                    if let Some(s) = stmt {
-                        self.store_prepared(s, sink);
+                    if let Some(s) = stmt
+                        && front.reported
+                    {
+                        self.prepared.rekey(Key::Staged(front.id), s);
                     }
                     // Each non-empty definition list ends with an EOF in the old mode.
                     let left =
@@ -660,11 +754,11 @@ impl MysqlParser {
                         };
                     }
                 }
-                Some(0x00) | Some(0xfe) if len < MAX_PACKET && front.cmd != Cmd::Fetch => {
+                Some(0x00) | Some(0xfe) if len < MAX_PACKET && front.kind != Cmd::Fetch => {
                     self.ok(front, p, sink);
                 }
-                Some(0xfb) if front.cmd == Cmd::Query => self.resp = Resp::Infile,
-                _ => match front.cmd {
+                Some(0xfb) if front.kind == Cmd::Query => self.resp = Resp::Infile,
+                _ => match front.kind {
                     Cmd::Query | Cmd::Execute => {
                         let Some((n, w)) = lenenc(p) else {
                             sink.anomaly(ParserAnomaly::BadFraming);
@@ -730,7 +824,7 @@ impl MysqlParser {
         true
     }
 
-    fn row(&mut self, front: Pending, p: &[u8], len: usize, sink: &mut dyn FactSink) {
+    fn row(&mut self, front: Pending<Cmd>, p: &[u8], len: usize, sink: &mut dyn FactSink) {
         match p.first() {
             Some(0xff) => {
                 self.pending.pop_front();
@@ -744,20 +838,20 @@ impl MysqlParser {
     }
 
     /// An OK (or EOF) ending a result: more results may follow for the same command.
-    fn ok(&mut self, front: Pending, p: &[u8], sink: &mut dyn FactSink) {
+    fn ok(&mut self, front: Pending<Cmd>, p: &[u8], sink: &mut dyn FactSink) {
         let status = if p.first() == Some(&0xfe) && p.len() < 9 && !self.deprecate_eof() {
             le16(p, 3).unwrap_or(0)
         } else {
             ok_status(p)
         };
         if status & SERVER_MORE_RESULTS_EXISTS != 0
-            && matches!(front.cmd, Cmd::Query | Cmd::Execute)
+            && matches!(front.kind, Cmd::Query | Cmd::Execute)
         {
             self.resp = Resp::First;
             return;
         }
         self.pending.pop_front();
-        if matches!(front.cmd, Cmd::InitDb | Cmd::Query)
+        if matches!(front.kind, Cmd::InitDb | Cmd::Query)
             && let Some(db) = self.new_db.take()
         {
             self.database = db;
@@ -771,21 +865,6 @@ impl MysqlParser {
             self.respond(f, None, &[], None, sink);
         }
         self.resp = Resp::First;
-    }
-
-    fn store_prepared(&mut self, stmt: u32, sink: &mut dyn FactSink) {
-        if !self.prepare_text_ok {
-            return;
-        }
-        self.prepare_text_ok = false;
-        if self.prepared.len() >= MAX_PREPARED
-            || self.prepared_bytes + self.prepare_text.len() > MAX_PREPARED_BYTES
-        {
-            sink.anomaly(ParserAnomaly::TooManyTransactions);
-            return;
-        }
-        self.prepared_bytes += self.prepare_text.len();
-        self.prepared.push((stmt, self.prepare_text.clone()));
     }
 
     fn greeting(&mut self, p: &[u8]) {
@@ -806,7 +885,7 @@ impl MysqlParser {
 
     fn respond(
         &self,
-        p: Pending,
+        p: Pending<Cmd>,
         code: Option<u32>,
         message: &[u8],
         sqlstate: Option<&[u8]>,
@@ -829,10 +908,13 @@ impl MysqlParser {
         });
     }
 
-    fn respond_err(&mut self, p: Pending, body: &[u8], sink: &mut dyn FactSink) {
+    fn respond_err(&mut self, p: Pending<Cmd>, body: &[u8], sink: &mut dyn FactSink) {
         self.resp = Resp::First;
-        if matches!(p.cmd, Cmd::InitDb | Cmd::Query) {
+        if matches!(p.kind, Cmd::InitDb | Cmd::Query) {
             self.new_db = None;
+        }
+        if p.kind == Cmd::Prepare && p.reported {
+            self.prepared.remove(Key::Staged(p.id));
         }
         let code = le16(body, 1).map(u32::from);
         let rest = body.get(3..).unwrap_or_default();
@@ -871,7 +953,11 @@ impl StreamParser for MysqlParser {
                 off += n as usize;
                 continue;
             }
-            match self.packet(dir, rest, sink) {
+            let step = match self.body {
+                Some(body) if dir == Direction::ToServer => self.stream_body(body, rest, sink),
+                _ => self.packet(dir, rest, sink),
+            };
+            match step {
                 Step::Consumed(n) => off += n.min(rest.len()),
                 Step::NeedMore => return Progress::NeedMore { consumed: off },
                 Step::Invalid(why) => return Progress::Invalid(why),
@@ -882,6 +968,10 @@ impl StreamParser for MysqlParser {
     fn gap(&mut self, dir: Direction, len: u32) -> bool {
         if self.opaque {
             return true;
+        }
+        if dir == Direction::ToServer && self.body.is_some() {
+            // Bytes of a statement text are missing: it cannot be judged.
+            return false;
         }
         match self.skip.get_mut(ix(dir)) {
             Some(s) if *s >= u64::from(len) => {
@@ -901,5 +991,19 @@ impl StreamParser for MysqlParser {
                 });
             }
         }
+        // A text cut off by the end of the flow, of which statements were reported.
+        if let Some(body) = self.body.take()
+            && self.classifier.reported()
+        {
+            sink.fact(&Fact::Unanswered {
+                app: AppProto::Mysql,
+                id: body.id,
+            });
+        }
+    }
+
+    fn max_carry(&self) -> usize {
+        // The largest payload read whole and its header; texts stream.
+        MAX_BUFFERED + 4
     }
 }

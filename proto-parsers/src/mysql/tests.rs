@@ -120,26 +120,36 @@ fn use_query_switches_database_on_ok() {
 
 #[test]
 fn local_infile_and_multi_packet_payloads() {
-    let mut big = vec![b'x'; MAX_PACKET];
-    big[0] = COM_QUERY;
+    // A 16 MiB COM_QUERY continued in a second packet: classified across the packet
+    // boundary (the comment opened in the first ends in the second), still paired.
+    let mut big = b"\x03SELECT * FROM t /*".to_vec();
+    big.resize(MAX_PACKET, b'x');
     let (c, dead) = with_login(&[
         (C, pkt(0, b"\x03LOAD DATA LOCAL INFILE 'f' INTO TABLE t")),
         (S, pkt(1, b"\xfbf")),
         (C, pkt(2, b"1,2\n")),
         (C, pkt(3, b"")),
         (S, pkt(4, OK)),
-        // A 16 MiB COM_QUERY continued in a second packet: skipped, still paired.
-        (C, [pkt(0, &big), pkt(1, b"tail")].concat()),
+        (C, [pkt(0, &big), pkt(1, b"*/ JOIN u ON true")].concat()),
         (S, pkt(1, b"\xff\x51\x04#42000too long")),
         (C, pkt(0, b"\x03SELECT 3")),
         (S, pkt(1, OK)),
     ]);
     assert_eq!(dead, None);
-    assert_eq!(c.anomalies, [ParserAnomaly::MessageTooLarge]);
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
     assert!(c.facts[2].ends_with(" LOAD[\"t\"]"), "{}", c.facts[2]);
     assert_eq!(c.facts[3], "rx 1 None [] state=- code=None error=-");
-    assert!(c.facts[4].starts_with("tx 2 [SELECT 3]"), "{:?}", c.facts);
-    assert_eq!(c.facts.len(), 6);
+    assert!(
+        c.facts[4].starts_with("tx 2 [SELECT * FROM t /*xxx"),
+        "{}",
+        &c.facts[4][..64]
+    );
+    assert!(c.facts[4].ends_with(" SELECT[\"t\", \"u\"]"));
+    // Its text is the logging prefix, not the 16 MiB.
+    assert!(c.facts[4].len() < crate::sql::TEXT_MAX + 512);
+    assert!(c.facts[5].starts_with("rx 2 Some(1105)"), "{}", c.facts[5]);
+    assert!(c.facts[6].starts_with("tx 3 [SELECT 3]"), "{:?}", c.facts);
+    assert_eq!(c.facts.len(), 8);
 }
 
 #[test]
@@ -167,19 +177,55 @@ fn result_set_rows_are_skipped_and_bounded_state() {
     assert_eq!(c.facts[3], "rx 1 None [] state=- code=None error=-");
 }
 
+fn execute(stmt: u32) -> Vec<u8> {
+    let mut p = vec![COM_STMT_EXECUTE];
+    p.extend_from_slice(&stmt.to_le_bytes());
+    p.extend_from_slice(&[0, 1, 0, 0, 0]);
+    p
+}
+
 #[test]
-fn prepared_statements_are_bounded() {
+fn prepared_statements_are_bounded_and_an_unknown_one_blinds() {
     let mut extra = Vec::new();
     for i in 0..MAX_PREPARED as u32 + 1 {
-        extra.push((C, pkt(0, b"\x16SELECT 1")));
+        extra.push((C, pkt(0, format!("\x16SELECT * FROM t{i}").as_bytes())));
         let mut ok = vec![0u8];
         ok.extend_from_slice(&i.to_le_bytes());
         ok.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0]);
         extra.push((S, pkt(1, &ok)));
     }
+    // The least recently used (the first) made room for the last: executing it cannot be
+    // judged, which blinds the inspector; the last is judged by its classification.
+    extra.push((C, pkt(0, &execute(0))));
+    extra.push((C, pkt(0, &execute(MAX_PREPARED as u32))));
+    extra.push((C, pkt(0, &execute(7))));
     let (c, dead) = with_login(&extra);
     assert_eq!(dead, None);
-    assert_eq!(c.anomalies, [ParserAnomaly::TooManyTransactions]);
+    assert_eq!(c.anomalies, [ParserAnomaly::MessageTooLarge]);
+    assert!(ParserAnomaly::MessageTooLarge.blinds());
+    let n = c.facts.len();
+    assert!(
+        c.facts[n - 6].ends_with("Execute user=shop db=shop text=\"\""),
+        "{}",
+        c.facts[n - 6]
+    );
+    assert!(c.facts[n - 5].ends_with(&format!("SELECT[\"t{MAX_PREPARED}\"]")));
+    assert!(c.facts[n - 4].ends_with("SELECT[\"t7\"]"));
+}
+
+#[test]
+fn mariadb_executes_the_statement_just_prepared_by_id_minus_one() {
+    let (c, _) = with_login(&[
+        (C, pkt(0, b"\x16DELETE FROM audit")),
+        (C, pkt(0, &execute(u32::MAX))),
+    ]);
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    assert!(
+        c.facts[3]
+            .ends_with("Execute user=shop db=shop text=\"DELETE FROM audit\" DELETE[\"audit\"]"),
+        "{:?}",
+        c.facts
+    );
 }
 
 #[test]
@@ -216,4 +262,131 @@ fn hostile_inputs() {
         let _ = p.gap(C, 2);
         p.end(&mut sink);
     }
+}
+
+// ---- an attacker hiding statements behind size ------------------------------------------
+
+#[test]
+fn a_drop_straddling_the_16mib_packet_boundary_is_judged() {
+    // Two full packets and a third: the first ends inside `DROP`, the second inside a
+    // comment that the third closes.
+    let mut first = b"\x03SELECT 1; /*".to_vec();
+    first.resize(MAX_PACKET - 5, b'x');
+    first.extend_from_slice(b"*/ DR");
+    let mut second = b"OP TABLE t; /*".to_vec();
+    second.resize(MAX_PACKET, b'y');
+    let third = b"*/ DELETE FROM u".to_vec();
+    let wire = [pkt(0, &first), pkt(1, &second), pkt(2, &third)].concat();
+    let boundary = 4 + MAX_PACKET;
+    let mut recs = real_login();
+    recs.push((C, wire));
+    recs.push((S, pkt(1, OK)));
+    let at = recs.len() - 2;
+    let want = "SELECT[] DROP[\"t\"] DELETE[\"u\"]";
+    // Cut anywhere around the first packet boundary, and fed in 64 KiB pieces.
+    for cut in boundary - 3..boundary + 7 {
+        let (c, dead) = replay(&make, &recs, &|i, _| {
+            if i == at { vec![cut] } else { vec![] }
+        });
+        assert_eq!(dead, None);
+        assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+        assert!(
+            c.facts[2].ends_with(want),
+            "cut at {cut}: {}",
+            &c.facts[2][c.facts[2].len() - 60..]
+        );
+        assert_eq!(c.facts[3], "rx 1 None [] state=- code=None error=-");
+    }
+    let (c, _) = replay(&make, &recs, &|i, len| {
+        if i == at {
+            (1..len).step_by(64 << 10).collect()
+        } else {
+            vec![]
+        }
+    });
+    assert!(c.facts[2].ends_with(want));
+}
+
+#[test]
+fn a_thousand_statements_then_a_drop_are_all_judged() {
+    let text = format!("\x03{}DROP TABLE t", "SELECT 1;".repeat(1000));
+    let (c, dead) = with_login(&[(C, pkt(0, text.as_bytes())), (S, pkt(1, OK))]);
+    assert_eq!(dead, None);
+    assert!(c.anomalies.is_empty());
+    let txs: Vec<&String> = c.facts.iter().filter(|f| f.starts_with("tx 1 ")).collect();
+    let selects: usize = txs.iter().map(|f| f.matches(" SELECT[]").count()).sum();
+    assert_eq!(selects, 1000);
+    assert!(txs.last().unwrap().ends_with(" DROP[\"t\"]"));
+    assert_eq!(c.facts.iter().filter(|f| f.starts_with("rx 1 ")).count(), 1);
+}
+
+#[test]
+fn a_long_prepared_statement_is_executed_as_classified() {
+    let mut text = b"\x16/*".to_vec();
+    text.resize(200 << 10, b'x');
+    text.extend_from_slice(b"*/ DELETE FROM audit WHERE id = ?");
+    let mut ok = vec![0u8];
+    ok.extend_from_slice(&5u32.to_le_bytes());
+    ok.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0]);
+    let (c, dead) = with_login(&[
+        (C, pkt(0, &text)),
+        (S, pkt(1, &ok)),
+        (C, pkt(0, &execute(5))),
+    ]);
+    assert_eq!(dead, None);
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    assert!(c.facts[2].contains("] Prepare "));
+    assert!(c.facts[2].ends_with(" DELETE[\"audit\"]"));
+    assert_eq!(c.facts[3], "rx 1 None [] state=- code=None error=-");
+    assert!(c.facts[4].contains("] Execute "), "{:?}", c.facts);
+    assert!(c.facts[4].ends_with(" DELETE[\"audit\"]"));
+    // Only the logging prefix of the text is kept.
+    assert!(c.facts[4].len() < crate::sql::TEXT_MAX + 512);
+}
+
+#[test]
+fn any_pipeline_depth_is_judged() {
+    let n = MAX_PENDING + 36;
+    let mut qs = Vec::new();
+    let mut oks = Vec::new();
+    for i in 0..n {
+        qs.extend_from_slice(&pkt(0, format!("\x03DELETE FROM t{i}").as_bytes()));
+        oks.extend_from_slice(&pkt(1, OK));
+    }
+    let (c, dead) = with_login(&[(C, qs), (S, oks)]);
+    assert_eq!(dead, None);
+    assert_eq!(c.anomalies, [ParserAnomaly::TooManyTransactions]);
+    assert_eq!(
+        c.facts.iter().filter(|f| f.starts_with("tx ")).count(),
+        n + 1
+    );
+    let rx: Vec<&String> = c.facts.iter().filter(|f| f.starts_with("rx ")).collect();
+    assert_eq!(rx.len(), MAX_PENDING + 1);
+    assert!(
+        rx[1].starts_with(&format!("rx {} ", n - MAX_PENDING + 1)),
+        "{}",
+        rx[1]
+    );
+}
+
+#[test]
+fn a_pipeline_too_mixed_to_pair_is_still_judged_and_its_responses_skipped() {
+    // Queries and pings alternating: past the runs kept, pairing is given up for good.
+    let n = MAX_PENDING + 2 * crate::sql::pending::MAX_LOST_RUNS + 10;
+    let mut cmds = Vec::new();
+    for i in 0..n {
+        cmds.extend_from_slice(&pkt(0, format!("\x03DELETE FROM t{i}").as_bytes()));
+        cmds.extend_from_slice(&pkt(0, b"\x0e"));
+    }
+    let big = vec![0x01u8; MAX_BUFFERED + 100];
+    let (c, dead) = with_login(&[(C, cmds), (S, [pkt(1, OK), pkt(1, &big)].concat())]);
+    assert_eq!(dead, None);
+    // One non-blinding anomaly; the large response read as nothing.
+    assert_eq!(c.anomalies, [ParserAnomaly::TooManyTransactions]);
+    assert_eq!(
+        c.facts.iter().filter(|f| f.starts_with("tx ")).count(),
+        n + 1
+    );
+    assert!(c.facts[n + 1].ends_with(&format!("DELETE[\"t{}\"]", n - 1)));
+    assert_eq!(c.facts.len(), n + 2);
 }

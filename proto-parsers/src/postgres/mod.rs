@@ -3,19 +3,20 @@
 //! Reads both directions of a frontend/backend conversation: the startup packet (reported as
 //! a `LOGIN` transaction with its user and database), SSL/GSS encryption requests (the flow
 //! becomes opaque once the server accepts), simple queries (every statement of a message
-//! classified), the extended protocol (Parse / Bind / Execute / Sync, with a bounded map of
-//! prepared statements so an Execute is reported with the text it was prepared with), COPY
-//! data, and the server's outcomes (ErrorResponse with SQLSTATE and message, CommandComplete,
-//! ReadyForQuery) paired to requests in order.
+//! classified), the extended protocol (Parse / Bind / Execute / Sync, with a bounded table of
+//! prepared statements so an Execute is judged by what its statement was prepared with),
+//! COPY data, and the server's outcomes (ErrorResponse with SQLSTATE and message,
+//! CommandComplete, ReadyForQuery) paired to requests in order.
 //!
-//! Message bodies the parser does not need (rows, COPY data, passwords, parameters) are
-//! skipped by counting, never buffered; the few it needs whole are capped at
-//! [`MAX_BUFFERED`] bytes.
+//! The text of a Query or Parse message, up to the server's 1 GB message limit, is
+//! classified as it streams past ([`crate::sql`]), never buffered: its statements are
+//! reported before the message's last byte has been consumed, so before the server runs
+//! them. Message bodies the parser does not need (rows, COPY data, passwords, parameters)
+//! are skipped by counting; the few small messages it reads whole are capped at
+//! [`MAX_BUFFERED`] bytes, which bounds the carry ([`StreamParser::max_carry`]).
 
 #[cfg(test)]
 mod tests;
-
-use std::collections::VecDeque;
 
 use crate::AppProto;
 use crate::Direction;
@@ -23,20 +24,22 @@ use crate::contract::{
     Fact, FactSink, Invalid, OpaqueReason, ParserAnomaly, Progress, StreamParser,
 };
 use crate::facts::{RequestDetail, ResponseDetail, SqlDialect, SqlKind, SqlRequest, SqlResponse};
-use crate::sql::{Classifier, report_request};
+use crate::sql::prepared::Key;
+use crate::sql::{
+    Classifier, Pending, PendingQueue, PreparedStore, RequestInfo, report_batch, report_statements,
+};
 
-/// Largest message read whole (query text, Parse, ErrorResponse). Larger ones are skipped by
-/// counting with [`ParserAnomaly::MessageTooLarge`]; this stays well under the caller's
-/// 64 KiB carry so a message in flight never overflows it.
+/// Largest message read whole (Close, ErrorResponse, CommandComplete). Larger ones are
+/// skipped by counting with [`ParserAnomaly::MessageTooLarge`]. Query and Parse texts are
+/// streamed, of any length.
 pub const MAX_BUFFERED: usize = 32 * 1024;
 /// The server's own limit on a startup packet (MAX_STARTUP_PACKET_LENGTH).
 pub const MAX_STARTUP: usize = 10_000;
-/// Requests awaiting their outcome; more make the flow opaque (a pipelining flood).
+/// Requests paired with their outcome; past it, the oldest lose their pairing (every
+/// request is still reported: see [`crate::sql::PendingQueue`]).
 pub const MAX_PENDING: usize = 1024;
-/// Named prepared statements kept per flow (the unnamed one always fits).
-pub const MAX_PREPARED: usize = 256;
-/// Bytes of prepared statement text kept per flow, all statements together.
-pub const MAX_PREPARED_BYTES: usize = 512 * 1024;
+/// Prepared statements kept per flow (see [`crate::sql::prepared`]).
+pub const MAX_PREPARED: usize = crate::sql::prepared::MAX_PREPARED;
 /// Portals kept per flow.
 pub const MAX_PORTALS: usize = 64;
 /// Bytes kept of a user, database, statement or portal name.
@@ -54,31 +57,36 @@ enum PKind {
     Login,
     /// Simple query: outcome at ReadyForQuery (or its first ErrorResponse).
     Query,
-    /// A query we could not read (too large) or a function call: paired, not reported.
+    /// A function call: paired, not reported.
     Hidden,
     Parse,
     Execute,
     Sync,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Pending {
-    kind: PKind,
-    id: u32,
-    /// Reported as a transaction (so it needs a response or Unanswered).
-    reported: bool,
-    /// Its response was already reported (an error before ReadyForQuery).
-    answered: bool,
-}
-
-struct Prepared {
-    name: Vec<u8>,
-    text: Vec<u8>,
-}
-
 struct Portal {
     name: Vec<u8>,
-    statement: Vec<u8>,
+    /// The prepared statement it was bound to (its serial in the table), if known then.
+    statement: Option<u64>,
+}
+
+/// Where a streamed Query or Parse message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyPhase {
+    /// Parse: the statement name (bounded copy) up to its NUL.
+    Name,
+    /// The statement text, classified as it arrives.
+    Text,
+}
+
+/// A Query or Parse message being read.
+#[derive(Clone, Copy, Debug)]
+struct Body {
+    kind: PKind,
+    id: u32,
+    /// Bytes of the message body not read yet.
+    left: u64,
+    phase: BodyPhase,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,14 +104,17 @@ pub struct PostgresParser {
     opaque: bool,
     /// Bytes left to skip of the current message, per direction.
     skip: [u64; 2],
-    pending: VecDeque<Pending>,
+    /// The client's Query or Parse being streamed.
+    body: Option<Body>,
+    /// Name of the statement the streamed Parse prepares.
+    parse_name: Vec<u8>,
+    pending: PendingQueue<PKind>,
     next_id: u32,
     user: Vec<u8>,
     database: Vec<u8>,
     logged_in: bool,
     classifier: Classifier,
-    prepared: Vec<Prepared>,
-    prepared_bytes: usize,
+    prepared: PreparedStore,
     portals: Vec<Portal>,
     /// Login summary, built per login.
     scratch: Vec<u8>,
@@ -118,14 +129,15 @@ impl Default for PostgresParser {
             await_enc_answer: false,
             opaque: false,
             skip: [0; 2],
-            pending: VecDeque::with_capacity(16),
+            body: None,
+            parse_name: Vec::new(),
+            pending: PendingQueue::new(MAX_PENDING),
             next_id: 0,
             user: Vec::new(),
             database: Vec::new(),
             logged_in: false,
             classifier: Classifier::new(),
-            prepared: Vec::new(),
-            prepared_bytes: 0,
+            prepared: PreparedStore::new(),
             portals: Vec::new(),
             scratch: Vec::new(),
             tag: Vec::new(),
@@ -172,25 +184,9 @@ impl PostgresParser {
         id
     }
 
-    /// Queues a request; false when the queue is full (the caller gives the flow up).
-    fn push_pending(
-        &mut self,
-        kind: PKind,
-        id: u32,
-        reported: bool,
-        sink: &mut dyn FactSink,
-    ) -> bool {
-        if self.pending.len() >= MAX_PENDING {
-            sink.anomaly(ParserAnomaly::TooManyTransactions);
-            return false;
-        }
-        self.pending.push_back(Pending {
-            kind,
-            id,
-            reported,
-            answered: false,
-        });
-        true
+    /// Queues a request for pairing with its outcome (never refused: see PendingQueue).
+    fn push_pending(&mut self, kind: PKind, id: u32, reported: bool, sink: &mut dyn FactSink) {
+        self.pending.push(Pending::new(kind, id, reported), sink);
     }
 
     fn go_opaque(&mut self, reason: OpaqueReason, sink: &mut dyn FactSink) {
@@ -237,26 +233,21 @@ impl PostgresParser {
                 self.startup_message(msg.get(8..).unwrap_or_default(), sink);
                 self.phase = ClientPhase::Messages;
                 let id = self.take_id();
-                let ok = {
-                    let db = (!self.database.is_empty()).then_some(self.database.as_slice());
-                    sink.fact(&Fact::Transaction {
-                        app: AppProto::Postgres,
-                        id,
-                        summary: &self.scratch,
-                        detail: RequestDetail::Sql(SqlRequest {
-                            dialect: SqlDialect::Postgres,
-                            kind: SqlKind::Login,
-                            user: Some(&self.user),
-                            database: db,
-                            text: &[],
-                            statements: &[],
-                        }),
-                    });
-                    self.push_pending(PKind::Login, id, true, sink)
-                };
-                if !ok {
-                    return Step::Invalid(Invalid::TooLarge);
-                }
+                let db = (!self.database.is_empty()).then_some(self.database.as_slice());
+                sink.fact(&Fact::Transaction {
+                    app: AppProto::Postgres,
+                    id,
+                    summary: &self.scratch,
+                    detail: RequestDetail::Sql(SqlRequest {
+                        dialect: SqlDialect::Postgres,
+                        kind: SqlKind::Login,
+                        user: Some(&self.user),
+                        database: db,
+                        text: &[],
+                        statements: &[],
+                    }),
+                });
+                self.push_pending(PKind::Login, id, true, sink);
             }
             _ => {
                 // Protocol 2 or something else: nothing here reads it.
@@ -322,36 +313,44 @@ impl PostgresParser {
         let total = 1 + len as u64;
         let body_len = len as usize - 4;
         match ty {
-            b'Q' | b'P' | b'C' => {
+            b'Q' => {
+                // Streamed: the text is classified as it arrives (`stream_body`).
+                let id = self.take_id();
+                self.classifier.begin(SqlDialect::Postgres);
+                self.body = Some(Body {
+                    kind: PKind::Query,
+                    id,
+                    left: u64::from(len - 4),
+                    phase: BodyPhase::Text,
+                });
+                if body_len == 0 {
+                    self.end_text(sink);
+                }
+                Step::Consumed(5)
+            }
+            b'P' => {
+                self.parse_name.clear();
+                self.body = Some(Body {
+                    kind: PKind::Parse,
+                    id: 0,
+                    left: u64::from(len - 4),
+                    phase: BodyPhase::Name,
+                });
+                if body_len == 0 {
+                    self.body = None;
+                    sink.anomaly(ParserAnomaly::BadFraming);
+                }
+                Step::Consumed(5)
+            }
+            b'C' => {
                 if body_len > MAX_BUFFERED {
                     sink.anomaly(ParserAnomaly::MessageTooLarge);
-                    if ty != b'C' {
-                        // The server still answers it: keep the pairing.
-                        let kind = if ty == b'Q' {
-                            PKind::Hidden
-                        } else {
-                            PKind::Parse
-                        };
-                        if !self.push_pending(kind, 0, false, sink) {
-                            return Step::Invalid(Invalid::TooLarge);
-                        }
-                    }
                     return self.skip_message(ix(Direction::ToServer), b, total);
                 }
                 let Some(body) = b.get(5..5 + body_len) else {
                     return Step::NeedMore;
                 };
-                let ok = match ty {
-                    b'Q' => self.query(body, sink),
-                    b'P' => self.parse(body, sink),
-                    _ => {
-                        self.close(body);
-                        true
-                    }
-                };
-                if !ok {
-                    return Step::Invalid(Invalid::TooLarge);
-                }
+                self.close(body);
                 Step::Consumed(5 + body_len)
             }
             b'B' => {
@@ -368,9 +367,7 @@ impl PostgresParser {
                     return Step::NeedMore;
                 };
                 let portal = cstr(h).map_or(h, |(p, _)| p);
-                if !self.execute(portal, sink) {
-                    return Step::Invalid(Invalid::TooLarge);
-                }
+                self.execute(portal, sink);
                 self.skip_message(ix(Direction::ToServer), b, total)
             }
             b'S' | b'F' => {
@@ -379,9 +376,7 @@ impl PostgresParser {
                 } else {
                     PKind::Hidden
                 };
-                if !self.push_pending(kind, 0, false, sink) {
-                    return Step::Invalid(Invalid::TooLarge);
-                }
+                self.push_pending(kind, 0, false, sink);
                 self.skip_message(ix(Direction::ToServer), b, total)
             }
             // Describe, Flush, Terminate, COPY data/done/fail, password / SASL / GSS
@@ -405,78 +400,133 @@ impl PostgresParser {
         Step::Consumed(now as usize)
     }
 
-    fn query(&mut self, body: &[u8], sink: &mut dyn FactSink) -> bool {
-        let text = body.strip_suffix(&[0]).unwrap_or(body);
-        let id = self.take_id();
-        let user = self.logged_in.then_some(self.user.as_slice());
-        let db = self.logged_in.then_some(self.database.as_slice());
-        report_request(
-            &mut self.classifier,
-            sink,
-            SqlDialect::Postgres,
-            id,
-            SqlKind::Query,
-            user,
-            db,
-            text,
-        );
-        self.push_pending(PKind::Query, id, true, sink)
+    /// Reads what is at hand of the streamed Query or Parse body.
+    fn stream_body(&mut self, mut body: Body, b: &[u8], sink: &mut dyn FactSink) -> usize {
+        let n = (b.len() as u64).min(body.left) as usize;
+        let chunk = b.get(..n).unwrap_or_default();
+        let last = n as u64 == body.left;
+        match (body.kind, body.phase) {
+            (_, BodyPhase::Name) => match chunk.iter().position(|&c| c == 0) {
+                Some(p) => {
+                    self.keep_name(chunk.get(..p).unwrap_or_default());
+                    body.left -= p as u64 + 1;
+                    body.phase = BodyPhase::Text;
+                    body.id = self.take_id();
+                    self.classifier.begin(SqlDialect::Postgres);
+                    self.body = Some(body);
+                    if body.left == 0 {
+                        // No text and no terminator: an empty text up to the end.
+                        self.end_text(sink);
+                    }
+                    p + 1
+                }
+                None => {
+                    self.keep_name(chunk);
+                    body.left -= n as u64;
+                    if body.left == 0 {
+                        // No NUL after the name: nothing to classify.
+                        self.body = None;
+                        sink.anomaly(ParserAnomaly::BadFraming);
+                    } else {
+                        self.body = Some(body);
+                    }
+                    n
+                }
+            },
+            (PKind::Parse, BodyPhase::Text) => match chunk.iter().position(|&c| c == 0) {
+                Some(p) => {
+                    // The text ends at its NUL; parameter types follow, skipped.
+                    self.feed_text(body, chunk.get(..p).unwrap_or_default(), sink);
+                    self.end_text(sink);
+                    if let Some(s) = self.skip.get_mut(ix(Direction::ToServer)) {
+                        *s = body.left - (p as u64 + 1);
+                    }
+                    p + 1
+                }
+                None => {
+                    self.feed_text(body, chunk, sink);
+                    body.left -= n as u64;
+                    self.body = Some(body);
+                    if last {
+                        self.end_text(sink);
+                    }
+                    n
+                }
+            },
+            _ => {
+                // A Query's text is its body without the terminating NUL.
+                let text = match chunk.split_last() {
+                    Some((0, head)) if last => head,
+                    _ => chunk,
+                };
+                self.feed_text(body, text, sink);
+                body.left -= n as u64;
+                self.body = Some(body);
+                if last {
+                    self.end_text(sink);
+                }
+                n
+            }
+        }
     }
 
-    fn parse(&mut self, body: &[u8], sink: &mut dyn FactSink) -> bool {
-        let Some((name, rest)) = cstr(body) else {
-            sink.anomaly(ParserAnomaly::BadFraming);
-            return true;
+    fn keep_name(&mut self, part: &[u8]) {
+        let room = MAX_IDENT.saturating_sub(self.parse_name.len());
+        self.parse_name
+            .extend_from_slice(part.get(..room.min(part.len())).unwrap_or_default());
+    }
+
+    fn kind_of(body: Body) -> SqlKind {
+        if body.kind == PKind::Parse {
+            SqlKind::Prepare
+        } else {
+            SqlKind::Query
+        }
+    }
+
+    fn feed_text(&mut self, body: Body, text: &[u8], sink: &mut dyn FactSink) {
+        if text.is_empty() {
+            return;
+        }
+        let info = RequestInfo {
+            dialect: SqlDialect::Postgres,
+            id: body.id,
+            kind: Self::kind_of(body),
+            user: self.logged_in.then_some(self.user.as_slice()),
+            database: self.logged_in.then_some(self.database.as_slice()),
         };
-        let text = cstr(rest).map_or(rest, |(t, _)| t);
-        let id = self.take_id();
-        let user = self.logged_in.then_some(self.user.as_slice());
-        let db = self.logged_in.then_some(self.database.as_slice());
-        report_request(
-            &mut self.classifier,
-            sink,
-            SqlDialect::Postgres,
-            id,
-            SqlKind::Prepare,
-            user,
-            db,
-            text,
-        );
-        self.store_prepared(name, text, sink);
-        self.push_pending(PKind::Parse, id, true, sink)
+        self.classifier
+            .feed(text, &mut |b| report_batch(&info, b, sink));
     }
 
-    fn store_prepared(&mut self, name: &[u8], text: &[u8], sink: &mut dyn FactSink) {
-        let name = name.get(..name.len().min(MAX_IDENT)).unwrap_or_default();
-        if let Some(i) = self.prepared.iter().position(|p| p.name == name) {
-            // Re-preparing a name (the unnamed statement every time) replaces it in place,
-            // reusing its buffer.
-            let old = self.prepared.get(i).map_or(0, |p| p.text.len());
-            if self.prepared_bytes - old + text.len() > MAX_PREPARED_BYTES {
-                let gone = self.prepared.swap_remove(i);
-                self.prepared_bytes -= gone.text.len();
-                sink.anomaly(ParserAnomaly::TooManyTransactions);
-                return;
-            }
-            if let Some(p) = self.prepared.get_mut(i) {
-                p.text.clear();
-                p.text.extend_from_slice(text);
-            }
-            self.prepared_bytes = self.prepared_bytes - old + text.len();
+    /// The streamed text ended: its last statements are reported, a Parse's classification
+    /// kept for its executions, and the request queued for its outcome.
+    fn end_text(&mut self, sink: &mut dyn FactSink) {
+        let Some(body) = self.body.take() else {
             return;
-        }
-        if self.prepared.len() >= MAX_PREPARED
-            || self.prepared_bytes + text.len() > MAX_PREPARED_BYTES
-        {
-            // Its Execute will be reported without text; the Prepare was judged already.
-            sink.anomaly(ParserAnomaly::TooManyTransactions);
-            return;
-        }
-        self.prepared_bytes += text.len();
-        self.prepared.push(Prepared {
-            name: name.to_vec(),
-            text: text.to_vec(),
+        };
+        let info = RequestInfo {
+            dialect: SqlDialect::Postgres,
+            id: body.id,
+            kind: Self::kind_of(body),
+            user: self.logged_in.then_some(self.user.as_slice()),
+            database: self.logged_in.then_some(self.database.as_slice()),
+        };
+        let name = self.parse_name.as_slice();
+        let prepared = &mut self.prepared;
+        let mut kept = false;
+        self.classifier.finish(&mut |b| {
+            report_batch(&info, b, sink);
+            if body.kind == PKind::Parse && b.whole {
+                kept = prepared.insert(Key::Name(name), b).is_some();
+            }
         });
+        if body.kind == PKind::Parse && !kept {
+            // Reported in parts, or too large to keep: its executions are unknown (a
+            // blinding anomaly then), never judged by an older statement of that name.
+            self.prepared.remove(Key::Name(&self.parse_name));
+        }
+        self.push_pending(body.kind, body.id, true, sink);
     }
 
     fn close(&mut self, body: &[u8]) {
@@ -485,13 +535,13 @@ impl PostgresParser {
         };
         let name = cstr(rest).map_or(rest, |(n, _)| n);
         match what {
-            b'S' => {
-                if let Some(i) = self.prepared.iter().position(|p| p.name == name) {
-                    let old = self.prepared.swap_remove(i);
-                    self.prepared_bytes -= old.text.len();
+            b'S' => self.prepared.remove(Key::Name(name)),
+            b'P' => {
+                if let Some(i) = self.portals.iter().position(|p| p.name == name) {
+                    let old = self.portals.remove(i);
+                    self.prepared.unpin(old.statement);
                 }
             }
-            b'P' => self.portals.retain(|p| p.name != name),
             _ => {}
         }
     }
@@ -504,45 +554,50 @@ impl PostgresParser {
         let portal = portal
             .get(..portal.len().min(MAX_IDENT))
             .unwrap_or_default();
-        let statement = statement
-            .get(..statement.len().min(MAX_IDENT))
-            .unwrap_or_default();
+        // A portal runs what its statement was when it was bound, whatever is prepared
+        // under that name later.
+        let serial = self.prepared.serial(Key::Name(statement));
+        self.prepared.pin(serial);
         if let Some(p) = self.portals.iter_mut().find(|p| p.name == portal) {
-            p.statement.clear();
-            p.statement.extend_from_slice(statement);
+            let old = std::mem::replace(&mut p.statement, serial);
+            self.prepared.unpin(old);
             return;
         }
         if self.portals.len() >= MAX_PORTALS {
-            // Forget the oldest: an Execute of it is then reported without text.
-            self.portals.remove(0);
+            // Forget the oldest: an Execute of it is then unknown.
+            let old = self.portals.remove(0);
+            self.prepared.unpin(old.statement);
         }
         self.portals.push(Portal {
             name: portal.to_vec(),
-            statement: statement.to_vec(),
+            statement: serial,
         });
     }
 
-    fn execute(&mut self, portal: &[u8], sink: &mut dyn FactSink) -> bool {
+    fn execute(&mut self, portal: &[u8], sink: &mut dyn FactSink) {
         let id = self.take_id();
-        let text = self
+        let serial = self
             .portals
             .iter()
             .find(|p| p.name == portal)
-            .and_then(|p| self.prepared.iter().find(|s| s.name == p.statement))
-            .map_or(&[][..], |s| s.text.as_slice());
-        let user = self.logged_in.then_some(self.user.as_slice());
-        let db = self.logged_in.then_some(self.database.as_slice());
-        report_request(
-            &mut self.classifier,
-            sink,
-            SqlDialect::Postgres,
+            .and_then(|p| p.statement);
+        let info = RequestInfo {
+            dialect: SqlDialect::Postgres,
             id,
-            SqlKind::Execute,
-            user,
-            db,
-            text,
-        );
-        self.push_pending(PKind::Execute, id, true, sink)
+            kind: SqlKind::Execute,
+            user: self.logged_in.then_some(self.user.as_slice()),
+            database: self.logged_in.then_some(self.database.as_slice()),
+        };
+        self.prepared.with_serial(serial, |found| match found {
+            Some((text, statements)) => report_statements(&info, text, statements, sink),
+            None => {
+                // A statement the parser does not hold (evicted, too large to keep,
+                // prepared before it saw the flow): what runs cannot be judged.
+                sink.anomaly(ParserAnomaly::MessageTooLarge);
+                report_statements(&info, &[], &[], sink);
+            }
+        });
+        self.push_pending(PKind::Execute, id, true, sink);
     }
 
     // ---- server -------------------------------------------------------------------------
@@ -574,6 +629,10 @@ impl PostgresParser {
         let total = 1 + len as u64;
         let body_len = len as usize - 4;
         let d = ix(Direction::ToClient);
+        if self.pending.unpaired() && matches!(ty, b'E' | b'C' | b'Z' | b'1' | b'I' | b's') {
+            // Pairing was given up (a pipeline too deep to follow): outcomes are skipped.
+            return self.skip_message(d, b, total);
+        }
         match ty {
             b'E' | b'C' | b'Z' => {
                 if body_len > MAX_BUFFERED {
@@ -615,7 +674,7 @@ impl PostgresParser {
 
     fn respond(
         &self,
-        p: Pending,
+        p: Pending<PKind>,
         summary: &[u8],
         sqlstate: Option<&[u8]>,
         error: Option<&[u8]>,
@@ -640,7 +699,7 @@ impl PostgresParser {
     /// ParseComplete / CommandComplete of an Execute: completes the front request if it is
     /// of that kind.
     fn complete_front(&mut self, kind: PKind, summary: &[u8], sink: &mut dyn FactSink) {
-        match self.pending.front().copied() {
+        match self.pending.front() {
             Some(p) if p.kind == kind => {
                 self.pending.pop_front();
                 self.respond(p, summary, None, None, sink);
@@ -684,12 +743,11 @@ impl PostgresParser {
         }
         let error = Some(message.unwrap_or_default());
         let summary = message.unwrap_or_default();
-        let Some(front) = self.pending.front_mut() else {
+        let Some(p) = self.pending.front() else {
             // A FATAL error outside any request (shutdown, idle timeout).
             return;
         };
-        let p = *front;
-        front.answered = true;
+        self.pending.set_front_answered();
         match p.kind {
             PKind::Login | PKind::Query | PKind::Hidden | PKind::Sync => {
                 self.respond(p, summary, sqlstate, error, sink);
@@ -701,7 +759,7 @@ impl PostgresParser {
                 self.pending.pop_front();
                 self.respond(p, summary, sqlstate, error, sink);
                 // The server now discards every message up to the next Sync.
-                while let Some(q) = self.pending.front().copied() {
+                while let Some(q) = self.pending.front() {
                     if q.kind == PKind::Sync {
                         break;
                     }
@@ -771,6 +829,16 @@ impl StreamParser for PostgresParser {
                 off += n as usize;
                 continue;
             }
+            if dir == Direction::ToServer
+                && let Some(body) = self.body
+            {
+                let n = self.stream_body(body, rest, sink);
+                if n == 0 {
+                    self.body = None;
+                }
+                off += n.min(rest.len());
+                continue;
+            }
             let step = match dir {
                 Direction::ToServer if self.phase == ClientPhase::Startup => {
                     self.client_startup(rest, sink)
@@ -789,6 +857,10 @@ impl StreamParser for PostgresParser {
     fn gap(&mut self, dir: Direction, len: u32) -> bool {
         if self.opaque {
             return true;
+        }
+        if dir == Direction::ToServer && self.body.is_some() {
+            // Bytes of a statement text are missing: it cannot be judged.
+            return false;
         }
         // Inside a body being skipped, a gap only shortens the skip; anywhere else the
         // framing is lost.
@@ -810,5 +882,20 @@ impl StreamParser for PostgresParser {
                 });
             }
         }
+        // A message cut off by the end of the flow, of which statements were reported.
+        if let Some(body) = self.body.take()
+            && body.phase == BodyPhase::Text
+            && self.classifier.reported()
+        {
+            sink.fact(&Fact::Unanswered {
+                app: AppProto::Postgres,
+                id: body.id,
+            });
+        }
+    }
+
+    fn max_carry(&self) -> usize {
+        // The largest message read whole and its header; texts stream.
+        MAX_BUFFERED + 5
     }
 }

@@ -1,14 +1,27 @@
 //! The SQL tokenizer: just enough lexing to tell code from strings, comments and quoted
 //! names, in the two dialects' own rules (where they differ, a bypass hides).
+//!
+//! It is pushed: a text arrives in chunks of any size and the lexer keeps, between chunks,
+//! only the state it is in (inside a string, a quoted name, a dollar quote, a block comment
+//! and its PostgreSQL nesting depth, a MySQL executable comment, halfway through a `--`) and
+//! the first bytes of the token it is reading. A token is handed to the grammar as soon as
+//! its end is known, before the lexer reads on, so the grammar can switch the lexer into the
+//! one mode that depends on it (a `[bracketed]` name, read raw). Strings, comments and
+//! quoted bodies of any length cost nothing but the bytes scanned.
 
 use crate::facts::SqlDialect;
+
+/// Bytes kept of a word or quoted name: enough for the grammar's longest use (a name part
+/// is normalised up to `MAX_NAME` bytes, and a quoted part collapses at most two bytes into
+/// one), and the longest PostgreSQL dollar-quote tag it can match.
+pub(super) const TOKEN_CAP: usize = 2 * super::MAX_NAME + 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Tok {
     /// A bare word: keyword, identifier or number (`[A-Za-z0-9_$\x80-\xff]+`).
     Word,
-    /// A quoted identifier (or, in MySQL, a double-quoted string); `start..end` is the
-    /// content between the quotes, the byte is the quote.
+    /// A quoted identifier (or, in MySQL, a double-quoted string) whose content is the
+    /// token's text; the byte is the quote (`[` for a bracketed name).
     Quoted(u8),
     /// A string literal (any flavour), a dollar-quoted body or a parameter (`$1`, `?`).
     Literal,
@@ -17,22 +30,152 @@ pub(super) enum Tok {
     End,
 }
 
+/// What a token holds of its bytes: the first [`TOKEN_CAP`] (the content between the
+/// quotes for a quoted name), its whole length, and, when `raw` is only a prefix
+/// (`len` is larger), whether the whole is valid UTF-8.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Token {
-    pub kind: Tok,
-    pub start: usize,
-    pub end: usize,
+pub(super) struct Text<'a> {
+    pub raw: &'a [u8],
+    pub len: u64,
+    pub utf8: bool,
 }
 
-/// Copyable so the classifier can peek by cloning.
-#[derive(Clone, Copy)]
-pub(super) struct Lexer<'t> {
-    s: &'t [u8],
-    pos: usize,
+impl Text<'_> {
+    pub const EMPTY: Text<'static> = Text {
+        raw: &[],
+        len: 0,
+        utf8: true,
+    };
+}
+
+/// Receives tokens as the lexer finds them.
+pub(super) trait Tokens {
+    /// One token. `at` is the offset in `chunk` just past the token's last byte when that
+    /// byte is in this chunk (what a `;` needs to cut statement texts). Returns true when
+    /// the bytes after this token are a `[bracketed]` name, to be read raw up to `]`.
+    fn token(&mut self, tok: Tok, text: Text<'_>, chunk: &[u8], at: usize) -> bool;
+}
+
+/// Incremental UTF-8 validation of one token (the rules of `std::str::from_utf8`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Utf8 {
+    need: u8,
+    lo: u8,
+    hi: u8,
+    bad: bool,
+}
+
+impl Utf8 {
+    fn step(&mut self, b: u8) {
+        if self.bad {
+            return;
+        }
+        if self.need > 0 {
+            if b < self.lo || b > self.hi {
+                self.bad = true;
+                return;
+            }
+            self.need -= 1;
+            self.lo = 0x80;
+            self.hi = 0xbf;
+            return;
+        }
+        let (need, lo, hi) = match b {
+            0x00..=0x7f => return,
+            0xc2..=0xdf => (1, 0x80, 0xbf),
+            0xe0 => (2, 0xa0, 0xbf),
+            0xe1..=0xec | 0xee..=0xef => (2, 0x80, 0xbf),
+            0xed => (2, 0x80, 0x9f),
+            0xf0 => (3, 0x90, 0xbf),
+            0xf1..=0xf3 => (3, 0x80, 0xbf),
+            0xf4 => (3, 0x80, 0x8f),
+            _ => {
+                self.bad = true;
+                return;
+            }
+        };
+        self.need = need;
+        self.lo = lo;
+        self.hi = hi;
+    }
+
+    fn ok(self) -> bool {
+        !self.bad && self.need == 0
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum St {
+    /// Between tokens.
+    Normal,
+    Word,
+    /// Inside a quoted run: its quote, whether `\x` escapes, whether the content is kept
+    /// (a name) or not (a string literal).
+    Quote {
+        q: u8,
+        bs: bool,
+        keep: bool,
+    },
+    /// After a backslash inside a quoted run: the next byte is escaped.
+    QuoteEsc {
+        q: u8,
+        bs: bool,
+        keep: bool,
+    },
+    /// After a quote inside a quoted run: doubled if the next byte is the quote again,
+    /// else the run ended.
+    QuoteClose {
+        q: u8,
+        bs: bool,
+        keep: bool,
+    },
+    /// A comment to the end of the line.
+    Line,
+    /// A block comment at nesting `depth`, after a `*` or a `/` that may pair with the
+    /// next byte (0 otherwise).
+    Block {
+        depth: u32,
+        prev: u8,
+    },
+    /// `-`: a comment if another `-` follows.
+    Dash,
+    /// MySQL `--`: a comment if whitespace (or the end) follows.
+    DashDash,
+    /// `/`: a comment if `*` follows.
+    Slash,
+    /// MySQL `/*`: executable if `!` (or `M!`) follows.
+    SlashStar,
+    SlashStarM,
+    /// After `/*!`: the optional version number.
+    ExecDigits(u8),
+    /// `*` inside an executable comment: its end if `/` follows.
+    ExecStar,
+    /// PostgreSQL `$`: a dollar quote, a parameter or punctuation.
+    Dollar,
+    /// `$` and tag characters so far (in the token buffer).
+    DollarTag,
+    /// Inside a dollar-quoted body: how much of the closing tag was just seen.
+    DollarBody {
+        matched: u32,
+    },
+    /// `$` and digits.
+    DollarParam,
+    /// A `[bracketed]` name, raw up to `]`.
+    Bracket,
+}
+
+pub(super) struct Lexer {
     mysql: bool,
     /// Inside a MySQL `/*! ... */` executable comment: its content is code and its `*/` is
     /// skipped.
     in_exec: bool,
+    st: St,
+    buf: Vec<u8>,
+    len: u64,
+    utf8: Utf8,
+    /// A dollar-quote tag was longer than the token buffer: its end cannot be found, the
+    /// rest of the text is read as its body.
+    pub tag_overflow: bool,
 }
 
 fn is_word(b: u8) -> bool {
@@ -43,306 +186,616 @@ fn is_word_start(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
 }
 
-impl<'t> Lexer<'t> {
-    pub fn new(dialect: SqlDialect, s: &'t [u8]) -> Self {
+fn is_tag(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+impl Lexer {
+    pub fn new() -> Self {
         Lexer {
-            s,
-            pos: 0,
-            mysql: dialect == SqlDialect::Mysql,
+            mysql: false,
             in_exec: false,
+            st: St::Normal,
+            buf: Vec::with_capacity(64),
+            len: 0,
+            utf8: Utf8::default(),
+            tag_overflow: false,
         }
     }
 
-    fn at(&self, i: usize) -> Option<u8> {
-        self.s.get(i).copied()
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
-    pub fn text(&self) -> &'t [u8] {
-        self.s
+    /// Starts a new text.
+    pub fn reset(&mut self, dialect: SqlDialect) {
+        self.mysql = dialect == SqlDialect::Mysql;
+        self.in_exec = false;
+        self.st = St::Normal;
+        self.tag_overflow = false;
+        self.start_token();
     }
 
-    /// Skips whitespace and comments.
-    fn skip_trivia(&mut self) {
-        loop {
-            let Some(b) = self.at(self.pos) else { return };
-            let next = self.at(self.pos + 1);
-            match b {
-                b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => self.pos += 1,
-                // MySQL needs whitespace (or the end) after `--`: `1--1` is arithmetic.
-                b'-' if next == Some(b'-')
-                    && (!self.mysql || self.at(self.pos + 2).is_none_or(|c| c <= b' ')) =>
-                {
-                    self.skip_line();
-                }
-                b'#' if self.mysql => self.skip_line(),
-                b'/' if next == Some(b'*') => {
-                    let third = self.at(self.pos + 2);
-                    let fourth = self.at(self.pos + 3);
-                    if self.mysql && !self.in_exec && third == Some(b'!') {
-                        self.enter_exec(3);
-                    } else if self.mysql
-                        && !self.in_exec
-                        && third == Some(b'M')
-                        && fourth == Some(b'!')
-                    {
-                        // MariaDB's own executable comments.
-                        self.enter_exec(4);
-                    } else {
-                        self.skip_block_comment();
+    fn start_token(&mut self) {
+        self.buf.clear();
+        self.len = 0;
+        self.utf8 = Utf8::default();
+    }
+
+    /// Adds bytes to the token: the first TOKEN_CAP are kept (the buffer is always an
+    /// exact prefix), all are counted and validated.
+    fn push(&mut self, s: &[u8]) {
+        if self.len == self.buf.len() as u64 {
+            let room = TOKEN_CAP.saturating_sub(self.buf.len());
+            self.buf
+                .extend_from_slice(s.get(..room.min(s.len())).unwrap_or_default());
+        }
+        self.len = self.len.saturating_add(s.len() as u64);
+        if self.utf8.bad || (self.utf8.need == 0 && s.is_ascii()) {
+            return;
+        }
+        for &b in s {
+            self.utf8.step(b);
+        }
+    }
+
+    fn text(&self) -> Text<'_> {
+        Text {
+            raw: &self.buf,
+            len: self.len,
+            utf8: self.utf8.ok(),
+        }
+    }
+
+    fn emit<T: Tokens>(&mut self, tok: Tok, out: &mut T, chunk: &[u8], at: usize) {
+        let text = match tok {
+            Tok::Word | Tok::Quoted(_) => self.text(),
+            _ => Text::EMPTY,
+        };
+        if out.token(tok, text, chunk, at) && tok == Tok::Punct(b'[') {
+            self.start_token();
+            self.st = St::Bracket;
+        }
+    }
+
+    /// Reads `chunk`, the next bytes of the text.
+    pub fn run<T: Tokens>(&mut self, chunk: &[u8], out: &mut T) {
+        let mut i = 0usize;
+        while let Some(&b) = chunk.get(i) {
+            match self.st {
+                St::Normal => {
+                    i = self.normal(chunk, i, out);
+                    if self.st != St::Normal {
+                        continue;
+                    }
+                    let Some(&b) = chunk.get(i) else { break };
+                    i += 1;
+                    match b {
+                        b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => {}
+                        b'-' => self.st = St::Dash,
+                        b'#' if self.mysql => self.st = St::Line,
+                        b'/' => self.st = St::Slash,
+                        b'*' if self.in_exec => self.st = St::ExecStar,
+                        b';' => self.emit(Tok::Semi, out, chunk, i),
+                        b'\'' => {
+                            self.start_token();
+                            self.st = St::Quote {
+                                q: b,
+                                bs: self.mysql,
+                                keep: false,
+                            };
+                        }
+                        b'"' | b'`' => {
+                            // MySQL's default sql_mode makes `"..."` a string with
+                            // backslash escapes; as a name it is still reported
+                            // (ANSI_QUOTES servers read it so).
+                            self.start_token();
+                            self.st = St::Quote {
+                                q: b,
+                                bs: self.mysql && b == b'"',
+                                keep: true,
+                            };
+                        }
+                        b'$' if !self.mysql => {
+                            self.start_token();
+                            self.push(b"$");
+                            self.st = St::Dollar;
+                        }
+                        b'?' if self.mysql => self.emit(Tok::Literal, out, chunk, i),
+                        _ if is_word_start(b) || (self.mysql && b == b'$') => {
+                            self.start_token();
+                            self.push(&[b]);
+                            self.st = St::Word;
+                        }
+                        _ => self.emit(Tok::Punct(b), out, chunk, i),
                     }
                 }
-                b'*' if self.in_exec && next == Some(b'/') => {
-                    self.in_exec = false;
-                    self.pos += 2;
+                St::Word => {
+                    let rest = chunk.get(i..).unwrap_or_default();
+                    let n = rest.iter().position(|&c| !is_word(c)).unwrap_or(rest.len());
+                    self.push(rest.get(..n).unwrap_or_default());
+                    i += n;
+                    if let Some(&c) = chunk.get(i) {
+                        // PostgreSQL's E'...' strings take backslash escapes.
+                        if !self.mysql
+                            && c == b'\''
+                            && self.len == 1
+                            && matches!(self.buf.first(), Some(b'E' | b'e'))
+                        {
+                            i += 1;
+                            self.start_token();
+                            self.st = St::Quote {
+                                q: c,
+                                bs: true,
+                                keep: false,
+                            };
+                        } else {
+                            self.st = St::Normal;
+                            self.emit(Tok::Word, out, chunk, i);
+                        }
+                    }
                 }
-                _ => return,
+                St::Quote { q, bs, keep } => {
+                    let rest = chunk.get(i..).unwrap_or_default();
+                    let n = rest
+                        .iter()
+                        .position(|&c| c == q || (bs && c == b'\\'))
+                        .unwrap_or(rest.len());
+                    if keep {
+                        self.push(rest.get(..n).unwrap_or_default());
+                    }
+                    i += n;
+                    match chunk.get(i) {
+                        Some(&c) if c == q => {
+                            i += 1;
+                            self.st = St::QuoteClose { q, bs, keep };
+                        }
+                        Some(&c) => {
+                            if keep {
+                                self.push(&[c]);
+                            }
+                            i += 1;
+                            self.st = St::QuoteEsc { q, bs, keep };
+                        }
+                        None => {}
+                    }
+                }
+                St::QuoteEsc { q, bs, keep } => {
+                    if keep {
+                        self.push(&[b]);
+                    }
+                    i += 1;
+                    self.st = St::Quote { q, bs, keep };
+                }
+                St::QuoteClose { q, bs, keep } => {
+                    if b == q {
+                        if keep {
+                            self.push(&[q, q]);
+                        }
+                        i += 1;
+                        self.st = St::Quote { q, bs, keep };
+                    } else {
+                        self.st = St::Normal;
+                        let tok = if keep { Tok::Quoted(q) } else { Tok::Literal };
+                        self.emit(tok, out, chunk, i);
+                    }
+                }
+                St::Line => match chunk
+                    .get(i..)
+                    .and_then(|r| r.iter().position(|&c| c == b'\n'))
+                {
+                    Some(n) => {
+                        i += n + 1;
+                        self.st = St::Normal;
+                    }
+                    None => i = chunk.len(),
+                },
+                St::Block { depth, prev } => {
+                    i = self.block(chunk, i, depth, prev);
+                }
+                St::Dash => {
+                    if b == b'-' {
+                        i += 1;
+                        self.st = if self.mysql { St::DashDash } else { St::Line };
+                    } else {
+                        self.st = St::Normal;
+                        self.emit(Tok::Punct(b'-'), out, chunk, i);
+                    }
+                }
+                St::DashDash => {
+                    // MySQL needs whitespace (or the end) after `--`: `1--1` is arithmetic.
+                    if b <= b' ' {
+                        i += 1;
+                        self.st = if b == b'\n' { St::Normal } else { St::Line };
+                    } else {
+                        // The first `-` is punctuation; the second starts over.
+                        self.st = St::Dash;
+                        self.emit(Tok::Punct(b'-'), out, chunk, i);
+                    }
+                }
+                St::Slash => {
+                    if b == b'*' {
+                        i += 1;
+                        self.st = if self.mysql && !self.in_exec {
+                            St::SlashStar
+                        } else {
+                            St::Block { depth: 1, prev: 0 }
+                        };
+                    } else {
+                        self.st = St::Normal;
+                        self.emit(Tok::Punct(b'/'), out, chunk, i);
+                    }
+                }
+                St::SlashStar => match b {
+                    b'!' => {
+                        i += 1;
+                        self.in_exec = true;
+                        self.st = St::ExecDigits(0);
+                    }
+                    // MariaDB's own executable comments.
+                    b'M' => {
+                        i += 1;
+                        self.st = St::SlashStarM;
+                    }
+                    _ => self.st = St::Block { depth: 1, prev: 0 },
+                },
+                St::SlashStarM => {
+                    if b == b'!' {
+                        i += 1;
+                        self.in_exec = true;
+                        self.st = St::ExecDigits(0);
+                    } else {
+                        self.st = St::Block { depth: 1, prev: 0 };
+                    }
+                }
+                St::ExecDigits(n) => {
+                    // An optional version number (`/*!40101 ...`): servers older than it
+                    // ignore the content, newer ones run it; we read it as code either way
+                    // (the safe side).
+                    if n < 6 && b.is_ascii_digit() {
+                        i += 1;
+                        self.st = St::ExecDigits(n + 1);
+                    } else {
+                        self.st = St::Normal;
+                    }
+                }
+                St::ExecStar => {
+                    if b == b'/' {
+                        i += 1;
+                        self.in_exec = false;
+                        self.st = St::Normal;
+                    } else {
+                        self.st = St::Normal;
+                        self.emit(Tok::Punct(b'*'), out, chunk, i);
+                    }
+                }
+                St::Dollar => {
+                    if b == b'$' {
+                        i += 1;
+                        self.push(b"$");
+                        self.st = St::DollarBody { matched: 0 };
+                    } else if is_tag(b) && !b.is_ascii_digit() {
+                        i += 1;
+                        self.push(&[b]);
+                        self.st = St::DollarTag;
+                    } else if b.is_ascii_digit() {
+                        i += 1;
+                        self.st = St::DollarParam;
+                    } else {
+                        self.st = St::Normal;
+                        self.emit(Tok::Punct(b'$'), out, chunk, i);
+                    }
+                }
+                St::DollarTag => {
+                    let rest = chunk.get(i..).unwrap_or_default();
+                    let n = rest.iter().position(|&c| !is_tag(c)).unwrap_or(rest.len());
+                    self.push(rest.get(..n).unwrap_or_default());
+                    i += n;
+                    match chunk.get(i) {
+                        Some(b'$') => {
+                            i += 1;
+                            self.push(b"$");
+                            if self.len > self.buf.len() as u64 {
+                                self.tag_overflow = true;
+                            }
+                            self.st = St::DollarBody { matched: 0 };
+                        }
+                        Some(_) => {
+                            // Not a tag: `$` is punctuation and what followed it a word.
+                            self.not_a_tag(out, chunk, i);
+                        }
+                        None => {}
+                    }
+                }
+                St::DollarBody { matched } => {
+                    i = self.dollar_body(chunk, i, matched, out);
+                }
+                St::DollarParam => {
+                    let rest = chunk.get(i..).unwrap_or_default();
+                    let n = rest
+                        .iter()
+                        .position(|c| !c.is_ascii_digit())
+                        .unwrap_or(rest.len());
+                    i += n;
+                    if i < chunk.len() {
+                        self.st = St::Normal;
+                        self.emit(Tok::Literal, out, chunk, i);
+                    }
+                }
+                St::Bracket => {
+                    let rest = chunk.get(i..).unwrap_or_default();
+                    match rest.iter().position(|&c| c == b']') {
+                        Some(n) => {
+                            self.push(rest.get(..n).unwrap_or_default());
+                            i += n + 1;
+                            self.st = St::Normal;
+                            self.emit(Tok::Quoted(b'['), out, chunk, i);
+                        }
+                        None => {
+                            self.push(rest);
+                            i = chunk.len();
+                        }
+                    }
+                }
             }
         }
     }
 
-    fn enter_exec(&mut self, marker: usize) {
-        self.in_exec = true;
-        self.pos += marker;
-        // An optional version number (`/*!40101 ...`): servers older than it ignore the
-        // content, newer ones run it; we read it as code either way (the safe side).
-        let mut digits = 0;
-        while digits < 6 && self.at(self.pos).is_some_and(|c| c.is_ascii_digit()) {
-            self.pos += 1;
-            digits += 1;
-        }
-    }
-
-    fn skip_line(&mut self) {
-        while let Some(b) = self.at(self.pos) {
-            self.pos += 1;
-            if b == b'\n' {
-                return;
+    /// Between tokens, the common case read in one tight loop: whitespace, words, quoted
+    /// runs and punctuation whose end is in this chunk are handed out straight from it
+    /// (no copy). Returns where it stopped: the chunk's end, a byte that needs the general
+    /// state machine (comments, `$`, ...), or a token that goes on past the chunk (the
+    /// state then says which).
+    fn normal<T: Tokens>(&mut self, chunk: &[u8], mut i: usize, out: &mut T) -> usize {
+        // Tests in order of frequency, as conditional branches: a jump table on the byte
+        // would be an indirect branch that mispredicts at nearly every token.
+        while let Some(&b) = chunk.get(i) {
+            if b == b' ' {
+                i += 1;
+                continue;
+            }
+            if is_word_start(b) || (self.mysql && b == b'$') {
+                let rest = chunk.get(i + 1..).unwrap_or_default();
+                let end = i + 1 + rest.iter().position(|&c| !is_word(c)).unwrap_or(rest.len());
+                let Some(&c) = chunk.get(end) else {
+                    // It may go on in the next chunk.
+                    self.start_token();
+                    self.push(chunk.get(i..).unwrap_or_default());
+                    self.st = St::Word;
+                    return chunk.len();
+                };
+                if c == b'\'' && !self.mysql && end == i + 1 && matches!(b, b'E' | b'e') {
+                    // PostgreSQL's E'...' strings take backslash escapes.
+                    i = self.quoted(chunk, end, c, true, false, out);
+                } else {
+                    let raw = chunk.get(i..end).unwrap_or_default();
+                    let text = Text {
+                        raw,
+                        len: raw.len() as u64,
+                        utf8: true,
+                    };
+                    out.token(Tok::Word, text, chunk, end);
+                    i = end;
+                }
+            } else if matches!(b, b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+                i += 1;
+                continue;
+            } else if b == b';' {
+                i += 1;
+                self.emit(Tok::Semi, out, chunk, i);
+            } else if b == b'\'' {
+                i = self.quoted(chunk, i, b, self.mysql, false, out);
+            } else if b == b'"' || b == b'`' {
+                i = self.quoted(chunk, i, b, self.mysql && b == b'"', true, out);
+            } else if b == b'-'
+                || b == b'/'
+                || (b == b'#' && self.mysql)
+                || (b == b'*' && self.in_exec)
+                || (b == b'$' && !self.mysql)
+                || (b == b'?' && self.mysql)
+            {
+                // For the general state machine.
+                return i;
+            } else {
+                i += 1;
+                self.emit(Tok::Punct(b), out, chunk, i);
+            }
+            if self.st != St::Normal {
+                break;
             }
         }
+        i
     }
 
-    fn skip_block_comment(&mut self) {
+    /// A quoted run opened at `at`: handed out whole if it ends in this chunk, else left
+    /// to the state machine (which keeps a name's first bytes) from the byte after the
+    /// quote.
+    fn quoted<T: Tokens>(
+        &mut self,
+        chunk: &[u8],
+        at: usize,
+        q: u8,
+        bs: bool,
+        keep: bool,
+        out: &mut T,
+    ) -> usize {
+        let mut j = at + 1;
+        loop {
+            let rest = chunk.get(j..).unwrap_or_default();
+            let Some(p) = rest.iter().position(|&c| c == q || (bs && c == b'\\')) else {
+                break;
+            };
+            let k = j + p;
+            if chunk.get(k) != Some(&q) {
+                // A backslash: the next byte is escaped.
+                if k + 1 < chunk.len() {
+                    j = k + 2;
+                    continue;
+                }
+                break;
+            }
+            match chunk.get(k + 1) {
+                Some(&c) if c == q => j = k + 2,
+                Some(_) => {
+                    let tok = if keep { Tok::Quoted(q) } else { Tok::Literal };
+                    let raw = if keep {
+                        chunk.get(at + 1..k).unwrap_or_default()
+                    } else {
+                        &[]
+                    };
+                    let text = Text {
+                        raw,
+                        len: raw.len() as u64,
+                        utf8: true,
+                    };
+                    out.token(tok, text, chunk, k + 1);
+                    return k + 1;
+                }
+                None => break,
+            }
+        }
+        self.start_token();
+        self.st = St::Quote { q, bs, keep };
+        at + 1
+    }
+
+    /// `$` then tag characters then something else: the `$` is punctuation and the
+    /// characters a word (they are all word characters), which goes on from here.
+    fn not_a_tag<T: Tokens>(&mut self, out: &mut T, chunk: &[u8], at: usize) {
+        self.st = St::Normal;
+        self.emit(Tok::Punct(b'$'), out, chunk, at);
+        // Dropping the `$` keeps the buffer an exact prefix of the word (and short of it
+        // if the tag characters overflowed it, so it stops growing).
+        if !self.buf.is_empty() {
+            self.buf.remove(0);
+        }
+        self.len = self.len.saturating_sub(1);
+        self.st = St::Word;
+    }
+
+    fn block(&mut self, chunk: &[u8], mut i: usize, mut depth: u32, mut prev: u8) -> usize {
         // PostgreSQL nests block comments; MySQL does not. Getting this wrong either way
         // lets code hide in what the other side thinks is a comment.
-        let mut depth = 1u32;
-        self.pos += 2;
-        while let Some(b) = self.at(self.pos) {
-            let next = self.at(self.pos + 1);
-            if b == b'*' && next == Some(b'/') {
-                self.pos += 2;
-                depth -= 1;
-                if depth == 0 {
-                    return;
-                }
-            } else if !self.mysql && b == b'/' && next == Some(b'*') {
-                self.pos += 2;
-                depth = depth.saturating_add(1);
-            } else {
-                self.pos += 1;
-            }
-        }
-    }
-
-    /// Moves past a quoted run opened at `self.pos`; returns the content's end. Doubled
-    /// quotes always escape; `backslash` adds `\x` escapes. An unterminated quote runs to
-    /// the end of the text (the server rejects it; nothing in it is code).
-    fn skip_quoted(&mut self, q: u8, backslash: bool) -> usize {
-        self.pos += 1;
-        while let Some(b) = self.at(self.pos) {
-            if backslash && b == b'\\' {
-                self.pos += 2;
-            } else if b == q {
-                if self.at(self.pos + 1) == Some(q) {
-                    self.pos += 2;
-                } else {
-                    let end = self.pos;
-                    self.pos += 1;
-                    return end;
-                }
-            } else {
-                self.pos += 1;
-            }
-        }
-        self.pos = self.s.len();
-        self.pos
-    }
-
-    /// `$tag$` at `self.pos` (PostgreSQL): the tag's length including both `$`.
-    fn dollar_tag(&self) -> Option<usize> {
-        let mut i = self.pos + 1;
-        match self.at(i) {
-            Some(b'$') => return Some(2),
-            Some(c) if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {}
-            _ => return None,
-        }
-        while let Some(c) = self.at(i) {
-            if c == b'$' {
-                return Some(i + 1 - self.pos);
-            }
-            if !(c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80) {
-                return None;
-            }
-            i += 1;
-        }
-        None
-    }
-
-    pub fn next(&mut self) -> Token {
-        self.skip_trivia();
-        let start = self.pos;
-        let tok = |kind, start, end| Token { kind, start, end };
-        let Some(b) = self.at(start) else {
-            return tok(Tok::End, start, start);
-        };
-        match b {
-            b';' => {
-                self.pos += 1;
-                tok(Tok::Semi, start, start + 1)
-            }
-            b'\'' => {
-                let end = self.skip_quoted(b'\'', self.mysql);
-                tok(Tok::Literal, start + 1, end)
-            }
-            b'"' | b'`' => {
-                // MySQL's default sql_mode makes `"..."` a string with backslash escapes;
-                // as a name it is still reported (ANSI_QUOTES servers read it so).
-                let end = self.skip_quoted(b, self.mysql && b == b'"');
-                tok(Tok::Quoted(b), start + 1, end)
-            }
-            b'$' if !self.mysql => {
-                if let Some(t) = self.dollar_tag() {
-                    let tag = self.s.get(start..start + t).unwrap_or_default();
-                    let body = start + t;
-                    let close = self
-                        .s
-                        .get(body..)
-                        .and_then(|rest| find(rest, tag))
-                        .map(|i| body + i);
-                    let end = close.unwrap_or(self.s.len());
-                    self.pos = close.map_or(self.s.len(), |c| c + t);
-                    tok(Tok::Literal, body, end)
-                } else if self.at(start + 1).is_some_and(|c| c.is_ascii_digit()) {
-                    self.pos += 1;
-                    while self.at(self.pos).is_some_and(|c| c.is_ascii_digit()) {
-                        self.pos += 1;
+        let nests = !self.mysql;
+        while let Some(&b) = chunk.get(i) {
+            match prev {
+                b'*' => {
+                    prev = 0;
+                    if b == b'/' {
+                        i += 1;
+                        depth -= 1;
+                        if depth == 0 {
+                            self.st = St::Normal;
+                            return i;
+                        }
                     }
-                    tok(Tok::Literal, start, self.pos)
-                } else {
-                    self.pos += 1;
-                    tok(Tok::Punct(b'$'), start, start + 1)
+                }
+                b'/' => {
+                    prev = 0;
+                    if b == b'*' {
+                        i += 1;
+                        depth = depth.saturating_add(1);
+                    }
+                }
+                _ => {
+                    let rest = chunk.get(i..).unwrap_or_default();
+                    match rest.iter().position(|&c| c == b'*' || (nests && c == b'/')) {
+                        Some(n) => {
+                            i += n + 1;
+                            prev = rest.get(n).copied().unwrap_or(0);
+                        }
+                        None => i = chunk.len(),
+                    }
                 }
             }
-            b'?' if self.mysql => {
-                self.pos += 1;
-                tok(Tok::Literal, start, start + 1)
-            }
-            _ if is_word_start(b) || (self.mysql && b == b'$') => {
-                self.pos += 1;
-                while self.at(self.pos).is_some_and(is_word) {
-                    self.pos += 1;
+        }
+        self.st = St::Block { depth, prev };
+        i
+    }
+
+    fn dollar_body<T: Tokens>(
+        &mut self,
+        chunk: &[u8],
+        mut i: usize,
+        mut matched: u32,
+        out: &mut T,
+    ) -> usize {
+        if self.tag_overflow && self.len > self.buf.len() as u64 {
+            // The tag is not known whole: nothing can end this body.
+            return chunk.len();
+        }
+        let tag_len = self.buf.len();
+        while let Some(&b) = chunk.get(i) {
+            if matched == 0 {
+                let rest = chunk.get(i..).unwrap_or_default();
+                match rest.iter().position(|&c| c == b'$') {
+                    Some(n) => i += n,
+                    None => {
+                        i = chunk.len();
+                        break;
+                    }
                 }
-                // PostgreSQL's E'...' strings take backslash escapes.
-                if !self.mysql
-                    && self.pos == start + 1
-                    && (b == b'E' || b == b'e')
-                    && self.at(self.pos) == Some(b'\'')
-                {
-                    let body = self.pos + 1;
-                    let end = self.skip_quoted(b'\'', true);
-                    return tok(Tok::Literal, body, end);
-                }
-                tok(Tok::Word, start, self.pos)
+                matched = 1;
+                i += 1;
+            } else if self.buf.get(matched as usize) == Some(&b) {
+                matched += 1;
+                i += 1;
+            } else {
+                // The tag's inner characters are never `$`: a new match can start only
+                // at this byte.
+                matched = u32::from(b == b'$');
+                i += 1;
             }
-            _ => {
-                self.pos += 1;
-                tok(Tok::Punct(b), start, start + 1)
+            if matched as usize == tag_len {
+                self.st = St::Normal;
+                self.emit(Tok::Literal, out, chunk, i);
+                return i;
             }
         }
+        self.st = St::DollarBody { matched };
+        i
     }
 
-    /// Reads a `[bracketed]` name whose `[` was just returned as punctuation (SQL Server
-    /// style, accepted in name position only). Returns the content range.
-    pub fn bracketed(&mut self) -> (usize, usize) {
-        let start = self.pos;
-        while let Some(b) = self.at(self.pos) {
-            if b == b']' {
-                let end = self.pos;
-                self.pos += 1;
-                return (start, end);
+    /// The text ended: the token being read ends with it (unterminated strings, comments
+    /// and quotes end there; nothing in them is code).
+    pub fn finish<T: Tokens>(&mut self, out: &mut T) {
+        let st = std::mem::replace(&mut self.st, St::Normal);
+        let tok = match st {
+            St::Normal
+            | St::Line
+            | St::Block { .. }
+            | St::DashDash
+            | St::SlashStar
+            | St::SlashStarM
+            | St::ExecDigits(_) => None,
+            St::Dash => Some(Tok::Punct(b'-')),
+            St::Slash => Some(Tok::Punct(b'/')),
+            St::ExecStar => Some(Tok::Punct(b'*')),
+            St::Dollar => Some(Tok::Punct(b'$')),
+            St::DollarTag => {
+                self.not_a_tag(out, &[], 0);
+                self.st = St::Normal;
+                Some(Tok::Word)
             }
-            self.pos += 1;
-        }
-        (start, self.s.len())
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return None;
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kinds(d: SqlDialect, s: &str) -> Vec<(Tok, String)> {
-        let mut l = Lexer::new(d, s.as_bytes());
-        let mut v = Vec::new();
-        loop {
-            let t = l.next();
-            if t.kind == Tok::End {
-                return v;
+            St::Word => Some(Tok::Word),
+            St::Quote { q, keep, .. }
+            | St::QuoteEsc { q, keep, .. }
+            | St::QuoteClose { q, keep, .. } => {
+                Some(if keep { Tok::Quoted(q) } else { Tok::Literal })
             }
-            v.push((t.kind, s[t.start..t.end].to_string()));
+            St::DollarBody { .. } | St::DollarParam => Some(Tok::Literal),
+            St::Bracket => Some(Tok::Quoted(b'[')),
+        };
+        if let Some(tok) = tok {
+            let text = match tok {
+                Tok::Word | Tok::Quoted(_) => self.text(),
+                _ => Text::EMPTY,
+            };
+            // A bracket asked for at the very end reads nothing.
+            let _ = out.token(tok, text, &[], 0);
         }
-    }
-
-    #[test]
-    fn comments_strings_and_dialects() {
-        let pg = SqlDialect::Postgres;
-        let my = SqlDialect::Mysql;
-        assert_eq!(
-            kinds(pg, "SeLeCt/**/x"),
-            [(Tok::Word, "SeLeCt".into()), (Tok::Word, "x".into())]
-        );
-        // Nested in PostgreSQL, not in MySQL.
-        assert_eq!(kinds(pg, "/* /* */ a */ b").len(), 1);
-        assert_eq!(kinds(my, "/* /* */ a */ b").len(), 4);
-        assert_eq!(kinds(my, "/*!40001 a */ b").len(), 2);
-        assert_eq!(kinds(my, "/*M!100101 a */b").len(), 2);
-        assert_eq!(kinds(my, "1--1").len(), 4);
-        assert_eq!(kinds(my, "1 -- x\n2").len(), 2);
-        assert_eq!(kinds(pg, "1--1").len(), 1);
-        assert_eq!(kinds(my, "a # c\nb").len(), 2);
-        assert_eq!(kinds(pg, "a # b").len(), 3);
-        assert_eq!(
-            kinds(pg, "'it''s' E'a\\'b' 'x\\'"),
-            [
-                (Tok::Literal, "it''s".into()),
-                (Tok::Literal, "a\\'b".into()),
-                (Tok::Literal, "x\\".into())
-            ]
-        );
-        assert_eq!(kinds(my, "'a\\'b' c").len(), 2);
-        assert_eq!(
-            kinds(pg, "$$a;b$$ $t$ $x$ ; $t$ $1"),
-            [
-                (Tok::Literal, "a;b".into()),
-                (Tok::Literal, " $x$ ; ".into()),
-                (Tok::Literal, "$1".into())
-            ]
-        );
-        assert_eq!(kinds(pg, "a$b").len(), 1);
-        assert_eq!(
-            kinds(pg, "\"a\"\"b\"")[0],
-            (Tok::Quoted(b'"'), "a\"\"b".into())
-        );
-        // Unterminated runs end the text without panicking.
-        for s in ["'abc", "\"abc", "$q$abc", "/* abc", "E'\\", "`a", "/*!a"] {
-            let _ = kinds(pg, s);
-            let _ = kinds(my, s);
-        }
+        self.st = St::Normal;
+        self.in_exec = false;
     }
 }

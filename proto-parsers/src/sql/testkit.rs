@@ -1,13 +1,11 @@
 //! Test driver shared by the PostgreSQL and MySQL parser tests: replays recorded
-//! conversations the way the dataplane's inspector feeds a parser (bounded carry buffer per
-//! direction, `Done`/`NeedMore` loop), split in every way the tests ask for.
+//! conversations through the data plane's own caller ([`crate::driver`]), split in every
+//! way the tests ask for.
 
 use crate::Direction;
 use crate::contract::{Fact, FactSink, ParserAnomaly, Progress, StreamParser};
+use crate::driver::{Driver, Stop};
 use crate::facts::{RequestDetail, ResponseDetail, SqlVerb};
-
-/// The inspector's carry cap (dataplane::inspect::CARRY_CAP).
-pub const CARRY_CAP: usize = 64 * 1024;
 
 /// Reads a fixture written by tests/data/sql_extract.py: records of one direction byte
 /// (`C`/`S`), a 4-byte big-endian length and that many payload bytes.
@@ -100,96 +98,56 @@ impl FactSink for Collect {
     }
 }
 
-/// The inspector's side of the contract, both directions.
-#[derive(Default)]
-pub struct Caller {
-    carry: [Vec<u8>; 2],
-    /// Set once the parser answered Invalid or the carry would overflow.
-    pub dead: Option<&'static str>,
-}
+/// A boxed parser, driven as itself.
+struct Dyn(Box<dyn StreamParser>);
 
-impl Caller {
-    pub fn push(
-        &mut self,
-        p: &mut dyn StreamParser,
-        dir: Direction,
-        data: &[u8],
-        sink: &mut dyn FactSink,
-    ) {
-        if self.dead.is_some() {
-            return;
-        }
-        let carry = &mut self.carry[match dir {
-            Direction::ToServer => 0,
-            Direction::ToClient => 1,
-        }];
-        // As the inspector does: an empty carry feeds `data` in place, a non-empty one
-        // takes `data` appended if the sum fits the cap.
-        let direct = carry.is_empty();
-        if !direct && carry.len() + data.len() > CARRY_CAP {
-            self.dead = Some("carry_overflow");
-            return;
-        }
-        if !direct {
-            carry.extend_from_slice(data);
-        }
-        let buf: &[u8] = if direct { data } else { carry };
-        let mut off = 0;
-        loop {
-            let rest = &buf[off..];
-            if rest.is_empty() {
-                break;
-            }
-            match p.feed(dir, rest, sink) {
-                Progress::Done { consumed } if consumed > 0 => {
-                    assert!(consumed <= rest.len());
-                    off += consumed;
-                }
-                Progress::Done { .. } => break,
-                Progress::NeedMore { consumed } => {
-                    assert!(consumed <= rest.len());
-                    off += consumed;
-                    break;
-                }
-                Progress::Invalid(_) => {
-                    self.dead = Some("invalid");
-                    return;
-                }
-            }
-        }
-        if direct {
-            if data.len() - off > CARRY_CAP {
-                self.dead = Some("carry_overflow");
-                return;
-            }
-            carry.extend_from_slice(&data[off..]);
-        } else {
-            carry.drain(..off);
-        }
+impl StreamParser for Dyn {
+    fn proto(&self) -> crate::AppProto {
+        self.0.proto()
+    }
+    fn feed(&mut self, dir: Direction, data: &[u8], sink: &mut dyn FactSink) -> Progress {
+        let p = self.0.feed(dir, data, sink);
+        assert!(p.consumed() <= data.len());
+        p
+    }
+    fn gap(&mut self, dir: Direction, len: u32) -> bool {
+        self.0.gap(dir, len)
+    }
+    fn end(&mut self, sink: &mut dyn FactSink) {
+        self.0.end(sink)
+    }
+    fn max_carry(&self) -> usize {
+        self.0.max_carry()
     }
 }
 
-/// Replays `recs` into a fresh parser, each record cut into pieces by `cuts(i, len)` (the
-/// offsets inside record i where a feed ends), then ends the flow.
+/// Replays `recs` into a fresh parser through the data plane's caller
+/// ([`crate::driver::Driver`]: a carry per direction up to the parser's `max_carry`), each
+/// record cut into pieces by `cuts(i, len)` (the offsets inside record i where a feed
+/// ends), then ends the flow. The second value says why the flow was given up, if it was
+/// (`invalid` or `carry_overflow`).
 pub fn replay(
     make: &dyn Fn() -> Box<dyn StreamParser>,
     recs: &[(Direction, Vec<u8>)],
     cuts: &dyn Fn(usize, usize) -> Vec<usize>,
 ) -> (Collect, Option<&'static str>) {
-    let mut p = make();
+    let mut d = Driver::new(Dyn(make()));
     let mut sink = Collect::default();
-    let mut c = Caller::default();
     for (i, (dir, data)) in recs.iter().enumerate() {
         let mut last = 0;
         for cut in cuts(i, data.len()).into_iter().chain([data.len()]) {
             if cut > last {
-                c.push(p.as_mut(), *dir, &data[last..cut], &mut sink);
+                let _ = d.feed(*dir, &data[last..cut], &mut sink);
                 last = cut;
             }
         }
     }
-    p.end(&mut sink);
-    (sink, c.dead)
+    d.end(&mut sink);
+    let dead = d.stopped().map(|s| match s {
+        Stop::Invalid(_) => "invalid",
+        Stop::Overflow => "carry_overflow",
+    });
+    (sink, dead)
 }
 
 /// Feeds the conversation whole (record by record), with the records of each direction run

@@ -1,4 +1,5 @@
 use super::*;
+use crate::facts::SqlVerb;
 
 fn run(d: SqlDialect, text: &str) -> Vec<String> {
     let mut c = Classifier::new();
@@ -366,10 +367,10 @@ fn scratch_is_reused_without_allocation() {
     let text = b"SELECT * FROM a JOIN b ON true; INSERT INTO c SELECT * FROM d";
     c.classify(SqlDialect::Postgres, text, |_| ());
     let caps = (
-        c.names.capacity(),
-        c.refs.capacity(),
-        c.out.capacity(),
-        c.tables.capacity(),
+        c.scan.names.capacity(),
+        c.scan.refs.capacity(),
+        c.scan.out.capacity(),
+        c.scan.tables.capacity(),
     );
     assert!(caps.1 >= 4 && caps.2 >= 2, "{caps:?}");
     for _ in 0..100 {
@@ -378,10 +379,10 @@ fn scratch_is_reused_without_allocation() {
     assert_eq!(
         caps,
         (
-            c.names.capacity(),
-            c.refs.capacity(),
-            c.out.capacity(),
-            c.tables.capacity()
+            c.scan.names.capacity(),
+            c.scan.refs.capacity(),
+            c.scan.out.capacity(),
+            c.scan.tables.capacity()
         )
     );
 }
