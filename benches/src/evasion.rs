@@ -2018,9 +2018,9 @@ pub const CASES: &[Case] = &[
     Case {
         name: "ip-frag-overlap",
         class: "ip",
-        trick: "IPv4 fragments of GET /admin where two copies of bytes 24-31 disagree (/Wdmix H first, /admin H second, both checksum-valid)",
-        deny: &[Blind("overlap_mismatch"), Rule("deny-admin")],
-        allow: &[Blind("overlap_mismatch")],
+        trick: "IPv4 fragments of GET /admin where two copies of bytes 24-31 disagree (/Wdmix H first, /admin H second, both checksum-valid); the receiver discards the whole datagram (Linux, RFC 5722), so its fragments are dropped and the request's bytes never arrive: a gap",
+        deny: &[Blind("overlap_mismatch"), Blind("gap"), Rule("deny-admin")],
+        allow: &[Blind("overlap_mismatch"), Blind("gap")],
         absent: None,
         build: ip_frag_overlap,
     },

@@ -329,11 +329,10 @@ fn main() -> ExitCode {
                 }
                 return ExitCode::from(2);
             }
-            let denied = report
-                .stats
-                .verdicts
+            // A denied request counts exactly as a denied flow does (PRODUCT.md).
+            let denied = [&report.stats.verdicts, &report.stats.tx_verdicts]
                 .iter()
-                .any(|((a, _), n)| *a == "deny" && *n > 0);
+                .any(|v| v.iter().any(|((a, _), n)| *a == "deny" && *n > 0));
             if fail_on_deny && denied {
                 return ExitCode::from(1);
             }

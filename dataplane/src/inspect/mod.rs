@@ -681,7 +681,13 @@ impl FlowInspector {
             Err(Stop::Invalid(why)) => {
                 counters.parser_invalid += 1;
                 self.stop(budget);
-                InspectEvent::blind(Uninspectable::ParserInvalid, why.as_str())
+                // A limit the parser hit is not a malformed stream.
+                let cause = if why == Invalid::TooLarge {
+                    Uninspectable::ParserLimit
+                } else {
+                    Uninspectable::ParserInvalid
+                };
+                InspectEvent::blind(cause, why.as_str())
             }
         }
     }

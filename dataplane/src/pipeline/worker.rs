@@ -1379,7 +1379,9 @@ impl Worker {
             }
         }
         flow.gap_bytes += gap_bytes;
-        let blind = stream_blind.or(event.blind).or(sink.blind);
+        // The parser's own report (which limit, which ambiguity) says more than the stop
+        // that followed it.
+        let blind = stream_blind.or(sink.blind).or(event.blind);
         let parser_anomalies = std::mem::take(&mut sink.anomalies);
         let (l7_out, l7_verdict, capture) = match sink.judge.take() {
             Some(j) => (j.out, j.verdict, j.capture),
