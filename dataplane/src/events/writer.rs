@@ -1,5 +1,10 @@
 //! The one thread that owns the event output. Workers send whole buffers of JSON lines
 //! (one per batch), so the writer takes no lock per event and the file sees large writes.
+//!
+//! Offline (`replay`) a full queue makes a worker wait: every event is written, and the
+//! run only takes longer. Live ([`EventWriter::start_live`]) the packet path never waits
+//! for events: a buffer that finds the queue full is dropped and its lines counted
+//! ([`EventWriter::dropped`]); enforcement goes on at full speed through an alert storm.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -69,6 +74,8 @@ pub struct EventWriter {
     /// Empty buffers come back here for reuse, so steady state allocates nothing.
     recycle: Receiver<Vec<u8>>,
     thread: Option<JoinHandle<std::io::Result<u64>>>,
+    /// Live: lines dropped because the queue was full (`None`: senders wait instead).
+    dropped: Option<Arc<AtomicU64>>,
 }
 
 /// Queue depth in buffers. When the writer falls behind, workers block on send: events are
@@ -78,6 +85,19 @@ const QUEUE: usize = 64;
 impl EventWriter {
     pub fn start(output: EventOutput) -> std::io::Result<Self> {
         Self::start_with_tap(output, None)
+    }
+
+    /// For a live source: every buffer also goes to `tap`'s followers, and a sender never
+    /// waits for a full queue (it drops the buffer and counts its lines).
+    pub fn start_live(output: EventOutput, tap: Arc<EventTap>) -> std::io::Result<Self> {
+        let mut w = Self::start_with_tap(output, Some(tap))?;
+        w.dropped = Some(Arc::new(AtomicU64::new(0)));
+        Ok(w)
+    }
+
+    /// Lines dropped because the queue was full (live only).
+    pub fn dropped(&self) -> Option<Arc<AtomicU64>> {
+        self.dropped.clone()
     }
 
     /// Like [`EventWriter::start`], also handing every buffer to `tap`'s followers.
@@ -120,6 +140,7 @@ impl EventWriter {
             tx: Some(tx),
             recycle: rrx,
             thread: Some(thread),
+            dropped: None,
         })
     }
 
@@ -128,6 +149,7 @@ impl EventWriter {
         EventSender {
             tx: self.tx.clone(),
             recycle: self.recycle.clone(),
+            dropped: self.dropped.clone(),
         }
     }
 
@@ -149,18 +171,69 @@ impl EventWriter {
 pub struct EventSender {
     tx: Option<Sender<Vec<u8>>>,
     recycle: Receiver<Vec<u8>>,
+    /// Live: where lines dropped on a full queue are counted (the sender never waits).
+    dropped: Option<Arc<AtomicU64>>,
 }
 
 impl EventSender {
-    /// Sends the buffer's lines and leaves an empty (recycled) buffer in its place.
+    /// Sends the buffer's lines and leaves an empty (recycled) buffer in its place. Live,
+    /// when the writer is behind, the lines are dropped and counted instead.
     pub fn flush(&mut self, buf: &mut Vec<u8>) {
         if buf.is_empty() {
             return;
         }
+        let Some(tx) = &self.tx else {
+            buf.clear();
+            return;
+        };
+        if let Some(dropped) = &self.dropped {
+            if tx.is_full() {
+                let lines = buf.iter().filter(|&&b| b == b'\n').count() as u64;
+                dropped.fetch_add(lines, Ordering::Relaxed);
+                buf.clear();
+                return;
+            }
+            let fresh = self.recycle.try_recv().unwrap_or_default();
+            let full = std::mem::replace(buf, fresh);
+            if let Err(crossbeam_channel::TrySendError::Full(mut b)) = tx.try_send(full) {
+                // Filled up between the check and the send: same outcome.
+                let lines = b.iter().filter(|&&c| c == b'\n').count() as u64;
+                dropped.fetch_add(lines, Ordering::Relaxed);
+                b.clear();
+                *buf = b;
+            }
+            return;
+        }
         let fresh = self.recycle.try_recv().unwrap_or_default();
         let full = std::mem::replace(buf, fresh);
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(full);
+        let _ = tx.send(full);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_sender_never_waits_for_a_stalled_writer() {
+        // A follower's lines go nowhere fast, but the real stall is the file: a writer
+        // thread that cannot keep up. Simulate it with a queue nobody drains: the writer
+        // thread is not started here, only the channel and the senders.
+        let (tx, rx) = bounded::<Vec<u8>>(2);
+        let (_rtx, rrx) = bounded::<Vec<u8>>(2);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let mut s = EventSender {
+            tx: Some(tx),
+            recycle: rrx,
+            dropped: Some(Arc::clone(&dropped)),
+        };
+        for _ in 0..10 {
+            let mut buf = b"{\"a\":1}\n{\"b\":2}\n".to_vec();
+            s.flush(&mut buf);
+            assert!(buf.is_empty());
         }
+        // Two buffers queued, eight dropped (two lines each), and no call blocked.
+        assert_eq!(rx.len(), 2);
+        assert_eq!(dropped.load(Ordering::Relaxed), 16);
     }
 }

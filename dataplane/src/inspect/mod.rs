@@ -607,8 +607,12 @@ impl FlowInspector {
         }
     }
 
-    /// A direction gave up. For UDP each datagram stands alone, so one unknown decides; for
-    /// TCP the other direction may still recognise the protocol (a server that speaks first).
+    /// A direction gave up. For UDP each datagram stands alone, so one unknown decides. For
+    /// TCP, a client whose first bytes no detector recognises decides too: those bytes are
+    /// on their way to the server now, and no protocol here has its client speak first in
+    /// a way only the server's answer would identify (MySQL's client waits for the
+    /// greeting). A server's unrecognised first bytes wait for the client (it may still
+    /// speak a known protocol).
     fn mark_unknown(
         &mut self,
         i: usize,
@@ -617,7 +621,7 @@ impl FlowInspector {
         if let Some(u) = self.unknown.get_mut(i) {
             *u = true;
         }
-        if self.udp || self.unknown == [true, true] {
+        if self.udp || i == ix(Direction::ToServer) || self.unknown == [true, true] {
             Some((self.fallback(), Some(why)))
         } else {
             None
@@ -625,26 +629,31 @@ impl FlowInspector {
     }
 
     /// Called when the flow ends: what we know is all there is. Returns the protocol if it
-    /// was decided only now. Gives the carries' memory back to `budget`.
+    /// was decided only now, and a blind cause if bytes were sent that never decided one.
+    /// Gives the carries' memory back to `budget`.
     pub fn end(
         &mut self,
         sink: &mut dyn FactSink,
         counters: &mut InspectCounters,
         budget: &mut CarryBudget,
-    ) -> Option<AppProto> {
-        let newly = if self.app.is_none() {
+    ) -> InspectEvent {
+        let mut event = InspectEvent::NOTHING;
+        if self.app.is_none() {
             let app = self.fallback();
             counters.undetected += 1;
+            let spoke =
+                self.unknown.contains(&true) || self.detect_buf.iter().any(|b| !b.is_empty());
             self.finish_detection(app);
-            Some(app)
-        } else {
-            None
-        };
+            event.detected = Some(app);
+            if spoke {
+                event.blind = Some(Blind::new(Uninspectable::UnknownProtocol, "undetected"));
+            }
+        }
         if let Phase::Parsing(p) = &mut self.phase {
             p.as_dyn().end(sink);
         }
         self.stop(budget);
-        newly
+        event
     }
 
     fn finish_detection(&mut self, app: AppProto) {

@@ -89,7 +89,9 @@ fn detection_across_every_split_then_parsing_sees_every_byte() {
 }
 
 #[test]
-fn unknown_both_ways_is_tcp_and_stops_inspection() {
+fn a_client_no_detector_recognises_decides_at_once() {
+    // Those bytes are on their way to the server: waiting for its answer would let them
+    // through unjudged.
     let reg = ParserRegistry::empty();
     let mut c = InspectCounters::default();
     let mut f = FlowInspector::new(false);
@@ -103,12 +105,22 @@ fn unknown_both_ways_is_tcp_and_stops_inspection() {
     );
     assert_eq!(
         e,
-        InspectEvent::NOTHING,
-        "the server may still speak a known protocol"
+        InspectEvent {
+            detected: Some(AppProto::Tcp),
+            blind: Some(Blind::new(Uninspectable::UnknownProtocol, "undetected")),
+        }
     );
+    assert!(!f.wants_data());
+}
+
+#[test]
+fn a_server_no_detector_recognises_waits_for_the_client() {
+    let reg = ParserRegistry::empty();
+    let mut c = InspectCounters::default();
+    let mut f = FlowInspector::new(false);
     let e = f.on_chunk(
         Direction::ToClient,
-        Chunk::Data(b"\xffmore garbage"),
+        Chunk::Data(b"\xffserver banner"),
         &reg,
         &mut NullSink,
         &mut c,
@@ -116,12 +128,33 @@ fn unknown_both_ways_is_tcp_and_stops_inspection() {
     );
     assert_eq!(
         e,
-        InspectEvent {
-            detected: Some(AppProto::Tcp),
-            blind: Some(Blind::new(Uninspectable::UnknownProtocol, "undetected")),
-        }
+        InspectEvent::NOTHING,
+        "the client may still speak a known protocol"
     );
-    assert!(!f.wants_data());
+    let e = f.on_chunk(
+        Direction::ToServer,
+        Chunk::Data(b"*1\r\n$4\r\nPING\r\n"),
+        &reg,
+        &mut NullSink,
+        &mut c,
+        &mut CarryBudget::unlimited(),
+    );
+    assert_eq!(e, InspectEvent::detected(AppProto::Redis));
+    // Bytes sent that never decided anything are reported when the flow ends.
+    let mut f = FlowInspector::new(false);
+    f.on_chunk(
+        Direction::ToServer,
+        Chunk::Data(b"GE"),
+        &reg,
+        &mut NullSink,
+        &mut c,
+        &mut CarryBudget::unlimited(),
+    );
+    let e = f.end(&mut NullSink, &mut c, &mut CarryBudget::unlimited());
+    assert_eq!(
+        e.blind.map(|b| b.cause),
+        Some(Uninspectable::UnknownProtocol)
+    );
 }
 
 #[test]

@@ -413,6 +413,7 @@ fn status(shared: &Shared) -> Value {
         "uninspectable": s.uninspectable,
         "source_counters": c,
         "events_follower_lag": shared.tap.lagged.load(Ordering::Relaxed),
+        "events_dropped": shared.events_dropped.load(Ordering::Relaxed),
         "threads": shared.slots.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
     })
 }
@@ -583,6 +584,12 @@ pub fn metrics_text(shared: &Shared) -> String {
         "counter",
         "Anomalies by kind.",
         &kinds(&s.anomalies, "kind"),
+    );
+    metric(
+        "palisade_events_dropped_total",
+        "counter",
+        "Event lines dropped because the event writer fell behind (the packet path never waits).",
+        &one(shared.events_dropped.load(Ordering::Relaxed)),
     );
     metric(
         "palisade_uninspectable_flows_total",

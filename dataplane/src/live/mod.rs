@@ -154,6 +154,35 @@ pub struct Shared {
     events: Mutex<EventSender>,
     /// `--capture-dir`, listed by `palisadectl captures`.
     pub capture_dir: Option<PathBuf>,
+    /// Event lines dropped because the writer fell behind (the packet path never waits).
+    pub events_dropped: Arc<AtomicU64>,
+    /// A packet thread ended while the daemon was meant to be running: the daemon stops
+    /// (a queue left unbound would be bypassed while status looked healthy).
+    pub thread_died: Mutex<Option<String>>,
+}
+
+/// Held by each packet thread: when the thread ends for any reason (an error, a panic)
+/// other than shutdown, the whole daemon stops, loudly.
+struct StopAllOnExit<'a> {
+    shared: &'a Shared,
+    name: String,
+}
+
+impl Drop for StopAllOnExit<'_> {
+    fn drop(&mut self) {
+        if self.shared.shutdown.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let why = if std::thread::panicking() {
+            format!("packet thread {} panicked", self.name)
+        } else {
+            format!("packet thread {} stopped", self.name)
+        };
+        tracing::error!("{why}: stopping palisade");
+        if let Ok(mut d) = self.shared.thread_died.lock() {
+            d.get_or_insert(why);
+        }
+    }
 }
 
 /// Most policy loads remembered for `status`.
@@ -307,7 +336,7 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError>
     let first = PolicySnapshot::load(&opts.policy, opts.inventory.as_deref(), 1)
         .map_err(|e| RunError::Policy(e.to_string()))?;
     let tap = Arc::new(EventTap::default());
-    let writer = EventWriter::start_with_tap(opts.events.clone(), Some(Arc::clone(&tap)))?;
+    let writer = EventWriter::start_live(opts.events.clone(), Arc::clone(&tap))?;
 
     let thread_names: Vec<String> = match &opts.source {
         Source::Nfqueue { first, last } => {
@@ -345,6 +374,8 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError>
         tap,
         events: Mutex::new(writer.sender()),
         capture_dir: opts.worker.capture.as_ref().map(|c| c.dir.clone()),
+        events_dropped: writer.dropped().unwrap_or_default(),
+        thread_died: Mutex::new(None),
     });
     {
         let mut buf = Vec::new();
@@ -387,7 +418,13 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError>
                 handles.push(
                     std::thread::Builder::new()
                         .name(format!("palisade-q{}", q.num()))
-                        .spawn(move || nfqueue_loop(i, q, raw, cfg, events, &shared))?,
+                        .spawn(move || {
+                            let _guard = StopAllOnExit {
+                                shared: &shared,
+                                name: format!("nfqueue-{}", q.num()),
+                            };
+                            nfqueue_loop(i, q, raw, cfg, events, &shared)
+                        })?,
                 );
             }
         }
@@ -399,7 +436,13 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError>
             handles.push(
                 std::thread::Builder::new()
                     .name("palisade-tap".into())
-                    .spawn(move || afpacket::tap_loop(sock, cfg, events, &shared))?,
+                    .spawn(move || {
+                        let _guard = StopAllOnExit {
+                            shared: &shared,
+                            name: "tap".into(),
+                        };
+                        afpacket::tap_loop(sock, cfg, events, &shared)
+                    })?,
             );
         }
         Source::Bridge(a, b) => {
@@ -411,7 +454,13 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError>
             handles.push(
                 std::thread::Builder::new()
                     .name("palisade-bridge".into())
-                    .spawn(move || afpacket::bridge_loop(sa, sb, cfg, events, &shared))?,
+                    .spawn(move || {
+                        let _guard = StopAllOnExit {
+                            shared: &shared,
+                            name: "bridge".into(),
+                        };
+                        afpacket::bridge_loop(sa, sb, cfg, events, &shared)
+                    })?,
             );
         }
     }
@@ -429,6 +478,11 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError>
     }
     // Whatever ended the packet threads ends the control side too.
     shared.shutdown.store(true, Ordering::SeqCst);
+    if failure.is_none()
+        && let Some(why) = shared.thread_died.lock().ok().and_then(|mut d| d.take())
+    {
+        failure = Some(std::io::Error::other(why));
+    }
     control.stop();
     let totals = shared.totals();
     // The last holder of the shared state: dropping it drops the control side's event

@@ -42,6 +42,9 @@ pub struct WorkerConfig {
     pub stream: StreamConfig,
     /// Out-of-order bytes held by all streams of one worker.
     pub reassembly_budget: usize,
+    /// Parser carry bytes the worker's flows may hold beyond 64 KiB each (an HTTP/1 head
+    /// may be 1 MiB); past it, a flow that needs more is uninspectable.
+    pub carry_budget: usize,
     pub defrag: DefragConfig,
     /// Most anomaly events of one kind per second of packet time (the counters count all).
     pub anomaly_events_per_sec: u32,
@@ -80,6 +83,7 @@ impl Default for WorkerConfig {
             flow: FlowConfig::default(),
             stream: StreamConfig::default(),
             reassembly_budget: 64 << 20,
+            carry_budget: CARRY_BUDGET,
             defrag: DefragConfig::default(),
             anomaly_events_per_sec: 10,
             log_all: false,
@@ -627,7 +631,7 @@ impl Worker {
                 b
             },
             checksums: Checksums::new(cfg.checksums),
-            carry_budget: CarryBudget::new(CARRY_BUDGET),
+            carry_budget: CarryBudget::new(cfg.carry_budget),
             cfg,
             registry,
             compare: None,
@@ -1645,10 +1649,11 @@ impl Worker {
                 event.blind = event.blind.or(e.blind);
             });
         }
-        let detected = flow
+        let ended = flow
             .inspector
             .end(&mut sink, &mut icounters, &mut self.carry_budget);
-        let blind = event.blind.or(sink.blind);
+        let detected = ended.detected;
+        let blind = event.blind.or(sink.blind).or(ended.blind);
         drop(sink);
         if let Some(b) = blind
             && flow.blind.is_none()
