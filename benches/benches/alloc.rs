@@ -26,7 +26,7 @@ use benches::generate::{Frames, KeepAlive};
 use control::{PolicySnapshot, WorkloadInventory, compile, load_policy_str};
 use dataplane::decode::LinkType;
 use dataplane::events::{
-    Event, EventOutput, EventWriter, Timestamp, VerdictObj, write_community_id,
+    Event, EventOutput, EventWriter, PolicyVerdictObj, Timestamp, write_community_id,
 };
 use dataplane::inspect::ParserRegistry;
 use dataplane::pipeline::{Worker, WorkerConfig};
@@ -132,12 +132,13 @@ fn event_allocations() -> (f64, f64) {
         e.dest_port = Some(8080);
         e.proto = Some("TCP");
         e.community_id = Some(cid);
-        e.verdict = Some(VerdictObj {
+        e.policy_verdict = Some(PolicyVerdictObj {
             action: "allow",
             rule: "web-orders",
             policy_version: 1,
             mode: "protect",
             enforced: false,
+            dropped_pkts: None,
         });
         out.clear();
         e.write_line(out);

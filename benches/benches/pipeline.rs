@@ -14,7 +14,7 @@ use control::{PolicySnapshot, WorkloadInventory, compile, load_policy_str};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use dataplane::decode::{LinkType, decode};
 use dataplane::events::{
-    Event, EventOutput, EventWriter, FlowObj, Timestamp, VerdictObj, WorkloadObj,
+    Event, EventOutput, EventWriter, FlowObj, PolicyVerdictObj, TcpObj, Timestamp, WorkloadObj,
     write_community_id,
 };
 use dataplane::flow::{FlowConfig, FlowKey, FlowTable, TimeoutClass};
@@ -212,12 +212,13 @@ fn bench_events(c: &mut Criterion) {
                 image: None,
                 annotations: &[],
             });
-            e.verdict = Some(VerdictObj {
+            e.policy_verdict = Some(PolicyVerdictObj {
                 action: "allow",
                 rule: "web-orders",
                 policy_version: 3,
                 mode: "protect",
                 enforced: false,
+                dropped_pkts: Some(0),
             });
             e.flow = Some(FlowObj {
                 pkts_toserver: 12,
@@ -226,12 +227,15 @@ fn bench_events(c: &mut Criterion) {
                 bytes_toclient: 9_377,
                 start: Timestamp(1_795_327_200_000_000_000),
                 end: Timestamp(1_795_327_200_123_456_789),
-                age: 0.123_456_789,
+                age: 0,
                 state: "closed",
-                tcp_state: Some("closed"),
                 reason: "shutdown",
                 alerted: false,
-                dropped_pkts: 0,
+            });
+            e.tcp = Some(TcpObj {
+                state: "closed",
+                ts_gap: false,
+                tc_gap: false,
                 gap_bytes: 0,
             });
             out.clear();

@@ -54,7 +54,8 @@ fn peer(e: &Value, side: &str) -> Option<Peer> {
     Some(Peer::Addr(ip))
 }
 
-/// The observation an `l7` event stands for.
+/// The observation a transaction's record (`http`, `pgsql`, `mysql`, `redis`, `dns`,
+/// `tls`) stands for.
 fn transaction(e: &Value, path_buf: &mut String) -> Option<(String, Detail)> {
     if let Some(g) = e.get("grpc") {
         return Some((
@@ -67,31 +68,34 @@ fn transaction(e: &Value, path_buf: &mut String) -> Option<(String, Detail)> {
     }
     if let Some(h) = e.get("http") {
         path_buf.clear();
-        proto_parsers::http::normalize_path(h["path"].as_str()?.as_bytes(), path_buf);
+        proto_parsers::http::normalize_path(h["url"].as_str()?.as_bytes(), path_buf);
         return Some((
             "http".into(),
             Detail::Http {
-                method: text(&h["method"])?,
+                method: text(&h["http_method"])?,
                 path: path_buf.clone(),
             },
         ));
     }
-    for app in ["postgres", "mysql"] {
-        if let Some(q) = e.get(app) {
-            let tables = q["tables"]
-                .as_array()
-                .map(|a| a.iter().filter_map(text).collect())
-                .unwrap_or_default();
-            return Some((
-                app.into(),
-                Detail::Sql {
-                    verb: text(&q["verb"]).unwrap_or_default(),
-                    tables,
-                    user: text(&q["user"]),
-                    database: text(&q["database"]),
-                },
-            ));
-        }
+    if let Some(q) = e.get("sql") {
+        let app = if e.get("pgsql").is_some() {
+            "postgres"
+        } else {
+            "mysql"
+        };
+        let tables = q["tables"]
+            .as_array()
+            .map(|a| a.iter().filter_map(text).collect())
+            .unwrap_or_default();
+        return Some((
+            app.into(),
+            Detail::Sql {
+                verb: text(&q["verb"]).unwrap_or_default(),
+                tables,
+                user: text(&q["user"]),
+                database: text(&q["database"]),
+            },
+        ));
     }
     if let Some(r) = e.get("redis") {
         return Some((
@@ -105,7 +109,7 @@ fn transaction(e: &Value, path_buf: &mut String) -> Option<(String, Detail)> {
         return Some((
             "dns".into(),
             Detail::Dns {
-                name: text(&d["qname"])?,
+                name: text(&d["rrname"])?,
             },
         ));
     }
@@ -120,13 +124,14 @@ fn transaction(e: &Value, path_buf: &mut String) -> Option<(String, Detail)> {
     None
 }
 
-/// The rule `app` of a flow with no transaction: its detected protocol (HTTP/2 is `http`),
-/// else its transport.
+/// The rule `app` of a flow with no transaction: its detected protocol (HTTP/2 is `http`,
+/// Suricata's `pgsql` is `postgres`), else its transport.
 fn flow_app(e: &Value) -> Option<String> {
     match e["app_proto"].as_str() {
         Some("http2") => Some("http".into()),
-        Some("tcp") | None if e["proto"] == "TCP" => Some("tcp".into()),
-        Some("udp") | None if e["proto"] == "UDP" => Some("udp".into()),
+        Some("pgsql") => Some("postgres".into()),
+        Some("failed") | None if e["proto"] == "TCP" => Some("tcp".into()),
+        Some("failed") | None if e["proto"] == "UDP" => Some("udp".into()),
         Some(p) if e["proto"] == "TCP" || e["proto"] == "UDP" => Some(p.to_string()),
         _ => None,
     }
@@ -189,7 +194,7 @@ pub fn learn(
         };
         let port = port as u16;
         match e["event_type"].as_str() {
-            Some("l7") => {
+            Some("http" | "pgsql" | "mysql" | "redis" | "dns" | "tls") => {
                 if let Some((app, detail)) = transaction(&e, &mut path_buf) {
                     report.transactions += 1;
                     if let Some(id) = e["flow_id"].as_u64() {

@@ -34,30 +34,37 @@ enum Cmd {
         /// pcap or pcapng files, merged in timestamp order.
         #[arg(required = true)]
         captures: Vec<PathBuf>,
-        #[arg(long)]
+        /// The segmentation policy to judge by (YAML; may embed its inventory).
+        #[arg(long, value_name = "POLICY.yaml")]
         policy: PathBuf,
-        #[arg(long)]
+        /// Which workload owns each address (YAML `WorkloadInventory`); overrides one
+        /// embedded in the policy file.
+        #[arg(long, value_name = "WORKLOADS.yaml")]
         inventory: Option<PathBuf>,
         /// Where to write JSON-lines events (`-` for stdout).
-        #[arg(long)]
+        #[arg(long, value_name = "FILE|-")]
         events: Option<String>,
+        /// Worker threads (flows are sharded by address pair).
         #[arg(long, default_value_t = 1)]
         workers: usize,
+        /// The end-of-run summary as text for people or JSON for scripts.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// From packet number N on (1-based), judge by another policy: `N:POLICY.yaml`.
-        #[arg(long = "swap-at", value_parser = parse_swap)]
+        #[arg(long = "swap-at", value_name = "PACKET:POLICY.yaml", value_parser = parse_swap)]
         swap_at: Vec<SwapAt>,
         /// Exit with status 1 if any flow or request was denied.
         #[arg(long)]
         fail_on_deny: bool,
-        /// Emit an `l7` event for every transaction (request with its response).
+        /// Write a record for every transaction (`http`, `dns`, `pgsql`... with its
+        /// response), not only alerts.
         #[arg(long)]
         log_all: bool,
-        /// Also judge everything by this (old) policy and report what changes verdict.
+        /// Also judge everything by this (old) policy and report which flows and requests
+        /// change verdict.
         #[arg(long, value_name = "OLD_POLICY.yaml")]
         compare: Option<PathBuf>,
-        /// With --compare: exit with status 1 if any verdict changed.
+        /// With --compare: exit with status 1 if any flow or request changed verdict.
         #[arg(long, requires = "compare")]
         fail_on_change: bool,
         /// Write the flows of rules with `capture: true` here, one pcap per flow.
@@ -80,12 +87,15 @@ enum Cmd {
         /// Inline: forward allowed frames between two interfaces.
         #[arg(long, value_name = "IFACE_A,IFACE_B", value_parser = parse_bridge, group = "source")]
         bridge: Option<(String, String)>,
-        #[arg(long)]
+        /// The segmentation policy to enforce (YAML; reloaded on SIGHUP, on change, and by
+        /// `palisadectl policy apply`).
+        #[arg(long, value_name = "POLICY.yaml")]
         policy: PathBuf,
-        #[arg(long)]
+        /// Which workload owns each address (YAML `WorkloadInventory`).
+        #[arg(long, value_name = "WORKLOADS.yaml")]
         inventory: Option<PathBuf>,
-        /// Where to write JSON-lines events (`-` for stdout).
-        #[arg(long)]
+        /// Where to write JSON-lines events (`-` for stdout); reopened on SIGHUP.
+        #[arg(long, value_name = "FILE|-")]
         events: Option<String>,
         /// Unix socket for `palisadectl` (created with mode 0600).
         #[arg(long, value_name = "SOCKET")]
@@ -100,7 +110,8 @@ enum Cmd {
         /// Kernel queue length per NFQUEUE queue.
         #[arg(long, default_value_t = 4096)]
         queue_maxlen: u32,
-        /// Emit an `l7` event for every transaction.
+        /// Write a record for every transaction (`http`, `dns`, `pgsql`...), not only
+        /// alerts.
         #[arg(long)]
         log_all: bool,
         /// What a policy swap does to open flows' L4 decision: keep it, or re-judge the
@@ -126,7 +137,9 @@ enum Cmd {
         /// pcap or pcapng files, merged in timestamp order.
         #[arg(required = true)]
         captures: Vec<PathBuf>,
-        #[arg(long)]
+        /// Which workload owns each address: groups are proposed per namespace and `app`
+        /// label.
+        #[arg(long, value_name = "WORKLOADS.yaml")]
         inventory: Option<PathBuf>,
         /// Where to write the proposed policy.
         #[arg(short = 'o', long = "output", value_name = "POLICY.yaml")]
@@ -147,16 +160,18 @@ enum Cmd {
         /// Run for at least this long (whole passes over the mix).
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
+        /// Worker threads (the mix is sharded by address pair, as replay shards it).
         #[arg(long, default_value_t = 1)]
         workers: usize,
         /// Judge by this policy instead of the generated ~200-rule one (its embedded
         /// inventory, else the generated inventory).
-        #[arg(long)]
+        #[arg(long, value_name = "POLICY.yaml")]
         policy: Option<PathBuf>,
         /// Write the mix to FILE (pcap) with NAME-inventory.yaml and NAME-policy.yaml next
         /// to it, and exit without running the benchmark.
         #[arg(long, value_name = "FILE")]
         write_pcap: Option<PathBuf>,
+        /// The report as text for people or JSON for scripts.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -165,11 +180,22 @@ enum Cmd {
 #[derive(Subcommand)]
 enum PolicyCmd {
     /// What changed between two policies, semantically (rule order does not matter).
-    Diff { old: PathBuf, new: PathBuf },
+    Diff {
+        /// The policy as it was.
+        #[arg(value_name = "OLD.yaml")]
+        old: PathBuf,
+        /// The policy as it would be.
+        #[arg(value_name = "NEW.yaml")]
+        new: PathBuf,
+    },
     /// Validate a policy (and inventory); prints errors and warnings like a compiler.
     Check {
+        /// The policy to check.
+        #[arg(value_name = "POLICY.yaml")]
         policy: PathBuf,
-        #[arg(long)]
+        /// Which workload owns each address (the policy's own embedded inventory
+        /// otherwise).
+        #[arg(long, value_name = "WORKLOADS.yaml")]
         inventory: Option<PathBuf>,
     },
 }
@@ -336,7 +362,10 @@ fn main() -> ExitCode {
             if fail_on_deny && denied {
                 return ExitCode::from(1);
             }
-            if fail_on_change && !report.stats.changes.is_empty() {
+            // A changed request counts exactly as a changed flow does (PRODUCT.md).
+            if fail_on_change
+                && (!report.stats.changes.is_empty() || !report.stats.tx_changes.is_empty())
+            {
                 return ExitCode::from(1);
             }
             ExitCode::SUCCESS

@@ -73,6 +73,7 @@ pub fn to_json(r: &ReplayReport) -> serde_json::Value {
             "global_cap_hits": s.reassembly.global_cap_hits,
         },
         "changes": changes_json(r),
+        "transaction_changes": tx_changes_json(r),
         "checksums": {
             "mode": r.checksums.map_or("configured", |(m, _, _)| m.as_str()),
             "sampled": r.checksums.map_or(0, |(_, n, _)| n),
@@ -111,6 +112,88 @@ fn changes_json(r: &ReplayReport) -> serde_json::Value {
             })
         })
         .collect()
+}
+
+/// Transactions whose verdict changes against `--compare`, most frequent first.
+fn tx_changes_sorted(
+    r: &ReplayReport,
+) -> Vec<(
+    &crate::pipeline::VerdictChange,
+    u64,
+    &[(String, serde_json::Value)],
+)> {
+    let mut v: Vec<_> = r
+        .stats
+        .tx_changes
+        .iter()
+        .map(|(k, (n, ex))| (k, *n, ex.as_slice()))
+        .collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    v
+}
+
+fn tx_changes_json(r: &ReplayReport) -> serde_json::Value {
+    tx_changes_sorted(r)
+        .into_iter()
+        .map(|(k, n, ex)| {
+            let examples: Vec<serde_json::Value> = ex
+                .iter()
+                .map(|(flow, objects)| {
+                    let mut e = json!({"flow": flow});
+                    if let (Some(m), Some(o)) = (e.as_object_mut(), objects.as_object()) {
+                        for (key, val) in o {
+                            m.insert(key.clone(), val.clone());
+                        }
+                    }
+                    e
+                })
+                .collect();
+            json!({
+                "old": {"action": k.old_action, "enforced": k.old_enforced, "rule": k.old_rule},
+                "new": {"action": k.new_action, "enforced": k.new_enforced, "rule": k.new_rule},
+                "transactions": n,
+                "examples": examples,
+            })
+        })
+        .collect()
+}
+
+/// A transaction's protocol object(s) in a few words, for the text summary.
+fn tx_words(objects: &serde_json::Value) -> String {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    if let Some(h) = objects.get("http") {
+        let mut w = format!("http {} {}", s(&h["http_method"]), s(&h["url"]));
+        if let Some(g) = objects.get("grpc") {
+            w = format!("grpc {}/{}", s(&g["service"]), s(&g["method"]));
+        }
+        return w;
+    }
+    if let Some(q) = objects.get("sql") {
+        let tables: Vec<String> = q["tables"]
+            .as_array()
+            .map(|a| a.iter().map(s).collect())
+            .unwrap_or_default();
+        let db = if objects.get("pgsql").is_some() {
+            "pgsql"
+        } else {
+            "mysql"
+        };
+        return format!("{db} {} {}", s(&q["verb"]), tables.join(","))
+            .trim_end()
+            .to_owned();
+    }
+    if let Some(r) = objects.get("redis") {
+        return format!("redis {} {}", s(&r["command"]), s(&r["key"]))
+            .trim_end()
+            .to_owned();
+    }
+    if let Some(d) = objects.get("dns") {
+        return format!("dns {} {}", s(&d["rrname"]), s(&d["rrtype"]));
+    }
+    if let Some(t) = objects.get("tls") {
+        return format!("tls sni {}", s(&t["sni"]));
+    }
+    objects.to_string()
 }
 
 pub fn to_text(r: &ReplayReport) -> String {
@@ -182,6 +265,32 @@ pub fn to_text(r: &ReplayReport) -> String {
             );
             for e in ex {
                 let _ = writeln!(o, "      e.g. {e}");
+            }
+        }
+        let tx = tx_changes_sorted(r);
+        let total: u64 = tx.iter().map(|c| c.1).sum();
+        let _ = writeln!(
+            o,
+            "changes    {total} request(s) change verdict against the compared policy"
+        );
+        for (k, n, ex) in tx {
+            let verdict = |a: &str, enforced: bool| {
+                if a == "deny" && !enforced {
+                    "deny (not enforced)".to_string()
+                } else {
+                    a.to_string()
+                }
+            };
+            let _ = writeln!(
+                o,
+                "  {} by {} -> {} by {}: {n} request(s)",
+                verdict(k.old_action, k.old_enforced),
+                k.old_rule,
+                verdict(k.new_action, k.new_enforced),
+                k.new_rule
+            );
+            for (flow, objects) in ex {
+                let _ = writeln!(o, "      e.g. {flow} {}", tx_words(objects));
             }
         }
     }

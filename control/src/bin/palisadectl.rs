@@ -16,6 +16,7 @@ commands:
   flows [--max N]        open flows, most recently active first
   captures               flow captures written (needs --capture-dir)
   events --follow        stream events as they are written
+  --version              this program's version
 The socket defaults to $PALISADE_SOCKET, else /run/palisade.sock.";
 
 fn main() -> ExitCode {
@@ -55,6 +56,10 @@ fn main() -> ExitCode {
         },
         ["captures"] => serde_json::json!({"cmd": "captures"}),
         ["events", "--follow"] | ["events", "-f"] => serde_json::json!({"cmd": "events"}),
+        ["-V"] | ["--version"] | ["version"] => {
+            println!("palisadectl {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
         ["-h"] | ["--help"] | ["help"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

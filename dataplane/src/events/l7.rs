@@ -1,11 +1,12 @@
-//! The L7 objects of events, exactly as PRODUCT.md names them: `http`, `grpc` (beside its
-//! `http`), `postgres`/`mysql`, `redis`, `dns`, `tls`. Built from a parser's borrowed facts
-//! only when an event will be written (an alert, or `--log-all`), then completed by the
-//! response.
+//! The protocol objects of events, in Suricata's shape where Suricata has one (`http`,
+//! `dns`, `tls`, `pgsql`) and Palisade's own where it has none (`grpc` beside gRPC's `http`,
+//! `sql` on every PostgreSQL and MySQL record, `redis`, `tls_alpn`). Built from a parser's
+//! borrowed facts only when an event will be written (an alert, or `--log-all`), then
+//! completed by the response. Absent values are left out, as Suricata does.
 
 use proto_parsers::facts::{
-    RequestDetail, ResponseDetail, SqlDialect, SqlKind, SqlVerb, dns_qtype_name, dns_rcode_name,
-    tls_version_name,
+    HttpVersion, RequestDetail, ResponseDetail, SqlDialect, SqlKind, SqlVerb, dns_qtype_name,
+    dns_rcode_name, tls_version_name,
 };
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -22,68 +23,144 @@ fn opt(b: Option<&[u8]>) -> Option<String> {
     b.map(text)
 }
 
+/// Suricata's `http` object.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct HttpObj {
-    pub method: String,
-    pub path: String,
-    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// As sent, query included.
+    pub url: String,
+    pub http_method: String,
+    /// `HTTP/1.0`, `HTTP/1.1`, `HTTP/2`.
+    pub protocol: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u32>,
-    pub user_agent: Option<String>,
-    pub content_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_user_agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_content_type: Option<String>,
 }
 
+/// Palisade's `grpc` object, beside the call's `http`.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct GrpcObj {
     pub service: String,
     pub method: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u32>,
 }
 
-/// `postgres` / `mysql`. A login is verb `LOGIN`; a failed login or statement has `error`
-/// (the server's message) with `sqlstate` (PostgreSQL's SQLSTATE, MySQL's `#xxxxx` state
-/// without the `#`) and, for MySQL, `error_code` (the server's error number, a number).
+/// Palisade's `sql` object, on every `pgsql` and `mysql` record (one per statement). A
+/// login is verb `LOGIN`; a failed login or statement has `error` (the server's message)
+/// with `sqlstate` (PostgreSQL's SQLSTATE, MySQL's `#xxxxx` state without the `#`) and,
+/// for MySQL, `error_code` (the server's error number).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct SqlObj {
-    pub user: Option<String>,
-    pub database: Option<String>,
     pub verb: String,
     pub tables: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sqlstate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<u32>,
 }
 
+/// Suricata's `pgsql` object: the request as sent (a simple query, a login's startup
+/// parameters) and, for a failed one, the error response.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct PgsqlObj {
+    pub tx_id: u64,
+    pub request: PgRequest,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<PgResponse>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct PgRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simple_query: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub startup_parameters: Option<PgStartup>,
+    /// What else the request was (Suricata's `message`): `parse`, `execute`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'static str>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct PgStartup {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub optional_parameters: Vec<PgParam>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct PgParam {
+    pub database: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct PgResponse {
+    pub severity_localizable: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Palisade's `redis` object.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct RedisObj {
     pub command: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
+/// Suricata's `dns` object (version 2 records): a query, or, once the response is seen,
+/// the answer to it.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct DnsObj {
-    pub qname: String,
-    pub qtype: String,
+    pub version: u32,
+    /// `query`, or `answer` once the response was seen.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: u16,
+    pub rrname: String,
+    pub rrtype: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rcode: Option<String>,
 }
 
+/// Suricata's `tls` object.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct TlsObj {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
-    pub alpn: Vec<String>,
+    /// `TLS 1.3`, `TLS 1.2`, ... (Suricata's spelling).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
 }
 
-/// One transaction's L7 object(s), ready to print.
+/// One transaction's protocol object(s), ready to print.
 #[derive(Clone, Debug, PartialEq)]
 pub enum L7Record {
     Http(HttpObj),
     Grpc(HttpObj, GrpcObj),
-    Sql(SqlDialect, SqlObj),
+    Pgsql(PgsqlObj, SqlObj),
+    Mysql(SqlObj),
     Redis(RedisObj),
     Dns(DnsObj),
-    Tls(TlsObj),
+    /// With the offered ALPN protocols (Palisade's `tls_alpn`).
+    Tls(TlsObj, Vec<String>),
 }
 
 fn verb_name(v: &SqlVerb<'_>) -> String {
@@ -93,20 +170,45 @@ fn verb_name(v: &SqlVerb<'_>) -> String {
     }
 }
 
-fn http_obj(h: &proto_parsers::facts::HttpRequest<'_>) -> HttpObj {
-    HttpObj {
-        method: text(h.method),
-        path: text(h.path),
-        host: opt(h.authority),
-        status: None,
-        user_agent: opt(h.user_agent),
-        content_type: opt(h.content_type),
+const fn protocol(v: HttpVersion) -> &'static str {
+    match v {
+        HttpVersion::Http10 => "HTTP/1.0",
+        HttpVersion::Http11 => "HTTP/1.1",
+        HttpVersion::Http2 => "HTTP/2",
     }
 }
 
+fn http_obj(h: &proto_parsers::facts::HttpRequest<'_>) -> HttpObj {
+    HttpObj {
+        hostname: opt(h.authority),
+        url: text(h.path),
+        http_method: text(h.method),
+        protocol: protocol(h.version),
+        status: None,
+        http_user_agent: opt(h.user_agent),
+        http_content_type: opt(h.content_type),
+    }
+}
+
+/// Suricata's TLS version names (its `SSLVersionToString`: `TLS 1.3`, but `TLSv1` for
+/// 1.0), for the wire value.
+fn tls_version(v: u16) -> Option<String> {
+    let name = match v {
+        0x0002 => "SSLv2",
+        0x0300 => "SSLv3",
+        0x0301 => "TLSv1",
+        0x0302 => "TLS 1.1",
+        0x0303 => "TLS 1.2",
+        0x0304 => "TLS 1.3",
+        _ => return tls_version_name(v).map(str::to_string),
+    };
+    Some(name.to_string())
+}
+
 impl L7Record {
-    /// The record for a request; `None` for requests without a typed form.
-    pub fn from_request(d: &RequestDetail<'_>) -> Option<Self> {
+    /// The record for a request (`id`: its transaction id); `None` for requests without a
+    /// typed form.
+    pub fn from_request(d: &RequestDetail<'_>, id: u32) -> Option<Self> {
         Some(match d {
             RequestDetail::None => return None,
             RequestDetail::Http(h) => L7Record::Http(http_obj(h)),
@@ -140,19 +242,55 @@ impl L7Record {
                         (verbs.join(";"), tables)
                     }
                 };
-                L7Record::Sql(
-                    q.dialect,
-                    SqlObj {
-                        user: opt(q.user),
-                        database: opt(q.database),
-                        verb,
-                        tables,
-                        query: (!q.text.is_empty()).then(|| text(q.text)),
-                        error: None,
-                        sqlstate: None,
-                        error_code: None,
-                    },
-                )
+                let sql = SqlObj {
+                    verb,
+                    tables,
+                    user: opt(q.user),
+                    database: opt(q.database),
+                    query: (!q.text.is_empty()).then(|| text(q.text)),
+                    error: None,
+                    sqlstate: None,
+                    error_code: None,
+                };
+                match q.dialect {
+                    SqlDialect::Postgres => {
+                        let request = match q.kind {
+                            SqlKind::Login => PgRequest {
+                                startup_parameters: Some(PgStartup {
+                                    user: opt(q.user),
+                                    optional_parameters: q
+                                        .database
+                                        .map(|d| PgParam { database: text(d) })
+                                        .into_iter()
+                                        .collect(),
+                                }),
+                                ..PgRequest::default()
+                            },
+                            SqlKind::Query => PgRequest {
+                                simple_query: Some(text(q.text)),
+                                ..PgRequest::default()
+                            },
+                            SqlKind::Prepare => PgRequest {
+                                message: Some("parse"),
+                                ..PgRequest::default()
+                            },
+                            SqlKind::Execute => PgRequest {
+                                message: Some("execute"),
+                                ..PgRequest::default()
+                            },
+                            SqlKind::UseDatabase => PgRequest::default(),
+                        };
+                        L7Record::Pgsql(
+                            PgsqlObj {
+                                tx_id: u64::from(id),
+                                request,
+                                response: None,
+                            },
+                            sql,
+                        )
+                    }
+                    SqlDialect::Mysql => L7Record::Mysql(sql),
+                }
             }
             RequestDetail::Redis(r) => L7Record::Redis(RedisObj {
                 command: text(r.command).to_ascii_uppercase(),
@@ -160,17 +298,55 @@ impl L7Record {
                 error: None,
             }),
             RequestDetail::Dns(q) => L7Record::Dns(DnsObj {
-                qname: q.qname.to_string(),
-                qtype: dns_qtype_name(q.qtype)
+                version: 2,
+                kind: "query",
+                id: q.msg_id,
+                rrname: q.qname.to_string(),
+                rrtype: dns_qtype_name(q.qtype)
                     .map_or_else(|| format!("TYPE{}", q.qtype), str::to_string),
                 rcode: None,
             }),
-            RequestDetail::Tls(t) => L7Record::Tls(TlsObj {
-                sni: opt(t.sni),
-                alpn: t.alpn.iter().map(|a| text(a)).collect(),
-                version: tls_version_name(t.version).map(str::to_string),
-            }),
+            RequestDetail::Tls(t) => L7Record::Tls(
+                TlsObj {
+                    sni: opt(t.sni),
+                    version: tls_version(t.version),
+                },
+                t.alpn.iter().map(|a| text(a)).collect(),
+            ),
         })
+    }
+
+    /// The record's `event_type`: named after its protocol object, as in Suricata.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            L7Record::Http(_) | L7Record::Grpc(..) => "http",
+            L7Record::Pgsql(..) => "pgsql",
+            L7Record::Mysql(_) => "mysql",
+            L7Record::Redis(_) => "redis",
+            L7Record::Dns(_) => "dns",
+            L7Record::Tls(..) => "tls",
+        }
+    }
+
+    /// What the transaction asked, in a few words (for an alert's `signature`):
+    /// `GET /admin`, `DROP orders`, `FLUSHALL`, `dns evil.example`, `tls x.evil.test`.
+    pub fn summary(&self) -> String {
+        match self {
+            L7Record::Http(h) | L7Record::Grpc(h, _) => format!("{} {}", h.http_method, h.url),
+            L7Record::Pgsql(_, q) | L7Record::Mysql(q) => {
+                if q.tables.is_empty() {
+                    q.verb.clone()
+                } else {
+                    format!("{} {}", q.verb, q.tables.join(","))
+                }
+            }
+            L7Record::Redis(r) => match &r.key {
+                Some(k) => format!("{} {k}", r.command),
+                None => r.command.clone(),
+            },
+            L7Record::Dns(d) => format!("dns {}", d.rrname),
+            L7Record::Tls(t, _) => format!("tls {}", t.sni.as_deref().unwrap_or("(no sni)")),
+        }
     }
 
     /// Completes the record with its response.
@@ -186,32 +362,45 @@ impl L7Record {
             (L7Record::Grpc(h, _), ResponseDetail::Http(r)) => {
                 h.status = Some(u32::from(r.status));
             }
-            (L7Record::Sql(_, q), ResponseDetail::Sql(r)) => {
-                q.error = r.error.map(text);
-                // Only an error has a state and a number worth printing (MySQL's OK has
-                // neither; a successful PostgreSQL command has no SQLSTATE).
-                let failed = r.error.is_some();
-                q.sqlstate = r.sqlstate.filter(|_| failed).map(text);
-                q.error_code = r.code.filter(|_| failed);
+            (L7Record::Pgsql(p, q), ResponseDetail::Sql(r)) => {
+                apply_sql(q, r);
+                if let Some(e) = &q.error {
+                    p.response = Some(PgResponse {
+                        severity_localizable: "ERROR",
+                        code: q.sqlstate.clone(),
+                        message: Some(e.clone()),
+                    });
+                }
             }
+            (L7Record::Mysql(q), ResponseDetail::Sql(r)) => apply_sql(q, r),
             (L7Record::Redis(x), ResponseDetail::Redis(r)) => {
                 x.error = r.error.map(text);
             }
             (L7Record::Dns(x), ResponseDetail::Dns(a)) => {
+                x.kind = "answer";
                 x.rcode = Some(
                     dns_rcode_name(a.rcode)
                         .map_or_else(|| format!("RCODE{}", a.rcode), str::to_string),
                 );
             }
-            (L7Record::Tls(t), ResponseDetail::Tls(s)) => {
-                if let Some(v) = tls_version_name(s.version) {
-                    t.version = Some(v.to_string());
+            (L7Record::Tls(t, _), ResponseDetail::Tls(s)) => {
+                if let Some(v) = tls_version(s.version) {
+                    t.version = Some(v);
                 }
             }
             (L7Record::Http(h), _) => h.status = status,
             _ => {}
         }
     }
+}
+
+fn apply_sql(q: &mut SqlObj, r: &proto_parsers::facts::SqlResponse<'_>) {
+    q.error = r.error.map(text);
+    // Only an error has a state and a number worth printing (MySQL's OK has neither; a
+    // successful PostgreSQL command has no SQLSTATE).
+    let failed = r.error.is_some();
+    q.sqlstate = r.sqlstate.filter(|_| failed).map(text);
+    q.error_code = r.code.filter(|_| failed);
 }
 
 impl Serialize for L7Record {
@@ -224,11 +413,19 @@ impl Serialize for L7Record {
                 m.serialize_entry("http", h)?;
                 m.serialize_entry("grpc", g)?;
             }
-            L7Record::Sql(SqlDialect::Postgres, q) => m.serialize_entry("postgres", q)?,
-            L7Record::Sql(SqlDialect::Mysql, q) => m.serialize_entry("mysql", q)?,
+            L7Record::Pgsql(p, q) => {
+                m.serialize_entry("pgsql", p)?;
+                m.serialize_entry("sql", q)?;
+            }
+            L7Record::Mysql(q) => m.serialize_entry("sql", q)?,
             L7Record::Redis(r) => m.serialize_entry("redis", r)?,
             L7Record::Dns(d) => m.serialize_entry("dns", d)?,
-            L7Record::Tls(t) => m.serialize_entry("tls", t)?,
+            L7Record::Tls(t, alpn) => {
+                m.serialize_entry("tls", t)?;
+                if !alpn.is_empty() {
+                    m.serialize_entry("tls_alpn", alpn)?;
+                }
+            }
         }
         m.end()
     }
@@ -248,12 +445,12 @@ mod tests {
             text: b"",
             statements: &[],
         });
-        L7Record::from_request(&d).unwrap_or(L7Record::Http(HttpObj::default()))
+        L7Record::from_request(&d, 0).unwrap_or(L7Record::Http(HttpObj::default()))
     }
 
     fn sql(r: &L7Record) -> &SqlObj {
         match r {
-            L7Record::Sql(_, q) => q,
+            L7Record::Pgsql(_, q) | L7Record::Mysql(q) => q,
             other => panic!("not SQL: {other:?}"),
         }
     }
@@ -273,8 +470,8 @@ mod tests {
         assert_eq!(q.sqlstate.as_deref(), Some("28000"));
         assert_eq!(q.error_code, Some(1045));
         let json = serde_json::to_value(&r).unwrap_or_default();
-        assert_eq!(json["mysql"]["sqlstate"], "28000");
-        assert_eq!(json["mysql"]["error_code"], 1045);
+        assert_eq!(json["sql"]["sqlstate"], "28000");
+        assert_eq!(json["sql"]["error_code"], 1045);
 
         let mut r = login(SqlDialect::Postgres);
         let err = ResponseDetail::Sql(SqlResponse {
@@ -284,8 +481,13 @@ mod tests {
         });
         r.apply_response(None, &err);
         let json = serde_json::to_value(&r).unwrap_or_default();
-        assert_eq!(json["postgres"]["sqlstate"], "28P01");
-        assert!(json["postgres"]["error_code"].is_null());
+        assert_eq!(json["sql"]["sqlstate"], "28P01");
+        assert!(json["sql"].get("error_code").is_none());
+        assert_eq!(json["pgsql"]["response"]["code"], "28P01");
+        assert_eq!(
+            json["pgsql"]["request"]["startup_parameters"]["user"],
+            "shop"
+        );
 
         // Success: no error, and nothing else either (a state without an error is not
         // printed).
@@ -298,7 +500,8 @@ mod tests {
         r.apply_response(None, &ok);
         let json = serde_json::to_value(&r).unwrap_or_default();
         for f in ["error", "sqlstate", "error_code"] {
-            assert!(json["postgres"][f].is_null(), "{f}: {json}");
+            assert!(json["sql"].get(f).is_none(), "{f}: {json}");
         }
+        assert!(json["pgsql"].get("response").is_none());
     }
 }

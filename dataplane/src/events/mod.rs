@@ -1,10 +1,14 @@
-//! Events as JSON lines, field names after Suricata's EVE so SIEM pipelines take them as
-//! they are, plus workload identity on both ends (as Hubble does).
+//! Events as JSON lines: Suricata 7 EVE records (so every tool that reads EVE reads them
+//! as they are), plus Palisade's additions as keys Suricata does not define: workload
+//! identity on both ends, the policy's decision in its own terms (`policy_verdict`), the
+//! protocol objects Suricata has none for (`grpc`, `sql`, `redis`, `mysql`), why a flow
+//! could not be judged (`uninspectable`). PRODUCT.md ("Events") is the contract; the test
+//! `dataplane/tests/eve_schema.rs` holds every record of every recorded capture against
+//! Suricata 7.0.9's own schema.
 //!
 //! Workers serialise events into their own buffer (no lock per event); the buffer goes to
-//! one writer thread per batch ([`EventWriter`]). Common fields are always present, `null`
-//! when not known; the type-specific object (`flow`, `anomaly`, `policy`, ...) only on its
-//! own event type.
+//! one writer thread per batch ([`EventWriter`]). A key with no value is left out, as
+//! Suricata does: every optional field is skipped when absent, never written as `null`.
 
 mod community_id;
 pub mod l7;
@@ -19,7 +23,8 @@ use std::net::IpAddr;
 use serde::Serialize;
 use serde::ser::Serializer;
 
-/// A packet timestamp (ns since the epoch) printed as RFC 3339 with microseconds, UTC.
+/// A packet timestamp (ns since the epoch), printed as Suricata prints one:
+/// `YYYY-MM-DDTHH:MM:SS.uuuuuu+0000` (microseconds, UTC, numeric offset).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timestamp(pub u64);
 
@@ -31,7 +36,7 @@ impl Timestamp {
         Timestamp(d.as_nanos() as u64)
     }
 
-    /// Writes `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`.
+    /// Writes `YYYY-MM-DDTHH:MM:SS.uuuuuu+0000`.
     pub fn write_to(&self, out: &mut String) {
         let secs = self.0 / 1_000_000_000;
         let micros = (self.0 % 1_000_000_000) / 1_000;
@@ -40,7 +45,7 @@ impl Timestamp {
         let (y, m, d) = civil_from_days(days);
         let _ = write!(
             out,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+0000",
             sod / 3600,
             (sod / 60) % 60,
             sod % 60
@@ -64,9 +69,57 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut buf = String::with_capacity(27);
-        self.write_to(&mut buf);
-        s.serialize_str(&buf)
+        // On the stack: writing an event allocates nothing for its timestamps.
+        let mut buf = StackStr::<32>::new();
+        let mut tmp = String::new();
+        // `write_to` wants a String; format into the stack buffer instead.
+        let secs = self.0 / 1_000_000_000;
+        let micros = (self.0 % 1_000_000_000) / 1_000;
+        let days = (secs / 86_400) as i64;
+        let sod = secs % 86_400;
+        let (y, m, d) = civil_from_days(days);
+        if write!(
+            buf,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+0000",
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60
+        )
+        .is_err()
+        {
+            self.write_to(&mut tmp);
+            return s.serialize_str(&tmp);
+        }
+        s.serialize_str(buf.as_str())
+    }
+}
+
+/// A small string on the stack (for timestamps).
+struct StackStr<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> StackStr<N> {
+    const fn new() -> Self {
+        StackStr {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> std::fmt::Write for StackStr<N> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -83,10 +136,25 @@ pub fn proto_name(proto: u8) -> &'static str {
     }
 }
 
+/// `app_proto` as Suricata names it (`pgsql`; `failed` when no detector recognised the
+/// bytes), and Palisade's own names where Suricata has none (`grpc`, `mysql`, `redis`).
+pub fn app_proto_name(app: proto_parsers::AppProto) -> &'static str {
+    use proto_parsers::AppProto;
+    match app {
+        AppProto::Postgres => "pgsql",
+        AppProto::Tcp | AppProto::Udp => "failed",
+        other => other.as_str(),
+    }
+}
+
+/// A workload end of a flow (Palisade's `src_workload` / `dest_workload`).
 #[derive(Clone, Debug, Serialize)]
 pub struct WorkloadObj<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<&'a str>,
@@ -98,20 +166,92 @@ fn ser_pairs<S: Serializer>(pairs: &&[(Box<str>, Box<str>)], s: S) -> Result<S::
     s.collect_map(pairs.iter().map(|(k, v)| (&**k, &**v)))
 }
 
+/// The policy's decision in Palisade's terms (`policy_verdict`).
 #[derive(Clone, Debug, Serialize)]
-pub struct VerdictObj<'a> {
+pub struct PolicyVerdictObj<'a> {
     /// allow | deny | alert
     pub action: &'static str,
-    /// The rule's id, or "default" when the mode decided.
+    /// The rule's id; "default" when the mode decided; "uninspectable" for the policy's
+    /// `onUninspectable` decision.
     pub rule: &'a str,
     pub policy_version: u64,
     pub mode: &'static str,
     /// Whether the packet was (or, offline, would have been) dropped.
     pub enforced: bool,
+    /// On a flow record: the flow's packets that were dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_pkts: Option<u64>,
 }
 
-/// Why a flow could not be judged, on the events of a flow the policy's
-/// `onUninspectable` decided.
+/// Suricata's IPS `verdict`, on records of what was dropped inline.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct IpsVerdict {
+    /// `drop`
+    pub action: &'static str,
+    #[serde(rename = "reject-target", skip_serializing_if = "Option::is_none")]
+    pub reject_target: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject: Option<[&'static str; 1]>,
+}
+
+impl IpsVerdict {
+    /// A drop, with TCP resets to both ends when `reset`.
+    pub const fn drop(reset: bool) -> Self {
+        if reset {
+            IpsVerdict {
+                action: "drop",
+                reject_target: Some("both"),
+                reject: Some(["tcp-reset"]),
+            }
+        } else {
+            IpsVerdict {
+                action: "drop",
+                reject_target: None,
+                reject: None,
+            }
+        }
+    }
+}
+
+/// Suricata's `alert` object.
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertObj {
+    /// `blocked` when Palisade dropped or reset it, `allowed` otherwise.
+    pub action: &'static str,
+    pub gid: u32,
+    /// Stable for a rule id across reloads ([`signature_id`]).
+    pub signature_id: u32,
+    pub rev: u32,
+    pub signature: String,
+    /// segmentation | uninspectable | anomaly | quarantine
+    pub category: &'static str,
+    /// 1 (critical, high) to 3 (low).
+    pub severity: u8,
+}
+
+/// The `signature_id` of a rule (or of a pseudo-rule: `default`, `uninspectable:<cause>`):
+/// FNV-1a of its id, in the range Suricata leaves to local rules (1,000,000 and up), so it
+/// is the same in every run and every policy version that keeps the id.
+pub fn signature_id(rule: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in rule.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    1_000_000 + h % 1_000_000_000
+}
+
+/// Suricata's 1-3 severity from a rule's.
+pub fn severity_number(s: control::Severity) -> u8 {
+    match s {
+        control::Severity::Critical | control::Severity::High => 1,
+        control::Severity::Medium => 2,
+        control::Severity::Low => 3,
+    }
+}
+
+/// Why a flow could not be judged (Palisade's `uninspectable`), on the events of a flow
+/// the policy's `onUninspectable` decided.
 #[derive(Clone, Debug, Serialize)]
 pub struct UninspectableObj {
     /// `control::Uninspectable::as_str` (gap, parser_limit, ambiguous_framing, ...).
@@ -120,6 +260,7 @@ pub struct UninspectableObj {
     pub detail: &'static str,
 }
 
+/// Suricata's `flow` object.
 #[derive(Clone, Debug, Serialize)]
 pub struct FlowObj {
     pub pkts_toserver: u64,
@@ -128,72 +269,104 @@ pub struct FlowObj {
     pub bytes_toclient: u64,
     pub start: Timestamp,
     pub end: Timestamp,
-    /// Seconds between the first and last packet.
-    pub age: f64,
-    /// new | established | closed (EVE), plus the TCP detail in `tcp_state`.
+    /// Whole seconds between the first and last packet.
+    pub age: u64,
+    /// new | established | closed
     pub state: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tcp_state: Option<&'static str>,
-    /// Why the record was written: timeout | forced | reused | shutdown.
+    /// Why the record was written: timeout | forced | shutdown.
     pub reason: &'static str,
     pub alerted: bool,
-    pub dropped_pkts: u64,
-    /// Reassembly gaps (bytes the inspector never saw).
+}
+
+/// Suricata's `tcp` object on a flow record, plus Palisade's `gap_bytes`.
+#[derive(Clone, Debug, Serialize)]
+pub struct TcpObj {
+    /// EVE's vocabulary: syn_sent, syn_recv, established, closed...
+    pub state: &'static str,
+    /// Bytes missing in the client's / server's stream (never seen by the inspector).
+    pub ts_gap: bool,
+    pub tc_gap: bool,
     pub gap_bytes: u64,
 }
 
+/// Suricata's `anomaly` object.
 #[derive(Clone, Debug, Serialize)]
 pub struct AnomalyObj<'a> {
-    /// decode | stream | defrag | applayer | limit
+    /// decode | stream | defrag | applayer
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub event: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<&'a str>,
+    pub app_proto: Option<&'static str>,
 }
 
+/// Palisade's `policy` object (event type `policy`: a version loaded or rejected).
 #[derive(Clone, Debug, Serialize)]
 pub struct PolicyObj<'a> {
     /// loaded | rejected
     pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<&'a str>,
     pub source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rules: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
 }
 
 /// One event. Borrowed fields keep construction allocation-free apart from the
-/// community id, which is computed only when an event is written.
+/// community id (computed when an event is written) and an alert's signature.
 #[derive(Clone, Debug, Serialize)]
 pub struct Event<'a> {
     pub timestamp: Timestamp,
-    pub event_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub flow_id: Option<u64>,
+    pub event_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub src_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub src_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dest_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dest_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub proto: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub app_proto: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub community_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<AlertObj>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<IpsVerdict>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_verdict: Option<PolicyVerdictObj<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub src_workload: Option<WorkloadObj<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dest_workload: Option<WorkloadObj<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verdict: Option<VerdictObj<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub severity: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uninspectable: Option<UninspectableObj>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub capture_file: Option<Option<&'a str>>,
+    pub capture_file: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow: Option<FlowObj>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpObj>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub anomaly: Option<AnomalyObj<'a>>,
+    /// Palisade's detail of an anomaly (which limit, what exactly).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anomaly_detail: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyObj<'a>>,
-    /// The transaction's protocol object(s), merged into the event (`http`, `dns`, ...).
+    /// The transaction's protocol object(s), merged into the event (`http`, `dns`, `pgsql`
+    /// and `sql`, ...).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub l7: Option<&'a l7::L7Record>,
 }
@@ -203,23 +376,27 @@ impl<'a> Event<'a> {
     pub fn new(timestamp: Timestamp, event_type: &'static str) -> Self {
         Event {
             timestamp,
-            event_type,
             flow_id: None,
+            event_type,
             src_ip: None,
             src_port: None,
             dest_ip: None,
             dest_port: None,
             proto: None,
             app_proto: None,
+            tx_id: None,
             community_id: None,
+            alert: None,
+            verdict: None,
+            policy_verdict: None,
             src_workload: None,
             dest_workload: None,
-            verdict: None,
-            severity: None,
             uninspectable: None,
             capture_file: None,
             flow: None,
+            tcp: None,
             anomaly: None,
+            anomaly_detail: None,
             policy: None,
             l7: None,
         }
@@ -227,8 +404,7 @@ impl<'a> Event<'a> {
 
     /// Appends the event as one JSON line.
     pub fn write_line(&self, out: &mut Vec<u8>) {
-        // Serialising these types cannot fail: no maps with non-string keys, no floats that
-        // are not finite (age is a difference of timestamps).
+        // Serialising these types cannot fail: no maps with non-string keys, no floats.
         if serde_json::to_writer(&mut *out, self).is_ok() {
             out.push(b'\n');
         }
@@ -243,14 +419,14 @@ mod tests {
     fn timestamps() {
         let mut s = String::new();
         Timestamp(0).write_to(&mut s);
-        assert_eq!(s, "1970-01-01T00:00:00.000000Z");
+        assert_eq!(s, "1970-01-01T00:00:00.000000+0000");
         s.clear();
         // 2026-11-22T06:00:00.123456Z
         Timestamp(1_795_327_200_123_456_789).write_to(&mut s);
-        assert_eq!(s, "2026-11-22T06:00:00.123456Z");
+        assert_eq!(s, "2026-11-22T06:00:00.123456+0000");
         s.clear();
         Timestamp(951_782_400_000_000_000).write_to(&mut s); // leap day
-        assert_eq!(s, "2000-02-29T00:00:00.000000Z");
+        assert_eq!(s, "2000-02-29T00:00:00.000000+0000");
     }
 
     #[test]
@@ -271,26 +447,55 @@ mod tests {
             image: None,
             annotations: &[],
         });
-        e.verdict = Some(VerdictObj {
+        e.alert = Some(AlertObj {
+            action: "blocked",
+            gid: 1,
+            signature_id: signature_id("default"),
+            rev: 1,
+            signature: "palisade default-deny web->orders".into(),
+            category: "segmentation",
+            severity: 1,
+        });
+        e.verdict = Some(IpsVerdict::drop(true));
+        e.policy_verdict = Some(PolicyVerdictObj {
             action: "deny",
             rule: "default",
             policy_version: 3,
             mode: "protect",
             enforced: true,
+            dropped_pkts: None,
         });
-        e.severity = Some("high");
-        e.capture_file = Some(None);
         let mut out = Vec::new();
         e.write_line(&mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["timestamp"], "2026-11-22T06:00:00.123456Z");
+        assert_eq!(v["timestamp"], "2026-11-22T06:00:00.123456+0000");
         assert_eq!(v["src_port"], 40112);
-        assert_eq!(v["dest_workload"], serde_json::Value::Null);
-        assert_eq!(v["src_workload"]["group"], "web");
+        // Absent values are left out, never null.
+        assert!(v.get("dest_workload").is_none());
+        assert!(v.get("capture_file").is_none());
         assert!(v["src_workload"].get("image").is_none());
-        assert_eq!(v["verdict"]["policy_version"], 3);
-        assert_eq!(v["capture_file"], serde_json::Value::Null);
+        assert_eq!(v["src_workload"]["group"], "web");
+        assert_eq!(v["alert"]["severity"], 1);
+        assert_eq!(v["alert"]["action"], "blocked");
+        assert_eq!(v["verdict"]["reject-target"], "both");
+        assert_eq!(v["verdict"]["reject"][0], "tcp-reset");
+        assert_eq!(v["policy_verdict"]["policy_version"], 3);
+        assert!(v["policy_verdict"].get("dropped_pkts").is_none());
         assert!(v.get("flow").is_none());
         assert_eq!(*out.last().unwrap(), b'\n');
+    }
+
+    #[test]
+    fn signature_ids_are_stable_and_in_the_local_range() {
+        assert_eq!(signature_id("web-orders"), signature_id("web-orders"));
+        assert_ne!(signature_id("web-orders"), signature_id("web-order"));
+        for r in [
+            "",
+            "default",
+            "uninspectable:gap",
+            "a-very-long-rule-id-indeed",
+        ] {
+            assert!(signature_id(r) >= 1_000_000);
+        }
     }
 }

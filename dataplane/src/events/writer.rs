@@ -6,10 +6,11 @@
 //! for events: a buffer that finds the queue full is dropped and its lines counted
 //! ([`EventWriter::dropped`]); enforcement goes on at full speed through an alert storm.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -76,6 +77,26 @@ pub struct EventWriter {
     thread: Option<JoinHandle<std::io::Result<u64>>>,
     /// Live: lines dropped because the queue was full (`None`: senders wait instead).
     dropped: Option<Arc<AtomicU64>>,
+    /// Set to have the writer reopen its file before the next write (log rotation).
+    reopen: Arc<AtomicBool>,
+}
+
+/// Creates (or appends to) an event file, readable by its owner only: events name
+/// workloads, rules and what they asked.
+fn open_events(p: &Path, append: bool) -> std::io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.write(true).create(true).mode(0o600);
+    if append {
+        o.append(true);
+    } else {
+        o.truncate(true);
+    }
+    o.open(p).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("{}: cannot create events file: {e}", p.display()),
+        )
+    })
 }
 
 /// Queue depth in buffers. When the writer falls behind, workers block on send: events are
@@ -107,22 +128,30 @@ impl EventWriter {
     ) -> std::io::Result<Self> {
         let (tx, rx) = bounded::<Vec<u8>>(QUEUE);
         let (rtx, rrx) = bounded::<Vec<u8>>(QUEUE);
-        let mut sink: Box<dyn Write + Send> = match &output {
+        let sink: Box<dyn Write + Send> = match &output {
             EventOutput::Discard => Box::new(std::io::sink()),
             EventOutput::Stdout => Box::new(std::io::stdout()),
-            EventOutput::File(p) => Box::new(File::create(p).map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("{}: cannot create events file: {e}", p.display()),
-                )
-            })?),
+            EventOutput::File(p) => Box::new(open_events(p, false)?),
         };
+        let reopen = Arc::new(AtomicBool::new(false));
+        let reopen_flag = Arc::clone(&reopen);
         let thread = std::thread::Builder::new()
             .name("palisade-events".into())
             .spawn(move || -> std::io::Result<u64> {
-                let mut w = BufWriter::with_capacity(1 << 16, &mut sink);
+                let mut w = BufWriter::with_capacity(1 << 16, sink);
                 let mut lines = 0u64;
                 for mut buf in rx {
+                    if reopen_flag.swap(false, Ordering::Relaxed)
+                        && let EventOutput::File(p) = &output
+                    {
+                        // Rotated away (logrotate renamed it, then sent SIGHUP): the old
+                        // file gets what was buffered, new lines go to a new file.
+                        w.flush()?;
+                        match open_events(p, true) {
+                            Ok(f) => w = BufWriter::with_capacity(1 << 16, Box::new(f)),
+                            Err(e) => tracing::error!("reopening the events file: {e}"),
+                        }
+                    }
                     lines += buf.iter().filter(|&&b| b == b'\n').count() as u64;
                     w.write_all(&buf)?;
                     if let Some(t) = &tap {
@@ -141,7 +170,14 @@ impl EventWriter {
             recycle: rrx,
             thread: Some(thread),
             dropped: None,
+            reopen,
         })
+    }
+
+    /// Set it to have the writer reopen its events file before its next write (SIGHUP
+    /// after log rotation).
+    pub fn reopen_handle(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.reopen)
     }
 
     /// A handle for one worker.

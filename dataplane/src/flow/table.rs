@@ -55,7 +55,9 @@ impl EndReason {
         match self {
             EndReason::Timeout => "timeout",
             EndReason::Evicted => "forced",
-            EndReason::Reused => "reused",
+            // Suricata's vocabulary has no "reused": a flow a new connection on its tuple
+            // ended was ended by force.
+            EndReason::Reused => "forced",
             EndReason::Shutdown => "shutdown",
         }
     }

@@ -138,6 +138,8 @@ async fn signals(shared: Arc<Shared>, policy_file: PathBuf) {
     loop {
         tokio::select! {
             _ = hup.recv() => {
+                // Log rotation: the events file is reopened with the next events.
+                shared.reopen_events.store(true, Ordering::SeqCst);
                 let sh = Arc::clone(&shared);
                 let p = policy_file.clone();
                 let _ = tokio::task::spawn_blocking(move || sh.reload(&p, "sighup")).await;

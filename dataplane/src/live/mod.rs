@@ -159,6 +159,8 @@ pub struct Shared {
     /// A packet thread ended while the daemon was meant to be running: the daemon stops
     /// (a queue left unbound would be bypassed while status looked healthy).
     pub thread_died: Mutex<Option<String>>,
+    /// SIGHUP sets it: the event writer reopens its file (log rotation).
+    pub reopen_events: Arc<AtomicBool>,
 }
 
 /// Held by each packet thread: when the thread ends for any reason (an error, a panic)
@@ -375,6 +377,7 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError>
         events: Mutex::new(writer.sender()),
         capture_dir: opts.worker.capture.as_ref().map(|c| c.dir.clone()),
         events_dropped: writer.dropped().unwrap_or_default(),
+        reopen_events: writer.reopen_handle(),
         thread_died: Mutex::new(None),
     });
     {

@@ -3,6 +3,7 @@
 //! Nothing here is shared with other workers; the policy snapshot arrives with each batch.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -23,8 +24,9 @@ use crate::decode::{
 use crate::defrag::{DefragAnomaly, DefragConfig, DefragCounters, Defragmenter, FragKey};
 use crate::events::l7::L7Record;
 use crate::events::{
-    AnomalyObj, Event, EventSender, FlowObj, Timestamp, UninspectableObj, VerdictObj, WorkloadObj,
-    proto_name, write_community_id,
+    AlertObj, AnomalyObj, Event, EventSender, FlowObj, IpsVerdict, PolicyVerdictObj, TcpObj,
+    Timestamp, UninspectableObj, WorkloadObj, app_proto_name, proto_name, severity_number,
+    signature_id, write_community_id,
 };
 use crate::flow::{
     EndReason, FlowConfig, FlowCounters, FlowKey, FlowTable, TcpTracker, TimeoutClass,
@@ -136,6 +138,10 @@ pub struct WorkerStats {
     /// With a comparison policy: flows whose final verdict differs, by (old action, old
     /// rule, new action, new rule), with a few example flows each.
     pub changes: HashMap<VerdictChange, (u64, Vec<String>)>,
+    /// The same for transactions (each request judged by both policies), with a few
+    /// examples each: the flow, and the transaction's protocol object(s) as events print
+    /// them.
+    pub tx_changes: HashMap<VerdictChange, (u64, Vec<(String, serde_json::Value)>)>,
     pub transactions: u64,
     /// Open flows re-judged after a policy swap (`OnSwap::Rejudge`).
     pub rejudged: u64,
@@ -193,6 +199,15 @@ impl WorkerStats {
         self.tx_verdicts.merge(&o.tx_verdicts);
         for (k, (n, ex)) in &o.changes {
             let e = self.changes.entry(k.clone()).or_default();
+            e.0 += n;
+            for x in ex {
+                if e.1.len() < CHANGE_EXAMPLES {
+                    e.1.push(x.clone());
+                }
+            }
+        }
+        for (k, (n, ex)) in &o.tx_changes {
+            let e = self.tx_changes.entry(k.clone()).or_default();
             e.0 += n;
             for x in ex {
                 if e.1.len() < CHANGE_EXAMPLES {
@@ -277,7 +292,8 @@ pub struct FlowCtx {
     alerted: bool,
     /// Set once the flow became uninspectable and its `onUninspectable` decision was made.
     blind: Option<Blind>,
-    gap_bytes: u64,
+    /// Bytes never seen, per direction.
+    gap_bytes: [u64; 2],
     /// Held or written packets, when a capturing rule covers the flow (`--capture-dir`).
     capture: Option<Box<FlowCapture>>,
 }
@@ -302,8 +318,8 @@ const PENDING_CAP: usize = 64;
 
 /// What judging a transaction asks the worker to write once the flow is released.
 enum L7Out {
-    Alert(Decision, L7Record),
-    Log(Decision, u64, L7Record),
+    Alert(Decision, u32, L7Record),
+    Log(Decision, u64, u32, L7Record),
 }
 
 /// What the sink needs to judge transactions: the snapshot in force for this packet and
@@ -327,6 +343,11 @@ struct Judge<'a> {
     verdict: PacketVerdict,
     /// The first decision of this packet that captures the flow.
     capture: Option<Decision>,
+    /// `--compare`: the old policy and the flow's endpoints in it; each transaction is
+    /// judged by it too, and a different verdict recorded.
+    old: Option<(&'a PolicySnapshot, Endpoint, Endpoint)>,
+    /// The flow, as change examples name it.
+    describe: &'a str,
 }
 
 /// Facts from parsers land here: each transaction is judged at once (an enforced deny
@@ -417,6 +438,30 @@ fn judge_one(
         d.action.as_str(),
         rule_name(j.snap, &d),
     );
+    if let Some((old, src, dst)) = j.old {
+        let o = old.judge_transaction(&src, &dst, j.dport, j.transport, app, detail, norm);
+        // A verdict is what happens to the traffic: the action and whether it is enforced.
+        if (o.action, o.enforce) != (d.action, d.enforce) {
+            let key = VerdictChange {
+                old_action: o.action.as_str(),
+                old_enforced: o.enforce,
+                old_rule: rule_name(old, &o).to_owned(),
+                new_action: d.action.as_str(),
+                new_enforced: d.enforce,
+                new_rule: rule_name(j.snap, &d).to_owned(),
+            };
+            let e = stats.tx_changes.entry(key).or_default();
+            e.0 += 1;
+            if e.1.len() < CHANGE_EXAMPLES
+                && let Some(rec) = L7Record::from_request(detail, id)
+            {
+                e.1.push((
+                    j.describe.to_owned(),
+                    serde_json::to_value(&rec).unwrap_or_default(),
+                ));
+            }
+        }
+    }
     if d.enforce {
         j.verdict = j.verdict.max_with(packet_verdict(&d, j.is_tcp));
     }
@@ -429,16 +474,16 @@ fn judge_one(
         .is_some_and(|f| (f.action, f.rule) == (d.action, d.rule));
     if is_alert(&d)
         && !repeats_flow
-        && let Some(rec) = L7Record::from_request(detail)
+        && let Some(rec) = L7Record::from_request(detail, id)
     {
-        j.out.push(L7Out::Alert(d, rec));
+        j.out.push(L7Out::Alert(d, id, rec));
     }
     if j.log_all
-        && let Some(rec) = L7Record::from_request(detail)
+        && let Some(rec) = L7Record::from_request(detail, id)
     {
         if j.pending.len() >= PENDING_CAP {
-            let (_, d, v, rec) = j.pending.remove(0);
-            j.out.push(L7Out::Log(d, v, rec));
+            let (pid, d, v, rec) = j.pending.remove(0);
+            j.out.push(L7Out::Log(d, v, pid, rec));
         }
         j.pending.push((id, d, version, rec));
     }
@@ -450,9 +495,9 @@ fn log_pending(j: &mut Judge<'_>, id: u32, mut complete: impl FnMut(&mut L7Recor
     let mut i = 0;
     while i < j.pending.len() {
         if j.pending.get(i).is_some_and(|p| p.0 == id) {
-            let (_, d, v, mut rec) = j.pending.remove(i);
+            let (pid, d, v, mut rec) = j.pending.remove(i);
             complete(&mut rec);
-            j.out.push(L7Out::Log(d, v, rec));
+            j.out.push(L7Out::Log(d, v, pid, rec));
         } else {
             i += 1;
         }
@@ -601,6 +646,8 @@ pub struct Worker {
     frag_buf: Vec<u8>,
     /// Reused buffer for a normalised HTTP path.
     path_buf: Vec<u8>,
+    /// Reused buffer naming a flow in `--compare`'s examples.
+    describe: String,
     cid: String,
     /// Capture files and limits (`--capture-dir`).
     captures: Option<Captures>,
@@ -646,6 +693,7 @@ impl Worker {
             ended: Vec::new(),
             frag_buf: Vec::new(),
             path_buf: Vec::with_capacity(256),
+            describe: String::new(),
             cid: String::with_capacity(32),
             captures: cfg_capture.map(Captures::new),
             cur_link: LinkType::ETHERNET,
@@ -1207,7 +1255,7 @@ impl Worker {
             blocked: false,
             alerted: false,
             blind: None,
-            gap_bytes: 0,
+            gap_bytes: [0; 2],
             capture,
         }
     }
@@ -1265,10 +1313,25 @@ impl Worker {
                 }
             }
         };
+        // `--compare`: the old policy judges each transaction too (offline only).
+        let old = flow.old.as_ref().map(|o| (&*o.snap, o.src, o.dst));
+        if old.is_some() {
+            self.describe.clear();
+            let _ = write!(
+                self.describe,
+                "{} -> {}:{} {}",
+                flow.client.0,
+                flow.server.0,
+                flow.server.1,
+                proto_name(flow.proto)
+            );
+        }
         let mut sink = Sink {
             stats: &mut self.stats,
             anomalies: Vec::new(),
             judge: Some(Judge {
+                old,
+                describe: &self.describe,
                 snap,
                 flow_decision: (snap.version() == flow.verdict.snap.version())
                     .then_some(flow.verdict.decision),
@@ -1382,7 +1445,9 @@ impl Worker {
                 }
             }
         }
-        flow.gap_bytes += gap_bytes;
+        if let Some(g) = flow.gap_bytes.get_mut(d) {
+            *g += gap_bytes;
+        }
         // The parser's own report (which limit, which ambiguity) says more than the stop
         // that followed it.
         let blind = stream_blind.or(sink.blind).or(event.blind);
@@ -1423,8 +1488,8 @@ impl Worker {
         }
         for o in l7_out {
             match o {
-                L7Out::Alert(d, rec) => self.l7_event(h, "alert", &d, snap, &rec, ts_ns),
-                L7Out::Log(d, v, rec) => self.log_pending(h, &d, v, &rec, ts_ns, snap),
+                L7Out::Alert(d, id, rec) => self.l7_event(h, true, &d, snap, id, &rec, ts_ns),
+                L7Out::Log(d, v, id, rec) => self.log_pending(h, &d, v, id, &rec, ts_ns, snap),
             }
         }
         if let Some(app) = event.detected {
@@ -1530,11 +1595,12 @@ impl Worker {
         if is_alert(&d) {
             flow.alerted = true;
             self.stats.alerts += 1;
+            // Nothing was dropped: the flow had ended.
             let mut e = Event::new(Timestamp(flow.last_ns), "alert");
             self.cid.clear();
-            fill_flow_fields(&mut e, flow, &mut self.cid, self.cfg.enforcing);
-            e.severity = Some(d.severity.as_str());
-            e.capture_file = Some(flow.capture_file());
+            fill_flow_fields(&mut e, flow, &mut self.cid, false);
+            e.alert = Some(alert_obj(&snap, &d, flow, None, false));
+            e.capture_file = flow.capture_file();
             e.write_line(&mut self.out);
             self.stats.events += 1;
         }
@@ -1605,15 +1671,20 @@ impl Worker {
         packet_verdict(&new, is_tcp)
     }
 
+    /// An `alert` for the flow's own decision.
     fn alert(&mut self, _id: u64, h: crate::flow::Handle, ts_ns: u64) {
         self.stats.alerts += 1;
         if let Some(flow) = self.flows.value(h) {
             let mut e = Event::new(Timestamp(ts_ns), "alert");
             self.cid.clear();
-            fill_flow_fields(&mut e, flow, &mut self.cid, self.cfg.enforcing);
-            let d = &flow.verdict.decision;
-            e.severity = Some(d.severity.as_str());
-            e.capture_file = Some(flow.capture_file());
+            let enforcing = self.cfg.enforcing;
+            fill_flow_fields(&mut e, flow, &mut self.cid, enforcing);
+            let d = flow.verdict.decision;
+            e.alert = Some(alert_obj(&flow.verdict.snap, &d, flow, None, enforcing));
+            if d.enforce && enforcing {
+                e.verdict = Some(IpsVerdict::drop(flow.proto == PROTO_TCP));
+            }
+            e.capture_file = flow.capture_file();
             e.write_line(&mut self.out);
             self.stats.events += 1;
         }
@@ -1630,7 +1701,7 @@ impl Worker {
             blind: None,
         };
         let mut icounters = InspectCounters::default();
-        let mut gap_bytes = 0u64;
+        let mut gap_bytes = [0u64; 2];
         let mut event = InspectEvent::NOTHING;
         for (s, dir) in flow
             .streams
@@ -1640,14 +1711,18 @@ impl Worker {
             let inspector = &mut flow.inspector;
             let registry = &self.registry;
             let carry_budget = &mut self.carry_budget;
+            let mut gap = 0u64;
             s.close(&mut self.budget, &mut |c| {
                 if let Chunk::Gap(n) = c {
-                    gap_bytes += u64::from(n);
+                    gap += u64::from(n);
                 }
                 let e =
                     inspector.on_chunk(dir, c, registry, &mut sink, &mut icounters, carry_budget);
                 event.blind = event.blind.or(e.blind);
             });
+            if let Some(g) = gap_bytes.get_mut(dix(dir)) {
+                *g += gap;
+            }
         }
         let ended = flow
             .inspector
@@ -1668,24 +1743,20 @@ impl Worker {
         {
             *self.stats.app_protos.entry(app.as_str()).or_default() += 1;
         }
-        flow.gap_bytes += gap_bytes;
+        flow.gap_bytes[0] += gap_bytes[0];
+        flow.gap_bytes[1] += gap_bytes[1];
         // Each flow counts once, with the decision it ended with.
         let snap = Arc::clone(&flow.verdict.snap);
         self.count_decision(&snap, &flow.verdict.decision);
         self.record_change(&flow);
-        // Requests that never saw a response are logged as they are (status null).
-        for (_, d, _, rec) in std::mem::take(&mut flow.pending) {
+        // Requests that never saw a response are logged as they are (no status).
+        for (id, d, _, rec) in std::mem::take(&mut flow.pending) {
             let snap = Arc::clone(&flow.verdict.snap);
-            let mut e = Event::new(Timestamp(flow.last_ns), "l7");
+            let mut e = Event::new(Timestamp(flow.last_ns), rec.event_type());
             self.cid.clear();
             fill_flow_fields(&mut e, &flow, &mut self.cid, self.cfg.enforcing);
-            e.verdict = Some(VerdictObj {
-                action: d.action.as_str(),
-                rule: rule_name(&snap, &d),
-                policy_version: snap.version(),
-                mode: d.mode.as_str(),
-                enforced: d.enforce && self.cfg.enforcing,
-            });
+            e.policy_verdict = Some(policy_verdict(&snap, &d, self.cfg.enforcing));
+            e.tx_id = Some(u64::from(id));
             e.l7 = Some(&rec);
             e.write_line(&mut self.out);
             self.stats.events += 1;
@@ -1714,17 +1785,21 @@ impl Worker {
             bytes_toclient: flow.bytes[1],
             start: Timestamp(flow.first_ns),
             end: Timestamp(flow.last_ns),
-            age: (flow.last_ns.saturating_sub(flow.first_ns)) as f64 / 1e9,
+            age: flow.last_ns.saturating_sub(flow.first_ns) / 1_000_000_000,
             state,
-            tcp_state: flow.tcp.map(|t| t.state.as_str()),
             reason: reason.as_str(),
             alerted: flow.alerted,
-            dropped_pkts: flow.dropped,
-            gap_bytes: flow.gap_bytes,
         });
-        if let Some(path) = flow.capture_file() {
-            e.capture_file = Some(Some(path));
+        e.tcp = flow.tcp.map(|t| TcpObj {
+            state: t.state.as_str(),
+            ts_gap: flow.gap_bytes[0] > 0,
+            tc_gap: flow.gap_bytes[1] > 0,
+            gap_bytes: flow.gap_bytes[0] + flow.gap_bytes[1],
+        });
+        if let Some(v) = e.policy_verdict.as_mut() {
+            v.dropped_pkts = Some(flow.dropped);
         }
+        e.capture_file = flow.capture_file();
         e.write_line(&mut self.out);
         self.stats.events += 1;
         if let Some(c) = self.captures.as_mut() {
@@ -1768,40 +1843,44 @@ impl Worker {
         );
     }
 
-    /// Writes a transaction's event (`alert` or `l7`): the flow's identity with the
-    /// transaction's own verdict and L7 object.
+    /// Writes a transaction's event (an `alert`, or its protocol's record: `http`,
+    /// `pgsql`...): the flow's identity with the transaction's own decision and objects.
+    #[allow(clippy::too_many_arguments)]
     fn l7_event(
         &mut self,
         h: crate::flow::Handle,
-        event_type: &'static str,
+        alert: bool,
         d: &Decision,
         snap: &PolicySnapshot,
+        id: u32,
         rec: &L7Record,
         ts_ns: u64,
     ) {
         let Some(flow) = self.flows.value_mut(h) else {
             return;
         };
-        if event_type == "alert" {
+        if alert {
             flow.alerted = true;
             self.stats.alerts += 1;
         }
         let Some(flow) = self.flows.value(h) else {
             return;
         };
-        let mut e = Event::new(Timestamp(ts_ns), event_type);
+        let enforcing = self.cfg.enforcing;
+        let mut e = Event::new(
+            Timestamp(ts_ns),
+            if alert { "alert" } else { rec.event_type() },
+        );
         self.cid.clear();
-        fill_flow_fields(&mut e, flow, &mut self.cid, self.cfg.enforcing);
-        e.verdict = Some(VerdictObj {
-            action: d.action.as_str(),
-            rule: rule_name(snap, d),
-            policy_version: snap.version(),
-            mode: d.mode.as_str(),
-            enforced: d.enforce && self.cfg.enforcing,
-        });
-        if event_type == "alert" {
-            e.severity = Some(d.severity.as_str());
-            e.capture_file = Some(flow.capture_file());
+        fill_flow_fields(&mut e, flow, &mut self.cid, enforcing);
+        e.policy_verdict = Some(policy_verdict(snap, d, enforcing));
+        e.tx_id = Some(u64::from(id));
+        if alert {
+            e.alert = Some(alert_obj(snap, d, flow, Some(rec), enforcing));
+            if d.enforce && enforcing {
+                e.verdict = Some(IpsVerdict::drop(flow.proto == PROTO_TCP));
+            }
+            e.capture_file = flow.capture_file();
         }
         e.l7 = Some(rec);
         e.write_line(&mut self.out);
@@ -1810,11 +1889,13 @@ impl Worker {
 
     /// An `l7` record whose decision was made by snapshot version `v`: the rule name comes
     /// from that version (the flow's own snapshot, or the current one after a swap).
+    #[allow(clippy::too_many_arguments)]
     fn log_pending(
         &mut self,
         h: crate::flow::Handle,
         d: &Decision,
         v: u64,
+        id: u32,
         rec: &L7Record,
         ts_ns: u64,
         current: &PolicySnapshot,
@@ -1824,14 +1905,14 @@ impl Worker {
             _ if current.version() == v => {
                 // Borrowing `current` across the mutable call below is fine: it is the
                 // batch's snapshot, not the worker's.
-                return self.l7_event(h, "l7", d, current, rec, ts_ns);
+                return self.l7_event(h, false, d, current, id, rec, ts_ns);
             }
             // The deciding snapshot is gone (several swaps while the request waited): the
             // decision stands, its rule is named from the flow's snapshot.
             Some(f) => Arc::clone(&f.verdict.snap),
             None => return,
         };
-        self.l7_event(h, "l7", d, &snap, rec, ts_ns);
+        self.l7_event(h, false, d, &snap, id, rec, ts_ns);
     }
 
     /// With `--compare`: counts the flow if the old policy's final verdict differs.
@@ -1887,15 +1968,19 @@ impl Worker {
         }
         let mut e = Event::new(Timestamp(ts_ns), "anomaly");
         self.cid.clear();
+        let mut app = None;
         if let Some(f) = flow.and_then(|h| self.flows.value(h)) {
             fill_flow_fields(&mut e, f, &mut self.cid, self.cfg.enforcing);
-            e.verdict = None;
+            e.policy_verdict = None;
+            app = e.app_proto;
         }
         e.anomaly = Some(AnomalyObj {
-            kind,
+            // Suricata's anomaly types: a fragment's trouble is a decoder event there.
+            kind: if kind == "defrag" { "decode" } else { kind },
             event,
-            detail,
+            app_proto: if kind == "applayer" { app } else { None },
         });
+        e.anomaly_detail = detail;
         e.write_line(&mut self.out);
         self.stats.events += 1;
     }
@@ -2037,7 +2122,7 @@ fn fill_flow_fields<'a>(
     e.proto = Some(proto_name(flow.proto));
     // Only TCP and UDP carry an application protocol; ICMP and others have none.
     e.app_proto = if ported {
-        flow.inspector.app().map(AppProto::as_str)
+        flow.inspector.app().map(app_proto_name)
     } else {
         None
     };
@@ -2052,18 +2137,73 @@ fn fill_flow_fields<'a>(
     let snap = &*v.snap;
     e.src_workload = workload_obj(snap, &v.src, v.decision.src_group);
     e.dest_workload = workload_obj(snap, &v.dst, v.decision.dst_group);
-    let rule = rule_name(snap, &v.decision);
     if let (Some(cause), Some(b)) = (v.decision.uninspectable, flow.blind) {
         e.uninspectable = Some(UninspectableObj {
             cause: cause.as_str(),
             detail: b.detail,
         });
     }
-    e.verdict = Some(VerdictObj {
-        action: v.decision.action.as_str(),
-        rule,
+    e.policy_verdict = Some(policy_verdict(snap, &v.decision, enforcing));
+}
+
+/// Palisade's `policy_verdict` for decision `d` of `snap`.
+fn policy_verdict<'s>(
+    snap: &'s PolicySnapshot,
+    d: &Decision,
+    enforcing: bool,
+) -> PolicyVerdictObj<'s> {
+    PolicyVerdictObj {
+        action: d.action.as_str(),
+        rule: rule_name(snap, d),
         policy_version: snap.version(),
-        mode: v.decision.mode.as_str(),
-        enforced: v.decision.enforce && enforcing,
-    });
+        mode: d.mode.as_str(),
+        enforced: d.enforce && enforcing,
+        dropped_pkts: None,
+    }
+}
+
+/// Suricata's `alert` object for decision `d` of `snap` on `flow`: about the transaction
+/// `rec` when there is one, else about the flow. `signature` names the rule (or the
+/// pseudo-rule: `default-deny`, `uninspectable:<cause>`), the groups, and what was judged;
+/// `signature_id` is that name's stable hash.
+fn alert_obj(
+    snap: &PolicySnapshot,
+    d: &Decision,
+    flow: &FlowCtx,
+    rec: Option<&L7Record>,
+    enforcing: bool,
+) -> AlertObj {
+    let (rule, category) = match (d.rule, d.uninspectable) {
+        (Some(r), _) => (snap.rule_name(r).to_string(), "segmentation"),
+        (None, Some(c)) => (format!("uninspectable:{}", c.as_str()), "uninspectable"),
+        (None, None) => (format!("default-{}", d.action.as_str()), "segmentation"),
+    };
+    let group = |g: Option<control::GroupId>| g.map_or("unknown", |g| snap.group_name(g));
+    let mut signature = format!(
+        "palisade {rule} {}->{}",
+        group(d.src_group),
+        group(d.dst_group)
+    );
+    if d.uninspectable.is_some()
+        && let Some(b) = flow.blind
+    {
+        signature.push_str(&format!(" ({})", b.detail));
+    }
+    if let Some(r) = rec {
+        signature.push_str(": ");
+        signature.push_str(&r.summary());
+    }
+    AlertObj {
+        action: if d.enforce && enforcing {
+            "blocked"
+        } else {
+            "allowed"
+        },
+        gid: 1,
+        signature_id: signature_id(&rule),
+        rev: 1,
+        signature,
+        category,
+        severity: severity_number(d.severity),
+    }
 }
