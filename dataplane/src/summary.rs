@@ -114,14 +114,15 @@ fn changes_json(r: &ReplayReport) -> serde_json::Value {
         .collect()
 }
 
-/// Transactions whose verdict changes against `--compare`, most frequent first.
-fn tx_changes_sorted(
-    r: &ReplayReport,
-) -> Vec<(
-    &crate::pipeline::VerdictChange,
+/// A changed transaction verdict, how many requests had it, and examples (flow, objects).
+type TxChange<'r> = (
+    &'r crate::pipeline::VerdictChange,
     u64,
-    &[(String, serde_json::Value)],
-)> {
+    &'r [(String, serde_json::Value)],
+);
+
+/// Transactions whose verdict changes against `--compare`, most frequent first.
+fn tx_changes_sorted(r: &ReplayReport) -> Vec<TxChange<'_>> {
     let mut v: Vec<_> = r
         .stats
         .tx_changes
