@@ -108,7 +108,7 @@ fn show_events(out: &mut dyn Write, path: &Path) -> Result<(), Box<dyn std::erro
         .collect();
     writeln!(out, "Alerts")?;
     for e in events.iter().filter(|e| e["event_type"] == "alert") {
-        let v = &e["verdict"];
+        let v = &e["policy_verdict"];
         writeln!(
             out,
             "  {:<5} {:<8} rule {:<16} {} -> {}  [{}]",
@@ -119,6 +119,9 @@ fn show_events(out: &mut dyn Write, path: &Path) -> Result<(), Box<dyn std::erro
             endpoint(e, "dest_ip", "dest_port", "dest_workload"),
             e["app_proto"].as_str().unwrap_or("-"),
         )?;
+        if let Some(sig) = e["alert"]["signature"].as_str() {
+            writeln!(out, "        {sig}")?;
+        }
         if let Some(f) = e["capture_file"].as_str() {
             writeln!(out, "        packets of this flow: {f} (tshark -r {f})")?;
         }
@@ -126,7 +129,7 @@ fn show_events(out: &mut dyn Write, path: &Path) -> Result<(), Box<dyn std::erro
     writeln!(out, "\nFlows")?;
     for e in events.iter().filter(|e| e["event_type"] == "flow") {
         let f = &e["flow"];
-        let v = &e["verdict"];
+        let v = &e["policy_verdict"];
         writeln!(
             out,
             "  {:<5} {:<9} {:<5} {} -> {}  {} pkts, {} bytes{}",
@@ -137,8 +140,8 @@ fn show_events(out: &mut dyn Write, path: &Path) -> Result<(), Box<dyn std::erro
             endpoint(e, "dest_ip", "dest_port", "dest_workload"),
             f["pkts_toserver"].as_u64().unwrap_or(0) + f["pkts_toclient"].as_u64().unwrap_or(0),
             f["bytes_toserver"].as_u64().unwrap_or(0) + f["bytes_toclient"].as_u64().unwrap_or(0),
-            if f["dropped_pkts"].as_u64().unwrap_or(0) > 0 {
-                format!(", {} dropped", f["dropped_pkts"])
+            if v["dropped_pkts"].as_u64().unwrap_or(0) > 0 {
+                format!(", {} dropped", v["dropped_pkts"])
             } else {
                 String::new()
             },

@@ -400,6 +400,8 @@ pub struct FlowInspector {
     detect_buf: [Vec<u8>; 2],
     unknown: [bool; 2],
     carry: [Carry; 2],
+    /// Some payload was seen (a flow without any has no application protocol to report).
+    saw_data: bool,
 }
 
 fn ix(d: Direction) -> usize {
@@ -425,11 +427,18 @@ impl FlowInspector {
             detect_buf: [Vec::new(), Vec::new()],
             unknown: [false; 2],
             carry: [Carry::new(), Carry::new()],
+            saw_data: false,
         }
     }
 
     pub fn app(&self) -> Option<AppProto> {
         self.app
+    }
+
+    /// The protocol events report: none for a flow that carried no payload (refused at
+    /// its SYN, a bare handshake), as Suricata leaves `app_proto` out for those.
+    pub fn app_seen(&self) -> Option<AppProto> {
+        self.app.filter(|_| self.saw_data)
     }
 
     /// False once nothing more will be done with this flow's bytes (the pipeline may then
@@ -517,6 +526,7 @@ impl FlowInspector {
         if data.is_empty() {
             return InspectEvent::NOTHING;
         }
+        self.saw_data = true;
         let mut event = InspectEvent::NOTHING;
         if let Phase::Detecting = self.phase {
             let (app, why) = match self.detect(dir, data, counters) {

@@ -2122,7 +2122,7 @@ fn fill_flow_fields<'a>(
     e.proto = Some(proto_name(flow.proto));
     // Only TCP and UDP carry an application protocol; ICMP and others have none.
     e.app_proto = if ported {
-        flow.inspector.app().map(app_proto_name)
+        flow.inspector.app_seen().map(app_proto_name)
     } else {
         None
     };
