@@ -28,8 +28,8 @@ pub struct LearnReport {
     pub rules: usize,
     /// Flows no rule can express (ICMP, other IP protocols).
     pub skipped: u64,
-    /// The captures' read errors (the proposal covers what was read before them).
-    pub capture_errors: Vec<String>,
+    /// Problems met reading the captures (the proposal covers what was read before them).
+    pub capture_warnings: Vec<String>,
 }
 
 /// A scratch directory removed when dropped.
@@ -175,7 +175,7 @@ pub fn learn(
     .map_err(|e| e.to_string())?;
 
     let mut report = LearnReport {
-        capture_errors: replay.capture_errors,
+        capture_warnings: replay.capture_warnings,
         ..LearnReport::default()
     };
     let mut learner = Learner::new(&inventory);

@@ -349,11 +349,10 @@ fn main() -> ExitCode {
             } else {
                 print!("{text}");
             }
-            if !report.capture_errors.is_empty() {
-                for e in &report.capture_errors {
-                    eprintln!("palisade: {e}");
-                }
-                return ExitCode::from(2);
+            // Read up to the problem, warned about, recorded as an anomaly: as tcpdump and
+            // Suricata read a capture that was still being written.
+            for e in &report.capture_warnings {
+                eprintln!("palisade: warning: {e}");
             }
             // A denied request counts exactly as a denied flow does (PRODUCT.md).
             let denied = [&report.stats.verdicts, &report.stats.tx_verdicts]
@@ -386,14 +385,10 @@ fn main() -> ExitCode {
                 if r.skipped > 0 {
                     println!("{} flow(s) of other IP protocols have no rule", r.skipped);
                 }
-                if r.capture_errors.is_empty() {
-                    ExitCode::SUCCESS
-                } else {
-                    for e in &r.capture_errors {
-                        eprintln!("palisade learn: {e}");
-                    }
-                    ExitCode::from(2)
+                for e in &r.capture_warnings {
+                    eprintln!("palisade learn: warning: {e}");
                 }
+                ExitCode::SUCCESS
             }
             Err(e) => {
                 eprintln!("palisade learn: {e}");

@@ -84,7 +84,7 @@ pub fn to_json(r: &ReplayReport) -> serde_json::Value {
         "flow_captures": s.capture,
         "events": r.events_written,
         "policy": r.policy_log.iter().map(|(v, src, err)| json!({"version": v, "source": src, "error": err})).collect::<Vec<_>>(),
-        "capture_errors": r.capture_errors,
+        "capture_warnings": r.capture_warnings,
     })
 }
 
@@ -368,8 +368,8 @@ pub fn to_text(r: &ReplayReport) -> String {
         "elapsed    {:.3} s, {:.0} packets/s, {} worker(s)",
         secs, pps, r.workers
     );
-    for e in &r.capture_errors {
-        let _ = writeln!(o, "error      {e}");
+    for e in &r.capture_warnings {
+        let _ = writeln!(o, "warning    {e}");
     }
     o
 }

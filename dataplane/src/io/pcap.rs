@@ -72,6 +72,18 @@ pub enum CaptureError {
     Read { path: PathBuf, offset: u64 },
 }
 
+impl CaptureError {
+    /// The anomaly event a problem met while reading is reported as.
+    pub fn event_name(&self) -> &'static str {
+        match self {
+            CaptureError::Truncated { .. } => "capture.truncated",
+            CaptureError::Corrupt { .. } => "capture.corrupt",
+            CaptureError::UnsupportedLinkType { .. } => "capture.unsupported_link_type",
+            _ => "capture.read_error",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Interface {
     linktype: LinkType,

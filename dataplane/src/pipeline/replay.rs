@@ -13,7 +13,7 @@ use super::worker::{Worker, WorkerConfig, WorkerStats};
 use super::{Batch, shard_of};
 use crate::decode::checksum::{self, ChecksumMode};
 use crate::decode::{self, Decoded};
-use crate::events::{Event, EventOutput, EventWriter, PolicyObj, Timestamp};
+use crate::events::{AnomalyObj, Event, EventOutput, EventWriter, PolicyObj, Timestamp};
 use crate::inspect::ParserRegistry;
 use crate::io::pcap::{CaptureError, CaptureSet};
 
@@ -46,9 +46,11 @@ pub struct ReplayReport {
     pub stats: WorkerStats,
     pub elapsed: Duration,
     pub workers: usize,
-    /// Errors in the captures (truncation, corruption) met after reading started. Packets
-    /// before the error were processed; the run exits with status 2.
-    pub capture_errors: Vec<String>,
+    /// Problems in the captures met after their headers were read (a last record cut
+    /// short, a corrupt record): every packet before them was judged; each is a warning
+    /// and an `anomaly` record, as tcpdump and Suricata read such files. Only a capture
+    /// whose header cannot be read is bad input.
+    pub capture_warnings: Vec<String>,
     /// Policy loads and rejections, in order: (version or None, source, error).
     pub policy_log: Vec<(Option<u64>, String, Option<String>)>,
     pub events_written: u64,
@@ -169,6 +171,7 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let mut swaps = swaps.into_iter().peekable();
     let mut index = 0u64;
     let mut read_bytes = 0u64;
+    let mut last_ts = 0u64;
     let mut version = 1u64;
     let send = |filling: &mut Vec<Batch>, w: usize, snap: &Arc<PolicySnapshot>| {
         let fresh = match recycle_rx.try_recv() {
@@ -222,6 +225,7 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         let got = captures.next_packet(&mut |p| {
             shard = shard_of(&hasher, n, p.linktype, p.data);
             read_bytes += p.data.len() as u64 + 16;
+            last_ts = last_ts.max(p.ts_ns);
             if let Some(b) = filling.get_mut(shard) {
                 b.push(p.ts_ns, p.linktype, p.data, p.orig_len);
                 full = b.is_full();
@@ -258,9 +262,21 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
+    report.capture_warnings = captures.errors.iter().map(|e| e.to_string()).collect();
+    for (e, msg) in captures.errors.iter().zip(&report.capture_warnings) {
+        let mut ev = Event::new(Timestamp(last_ts), "anomaly");
+        ev.anomaly = Some(AnomalyObj {
+            kind: "decode",
+            event: e.event_name(),
+            app_proto: None,
+        });
+        ev.anomaly_detail = Some(msg);
+        ev.write_line(&mut control_buf);
+        *report.stats.anomalies.entry(e.event_name()).or_default() += 1;
+    }
+    control_events.flush(&mut control_buf);
     drop(control_events);
     report.events_written = writer.finish()?;
-    report.capture_errors = captures.errors.iter().map(|e| e.to_string()).collect();
     Ok(report)
 }
 
