@@ -362,7 +362,7 @@ def semantic_problems(obj, where, out):
                         f"[{et}] record without its `{key}` object",
                         where,
                         key,
-                        f"a `{et}` transaction record must carry `{key}`",
+                        f"every `{et}` transaction record carries `{key}`",
                     )
             for key in sorted(PROTOCOL_KEYS & obj.keys()):
                 if key not in required and key not in allowed:
@@ -379,7 +379,7 @@ def semantic_problems(obj, where, out):
                         f"[{et}] record without its `{key}` object",
                         where,
                         key,
-                        f"a `{et}` record must carry `{key}`",
+                        f"every `{et}` record carries `{key}`",
                     )
             if et != "alert":
                 for key in sorted(PROTOCOL_KEYS & obj.keys()):
@@ -463,7 +463,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="+", metavar="EVENTS.jsonl")
     ap.add_argument("--schema", default=str(DEFAULT_SCHEMA), help="Suricata's etc/schema.json")
-    ap.add_argument("--examples", type=int, default=3, help="examples printed per kind")
+    ap.add_argument("--examples", type=int, default=2, help="examples printed per kind")
     ap.add_argument("--all", action="store_true", help="print every problem, then the summary")
     args = ap.parse_args(argv)
 
