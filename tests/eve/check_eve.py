@@ -71,6 +71,8 @@ PALISADE_ADDITIONS = {
             "policy_version": _INT,
             "mode": {"enum": ["learn", "monitor", "protect"]},
             "enforced": {"type": "boolean"},
+            # On a flow record: how many of the flow's packets were dropped.
+            "dropped_pkts": _INT,
         },
         "required": ["action", "rule", "policy_version", "mode", "enforced"],
         "additionalProperties": False,

@@ -31,12 +31,17 @@ pub struct HttpObj {
     /// As sent, query included.
     pub url: String,
     pub http_method: String,
-    /// `HTTP/1.0`, `HTTP/1.1`, `HTTP/2`.
-    pub protocol: &'static str,
+    /// `HTTP/1.0`, `HTTP/1.1` (HTTP/2 has `version` instead, as Suricata logs it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<&'static str>,
+    /// `2` for HTTP/2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_user_agent: Option<String>,
+    /// The response's `Content-Type`, as Suricata logs it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_content_type: Option<String>,
 }
@@ -145,7 +150,8 @@ pub struct DnsObj {
 pub struct TlsObj {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
-    /// `TLS 1.3`, `TLS 1.2`, ... (Suricata's spelling).
+    /// The negotiated version: `TLS 1.3`, `TLS 1.2`, ... (Suricata's spelling), or
+    /// `UNDETERMINED` without a ServerHello.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
 }
@@ -170,23 +176,21 @@ fn verb_name(v: &SqlVerb<'_>) -> String {
     }
 }
 
-const fn protocol(v: HttpVersion) -> &'static str {
-    match v {
-        HttpVersion::Http10 => "HTTP/1.0",
-        HttpVersion::Http11 => "HTTP/1.1",
-        HttpVersion::Http2 => "HTTP/2",
-    }
-}
-
 fn http_obj(h: &proto_parsers::facts::HttpRequest<'_>) -> HttpObj {
+    let (protocol, version) = match h.version {
+        HttpVersion::Http10 => (Some("HTTP/1.0"), None),
+        HttpVersion::Http11 => (Some("HTTP/1.1"), None),
+        HttpVersion::Http2 => (None, Some("2")),
+    };
     HttpObj {
         hostname: opt(h.authority),
         url: text(h.path),
         http_method: text(h.method),
-        protocol: protocol(h.version),
+        protocol,
+        version,
         status: None,
         http_user_agent: opt(h.user_agent),
-        http_content_type: opt(h.content_type),
+        http_content_type: None,
     }
 }
 
@@ -309,7 +313,9 @@ impl L7Record {
             RequestDetail::Tls(t) => L7Record::Tls(
                 TlsObj {
                     sni: opt(t.sni),
-                    version: tls_version(t.version),
+                    // The negotiated version comes with the ServerHello; until then
+                    // Suricata says it is undetermined.
+                    version: Some("UNDETERMINED".to_string()),
                 },
                 t.alpn.iter().map(|a| text(a)).collect(),
             ),
@@ -354,6 +360,7 @@ impl L7Record {
         match (self, d) {
             (L7Record::Http(h), ResponseDetail::Http(r)) => {
                 h.status = Some(u32::from(r.status));
+                h.http_content_type = opt(r.content_type);
             }
             (L7Record::Grpc(h, g), ResponseDetail::Grpc(r)) => {
                 h.status = Some(u32::from(r.http_status));
@@ -361,6 +368,7 @@ impl L7Record {
             }
             (L7Record::Grpc(h, _), ResponseDetail::Http(r)) => {
                 h.status = Some(u32::from(r.status));
+                h.http_content_type = opt(r.content_type);
             }
             (L7Record::Pgsql(p, q), ResponseDetail::Sql(r)) => {
                 apply_sql(q, r);

@@ -685,8 +685,9 @@ impl Worker {
             stats: WorkerStats::default(),
             out: Vec::with_capacity(1 << 16),
             events,
-            // Flow ids are unique across workers: the worker index is in the top bits.
-            next_flow_id: ((index as u64) << 48) + 1,
+            // Flow ids are unique across workers: the worker index is in the top bits, and
+            // they stay below 2^51 as Suricata's do (256 workers of 2^43 flows each).
+            next_flow_id: ((index as u64 & 0xff) << 43) + 1,
             now_ns: 0,
             last_expire_ns: 0,
             limiter: AnomalyLimiter::default(),
