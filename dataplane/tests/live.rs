@@ -72,3 +72,8 @@ fn nfqueue_policy_swaps_under_traffic() {
 fn bridge_and_tap() {
     run_script("bridge-tap.sh");
 }
+
+#[test]
+fn nfqueue_reset_forward_and_local() {
+    run_script("nfqueue-reset.sh");
+}
