@@ -77,3 +77,8 @@ fn bridge_and_tap() {
 fn nfqueue_reset_forward_and_local() {
     run_script("nfqueue-reset.sh");
 }
+
+#[test]
+fn nfqueue_evasion_http_curl_nginx() {
+    run_script("nfqueue-evasion-http.sh");
+}

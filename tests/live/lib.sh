@@ -168,7 +168,8 @@ events_where() { jq -c "select($1)" "$EVENTS" | wc -l; }
 # /index.html, /api/orders/1 and /admin (so a request that gets through is answered and
 # logged). Its access log, NGINX_LOG, has one line per request: method, the URI as nginx
 # judged it (percent-decoded, dot segments resolved: a smuggled /admin shows as /admin
-# whatever its spelling on the wire), then the request line as sent.
+# whatever its spelling on the wire), the request line as sent, the status. Its error
+# log, NGINX_ERR, is at level info, so a request whose head was cut short is explained.
 live_nginx() {
     local t
     t=$(ns_tmp)
@@ -179,13 +180,14 @@ live_nginx() {
     chmod 755 "$t"
     chmod -R a+rX "$t/www"
     NGINX_LOG="$t/access.log"
+    NGINX_ERR="$t/nginx-error.log"
     local listen6=""
     [ -n "${SRV_IP6:-}" ] && listen6="listen [$SRV_IP6]:80;"
     cat >"$t/nginx.conf" <<CONF
 daemon off;
 worker_processes 1;
 pid $t/nginx.pid;
-error_log $t/nginx-error.log;
+error_log $t/nginx-error.log info;
 events { worker_connections 256; }
 http {
     log_format judged '\$request_method \$uri "\$request" \$status';
@@ -207,5 +209,36 @@ CONF
 # nginx_saw_admin: true when nginx's access log has a request for /admin (any spelling).
 nginx_saw_admin() { grep -qE '^[A-Z]+ /+admin' "$NGINX_LOG"; }
 
+# nginx_served_admin: true when nginx read a whole request for /admin. A request palisade
+# judges when the packet completing its head arrives may have its first segments (the
+# request line among them) delivered before the last one is dropped and the flow reset:
+# nginx then logs the request line with status 400 and its error log says the
+# connection ended "while reading client request headers". Such a line is not a request
+# served: any other /admin line, or more such 400s than cut-short heads, is.
+nginx_served_admin() {
+    local other cut short
+    other=$(grep -E '^[A-Z]+ /+admin' "$NGINX_LOG" | grep -cvE ' 400$')
+    cut=$(grep -E '^[A-Z]+ /+admin' "$NGINX_LOG" | grep -cE ' 400$')
+    short=$(grep -c 'while reading client request headers' "$NGINX_ERR")
+    [ "$other" -gt 0 ] || [ "$cut" -gt "$short" ]
+}
+
 # less_than A B: true when the decimal A < B.
 less_than() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+
+# events_count: how many event lines are written so far (a mark for alerts_since).
+events_count() { wc -l <"$EVENTS"; }
+
+# alerts_since N: how palisade decided the alerts written after event line N, one word
+# each, unique and comma-separated: `rule:ID` for a rule's denial, `uninspectable:CAUSE`
+# when the flow was judged uninspectable. Reads the decision from `policy_verdict` or
+# (older events) `verdict`.
+alerts_since() {
+    sleep "${ALERT_SETTLE:-0.3}"
+    tail -n +"$(($1 + 1))" "$EVENTS" | jq -r 'select(.event_type == "alert")
+        | (.policy_verdict // .verdict // {}) as $v
+        | (.uninspectable.cause // $v.uninspectable // null) as $cause
+        | if $cause != null or $v.rule == "uninspectable" or .alert.category == "uninspectable"
+          then "uninspectable:\($cause // .alert.signature // "?")"
+          else "rule:\($v.rule // "?")" end' | sort -u | paste -sd, -
+}
