@@ -82,3 +82,8 @@ fn nfqueue_reset_forward_and_local() {
 fn nfqueue_evasion_http_curl_nginx() {
     run_script("nfqueue-evasion-http.sh");
 }
+
+#[test]
+fn nfqueue_evasion_db_psql_redis() {
+    run_script("nfqueue-evasion-db.sh");
+}
