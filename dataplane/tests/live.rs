@@ -87,3 +87,8 @@ fn nfqueue_evasion_http_curl_nginx() {
 fn nfqueue_evasion_db_psql_redis() {
     run_script("nfqueue-evasion-db.sh");
 }
+
+#[test]
+fn nfqueue_evasion_tcp_scapy_nginx() {
+    run_script("nfqueue-evasion-tcp.sh");
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # HTTP/1 evasion tricks from real clients (curl, and python3 over an ordinary socket where
-# curl cannot write the bytes) through palisade run --nfqueue (FORWARD topology) against
-# real nginx, under a policy that denies /admin.
+# curl cannot write the bytes) through palisade run --nfqueue against real nginx, under a
+# policy that denies /admin, in both topologies: forward (palisade on the router, FORWARD
+# queued) and local-server (palisade beside nginx, INPUT/OUTPUT queued).
 #
 # Each trick is played twice: first with no daemon bound to the queue (--queue-bypass),
 # where nginx must serve it as a request for /admin (so the trick is real: nginx reads it
@@ -16,11 +17,9 @@
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 START=$(date +%s)
-live_topology_nfqueue
-T=$(ns_tmp)
-live_nginx
-live_write_inventory "$T/inventory.yaml"
-cat >"$T/policy.yaml" <<'YAML'
+
+write_policy() {
+    cat >"$1" <<'YAML'
 apiVersion: palisade.dev/v1
 kind: SegmentationPolicy
 metadata: {name: live-evasion-http}
@@ -41,8 +40,8 @@ spec:
       http: [{paths: ["/admin", "/admin/*"]}]
       action: deny
 YAML
+}
 
-URL="http://$SRV_IP"
 ccurl() { ns_exec cli curl -sS -o /dev/null --max-time 3 "$@" 2>&1; }
 send() { ns_exec cli /usr/bin/python3 "$HERE_LIVE/tcpsend.py" "$SRV_IP" 80 3 2>&1; }
 H='Host: srv\r\nUser-Agent: evasion\r\nConnection: close'
@@ -77,37 +76,54 @@ trick() {
     esac
 }
 
-# 1. No daemon bound: every trick reaches nginx as a request for /admin.
-for t in "${TRICKS[@]}"; do
-    : >"$NGINX_LOG"
-    out=$(trick "$t")
-    nginx_served_admin || fail "without palisade, trick $t did not reach nginx as /admin: $out; log: $(cat "$NGINX_LOG")"
-done
-ok "without palisade, nginx reads all ${#TRICKS[@]} tricks as requests for /admin"
+run_topology() {
+    local topo=$1 T t out how mark seen body
+    case "$topo" in
+        forward) live_topology_nfqueue ;;
+        local-server) live_topology_local srv ;;
+    esac
+    T=$(ns_tmp)
+    URL="http://$SRV_IP"
+    live_nginx
+    live_write_inventory "$T/inventory.yaml"
+    write_policy "$T/policy.yaml"
+    # 1. No daemon bound: every trick reaches nginx as a request for /admin.
+    for t in "${TRICKS[@]}"; do
+        : >"$NGINX_LOG"
+        out=$(trick "$t")
+        nginx_served_admin || fail "$topo: without palisade, trick $t did not reach nginx as /admin: $out; log: $(cat "$NGINX_LOG")"
+    done
+    ok "$topo: without palisade, nginx reads all ${#TRICKS[@]} tricks as requests for /admin"
 
-# 2. Through palisade: none does, and the client is reset.
-live_start --nfqueue 0 --policy "$T/policy.yaml" --inventory "$T/inventory.yaml"
-for t in "${TRICKS[@]}"; do
-    : >"$NGINX_LOG"
-    : >"$NGINX_ERR"
-    mark=$(events_count)
-    out=$(trick "$t")
-    how=$(alerts_since "$mark")
-    if nginx_served_admin; then
-        fail "trick $t reached nginx through palisade (client: $out; palisade: ${how:-no alert}): $(grep admin "$NGINX_LOG")"
-    fi
-    [ -n "$how" ] || fail "trick $t: palisade wrote no alert (client: $out)"
-    seen="never saw /admin"
-    nginx_saw_admin && seen="never served /admin (read a head cut short by the reset: 400)"
-    ok "$t: nginx $seen; palisade: $how; client: $(echo "$out" | head -n 1)"
-done
+    # 2. Through palisade: none does, and the client is reset.
+    live_start --nfqueue 0 --policy "$T/policy.yaml" --inventory "$T/inventory.yaml"
+    for t in "${TRICKS[@]}"; do
+        : >"$NGINX_LOG"
+        : >"$NGINX_ERR"
+        mark=$(events_count)
+        out=$(trick "$t")
+        how=$(alerts_since "$mark")
+        if nginx_served_admin; then
+            fail "$topo: trick $t reached nginx through palisade (client: $out; palisade: ${how:-no alert}): $(grep admin "$NGINX_LOG")"
+        fi
+        [ -n "$how" ] || fail "$topo: trick $t: palisade wrote no alert (client: $out)"
+        seen="never saw /admin"
+        nginx_saw_admin && seen="never served /admin (read a head cut short by the reset: 400)"
+        ok "$topo: $t: nginx $seen; palisade: $how; client: $(echo "$out" | head -n 1)"
+    done
 
-# 3. Honest requests still work, on their own and kept alive.
-: >"$NGINX_LOG"
-body=$(ns_exec cli curl -sS --max-time 5 "$URL/api/orders/1") || fail "honest GET failed"
-expect_eq "$body" "order 1" "honest GET answered"
-out=$(printf "GET /index.html HTTP/1.1\r\nHost: srv\r\n\r\nGET /api/orders/1 HTTP/1.1\r\n$H\r\n\r\n" | send)
-expect_eq "$(echo "$out" | grep -o 'HTTP/1.1 200' | wc -l)" 2 "two honest pipelined GETs answered ($out)"
-live_stop
+    # 3. Honest requests still work, on their own and kept alive.
+    : >"$NGINX_LOG"
+    body=$(ns_exec cli curl -sS --max-time 5 "$URL/api/orders/1") || fail "honest GET failed"
+    expect_eq "$body" "order 1" "$topo: honest GET answered"
+    out=$(printf "GET /index.html HTTP/1.1\r\nHost: srv\r\n\r\nGET /api/orders/1 HTTP/1.1\r\n$H\r\n\r\n" | send)
+    expect_eq "$(echo "$out" | grep -o 'HTTP/1.1 200' | wc -l)" 2 "$topo: two honest pipelined GETs answered ($out)"
+    live_stop
+    cleanup
+}
+
+for topo in forward local-server; do
+    run_topology "$topo"
+done
 echo "nfqueue-evasion-http: $(($(date +%s) - START)) s"
 echo "PASS nfqueue-evasion-http"
