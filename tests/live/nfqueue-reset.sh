@@ -9,6 +9,8 @@
 # pass, so the reset reaches the end on palisade's node instead of being dropped as part
 # of the denied flow. In each: curl for /admin exits 56 (connection reset) in under a
 # second, nginx never logs /admin, an allowed request is answered (IPv4 and IPv6).
+# The local-server case runs once more with PALISADE_MARK=0x7 in the environment of both
+# the steering script and palisade (an operator whose node uses 0x5041 for something else).
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -58,6 +60,12 @@ run_topology() {
         forward) live_topology_nfqueue ;;
         local-server) live_topology_local srv ;;
         local-client) live_topology_local cli ;;
+        local-server-mark7)
+            export PALISADE_MARK=0x7
+            live_topology_local srv
+            ns_exec srv iptables -S PALISADE | grep -q -- '--mark 0x7 -j RETURN' ||
+                fail "$topo: the PALISADE chain does not return mark 0x7: $(ns_exec srv iptables -S PALISADE)"
+            ;;
     esac
     local T
     T=$(ns_tmp)
@@ -91,10 +99,11 @@ run_topology() {
     ok "$topo: metrics count the resets"
     live_stop
     cleanup
+    unset PALISADE_MARK
 }
 
 start=$(date +%s)
-for topo in forward local-server local-client; do
+for topo in forward local-server local-client local-server-mark7; do
     run_topology "$topo"
 done
 echo "nfqueue-reset: $(( $(date +%s) - start )) s"
