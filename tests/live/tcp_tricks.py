@@ -28,6 +28,7 @@ The decoys and the real request have the same length.
 
 import random
 import sys
+import threading
 import time
 
 from scapy.all import IP, TCP, AsyncSniffer, conf, send, sr1
@@ -52,13 +53,23 @@ OTHER = request(b"/aaaaa")
 
 def play(trick, src, dst, dport, sport):
     ip = IP(src=src, dst=dst)
+    listening = threading.Event()
+    ended = threading.Event()  # the server's FIN or a RST came
+
+    def seen(p):
+        if TCP in p and p[TCP].flags & 0x05:
+            ended.set()
+
     sniffer = AsyncSniffer(
         iface=conf.route.route(dst)[0],
         filter=f"tcp and src host {dst} and src port {dport} and dst port {sport}",
         store=True,
+        prn=seen,
+        started_callback=listening.set,
     )
     sniffer.start()
-    time.sleep(0.2)  # the sniffer's socket is open once its thread runs
+    if not listening.wait(5):
+        raise SystemExit("the sniffer did not start")
     isn = random.randrange(1 << 32)
     synack = sr1(
         ip / TCP(sport=sport, dport=dport, flags="S", seq=isn, window=64240,
@@ -102,12 +113,7 @@ def play(trick, src, dst, dport, sport):
         raise SystemExit(f"unknown trick {trick}")
 
     # Wait for the answer: the server's FIN or a RST, or 1.5 s.
-    deadline = time.monotonic() + 1.5
-    while time.monotonic() < deadline:
-        pkts = list(sniffer.results or [])
-        if any(p[TCP].flags & 0x05 for p in pkts if TCP in p):
-            break
-        time.sleep(0.05)
+    ended.wait(1.5)
     time.sleep(0.1)
     pkts = sniffer.stop() or []
     data = {}
