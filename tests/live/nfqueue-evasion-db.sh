@@ -93,7 +93,8 @@ sql_trick() {
         *) fail "unknown trick $1" ;;
     esac
 }
-REDIS_TRICKS=(pipeline-1000 inline-hex-escape-after-ping inline-hex-escape lowercase)
+REDIS_TRICKS=(pipeline-1000 inline-hex-escape-after-ping inline-hex-escape inline-leading-space
+    inline-single-quoted lowercase)
 redis_trick() {
     case "$1" in
         pipeline-1000) ns_exec cli sh -c "timeout 5 redis-cli -h $SRV_IP --pipe <$T/pings.txt" 2>&1 ;;
@@ -101,19 +102,24 @@ redis_trick() {
         inline-hex-escape-after-ping) printf 'PING\r\n"\\x46LUSHALL"\r\n' | send ;;
         # The same as the connection's first bytes (nothing before it names the protocol).
         inline-hex-escape) printf '"\\x46LUSHALL"\r\n' | send ;;
+        # Redis skips blanks before an inline command's first argument, and unquotes it.
+        inline-leading-space) printf ' FLUSHALL\r\n' | send ;;
+        inline-single-quoted) printf "'FLUSHALL'\r\n" | send ;;
         lowercase) rcli flushall ;;
         *) fail "unknown trick $1" ;;
     esac
 }
 
 # Tricks palisade lets through today (reported, not failed; LIVE_STRICT=1 fails them):
-# - inline-hex-escape: a connection that opens with the inline command "\x46LUSHALL" is
-#   not detected as Redis (detection reads a quote as no known protocol's first byte), so
-#   the flow is admitted by the L4 rule for Redis and FLUSHALL runs; the protocol is only
-#   recognised from the server's +OK. Needs: detection of inline commands opening with a
-#   quote, and/or an undetected client opening on a flow an L7 rule governs judged
-#   uninspectable (onUninspectable: deny).
-KNOWN_GAPS="inline-hex-escape"
+# inline-hex-escape, inline-leading-space, inline-single-quoted: a connection that opens
+# with an inline command whose first byte is a quote or a blank ("\x46LUSHALL",
+# " FLUSHALL", 'FLUSHALL') is not detected as Redis (detection takes no known protocol to
+# open with that byte), the flow is admitted by the L4 rule for Redis, and FLUSHALL runs;
+# the protocol is only recognised from the server's +OK (anomaly
+# applayer.unsolicited_response), and nothing counts the flow as uninspectable. Needs:
+# detection of such inline openings, and an undetected client opening on a flow that
+# only app-specific rules admit judged uninspectable (onUninspectable: deny).
+KNOWN_GAPS="inline-hex-escape inline-leading-space inline-single-quoted"
 
 # 1. No daemon bound: each trick runs its hidden command.
 for t in "${SQL_TRICKS[@]}"; do
