@@ -72,3 +72,23 @@ fn nfqueue_policy_swaps_under_traffic() {
 fn bridge_and_tap() {
     run_script("bridge-tap.sh");
 }
+
+#[test]
+fn nfqueue_reset_forward_and_local() {
+    run_script("nfqueue-reset.sh");
+}
+
+#[test]
+fn nfqueue_evasion_http_curl_nginx() {
+    run_script("nfqueue-evasion-http.sh");
+}
+
+#[test]
+fn nfqueue_evasion_db_psql_redis() {
+    run_script("nfqueue-evasion-db.sh");
+}
+
+#[test]
+fn nfqueue_evasion_tcp_scapy_nginx() {
+    run_script("nfqueue-evasion-tcp.sh");
+}

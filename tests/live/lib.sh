@@ -7,10 +7,15 @@
 # live_topology_nfqueue: the router forwards and queues FORWARD traffic to NFQUEUE 0 with
 #   --queue-bypass (traffic flows past when no daemon is bound), with deploy/nfqueue-rules.sh
 #   as an operator would on a node.
+# live_topology_local SIDE: the same namespaces and addresses, but the router only routes;
+#   palisade runs in SIDE (srv: the server is a workload on palisade's own node, cli: the
+#   client is), where deploy/nfqueue-rules.sh --chain INPUT,OUTPUT queues the node's own
+#   traffic to NFQUEUE 0.
 # live_topology_bridge: the router has no addresses; palisade bridges its two interfaces
 #   (cli and srv share one /24 then: 10.99.3.2 and 10.99.3.3).
-# live_start ARGS...: starts palisade run in the router namespace with a control socket
-#   and metrics, waits until it answers, and sets PALISADE_PID, CTL (palisadectl command).
+# live_start ARGS...: starts palisade run in the namespace LIVE_NS (rtr, or SIDE for the
+#   local topology) with a control socket and metrics, waits until it answers, and sets
+#   PALISADE_PID, CTL (palisadectl command).
 # Assertions: ok MSG (prints), fail MSG (prints and exits 1), expect_eq A B MSG.
 #
 # Needs PALISADE and PALISADECTL (paths to the binaries) in the environment.
@@ -39,7 +44,8 @@ fail() {
 }
 expect_eq() { [ "$1" == "$2" ] || fail "$3: expected '$2', got '$1'"; ok "$3"; }
 
-live_topology_nfqueue() {
+# The three namespaces, routed through rtr.
+live_routed_namespaces() {
     netns_init
     ns_create cli rtr srv
     ns_veth cli eth0 rtr c0
@@ -53,12 +59,28 @@ live_topology_nfqueue() {
     ns_route cli default via fd00:99:1::1
     ns_route srv default via fd00:99:2::1
     ip netns exec "$(ns_name rtr)" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+    CLI_IP=10.99.1.2
+    SRV_IP=10.99.2.2
+    CLI_IP6=fd00:99:1::2
+    SRV_IP6=fd00:99:2::2
+}
+
+live_topology_nfqueue() {
+    live_routed_namespaces
     # The operator's steering script, as on a node.
     ip netns exec "$(ns_name rtr)" bash "$ROOT/deploy/nfqueue-rules.sh" add --queues 0 ||
         fail "deploy/nfqueue-rules.sh add"
     ns_settle cli rtr srv
-    CLI_IP=10.99.1.2
-    SRV_IP=10.99.2.2
+    LIVE_NS=rtr
+}
+
+live_topology_local() {
+    local side=${1:?live_topology_local srv|cli}
+    live_routed_namespaces
+    ip netns exec "$(ns_name "$side")" bash "$ROOT/deploy/nfqueue-rules.sh" add --queues 0 \
+        --chain INPUT,OUTPUT || fail "deploy/nfqueue-rules.sh add --chain INPUT,OUTPUT"
+    ns_settle cli rtr srv
+    LIVE_NS=$side
 }
 
 live_topology_bridge() {
@@ -83,6 +105,7 @@ live_topology_bridge() {
     ns_settle cli srv
     CLI_IP=10.99.3.2
     SRV_IP=10.99.3.3
+    LIVE_NS=rtr
 }
 
 # live_write_inventory FILE: the two workloads of the topology.
@@ -96,14 +119,14 @@ workloads:
 YAML
 }
 
-# live_start SOURCE_ARGS... -- EXTRA_ARGS...: palisade run in the router namespace.
+# live_start ARGS...: palisade run in LIVE_NS (default rtr).
 live_start() {
     local t
     t=$(ns_tmp)
     SOCK="$t/palisade.sock"
     EVENTS="$t/events.json"
     METRICS_ADDR=127.0.0.1:9464
-    ns_spawn rtr "$PALISADE" run "$@" --events "$EVENTS" --control "$SOCK" \
+    ns_spawn "${LIVE_NS:-rtr}" "$PALISADE" run "$@" --events "$EVENTS" --control "$SOCK" \
         --metrics "$METRICS_ADDR"
     PALISADE_PID=$NS_LAST_PID
     PALISADE_LOG=$NS_LAST_LOG
@@ -135,8 +158,106 @@ live_stop() {
     true
 }
 
-# metrics: the Prometheus text from the router namespace.
-metrics() { ns_exec rtr curl -sf "http://$METRICS_ADDR/metrics"; }
+# metrics: the Prometheus text from palisade's namespace.
+metrics() { ns_exec "${LIVE_NS:-rtr}" curl -sf "http://$METRICS_ADDR/metrics"; }
 
 # events_where JQ_FILTER: count of events matching.
 events_where() { jq -c "select($1)" "$EVENTS" | wc -l; }
+
+# live_nginx: nginx in srv on $SRV_IP:80 and [$SRV_IP6]:80 (when set), serving
+# /index.html, /api/orders/1 and /admin (so a request that gets through is answered and
+# logged). Its access log, NGINX_LOG, has one line per request: method, the URI as nginx
+# judged it (percent-decoded, dot segments resolved: a smuggled /admin shows as /admin
+# whatever its spelling on the wire), the request line as sent, the status. Its error
+# log, NGINX_ERR, is at level info, so a request whose head was cut short is explained.
+live_nginx() {
+    local t
+    t=$(ns_tmp)
+    mkdir -p "$t/www/api/orders"
+    echo "index" >"$t/www/index.html"
+    echo "order 1" >"$t/www/api/orders/1"
+    echo "admin page" >"$t/www/admin"
+    chmod 755 "$t"
+    chmod -R a+rX "$t/www"
+    NGINX_LOG="$t/access.log"
+    NGINX_ERR="$t/nginx-error.log"
+    local listen6=""
+    [ -n "${SRV_IP6:-}" ] && listen6="listen [$SRV_IP6]:80;"
+    cat >"$t/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $t/nginx.pid;
+error_log $t/nginx-error.log info;
+events { worker_connections 256; }
+http {
+    log_format judged '\$request_method \$uri "\$request" \$status';
+    access_log $NGINX_LOG judged;
+    client_body_temp_path $t;
+    large_client_header_buffers 8 64k;
+    server {
+        listen $SRV_IP:80;
+        $listen6
+        root $t/www;
+        default_type text/plain;
+    }
+}
+CONF
+    ns_spawn srv nginx -c "$t/nginx.conf"
+    ns_wait_tcp srv "$SRV_IP" 80 || fail "nginx did not start"
+}
+
+# nginx_saw_admin: true when nginx's access log has a request for /admin (any spelling).
+nginx_saw_admin() { grep -qE '^[A-Z]+ /+admin' "$NGINX_LOG"; }
+
+# nginx_served_admin: true when nginx read a whole request for /admin. A request palisade
+# judges when the packet completing its head arrives may have its first segments (the
+# request line among them) delivered before the last one is dropped and the flow reset:
+# nginx then logs the request line with status 400 and its error log says the
+# connection ended "while reading client request headers". Such a line is not a request
+# served: any other /admin line, or more such 400s than cut-short heads, is.
+nginx_served_admin() {
+    local other cut short
+    other=$(grep -E '^[A-Z]+ /+admin' "$NGINX_LOG" | grep -cvE ' 400$')
+    cut=$(grep -E '^[A-Z]+ /+admin' "$NGINX_LOG" | grep -cE ' 400$')
+    short=$(grep -c 'while reading client request headers' "$NGINX_ERR")
+    [ "$other" -gt 0 ] || [ "$cut" -gt "$short" ]
+}
+
+# less_than A B: true when the decimal A < B.
+less_than() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+
+# events_count: how many event lines are written so far (a mark for alerts_since).
+events_count() { wc -l <"$EVENTS"; }
+
+# alerts_since N: how palisade decided the alerts written after event line N, one word
+# each, unique and comma-separated: `rule:ID` for a rule's denial, `uninspectable:CAUSE`
+# when the flow was judged uninspectable. Reads the decision from `policy_verdict` or
+# (older events) `verdict`.
+alerts_since() {
+    sleep "${ALERT_SETTLE:-0.3}"
+    tail -n +"$(($1 + 1))" "$EVENTS" | jq -r 'select(.event_type == "alert")
+        | (.policy_verdict // .verdict // {}) as $v
+        | (.uninspectable.cause // $v.uninspectable // null) as $cause
+        | if $cause != null or $v.rule == "uninspectable" or .alert.category == "uninspectable"
+          then "uninspectable:\($cause // .alert.signature // "?")"
+          else "rule:\($v.rule // "?")" end' | sort -u | paste -sd, -
+}
+
+# Known gaps: tricks palisade is known to let through today, named in the script's
+# KNOWN_GAPS with the reason. Such a trick is still played and checked; when it gets
+# through, gap_or_fail prints a loud "KNOWN GAP" line instead of failing (LIVE_STRICT=1
+# fails on it too); when it is stopped, gap_closed says the entry can go.
+is_known_gap() { [[ " ${KNOWN_GAPS:-} " == *" $1 "* ]]; }
+gap_or_fail() {
+    local name=$1
+    shift
+    if is_known_gap "$name" && [ "${LIVE_STRICT:-0}" != 1 ]; then
+        echo "KNOWN GAP: $name: $*"
+        return 0
+    fi
+    fail "$*"
+}
+gap_closed() {
+    is_known_gap "$1" && echo "NOTE: known gap $1 is closed now: remove it from KNOWN_GAPS"
+    true
+}

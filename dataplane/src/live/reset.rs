@@ -11,6 +11,13 @@
 //!   answers it with a challenge ACK, RFC 5961).
 //!
 //! A SYN gets one RST+ACK back to its sender (`ack = seq + 1`): the server never saw it.
+//!
+//! Every packet palisade sends through its raw sockets carries a firewall mark
+//! (`SO_MARK`, [`DEFAULT_MARK`] = 0x5041, "PA", or `$PALISADE_MARK`), and
+//! `deploy/nfqueue-rules.sh` returns marked packets before they reach the queue. Without
+//! it, a reset to an end on palisade's own node (NFQUEUE on INPUT/OUTPUT: the reset
+//! passes OUTPUT, and INPUT when the end is local) would be queued again, judged as a
+//! packet of the denied flow and dropped, and that end would wait for its timeout.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -28,6 +35,41 @@ pub struct Resets {
 }
 
 const TTL: u8 = 64;
+
+/// The firewall mark on palisade's own packets when nothing else is configured: "PA".
+pub const DEFAULT_MARK: u32 = 0x5041;
+
+/// The environment variable that overrides [`DEFAULT_MARK`]: decimal or `0x` hex; `0`
+/// sends unmarked packets (only for FORWARD-only steering, where they are never queued).
+pub const MARK_ENV: &str = "PALISADE_MARK";
+
+/// Reads a mark as `nfqueue-rules.sh --mark` and iptables take it: decimal or `0x` hex.
+pub fn parse_mark(s: &str) -> Option<u32> {
+    let s = s.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// The mark to put on palisade's packets: `$PALISADE_MARK` when set, else [`DEFAULT_MARK`].
+pub fn configured_mark() -> io::Result<u32> {
+    match std::env::var(MARK_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_MARK),
+        Ok(v) => parse_mark(&v).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{MARK_ENV}={v:?}: expected a firewall mark, decimal or 0x hex (e.g. 0x5041)"
+                ),
+            )
+        }),
+        Err(e) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{MARK_ENV}: {e}"),
+        )),
+    }
+}
 
 impl Resets {
     pub fn clear(&mut self) {
@@ -138,25 +180,58 @@ fn write_rst(
 }
 
 /// Sends IP packets through raw sockets (the kernel routes them and adds the link header).
+/// Every packet carries the sender's firewall mark, so the steering rules let it pass
+/// without queueing it.
 pub struct RawSender {
     v4: Option<Socket>,
     v6: Option<Socket>,
+    mark: u32,
     pub sent: u64,
     pub failed: u64,
 }
 
 impl RawSender {
+    /// Raw sockets marking their packets with [`configured_mark`].
     pub fn open() -> io::Result<Self> {
+        Self::open_with_mark(configured_mark()?)
+    }
+
+    /// Raw sockets marking their packets with `mark` (0: unmarked).
+    pub fn open_with_mark(mark: u32) -> io::Result<Self> {
         // IPPROTO_RAW implies "header included" on Linux, for IPv4 and IPv6.
         let raw = Protocol::from(255);
         let v4 = Socket::new(Domain::IPV4, Type::RAW, Some(raw))?;
         let v6 = Socket::new(Domain::IPV6, Type::RAW, Some(raw)).ok();
+        if mark != 0 {
+            // SO_MARK needs CAP_NET_ADMIN, which NFQUEUE needs anyway. An unmarked reset
+            // would be queued again on INPUT/OUTPUT and dropped: fail rather than hang.
+            let set = |s: &Socket| {
+                s.set_mark(mark).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "setting firewall mark {mark:#x} on the reset socket (SO_MARK): {e}"
+                        ),
+                    )
+                })
+            };
+            set(&v4)?;
+            if let Some(s) = &v6 {
+                set(s)?;
+            }
+        }
         Ok(RawSender {
             v4: Some(v4),
             v6,
+            mark,
             sent: 0,
             failed: 0,
         })
+    }
+
+    /// The firewall mark on the packets this sender sends (0: none).
+    pub fn mark(&self) -> u32 {
+        self.mark
     }
 
     pub fn send(&mut self, resets: &Resets) {
@@ -257,6 +332,33 @@ mod tests {
         assert_eq!(back.5, Some(778));
         assert!(back.6);
         assert!(r.packets[1].0.is_none());
+    }
+
+    #[test]
+    fn marks_parse_as_iptables_takes_them() {
+        assert_eq!(parse_mark("0x5041"), Some(DEFAULT_MARK));
+        assert_eq!(parse_mark("20545"), Some(DEFAULT_MARK));
+        assert_eq!(parse_mark(" 0XfF "), Some(255));
+        assert_eq!(parse_mark("0"), Some(0));
+        assert_eq!(parse_mark("0x1ffffffff"), None);
+        assert_eq!(parse_mark("PA"), None);
+        assert_eq!(parse_mark(""), None);
+    }
+
+    #[test]
+    fn raw_sockets_carry_the_mark() {
+        // Raw sockets and SO_MARK need CAP_NET_RAW and CAP_NET_ADMIN: skip without them.
+        let Ok(s) = RawSender::open_with_mark(0x5041) else {
+            eprintln!("raw_sockets_carry_the_mark: skipped (no CAP_NET_RAW/CAP_NET_ADMIN)");
+            return;
+        };
+        assert_eq!(s.mark(), 0x5041);
+        assert_eq!(s.v4.as_ref().unwrap().mark().unwrap(), 0x5041);
+        if let Some(v6) = &s.v6 {
+            assert_eq!(v6.mark().unwrap(), 0x5041);
+        }
+        let s = RawSender::open_with_mark(0).unwrap();
+        assert_eq!(s.v4.as_ref().unwrap().mark().unwrap(), 0);
     }
 
     #[test]
