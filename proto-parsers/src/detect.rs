@@ -258,6 +258,10 @@ fn text_request(b: &[u8]) -> Detection {
         // `*` opens a RESP array, and is a tchar (a method `*GET` is a token to Go).
         Some(b'*') => combine(resp_request(rest), http_request(rest)),
         Some(&c) if is_tchar(c) => combine(http_request(rest), redis_inline(rest)),
+        // redis-server splits an inline command as a shell would (sdssplitargs): blanks
+        // before it, and a verb in quotes with escapes (`"\x46LUSHALL"`), are fine to it;
+        // HTTP servers refuse both.
+        Some(b' ' | b'\t' | b'"' | b'\'') => redis_inline(rest),
         Some(_) => Unknown,
     }
 }
@@ -609,6 +613,13 @@ fn redis_verb(word: &[u8]) -> bool {
 /// bytes open an HTTP request (`GET /x HTTP/1.1`, `DEL /tmp HTTP/1.1`), [`http_request`]
 /// claims them first (`combine` prefers it).
 fn redis_inline(b: &[u8]) -> Detection {
+    let (_, b) = split_while(b, |c| c == b' ' || c == b'\t');
+    if b.is_empty() {
+        return NeedMore;
+    }
+    if let Some(&q) = b.first().filter(|&&c| c == b'"' || c == b'\'') {
+        return redis_quoted_verb(b, q);
+    }
     let mut more = false;
     for verb in REDIS_VERBS {
         if lit(b, verb, true) == Lit::No {
@@ -626,6 +637,69 @@ fn redis_inline(b: &[u8]) -> Detection {
         }
     }
     if more { NeedMore } else { Unknown }
+}
+
+/// An inline command whose verb is quoted: `"..."` with redis-server's escapes (`\xHH`,
+/// `\n`, `\"`, ...) or `'...'` (only `\'`), decoded and matched against the verbs, the
+/// closing quote followed by a blank or the line end.
+fn redis_quoted_verb(b: &[u8], q: u8) -> Detection {
+    let mut verb = [0u8; 24];
+    let mut n = 0usize;
+    let mut i = 1usize;
+    loop {
+        let Some(&c) = b.get(i) else {
+            return NeedMore;
+        };
+        let byte = if c == q {
+            break;
+        } else if c == b'\\' {
+            let Some(&e) = b.get(i + 1) else {
+                return NeedMore;
+            };
+            if q == b'\'' {
+                i += 2;
+                if e == b'\'' { b'\'' } else { return Unknown }
+            } else if e == b'x' {
+                let (Some(&h), Some(&l)) = (b.get(i + 2), b.get(i + 3)) else {
+                    return NeedMore;
+                };
+                let hex = |d: u8| (d as char).to_digit(16);
+                let (Some(h), Some(l)) = (hex(h), hex(l)) else {
+                    return Unknown;
+                };
+                i += 4;
+                (h * 16 + l) as u8
+            } else {
+                i += 2;
+                match e {
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'b' => 8,
+                    b'a' => 7,
+                    other => other,
+                }
+            }
+        } else {
+            i += 1;
+            c
+        };
+        match verb.get_mut(n) {
+            Some(slot) => *slot = byte,
+            None => return Unknown,
+        }
+        n += 1;
+    }
+    let decoded = verb.get(..n).unwrap_or_default();
+    match b.get(i + 1) {
+        None => return NeedMore,
+        Some(b' ' | b'\t' | b'\r' | b'\n') => {}
+        Some(_) => return Unknown,
+    }
+    let known = REDIS_VERBS
+        .iter()
+        .any(|v| v.eq_ignore_ascii_case(decoded));
+    if known { Proto(AppProto::Redis) } else { Unknown }
 }
 
 /// A command as a RESP array of bulk strings: `*<count>\r\n$`.

@@ -53,7 +53,7 @@ st=$($CTL status)
 [ "$(echo "$st" | jq -r .source_counters.forwarded)" -gt 5 ] || fail "bridge forwarded count: $st"
 [ "$(echo "$st" | jq -r .source_counters.resets_sent)" -ge 2 ] || fail "bridge resets: $st"
 ok "status shows forwarded frames and resets"
-expect_eq "$(events_where '.event_type=="alert" and .redis.command=="FLUSHALL" and .verdict.enforced==true')" 1 \
+expect_eq "$(events_where '.event_type=="alert" and .redis.command=="FLUSHALL" and .policy_verdict.enforced==true')" 1 \
     "enforced alert for FLUSHALL"
 live_stop
 
@@ -67,7 +67,7 @@ live_start --tap c0 --policy "$T/policy.yaml" --inventory "$T/inventory.yaml"
 expect_eq "$(rcli SET k2 v2)" OK "redis SET past the tap"
 rcli FLUSHALL >/dev/null 2>&1
 sleep 0.5
-expect_eq "$(events_where '.event_type=="alert" and .redis.command=="FLUSHALL" and .verdict.enforced==false')" 1 \
+expect_eq "$(events_where '.event_type=="alert" and .redis.command=="FLUSHALL" and .policy_verdict.enforced==false')" 1 \
     "the tap reports FLUSHALL as not enforced"
 expect_eq "$($CTL status | jq -r .enforcing)" false "status: a tap does not enforce"
 live_stop

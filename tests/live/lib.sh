@@ -243,21 +243,3 @@ alerts_since() {
           else "rule:\($v.rule // "?")" end' | sort -u | paste -sd, -
 }
 
-# Known gaps: tricks palisade is known to let through today, named in the script's
-# KNOWN_GAPS with the reason. Such a trick is still played and checked; when it gets
-# through, gap_or_fail prints a loud "KNOWN GAP" line instead of failing (LIVE_STRICT=1
-# fails on it too); when it is stopped, gap_closed says the entry can go.
-is_known_gap() { [[ " ${KNOWN_GAPS:-} " == *" $1 "* ]]; }
-gap_or_fail() {
-    local name=$1
-    shift
-    if is_known_gap "$name" && [ "${LIVE_STRICT:-0}" != 1 ]; then
-        echo "KNOWN GAP: $name: $*"
-        return 0
-    fi
-    fail "$*"
-}
-gap_closed() {
-    is_known_gap "$1" && echo "NOTE: known gap $1 is closed now: remove it from KNOWN_GAPS"
-    true
-}

@@ -117,13 +117,13 @@ n=$(ns_exec srv runuser -u postgres -- psql -X -q -t -A -h "$T/pgsock" -U postgr
 expect_eq "$n" 3 "orders kept its 3 rows"
 
 sleep 0.5
-n=$(events_where '.event_type=="alert" and .verdict.rule=="no-flush" and .redis.command=="FLUSHALL" and .verdict.enforced==true')
+n=$(events_where '.event_type=="alert" and .policy_verdict.rule=="no-flush" and .redis.command=="FLUSHALL" and .policy_verdict.enforced==true')
 expect_eq "$n" 1 "alert for FLUSHALL"
-n=$(events_where '.event_type=="alert" and .verdict.rule=="no-flush" and .redis.command=="CONFIG"')
+n=$(events_where '.event_type=="alert" and .policy_verdict.rule=="no-flush" and .redis.command=="CONFIG"')
 expect_eq "$n" 2 "alerts for the two CONFIGs"
-n=$(events_where '.event_type=="alert" and (.postgres.verb|test("DROP")) and .verdict.rule=="default"')
+n=$(events_where '.event_type=="alert" and (.sql.verb|test("DROP")) and .policy_verdict.rule=="default"')
 expect_eq "$n" 2 "alerts for the two DROP TABLEs"
-n=$(events_where '.event_type=="l7" and .postgres.verb=="SELECT" and .postgres.user=="shop" and .verdict.action=="allow"')
+n=$(events_where '.event_type=="pgsql" and .sql.verb=="SELECT" and .sql.user=="shop" and .policy_verdict.action=="allow"')
 [ "$n" -ge 1 ] || fail "l7 events for SELECT"
 ok "l7 events for allowed statements"
 m=$(metrics)
@@ -136,9 +136,9 @@ ok "metrics count the denials"
 # allowed connections are not captured; every alert names its file.
 caps=$($CTL captures) || fail "palisadectl captures"
 expect_eq "$(echo "$caps" | jq '.total')" 3 "palisadectl captures lists 3 files"
-n=$(events_where '.event_type=="alert" and .verdict.rule=="no-flush" and (.capture_file|type)=="string"')
+n=$(events_where '.event_type=="alert" and .policy_verdict.rule=="no-flush" and (.capture_file|type)=="string"')
 expect_eq "$n" 3 "every no-flush alert names its capture file"
-for f in $(jq -r 'select(.event_type=="alert" and .verdict.rule=="no-flush") | .capture_file' "$EVENTS"); do
+for f in $(jq -r 'select(.event_type=="alert" and .policy_verdict.rule=="no-flush") | .capture_file' "$EVENTS"); do
     [ -s "$f" ] || fail "capture file $f missing"
     syn=$(tshark -r "$f" -Y 'tcp.flags.syn==1 && tcp.flags.ack==0' 2>/dev/null | wc -l)
     expect_eq "$syn" 1 "$(basename "$f") starts with the connection's SYN"

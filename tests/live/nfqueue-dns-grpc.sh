@@ -101,12 +101,12 @@ grep -q Count "$T/grpc-calls.log" && fail "the server ran the denied Count"
 expect_eq "$(grep -c Say "$T/grpc-calls.log")" 2 "the server ran both allowed Say calls"
 
 sleep 0.5
-n=$(events_where '.event_type=="alert" and .dns.qname=="evil.example.com" and .verdict.rule=="default"')
+n=$(events_where '.event_type=="alert" and .dns.rrname=="evil.example.com" and .policy_verdict.rule=="default"')
 [ "$n" -ge 2 ] || fail "alerts for the denied name: $n"
 ok "alerts for the denied name ($n)"
-n=$(events_where '.event_type=="alert" and .grpc.service=="demo.v1.Echo" and .grpc.method=="Count" and .verdict.enforced==true')
+n=$(events_where '.event_type=="alert" and .grpc.service=="demo.v1.Echo" and .grpc.method=="Count" and .policy_verdict.enforced==true')
 expect_eq "$n" 1 "alert for the denied gRPC method"
-n=$(events_where '.event_type=="l7" and .grpc.method=="Say" and .grpc.status==0')
+n=$(events_where '.event_type=="http" and .grpc.method=="Say" and .grpc.status==0')
 expect_eq "$n" 2 "l7 events for the allowed calls with grpc status 0"
 
 live_stop

@@ -110,16 +110,9 @@ redis_trick() {
     esac
 }
 
-# Tricks palisade lets through today (reported, not failed; LIVE_STRICT=1 fails them):
-# inline-hex-escape, inline-leading-space, inline-single-quoted: a connection that opens
-# with an inline command whose first byte is a quote or a blank ("\x46LUSHALL",
-# " FLUSHALL", 'FLUSHALL') is not detected as Redis (detection takes no known protocol to
-# open with that byte), the flow is admitted by the L4 rule for Redis, and FLUSHALL runs;
-# the protocol is only recognised from the server's +OK (anomaly
-# applayer.unsolicited_response), and nothing counts the flow as uninspectable. Needs:
-# detection of such inline openings, and an undetected client opening on a flow that
-# only app-specific rules admit judged uninspectable (onUninspectable: deny).
-KNOWN_GAPS="inline-hex-escape inline-leading-space inline-single-quoted"
+# Inline commands that open the connection with a quote or a blank ("\x46LUSHALL",
+# " FLUSHALL", 'FLUSHALL') are what redis-server's own splitting accepts: detection reads
+# them as Redis, and a client opening nothing recognises is uninspectable (denied).
 
 # 1. No daemon bound: each trick runs its hidden command.
 for t in "${SQL_TRICKS[@]}"; do
@@ -154,13 +147,10 @@ for t in "${REDIS_TRICKS[@]}"; do
     out=$(redis_trick "$t")
     how=$(alerts_since "$mark")
     if [ "$(rcli_srv EXISTS order:1)" != 1 ]; then
-        gap_or_fail "$t" "Redis trick $t flushed through palisade (client: $out; palisade: ${how:-no alert})"
-        rcli_srv SET order:1 mug >/dev/null
-        continue
+        fail "Redis trick $t flushed through palisade (client: $out; palisade: ${how:-no alert})"
     fi
     [ -n "$how" ] || fail "Redis trick $t: palisade wrote no alert (client: $out)"
     ok "$t: order:1 still exists; palisade: $how; client: $(echo "$out" | tail -n 1)"
-    gap_closed "$t"
 done
 
 # 3. Honest statements and commands still work.

@@ -89,7 +89,7 @@ grep -qi "reset" "$T/curl-delete.err" || fail "curl did not report a reset: $(ca
 [ "$elapsed_ms" -lt 3000 ] || fail "denied DELETE took ${elapsed_ms} ms (a hang, not a reset)"
 ok "denied DELETE reset in ${elapsed_ms} ms"
 sleep 0.3
-n=$(events_where '.event_type=="alert" and .verdict.rule=="no-delete" and .http.method=="DELETE" and .verdict.enforced==true and .verdict.policy_version==1')
+n=$(events_where '.event_type=="alert" and .policy_verdict.rule=="no-delete" and .http.http_method=="DELETE" and .policy_verdict.enforced==true and .policy_verdict.policy_version==1')
 expect_eq "$n" 1 "one enforced alert for the DELETE"
 
 # 3. The same on a kept-alive connection, after an allowed GET: the GET is answered and the
@@ -99,7 +99,7 @@ ns_exec cli curl -sS --max-time 5 -o /dev/null "http://$SRV_IP/api/orders/1" \
     --next --max-time 5 -o /dev/null -X DELETE "http://$SRV_IP/api/orders/1" 2>"$T/curl-ka.err"
 expect_eq "$?" 56 "DELETE after a GET on one connection reset"
 sleep 0.3
-n=$(events_where '.event_type=="alert" and .verdict.rule=="no-delete" and .http.method=="DELETE"')
+n=$(events_where '.event_type=="alert" and .policy_verdict.rule=="no-delete" and .http.http_method=="DELETE"')
 expect_eq "$n" 3 "alerts for the kept-alive DELETE and curl's retry"
 grep -q '"DELETE ' "$T/access.log" && fail "nginx saw a denied DELETE"
 ok "nginx never saw a DELETE"
@@ -121,10 +121,10 @@ expect_eq "$?" 7 "new flow to port 8081 refused at its SYN"
 
 sleep 0.5
 # 6. Events: l7 events for the allowed requests, an alert for the flow refused at its SYN.
-n=$(events_where '.event_type=="l7" and .http.method=="GET" and .http.status==200 and .verdict.rule=="read-orders"')
+n=$(events_where '.event_type=="http" and .http.http_method=="GET" and .http.status==200 and .policy_verdict.rule=="read-orders"')
 [ "$n" -ge 3 ] || fail "l7 events for the allowed GETs: $n"
 ok "l7 events for allowed GETs ($n)"
-n=$(events_where '.event_type=="alert" and .dest_port==8081 and .verdict.rule=="default"')
+n=$(events_where '.event_type=="alert" and .dest_port==8081 and .policy_verdict.rule=="default"')
 expect_eq "$n" 1 "alert for the refused flow to 8081"
 
 # 7. Metrics and palisadectl.
@@ -147,7 +147,7 @@ n=$(echo "$fl" | jq '[.flows[] | select(.dst[1] == 80 and .src_workload == "clie
 [ "$n" -ge 1 ] || fail "palisadectl flows lists no HTTP flow: $fl"
 ok "palisadectl flows lists the HTTP flows ($n)"
 kill "$FOLLOW_PID" 2>/dev/null
-n=$(grep -c '"path":"/admin"' "$T/follow.json")
+n=$(grep -c '"url":"/admin"' "$T/follow.json")
 [ "$n" -ge 1 ] || fail "events --follow did not stream the /admin alert: $(head -c 500 "$T/follow.json")"
 ok "palisadectl events --follow streamed the alerts as they happened"
 

@@ -131,7 +131,7 @@ expect_eq "$(grep -c '^200$' "$LOOP_LOG")" 60 "all 60 looped allowed requests su
 sleep 0.3
 expect_eq "$(events_where '.event_type=="policy" and .policy.status=="rejected"')" 1 "a policy event for the rejection"
 expect_eq "$(events_where '.event_type=="policy" and .policy.status=="loaded"')" 4 "policy events for 4 loads"
-n=$(events_where '.event_type=="l7" and .http.path=="/api/stock/1" and .verdict.policy_version==2 and .verdict.action=="allow"')
+n=$(events_where '.event_type=="http" and .http.url=="/api/stock/1" and .policy_verdict.policy_version==2 and .policy_verdict.action=="allow"')
 expect_eq "$n" 3 "l7 events for stock under version 2"
 # Every event's version was in force when written: none claims a version before its load.
 m=$(metrics)

@@ -137,6 +137,16 @@ fn vectors() -> Vec<(&'static str, Transport, Direction, Vec<u8>, AppProto)> {
     use AppProto::{Dns, Http, Http2, Mysql, Postgres, Redis, Tls};
     let s = |b: &[u8]| b.to_vec();
     vec![
+        // redis-server splits inline commands as a shell would: blanks before the verb,
+        // and a verb in quotes with escapes, are commands to it.
+        ("redis_inline_escaped_verb", Tcp, ToServer, s(b"\"\\x46LUSHALL\"\r\n"), Redis),
+        ("redis_inline_single_quoted", Tcp, ToServer, s(b"'flushall'\r\n"), Redis),
+        ("redis_inline_leading_blanks", Tcp, ToServer, s(b"  \tFLUSHALL\r\n"), Redis),
+        ("redis_inline_quoted_then_arg", Tcp, ToServer, s(b"\"get\" key\r\n"), Redis),
+        // HTTP servers refuse a request line that starts with a blank (nginx and Go answer
+        // 400); to redis-server it is an inline GET.
+        ("space_before_method", Tcp, ToServer, s(b" GET /admin HTTP/1.1\r\n"), Redis),
+        ("crlf_then_space", Tcp, ToServer, s(b"\r\n GET /admin HTTP/1.1\r\n"), Redis),
         (
             "curl_get",
             Tcp,
@@ -264,6 +274,9 @@ fn negatives() -> Vec<(&'static str, Transport, Direction, Vec<u8>)> {
     let mut dns_ptr_qname = dig_query();
     dns_ptr_qname[12] = 0xc0;
     vec![
+        ("quoted_non_verb", Tcp, ToServer, s(b"\"xyzzy\" world\r\n")),
+        ("quoted_verb_glued", Tcp, ToServer, s(b"\"GET\"x\r\n")),
+
         (
             "ssh_client",
             Tcp,
@@ -291,18 +304,6 @@ fn negatives() -> Vec<(&'static str, Transport, Direction, Vec<u8>)> {
         ("smtp_helo", Tcp, ToServer, s(b"HELO x\r\n")),
         ("get_tab", Tcp, ToServer, s(b"GET\tfoo\r\n")),
         ("token_then_word", Tcp, ToServer, s(b"FOO bar baz\r\n")),
-        (
-            "space_before_method",
-            Tcp,
-            ToServer,
-            s(b" GET /admin HTTP/1.1\r\n"),
-        ),
-        (
-            "crlf_then_space",
-            Tcp,
-            ToServer,
-            s(b"\r\n GET /admin HTTP/1.1\r\n"),
-        ),
         (
             "long_method",
             Tcp,
