@@ -824,8 +824,12 @@ impl Worker {
                 self.stats.not_ip += 1;
                 PacketVerdict::Accept
             }
-            Ok(Decoded::Ip(p)) if !self.checksum_ok(ts_ns, &p) => PacketVerdict::Drop,
             Ok(Decoded::Ip(p)) => match p.transport {
+                Transport::Fragment { .. }
+                    if !p.ip_header_ok && self.checksums.mode() == ChecksumMode::Validate =>
+                {
+                    self.bad_checksum(ts_ns)
+                }
                 Transport::Fragment {
                     id,
                     offset,
@@ -834,7 +838,16 @@ impl Worker {
                 } => self.fragment(
                     ts_ns, p.src, p.dst, p.proto, id, offset, more, payload, orig_len, snap,
                 ),
-                t => self.transport(ts_ns, p.src, p.dst, p.proto, t, orig_len, snap),
+                t => self.transport(
+                    ts_ns,
+                    p.src,
+                    p.dst,
+                    p.proto,
+                    t,
+                    orig_len,
+                    snap,
+                    (p.ip_header_ok, p.l4),
+                ),
             },
         };
         if let Some(h) = self.cur_flow.take()
@@ -861,21 +874,27 @@ impl Worker {
     /// counted, reported, and never reaches a flow: the receiver discards it (or, where a
     /// veth trusts its peer's checksums, dropping it inline keeps the receiver from using
     /// bytes that were never judged as delivered).
-    fn checksum_ok(&mut self, ts_ns: u64, p: &decode::Packet<'_>) -> bool {
-        let (ok, decided) = self
-            .checksums
-            .check(p.src, p.dst, p.proto, p.ip_header_ok, p.l4);
+    fn checksum_ok(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: u8,
+        (ip_header_ok, l4): (bool, &[u8]),
+    ) -> bool {
+        let (ok, decided) = self.checksums.check(src, dst, proto, ip_header_ok, l4);
         if let Some(mode) = decided {
             tracing::info!(
                 checksums = mode.as_str(),
                 "checksum validation decided from the first packets"
             );
         }
-        if !ok {
-            self.stats.bad_checksums += 1;
-            self.anomaly(ts_ns, "decode", "decode.bad_checksum", None, None);
-        }
         ok
+    }
+
+    fn bad_checksum(&mut self, ts_ns: u64) -> PacketVerdict {
+        self.stats.bad_checksums += 1;
+        self.anomaly(ts_ns, "decode", "decode.bad_checksum", None, None);
+        PacketVerdict::Drop
     }
 
     fn expire(&mut self) {
@@ -949,17 +968,17 @@ impl Worker {
             return PacketVerdict::Accept;
         }
         let buf = std::mem::take(&mut self.frag_buf);
-        if self.checksums.mode() == ChecksumMode::Validate && !l4_checksum_ok(src, dst, proto, &buf)
+        if self.checksums.mode() == ChecksumMode::Validate
+            && !l4_checksum_ok(src, dst, proto, &buf)
         {
             // The receiver discards the datagram; the last fragment is dropped so it cannot
             // complete it either.
             self.frag_buf = buf;
-            self.stats.bad_checksums += 1;
-            self.anomaly(ts_ns, "decode", "decode.bad_checksum", None, None);
-            return PacketVerdict::Drop;
+            return self.bad_checksum(ts_ns);
         }
         let v = match decode::decode_reassembled(proto, &buf) {
-            Ok(t) => self.transport(ts_ns, src, dst, proto, t, orig_len, snap),
+            // Its checksum was checked above, over the whole datagram.
+            Ok(t) => self.transport(ts_ns, src, dst, proto, t, orig_len, snap, (true, &[])),
             Err(e) => {
                 self.decode_error(e, ts_ns);
                 PacketVerdict::Accept
@@ -979,6 +998,7 @@ impl Worker {
         t: Transport<'_>,
         orig_len: u32,
         snap: &Arc<PolicySnapshot>,
+        csum: (bool, &[u8]),
     ) -> PacketVerdict {
         let (sport, dport, tcp, payload, icmp) = match t {
             Transport::Tcp(tcp) => (tcp.sport, tcp.dport, Some(tcp), tcp.payload, (0, 0)),
@@ -1014,6 +1034,20 @@ impl Worker {
                 }
                 handle = None;
             }
+        }
+
+        // Checksums are validated on what the client sends: its bytes are what policy
+        // judges, and a decoy it sends with a bad checksum must not be read as delivered.
+        // (The server's bytes are not the attacker's; skipping them halves the cost.) While
+        // `auto` still samples, every packet is looked at.
+        let from_client = match handle.and_then(|h| self.flows.value(h)) {
+            Some(f) => src_is_lo == f.client_is_lo,
+            None => first_sender_is_client(flags, sport, dport),
+        };
+        if (from_client || self.checksums.mode() == ChecksumMode::Auto)
+            && !self.checksum_ok(src, dst, proto, csum)
+        {
+            return self.bad_checksum(ts_ns);
         }
 
         let mut created = false;

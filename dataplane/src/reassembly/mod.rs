@@ -66,6 +66,9 @@ pub const MAX_AHEAD: u32 = 1 << 30;
 /// The smallest ring allocated for out-of-order data; it doubles from here up to the stream cap.
 const MIN_RING: usize = 4096;
 
+/// The smallest ring of kept bytes.
+const MIN_KEPT: usize = 512;
+
 /// `StreamConfig::max_kept_bytes_per_stream`'s default.
 const MAX_KEPT_DEFAULT: u32 = 4 << 20;
 
@@ -310,9 +313,11 @@ impl Kept {
     /// newest bytes in order; false if the budget says no.
     fn grow(&mut self, want: usize, budget: &mut Budget) -> bool {
         let old = self.ring.len();
+        // Requests are mostly a few hundred bytes: start small (zeroing a large ring per
+        // flow showed in profiles), double as a flight grows.
         let new = want
             .next_power_of_two()
-            .max(MIN_RING)
+            .max(MIN_KEPT)
             .min(self.max as usize);
         if new <= old {
             return true;
