@@ -159,7 +159,67 @@ fn edns_extends_the_rcode() {
 }
 
 #[test]
-fn hostile_names_are_bad_framing_not_panics() {
+fn what_no_server_reads_is_a_resync_and_the_flow_goes_on() {
+    let mut iquery = query(1, 1, b"\x01a\x00");
+    iquery[2] = 0x08 | 0x01; // opcode IQUERY, RD
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("pointer past the end", query(1, 1, &[0xc0, 40])),
+        ("pointer's low byte missing", {
+            let mut q = query(1, 1, b"");
+            q.truncate(HEADER);
+            q.push(0xc0);
+            q
+        }),
+        ("extended label type", query(1, 1, &[0x41, 0])),
+        ("reserved label type", query(1, 1, &[0x81, 0])),
+        ("label past the end", query(1, 1, b"\x05ab")),
+        ("no question", query(1, 0, b"\x01a\x00")),
+        ("shorter than a header", vec![0, 1, 2]),
+        ("no qtype", query(1, 1, b"\x01a\x00")[..15].to_vec()),
+        ("opcode IQUERY", iquery),
+        ("opcode STATUS", {
+            let mut q = query(1, 1, b"\x01a\x00");
+            q[2] = 0x10;
+            q
+        }),
+        ("opcode DSO", {
+            let mut q = query(1, 1, b"\x01a\x00");
+            q[2] = 0x30;
+            q
+        }),
+        ("opcode 15", {
+            let mut q = query(1, 1, b"\x01a\x00");
+            q[2] = 0x78;
+            q
+        }),
+    ];
+    for (what, c) in &cases {
+        // Each, then a real query in the same flow: reported.
+        let o = udp(&[c.clone(), query(9, 1, b"\x01b\x00")]);
+        assert_eq!(o.anomalies, [ParserAnomaly::Resync], "{what}");
+        assert!(!ParserAnomaly::Resync.blinds());
+        assert_eq!(
+            o.facts,
+            [
+                "tx 0 [b A] qname=b qtype=1 qclass=1 msg_id=9",
+                "unanswered 0"
+            ],
+            "{what}"
+        );
+        // The same inside a DNS over TCP stream: the length prefix keeps the framing.
+        let mut stream = (c.len() as u16).to_be_bytes().to_vec();
+        stream.extend_from_slice(c);
+        let q = query(9, 1, b"\x01b\x00");
+        stream.extend_from_slice(&(q.len() as u16).to_be_bytes());
+        stream.extend_from_slice(&q);
+        let o = run_chunks(&mut DnsParser::tcp(), &[&stream], &[]);
+        assert_eq!(o.anomalies, [ParserAnomaly::Resync], "{what} over TCP");
+        assert_eq!(o.facts.len(), 2, "{what} over TCP");
+    }
+}
+
+#[test]
+fn names_past_the_budgets_blind() {
     let long: Vec<u8> = std::iter::repeat_n(
         &b"\x3fxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"[..],
         5,
@@ -168,37 +228,92 @@ fn hostile_names_are_bad_framing_not_panics() {
     .copied()
     .chain([0])
     .collect();
-    // A chain of 17 pointers, each to the one before, ending at a real label.
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        // Loops: each runs into a budget (no server reads them either, but a budget cannot
+        // tell a loop from a long chain that dnsmasq would follow).
+        ("pointer to itself", query(1, 1, &[0xc0, 12])),
+        ("loop back to its own start", query(1, 1, b"\x01a\xc0\x0c")),
+        ("two pointers to each other", {
+            let mut q = query(1, 1, &[0xc0, 18, 0, 1, 0, 1, 0xc0, 12]);
+            q.truncate(q.len() - 4);
+            q
+        }),
+        // dnsmasq reads names of up to 1025 characters: past MAX_NAME it may act on one.
+        ("320 bytes of name", query(1, 1, &long)),
+    ];
+    for (what, c) in &cases {
+        let o = udp(std::slice::from_ref(c));
+        assert_eq!(o.anomalies, [ParserAnomaly::BadFraming], "{what}");
+        assert!(ParserAnomaly::BadFraming.blinds());
+        assert!(o.facts.is_empty() && o.alive, "{what}");
+    }
+    // A chain of pointers, each to the one before, ending at a real label: MAX_POINTERS
+    // jumps are followed, one more is a limit.
     let mut chain = query(7, 1, b"\x01a\x00");
     chain.truncate(HEADER);
     chain.extend_from_slice(b"\x01a\x00");
-    for i in 0..17u8 {
-        let target = if i == 0 { 12 } else { 15 + 2 * (i - 1) };
-        chain.extend_from_slice(&[0xc0, target]);
+    let first = chain.len();
+    for i in 0..=MAX_POINTERS {
+        let target = if i == 0 { HEADER } else { first + 2 * (i - 1) };
+        chain.extend_from_slice(&(0xc000 | target as u16).to_be_bytes());
     }
-    let cases: Vec<Vec<u8>> = vec![
-        query(1, 1, &[0xc0, 12]),                 // pointer to itself
-        query(1, 1, &[0xc0, 40]),                 // pointer forward
-        query(1, 1, b"\x01a\xc0\x0c"),            // loop back to its own start
-        query(1, 1, &[0x41, 0]),                  // extended label type
-        query(1, 1, &[0x81, 0]),                  // reserved label type
-        query(1, 1, &long),                       // 320 bytes of name
-        query(1, 1, b"\x05ab"),                   // label past the end
-        query(1, 0, b"\x01a\x00"),                // no question
-        vec![0, 1, 2],                            // shorter than a header
-        query(1, 1, b"\x01a\x00")[..15].to_vec(), // no qtype
-    ];
-    for c in &cases {
-        let o = udp(std::slice::from_ref(c));
-        assert_eq!(o.anomalies, [ParserAnomaly::BadFraming], "{c:?}");
-        assert!(o.facts.is_empty() && o.alive);
-    }
-    // The chain: 17 jumps from its last link is one too many, 16 from the one before is fine.
     let last = chain.len() - 2;
     let mut out = String::new();
-    assert_eq!(decode_name(&chain, last, &mut out), None);
-    assert_eq!(decode_name(&chain, last - 2, &mut out), Some(last));
+    assert_eq!(decode_name(&chain, last, &mut out), Err(NameError::Limit));
+    assert_eq!(decode_name(&chain, last - 2, &mut out), Ok(last));
     assert_eq!(out, "a");
+}
+
+#[test]
+fn forward_pointers_are_followed() {
+    // The question's name is a pointer to a name stored after the question, in an EDNS
+    // option's data (what craft.py sends dnsmasq, which answers it).
+    let mut q = query(0x4657, 1, &[0xc0, 0]);
+    q[11] = 1;
+    let name = b"\x05Admin\x04corp\x00";
+    let target = q.len() + 11 + 4;
+    q[HEADER + 1] = target as u8;
+    q.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+    q.extend_from_slice(&((4 + name.len()) as u16).to_be_bytes());
+    q.extend_from_slice(&[0xfd, 0xe9]);
+    q.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    q.extend_from_slice(name);
+    assert_eq!(&q[target..], name);
+    let o = udp(&[q.clone()]);
+    assert!(o.anomalies.is_empty(), "{o:?}");
+    assert_eq!(
+        o.facts[0],
+        "tx 0 [admin.corp A] qname=admin.corp qtype=1 qclass=1 msg_id=18007"
+    );
+    // A name whose labels are split across a forward and a backward pointer: `a`, then
+    // forward to `b` (after the question), then back to `c` (between them).
+    let mut q = query(2, 1, b"\x01a\xc0\x18");
+    q.extend_from_slice(b"\x01c\x00\xff"); // offset 20
+    q.extend_from_slice(b"\x01b\xc0\x14"); // offset 24
+    let o = udp(&[q]);
+    assert!(o.anomalies.is_empty(), "{o:?}");
+    assert!(o.facts[0].starts_with("tx 0 [a.b.c A]"), "{o:?}");
+}
+
+#[test]
+fn notify_and_update_are_reported_with_their_opcode() {
+    let mut notify = query(3, 1, b"\x01x\x00");
+    notify[2] = 0x20 | 0x04; // NOTIFY, AA
+    notify[HEADER + 4] = 6; // SOA
+    let mut update = query(4, 1, b"\x01x\x00");
+    update[2] = 0x28; // UPDATE
+    update[HEADER + 4] = 6;
+    update[9] = 1; // one update: delete old.x A (class ANY, TTL 0, empty RDATA)
+    update.extend_from_slice(b"\x03old\xc0\x0c\x00\x01\x00\xff\0\0\0\0\0\0");
+    let o = udp(&[notify, update]);
+    assert!(o.anomalies.is_empty(), "{o:?}");
+    assert_eq!(
+        &o.facts[..2],
+        [
+            "tx 0 [NOTIFY x SOA] qname=x qtype=6 qclass=1 msg_id=3",
+            "tx 1 [UPDATE x SOA] qname=x qtype=6 qclass=1 msg_id=4",
+        ]
+    );
 }
 
 #[test]
@@ -242,10 +357,8 @@ fn tcp_framing_zero_length_truncated_and_gap() {
     stream.extend_from_slice(&q);
     stream.extend_from_slice(&[0, 40, 1, 2]); // truncated message at the end
     let o = run_chunks(&mut DnsParser::tcp(), &[&stream], &[]);
-    assert_eq!(
-        o.anomalies,
-        [ParserAnomaly::BadFraming, ParserAnomaly::BadFraming]
-    );
+    // Messages shorter than a header: framing intact, nothing a server reads.
+    assert_eq!(o.anomalies, [ParserAnomaly::Resync, ParserAnomaly::Resync]);
     assert_eq!(
         o.facts,
         [
@@ -255,12 +368,13 @@ fn tcp_framing_zero_length_truncated_and_gap() {
     );
     assert!(!DnsParser::tcp().gap(Direction::ToServer, 5));
     assert!(DnsParser::udp().gap(Direction::ToServer, 5));
-    // A bad answer section still pairs, flagged.
+    // A bad answer section still pairs, flagged (a client rejects such an answer: nothing
+    // policy judges is lost).
     let mut r = query(1, 1, b"\x01a\x00");
     r[2] = 0x81;
     r[7] = 3;
     let o = udp(&[q, r]);
-    assert_eq!(o.anomalies, [ParserAnomaly::BadFraming]);
+    assert_eq!(o.anomalies, [ParserAnomaly::Resync]);
     assert_eq!(o.facts[1], "rx 0 Some(0) [NOERROR] rcode=0 answers=3");
 }
 
