@@ -153,9 +153,19 @@ fn edns_extends_the_rcode() {
     r[2] = 0x81;
     r[11] = 1; // one additional record: OPT with extended rcode 1 -> 16 (BADVERS)
     r.extend_from_slice(&[0, 0, 41, 0x10, 0, 1, 0, 0, 0, 0, 0]);
-    let o = udp(&[query(9, 1, b"\x01a\x00"), r]);
+    let o = udp(&[query(9, 1, b"\x01a\x00"), r.clone()]);
     assert!(o.anomalies.is_empty(), "{o:?}");
     assert_eq!(o.facts[1], "rx 0 Some(16) [BADVERS] rcode=16 answers=0");
+    // BADCOOKIE: 7 in the header (YXRRSET alone), 1 in the OPT record's upper bits -> 23.
+    r[3] = 0x07;
+    let o = udp(&[query(9, 1, b"\x01a\x00"), r.clone()]);
+    assert_eq!(o.facts[1], "rx 0 Some(23) [BADCOOKIE] rcode=23 answers=0");
+    // All 12 bits: a private-use code, no name.
+    r[3] = 0x0f;
+    let n = r.len();
+    r[n - 6] = 0xff;
+    let o = udp(&[query(9, 1, b"\x01a\x00"), r]);
+    assert_eq!(o.facts[1], "rx 0 Some(4095) [] rcode=4095 answers=0");
 }
 
 #[test]
