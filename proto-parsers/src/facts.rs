@@ -234,32 +234,119 @@ pub enum ResponseDetail<'a> {
     Tls(TlsServerHello<'a>),
 }
 
-/// DNS type mnemonics for events (`"AAAA"`); unknown types print as `TYPE<n>` by the caller.
+/// DNS resource record type mnemonics for events (`"AAAA"`): every assigned value of IANA's
+/// "Resource Record (RR) TYPEs" registry, data types, meta-types (`OPT`, `TSIG`...) and
+/// query types (`IXFR`, `AXFR`, `MAILB`, `MAILA`, `*` as `ANY`, the name dig and Suricata
+/// print), obsolete and experimental ones included (`MD`, `NULL`, `A6`, `NXT`...). `None`
+/// for the unassigned, private-use (65280-65534) and reserved (0, 65535) numbers: callers
+/// print those as `TYPE<n>` (RFC 3597), as dig does.
 pub fn dns_qtype_name(t: u16) -> Option<&'static str> {
     Some(match t {
         1 => "A",
         2 => "NS",
+        3 => "MD",
+        4 => "MF",
         5 => "CNAME",
         6 => "SOA",
+        7 => "MB",
+        8 => "MG",
+        9 => "MR",
+        10 => "NULL",
+        11 => "WKS",
         12 => "PTR",
+        13 => "HINFO",
+        14 => "MINFO",
         15 => "MX",
         16 => "TXT",
+        17 => "RP",
+        18 => "AFSDB",
+        19 => "X25",
+        20 => "ISDN",
+        21 => "RT",
+        22 => "NSAP",
+        23 => "NSAP-PTR",
+        24 => "SIG",
+        25 => "KEY",
+        26 => "PX",
+        27 => "GPOS",
         28 => "AAAA",
+        29 => "LOC",
+        30 => "NXT",
+        31 => "EID",
+        32 => "NIMLOC",
         33 => "SRV",
+        34 => "ATMA",
         35 => "NAPTR",
+        36 => "KX",
+        37 => "CERT",
+        38 => "A6",
+        39 => "DNAME",
+        40 => "SINK",
+        41 => "OPT",
+        42 => "APL",
         43 => "DS",
+        44 => "SSHFP",
+        45 => "IPSECKEY",
         46 => "RRSIG",
+        47 => "NSEC",
         48 => "DNSKEY",
+        49 => "DHCID",
+        50 => "NSEC3",
+        51 => "NSEC3PARAM",
+        52 => "TLSA",
+        53 => "SMIMEA",
+        55 => "HIP",
+        56 => "NINFO",
+        57 => "RKEY",
+        58 => "TALINK",
+        59 => "CDS",
+        60 => "CDNSKEY",
+        61 => "OPENPGPKEY",
+        62 => "CSYNC",
+        63 => "ZONEMD",
         64 => "SVCB",
         65 => "HTTPS",
+        66 => "DSYNC",
+        67 => "HHIT",
+        68 => "BRID",
+        99 => "SPF",
+        100 => "UINFO",
+        101 => "UID",
+        102 => "GID",
+        103 => "UNSPEC",
+        104 => "NID",
+        105 => "L32",
+        106 => "L64",
+        107 => "LP",
+        108 => "EUI48",
+        109 => "EUI64",
+        128 => "NXNAME",
+        249 => "TKEY",
+        250 => "TSIG",
+        251 => "IXFR",
         252 => "AXFR",
+        253 => "MAILB",
+        254 => "MAILA",
         255 => "ANY",
+        256 => "URI",
         257 => "CAA",
+        258 => "AVC",
+        259 => "DOA",
+        260 => "AMTRELAY",
+        261 => "RESINFO",
+        262 => "WALLET",
+        263 => "CLA",
+        264 => "IPN",
+        32768 => "TA",
+        32769 => "DLV",
         _ => return None,
     })
 }
 
-/// DNS rcode mnemonics for events (`"NXDOMAIN"`).
+/// DNS rcode mnemonics for events (`"NXDOMAIN"`): IANA's "DNS RCODEs" registry, the 4-bit
+/// header codes and the ones EDNS extends to 12 bits. 16 is both BADVERS (an OPT record's
+/// extended rcode, RFC 6891) and BADSIG (a TSIG record's error field, RFC 8945); in a
+/// message's rcode it can only be the former. `None` for unassigned and private-use codes.
 pub fn dns_rcode_name(r: u16) -> Option<&'static str> {
     Some(match r {
         0 => "NOERROR",
@@ -273,7 +360,15 @@ pub fn dns_rcode_name(r: u16) -> Option<&'static str> {
         8 => "NXRRSET",
         9 => "NOTAUTH",
         10 => "NOTZONE",
+        11 => "DSOTYPENI",
         16 => "BADVERS",
+        17 => "BADKEY",
+        18 => "BADTIME",
+        19 => "BADMODE",
+        20 => "BADNAME",
+        21 => "BADALG",
+        22 => "BADTRUNC",
+        23 => "BADCOOKIE",
         _ => return None,
     })
 }
@@ -288,4 +383,161 @@ pub fn tls_version_name(v: u16) -> Option<&'static str> {
         0x0304 => "TLSv1.3",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// TShark 4.0.17's names for `dns.qry.type` (`tshark -G values`, first word).
+    const TSHARK_TYPES: &[(u16, &str)] = &[
+        (0, "Unused"),
+        (1, "A"),
+        (2, "NS"),
+        (3, "MD"),
+        (4, "MF"),
+        (5, "CNAME"),
+        (6, "SOA"),
+        (7, "MB"),
+        (8, "MG"),
+        (9, "MR"),
+        (10, "NULL"),
+        (11, "WKS"),
+        (12, "PTR"),
+        (13, "HINFO"),
+        (14, "MINFO"),
+        (15, "MX"),
+        (16, "TXT"),
+        (17, "RP"),
+        (18, "AFSDB"),
+        (19, "X25"),
+        (20, "ISDN"),
+        (21, "RT"),
+        (22, "NSAP"),
+        (23, "NSAP-PTR"),
+        (24, "SIG"),
+        (25, "KEY"),
+        (26, "PX"),
+        (27, "GPOS"),
+        (28, "AAAA"),
+        (29, "LOC"),
+        (30, "NXT"),
+        (31, "EID"),
+        (32, "NIMLOC"),
+        (33, "SRV"),
+        (34, "ATMA"),
+        (35, "NAPTR"),
+        (36, "KX"),
+        (37, "CERT"),
+        (38, "A6"),
+        (39, "DNAME"),
+        (40, "SINK"),
+        (41, "OPT"),
+        (42, "APL"),
+        (43, "DS"),
+        (44, "SSHFP"),
+        (45, "IPSECKEY"),
+        (46, "RRSIG"),
+        (47, "NSEC"),
+        (48, "DNSKEY"),
+        (49, "DHCID"),
+        (50, "NSEC3"),
+        (51, "NSEC3PARAM"),
+        (52, "TLSA"),
+        (55, "HIP"),
+        (57, "RKEY"),
+        (58, "TALINK"),
+        (59, "CDS"),
+        (60, "CDNSKEY"),
+        (61, "OPENPGPKEY"),
+        (62, "CSYNC"),
+        (63, "ZONEMD"),
+        (64, "SVCB"),
+        (65, "HTTPS"),
+        (99, "SPF"),
+        (100, "UINFO"),
+        (101, "UID"),
+        (102, "GID"),
+        (103, "UNSPEC"),
+        (104, "NID"),
+        (105, "L32"),
+        (106, "L64"),
+        (107, "LP"),
+        (108, "EUI48"),
+        (109, "EUI64"),
+        (249, "TKEY"),
+        (250, "TSIG"),
+        (251, "IXFR"),
+        (252, "AXFR"),
+        (253, "MAILB"),
+        (254, "MAILA"),
+        (255, "*"),
+        (256, "URI"),
+        (257, "CAA"),
+        (32768, "TA"),
+        (32769, "DLV"),
+        (65281, "WINS"),
+        (65282, "WINS-R"),
+        (65422, "XPF"),
+    ];
+
+    #[test]
+    fn dns_types_agree_with_tshark_where_it_knows_them() {
+        for &(n, name) in TSHARK_TYPES {
+            let want = match n {
+                // Reserved: no mnemonic, `TYPE0`.
+                0 => None,
+                // IANA's mnemonic is `*`; dig and Suricata print ANY.
+                255 => Some("ANY"),
+                // Private-use numbers Wireshark names after Microsoft's WINS and the
+                // withdrawn XPF draft: not IANA assignments.
+                65281 | 65282 | 65422 => None,
+                _ => Some(name),
+            };
+            assert_eq!(dns_qtype_name(n), want, "type {n}");
+        }
+        // Assigned since TShark 4.0 (or missing from it): IANA's mnemonics.
+        for (n, name) in [
+            (53, "SMIMEA"),
+            (56, "NINFO"),
+            (66, "DSYNC"),
+            (67, "HHIT"),
+            (68, "BRID"),
+            (128, "NXNAME"),
+            (258, "AVC"),
+            (259, "DOA"),
+            (260, "AMTRELAY"),
+            (261, "RESINFO"),
+            (262, "WALLET"),
+            (263, "CLA"),
+            (264, "IPN"),
+        ] {
+            assert_eq!(dns_qtype_name(n), Some(name), "type {n}");
+        }
+        // Unassigned, private use, reserved: `TYPE<n>` by the caller (RFC 3597).
+        for n in [
+            54, 70, 98, 110, 127, 129, 248, 265, 32767, 32770, 65280, 65534, 65535,
+        ] {
+            assert_eq!(dns_qtype_name(n), None, "type {n}");
+        }
+        let named = (0..=u16::MAX)
+            .filter(|&n| dns_qtype_name(n).is_some())
+            .count();
+        assert_eq!(named, 97);
+    }
+
+    #[test]
+    fn dns_rcodes_cover_the_extended_ones() {
+        // TShark 4.0.17 names 0..=11 and 16..=23 (`tshark -G values`, dns.flags.rcode).
+        let named: Vec<u16> = (0..=4095)
+            .filter(|&r| dns_rcode_name(r).is_some())
+            .collect();
+        let want: Vec<u16> = (0..=11).chain(16..=23).collect();
+        assert_eq!(named, want);
+        assert_eq!(dns_rcode_name(16), Some("BADVERS"));
+        assert_eq!(dns_rcode_name(17), Some("BADKEY"));
+        assert_eq!(dns_rcode_name(23), Some("BADCOOKIE"));
+        assert_eq!(dns_rcode_name(11), Some("DSOTYPENI"));
+        assert_eq!(dns_rcode_name(12), None);
+    }
 }

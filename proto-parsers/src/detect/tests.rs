@@ -82,6 +82,57 @@ fn dns_response() -> Vec<u8> {
     m
 }
 
+/// [`dig_query`] with its two flag bytes replaced.
+fn dig_query_flags(f1: u8, f2: u8) -> Vec<u8> {
+    let mut m = dig_query();
+    m[2] = f1;
+    m[3] = f2;
+    m
+}
+
+/// `dig +subnet=10.99.0.0/24 +nsid +expire +padding=468 +ednsopt=65001:c0ffee`: an OPT
+/// record with a cookie, client subnet, NSID, EXPIRE, an unknown option and padding up to
+/// 468 bytes, a 16 KiB UDP size and the DO bit.
+fn dig_query_many_options() -> Vec<u8> {
+    let mut m = vec![0x51, 0x0e, 0x01, 0x20, 0, 1, 0, 0, 0, 0, 0, 1];
+    m.extend_from_slice(b"\x07example\x03com\x00\x00\x01\x00\x01");
+    let mut opts = Vec::new();
+    opts.extend_from_slice(&[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]); // COOKIE
+    opts.extend_from_slice(&[0, 8, 0, 7, 0, 1, 24, 0, 10, 99, 0]); // ECS 10.99.0.0/24
+    opts.extend_from_slice(&[0, 3, 0, 0, 0, 9, 0, 0]); // NSID, EXPIRE
+    opts.extend_from_slice(&[0xfd, 0xe9, 0, 3, 0xc0, 0xff, 0xee]);
+    let pad = 468 - (m.len() + 11 + opts.len() + 4);
+    opts.extend_from_slice(&[0, 12]);
+    opts.extend_from_slice(&(pad as u16).to_be_bytes());
+    opts.extend(std::iter::repeat_n(0u8, pad));
+    m.extend_from_slice(&[0, 0, 41, 0x40, 0x00, 0, 0, 0x80, 0]);
+    m.extend_from_slice(&(opts.len() as u16).to_be_bytes());
+    m.extend_from_slice(&opts);
+    assert_eq!(m.len(), 468);
+    m
+}
+
+/// `nsupdate`: zone `x`, delete `old.x A` (class ANY, empty RDATA), add `new.x A`.
+fn nsupdate_message() -> Vec<u8> {
+    let mut m = vec![0x41, 0x8c, 0x28, 0x00, 0, 1, 0, 0, 0, 2, 0, 0];
+    m.extend_from_slice(b"\x01x\x00\x00\x06\x00\x01");
+    m.extend_from_slice(b"\x03old\xc0\x0c\x00\x01\x00\xff\0\0\0\0\0\0");
+    m.extend_from_slice(b"\x03new\xc0\x0c\x00\x01\x00\x01\0\0\0\x3c\0\x04\x0a\x63\x08\x1e");
+    m
+}
+
+/// A query whose name is a compression pointer forward, to a name in an EDNS option's
+/// data (what `tests/data/dns/craft.py fwdptr` sends; dnsmasq answers it).
+fn forward_pointer_query() -> Vec<u8> {
+    let mut m = vec![
+        0x46, 0x57, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1, 0xc0, 33, 0, 1, 0, 1,
+    ];
+    m.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 13, 0xfd, 0xe9, 0, 9]);
+    m.extend_from_slice(b"\x03fwd\x01b\x01x\x00");
+    assert_eq!(&m[33..34], b"\x03");
+    m
+}
+
 /// The first 100 bytes of an OpenSSL 3 TLS 1.3 ClientHello (record 0x0301, 512 bytes).
 fn tls13_client_hello() -> Vec<u8> {
     let mut v = vec![
@@ -226,6 +277,43 @@ fn vectors() -> Vec<(&'static str, Transport, Direction, Vec<u8>, AppProto)> {
         ("redis_inline_after_empty_line", Tcp, ToServer, s(b"\r\nPING\r\n"), Redis),
         ("redis_resp_after_empty_line", Tcp, ToServer, s(b"\r\n*1\r\n$4\r\nPING\r\n"), Redis),
         ("dns_tcp_query", Tcp, ToServer, with_len_be16(&dig_query()), Dns),
+        // Header bits dig sets on request (`+zflag`, `+cdflag`, `+noadflag +aaflag`), and
+        // all of them at once.
+        ("dns_udp_zflag", Udp, ToServer, dig_query_flags(0x01, 0x60), Dns),
+        ("dns_udp_cdflag", Udp, ToServer, dig_query_flags(0x01, 0x30), Dns),
+        ("dns_udp_aaflag", Udp, ToServer, dig_query_flags(0x05, 0x00), Dns),
+        ("dns_udp_all_flags", Udp, ToServer, dig_query_flags(0x07, 0xf0), Dns),
+        ("dns_tcp_zflag", Tcp, ToServer, with_len_be16(&dig_query_flags(0x01, 0x70)), Dns),
+        ("dns_udp_edns_options", Udp, ToServer, dig_query_many_options(), Dns),
+        ("dns_tcp_edns_options", Tcp, ToServer, with_len_be16(&dig_query_many_options()), Dns),
+        ("dns_udp_update", Udp, ToServer, nsupdate_message(), Dns),
+        ("dns_tcp_update", Tcp, ToServer, with_len_be16(&nsupdate_message()), Dns),
+        ("dns_udp_notify", Udp, ToServer, {
+            let mut m = dig_query_flags(0x24, 0x00);
+            m[30] = 6; // SOA
+            m
+        }, Dns),
+        ("dns_udp_forward_pointer", Udp, ToServer, forward_pointer_query(), Dns),
+        // Responses: rcodes past 5 (NOTAUTH; BADCOOKIE's low bits), truncated, Z set.
+        ("dns_udp_response_notauth", Udp, ToClient, {
+            let mut m = dns_response();
+            m[2] = 0xa8;
+            m[3] = 0x09;
+            m
+        }, Dns),
+        ("dns_udp_response_badcookie", Udp, ToClient, {
+            let mut m = dns_response();
+            m[3] = 0x07;
+            let n = m.len();
+            m[n - 6] = 1; // extended rcode 1: 16 + 7 = 23
+            m
+        }, Dns),
+        ("dns_udp_response_tc_z", Udp, ToClient, {
+            let mut m = dns_response();
+            m[2] = 0x83;
+            m[3] = 0xc0;
+            m
+        }, Dns),
         ("dns_udp_query", Udp, ToServer, dig_query(), Dns),
         ("dns_udp_response", Udp, ToClient, dns_response(), Dns),
         // A flow picked up at its response: the first datagram seen is the answer.
@@ -273,6 +361,17 @@ fn negatives() -> Vec<(&'static str, Transport, Direction, Vec<u8>)> {
     tls_bad_version[2] = 0x05;
     let mut dns_ptr_qname = dig_query();
     dns_ptr_qname[12] = 0xc0;
+    let mut dns_iquery = dig_query();
+    dns_iquery[2] = 0x08;
+    let mut dns_two_questions = dig_query();
+    dns_two_questions[5] = 2;
+    let mut dns_counts_past_the_end = dig_query();
+    dns_counts_past_the_end[7] = 3; // three answers in a 52-byte query: they cannot fit
+    let mut dns_pointer_loop = dig_query();
+    dns_pointer_loop[12] = 0xc0;
+    dns_pointer_loop[13] = 12;
+    let mut dns_qtype_0 = dig_query();
+    dns_qtype_0[26] = 0;
     vec![
         ("quoted_non_verb", Tcp, ToServer, s(b"\"xyzzy\" world\r\n")),
         ("quoted_verb_glued", Tcp, ToServer, s(b"\"GET\"x\r\n")),
@@ -322,6 +421,27 @@ fn negatives() -> Vec<(&'static str, Transport, Direction, Vec<u8>)> {
         ("dns_status", Tcp, ToServer, with_len_be16(&dns_status)),
         ("dns_no_question_udp", Udp, ToServer, dns_no_question),
         ("dns_compressed_qname", Udp, ToServer, dns_ptr_qname),
+        ("dns_iquery", Udp, ToServer, dns_iquery),
+        ("dns_two_questions", Udp, ToServer, dns_two_questions),
+        (
+            "dns_counts_past_the_end",
+            Udp,
+            ToServer,
+            dns_counts_past_the_end,
+        ),
+        ("dns_pointer_loop", Udp, ToServer, dns_pointer_loop),
+        ("dns_qtype_0", Udp, ToServer, dns_qtype_0),
+        // What craft.py sends before a query in dns-junk.pcap: text shorter than a header,
+        // an HTTP request line (opcode 10), 0xdeadbeef (a "response" whose counts cannot
+        // fit).
+        ("junk_text", Udp, ToServer, s(b"hello\n")),
+        ("junk_http10", Udp, ToServer, s(b"GET / HTTP/1.0\r\n\r\n")),
+        (
+            "junk_deadbeef",
+            Udp,
+            ToServer,
+            b"\xde\xad\xbe\xef".repeat(5),
+        ),
         (
             "dns_response_over_tcp_to_server",
             Tcp,
@@ -704,4 +824,53 @@ fn write_seeds() {
     for (name, _, _, bytes) in negatives() {
         std::fs::write(dir.join(format!("neg_{name}")), bytes).unwrap();
     }
+}
+
+/// Every message of the recorded dig <-> dnsmasq captures (`tests/data/dns/record.sh`: Z,
+/// AD, CD and AA bits, EDNS cookies, client subnets, padding, odd UDP sizes, several
+/// options, EDNS version 1, record types of every kind, empty RDATA, an UPDATE, a query
+/// with a forward compression pointer) is DNS in the direction it travelled, and in the
+/// other (a flow picked up at its answer). The exceptions are what tshark calls malformed
+/// too: the junk datagrams sent ahead of a query, and dnsmasq's answers to the forward
+/// pointer query, whose question still holds the pointer but no longer what it points to.
+#[test]
+fn recorded_dns_is_detected() {
+    use crate::redis::testkit::segments;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/dns/testdata");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let (mut udp, mut tcp, mut malformed) = (0, 0, 0);
+    for f in files {
+        let name = f.file_name().unwrap().to_str().unwrap().to_string();
+        let segs = segments(&std::fs::read(&f).unwrap());
+        if name.contains("tcp") {
+            let (c, _) = crate::redis::testkit::streams(&segs);
+            assert_eq!(
+                detect(Tcp, ToServer, &c),
+                Detection::Proto(AppProto::Dns),
+                "{name}"
+            );
+            check_monotone(Tcp, ToServer, &c).unwrap();
+            tcp += 1;
+            continue;
+        }
+        for (i, (d, m)) in segs.iter().enumerate() {
+            let junk = name.starts_with("junk") && *d == ToServer && i < 3;
+            let unreadable = name.starts_with("fwdptr") && *d == ToClient && m[0] == 0x46;
+            let want = if junk || unreadable {
+                malformed += 1;
+                Detection::Unknown
+            } else {
+                udp += 1;
+                Detection::Proto(AppProto::Dns)
+            };
+            for dir in [ToServer, ToClient] {
+                assert_eq!(detect(Udp, dir, m), want, "{name} datagram {i}");
+            }
+        }
+    }
+    assert_eq!((udp, tcp, malformed), (74, 6, 5));
 }

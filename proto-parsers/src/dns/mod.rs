@@ -5,22 +5,37 @@
 //! carry until it is whole, several messages per connection: an unfinished one is at most
 //! its prefix and 65 534 bytes, which the default [`StreamParser::max_carry`] holds.
 //!
-//! A query (QR = 0) is reported as a [`DnsQuestion`] with its name decoded into the parser's
-//! scratch: dotted, lower-cased, no trailing dot, bytes outside printable ASCII and dots
-//! inside a label escaped as `\DDD` / `\.` (as dig prints them), so the name policy sees is
-//! never ambiguous. A response (QR = 1) pairs with its query by message id through a bounded
+//! A request (QR = 0) with opcode QUERY, NOTIFY or UPDATE is reported as a [`DnsQuestion`]
+//! (for UPDATE, the zone section's name and type SOA, as tshark shows it) with its name
+//! decoded into the parser's scratch: dotted, lower-cased, no trailing dot, bytes outside
+//! printable ASCII and dots inside a label escaped as `\DDD` / `\.` (as dig prints them),
+//! so the name policy sees is never ambiguous. Header bits other than QR and the opcode
+//! (AA, TC, RD, RA, the reserved Z bit, AD, CD, the rcode) and the other sections (EDNS
+//! options of any kind and size, update records with empty RDATA) do not change what is
+//! reported. A response (QR = 1) pairs with its query by message id through a bounded
 //! table; its rcode (extended by EDNS when an OPT record carries the upper bits) is the
-//! status. The message is classified by its QR bit, not by the direction it travelled.
+//! status. The message is classified by its QR bit, not by the direction it travelled:
+//! servers drop a QR = 1 message sent to them.
 //!
-//! Names are decoded with compression pointers that must point strictly before the
-//! segment that holds them (so they cannot loop), at most [`MAX_POINTERS`] jumps, at most 255
-//! bytes in wire form. Anything malformed is an anomaly for that message; the flow goes on
-//! (over TCP the length prefix keeps the framing; over UDP each datagram stands alone). A
-//! query whose question cannot be read (no question, a name that does not decode, no type)
-//! is a blinding [`ParserAnomaly::BadFraming`], and one with several questions a blinding
-//! [`ParserAnomaly::Ambiguous`] (its first question reported): never a silent skip. A query
-//! past the [`MAX_OUTSTANDING`] ones waiting is still reported; only its answer is not
-//! paired ([`ParserAnomaly::TooManyTransactions`], which does not blind).
+//! Names are decoded as the most lenient servers read them (dnsmasq, Unbound): a
+//! compression pointer may point anywhere in the message, forward too (RFC 1035 speaks of
+//! a "prior occurrence", and BIND and Knot insist on it; Wireshark and Suricata follow any
+//! pointer too). Loops are cut by the budgets: at most [`MAX_POINTERS`] jumps and
+//! [`MAX_NAME`] bytes of labels.
+//!
+//! What no server acts on is a non-blinding [`ParserAnomaly::Resync`] (the parser goes on
+//! at the next message: over UDP the next datagram, over TCP the next length prefix): a
+//! message shorter than a header, a request with an opcode no server implements (they
+//! answer NOTIMP) or without a question, a question that runs past the end of the message
+//! or uses a reserved label type (every server refuses it, FORMERR), a response whose
+//! sections do not add up (it still pairs). So a stray datagram on a DNS flow never makes
+//! it uninspectable, and the next query is reported. What some server may act on but this
+//! parser cannot read is blinding: a name past the budgets above (dnsmasq reads names of
+//! up to 1025 characters and follows 255 pointers) is [`ParserAnomaly::BadFraming`], and
+//! a request with several questions [`ParserAnomaly::Ambiguous`] (its first question
+//! reported). A query past the [`MAX_OUTSTANDING`] ones waiting is still reported; only
+//! its answer is not paired ([`ParserAnomaly::TooManyTransactions`], which does not
+//! blind).
 
 #[cfg(test)]
 mod tests;
@@ -39,14 +54,20 @@ pub const MAX_OUTSTANDING: usize = 128;
 pub const MAX_TCP_MESSAGE: usize = 2 + u16::MAX as usize;
 // What the caller carries of an unfinished message (all of it but its last byte) fits.
 const _: () = assert!(MAX_TCP_MESSAGE - 1 <= crate::contract::DEFAULT_MAX_CARRY);
-/// Compression pointers followed in one name.
-pub const MAX_POINTERS: usize = 16;
+/// Compression pointers followed in one name: as many as Unbound follows (dnsmasq 255).
+/// A compressor never chains more than a name has labels (127); only pointers to pointers
+/// come near this.
+pub const MAX_POINTERS: usize = 256;
 /// A name's longest wire form (RFC 1035).
 pub const MAX_NAME: usize = 255;
 /// Longest summary (`name TYPE`).
 pub const MAX_SUMMARY: usize = 256;
 const HEADER: usize = 12;
 const TYPE_OPT: u16 = 41;
+/// Opcodes whose requests carry a question servers act on (RFC 1035, 1996, 2136).
+pub const OPCODE_QUERY: u8 = 0;
+pub const OPCODE_NOTIFY: u8 = 4;
+pub const OPCODE_UPDATE: u8 = 5;
 
 /// Parser of one DNS flow (both directions).
 #[derive(Debug)]
@@ -79,26 +100,38 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(a))
 }
 
+/// Why a name does not decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NameError {
+    /// No server reads it either: a label or pointer past the end of the message, a
+    /// reserved label type (0x40 extended labels, obsolete; 0x80).
+    Malformed,
+    /// Past this parser's budgets ([`MAX_NAME`] bytes, [`MAX_POINTERS`] jumps), which a
+    /// lenient server may still read.
+    Limit,
+}
+
 /// Decodes the name at `start` into `out`; returns the offset just past it in the message
-/// (past the first pointer when it is compressed), or `None` when it is malformed.
-fn decode_name(msg: &[u8], start: usize, out: &mut String) -> Option<usize> {
+/// (past the first pointer when it is compressed). Pointers may go anywhere in `msg`.
+pub(crate) fn decode_name(msg: &[u8], start: usize, out: &mut String) -> Result<usize, NameError> {
     out.clear();
     let mut pos = start;
-    let mut segment = start;
     let mut end = None;
     let mut jumps = 0;
     let mut wire = 1usize;
     loop {
-        let len = *msg.get(pos)?;
+        let len = *msg.get(pos).ok_or(NameError::Malformed)?;
         match len & 0xc0 {
-            0x00 if len == 0 => return Some(end.unwrap_or(pos + 1)),
+            0x00 if len == 0 => return Ok(end.unwrap_or(pos + 1)),
             0x00 => {
                 let len = usize::from(len);
+                let label = msg
+                    .get(pos + 1..pos + 1 + len)
+                    .ok_or(NameError::Malformed)?;
                 wire += len + 1;
                 if wire > MAX_NAME {
-                    return None;
+                    return Err(NameError::Limit);
                 }
-                let label = msg.get(pos + 1..pos + 1 + len)?;
                 if !out.is_empty() {
                     out.push('.');
                 }
@@ -117,21 +150,22 @@ fn decode_name(msg: &[u8], start: usize, out: &mut String) -> Option<usize> {
                 pos += 1 + len;
             }
             0xc0 => {
-                let low = *msg.get(pos + 1)?;
+                let low = *msg.get(pos + 1).ok_or(NameError::Malformed)?;
                 let target = (usize::from(len & 0x3f) << 8) | usize::from(low);
+                if target >= msg.len() {
+                    return Err(NameError::Malformed);
+                }
                 if end.is_none() {
                     end = Some(pos + 2);
                 }
                 jumps += 1;
-                // Strictly before the segment being read: a pointer can never revisit it.
-                if jumps > MAX_POINTERS || target >= segment {
-                    return None;
+                // Forward or backward: the budgets, not the direction, end a loop.
+                if jumps > MAX_POINTERS {
+                    return Err(NameError::Limit);
                 }
                 pos = target;
-                segment = target;
             }
-            // 0x40 (extended label types, obsolete) and 0x80 (reserved).
-            _ => return None,
+            _ => return Err(NameError::Malformed),
         }
     }
 }
@@ -200,7 +234,7 @@ impl DnsParser {
             outstanding: 0,
             // Worst case: every wire byte escaped as `\DDD`.
             name: String::with_capacity(MAX_NAME * 4),
-            summary: String::with_capacity(MAX_NAME * 4 + 16),
+            summary: String::with_capacity(MAX_NAME * 4 + 32),
         }
     }
 
@@ -211,17 +245,19 @@ impl DnsParser {
     fn message(&mut self, msg: &[u8], sink: &mut dyn FactSink) {
         let (Some(msg_id), Some(flags), Some(qd)) = (be16(msg, 0), be16(msg, 2), be16(msg, 4))
         else {
-            sink.anomaly(ParserAnomaly::BadFraming);
+            // Shorter than a header: servers drop it.
+            sink.anomaly(ParserAnomaly::Resync);
             return;
         };
         let rcode = flags & 0x000f;
         if flags & 0x8000 == 0 {
-            self.query(msg, msg_id, qd, sink);
+            self.request(msg, msg_id, flags, qd, sink);
         } else {
             let (rcode, answers) = match (walk_response(msg, rcode), be16(msg, 6)) {
                 (Some(r), Some(an)) => (r, an),
                 (_, an) => {
-                    sink.anomaly(ParserAnomaly::BadFraming);
+                    // A client rejects it, or reads what it can; nothing policy judges.
+                    sink.anomaly(ParserAnomaly::Resync);
                     (rcode, an.unwrap_or(0))
                 }
             };
@@ -229,17 +265,39 @@ impl DnsParser {
         }
     }
 
-    fn query(&mut self, msg: &[u8], msg_id: u16, qd: u16, sink: &mut dyn FactSink) {
+    fn request(&mut self, msg: &[u8], msg_id: u16, flags: u16, qd: u16, sink: &mut dyn FactSink) {
+        let opcode = ((flags >> 11) & 0x0f) as u8;
+        let prefix = match opcode {
+            OPCODE_QUERY => "",
+            OPCODE_NOTIFY => "NOTIFY ",
+            OPCODE_UPDATE => "UPDATE ",
+            // IQUERY (obsolete), STATUS (never defined), DSO (no question), unassigned:
+            // servers answer NOTIMP without looking at a question.
+            _ => {
+                sink.anomaly(ParserAnomaly::Resync);
+                return;
+            }
+        };
         if qd == 0 {
-            sink.anomaly(ParserAnomaly::BadFraming);
+            // Nothing to resolve (`dig +header-only`, a cookie refresh): FORMERR or an
+            // answer with no data.
+            sink.anomaly(ParserAnomaly::Resync);
             return;
         }
-        let Some(end) = decode_name(msg, HEADER, &mut self.name) else {
-            sink.anomaly(ParserAnomaly::BadFraming);
-            return;
+        let end = match decode_name(msg, HEADER, &mut self.name) {
+            Ok(end) => end,
+            Err(NameError::Malformed) => {
+                sink.anomaly(ParserAnomaly::Resync);
+                return;
+            }
+            Err(NameError::Limit) => {
+                sink.anomaly(ParserAnomaly::BadFraming);
+                return;
+            }
         };
         let (Some(qtype), Some(qclass)) = (be16(msg, end), be16(msg, end + 2)) else {
-            sink.anomaly(ParserAnomaly::BadFraming);
+            // The question ends with the message: every server refuses it.
+            sink.anomaly(ParserAnomaly::Resync);
             return;
         };
         if qd > 1 {
@@ -256,6 +314,7 @@ impl DnsParser {
             None => sink.anomaly(ParserAnomaly::TooManyTransactions),
         }
         self.summary.clear();
+        self.summary.push_str(prefix);
         self.summary.push_str(&self.name);
         let _ = match dns_qtype_name(qtype) {
             Some(t) => write!(self.summary, " {t}"),
@@ -303,11 +362,7 @@ impl StreamParser for DnsParser {
 
     fn feed(&mut self, _dir: Direction, data: &[u8], sink: &mut dyn FactSink) -> Progress {
         if !self.tcp {
-            if data.len() < HEADER {
-                sink.anomaly(ParserAnomaly::BadFraming);
-            } else {
-                self.message(data, sink);
-            }
+            self.message(data, sink);
             return Progress::Done {
                 consumed: data.len(),
             };
@@ -324,11 +379,7 @@ impl StreamParser for DnsParser {
             let Some(msg) = rest.get(2..2 + len) else {
                 return Progress::NeedMore { consumed: pos };
             };
-            if len < HEADER {
-                sink.anomaly(ParserAnomaly::BadFraming);
-            } else {
-                self.message(msg, sink);
-            }
+            self.message(msg, sink);
             pos += 2 + len;
         }
     }
