@@ -36,6 +36,7 @@ spec:
     db: {{cidrs: [10.0.0.3/32]}}
     cache: {{cidrs: [10.0.0.4/32]}}
     my: {{cidrs: [10.0.0.5/32]}}
+    dns: {{cidrs: [10.0.0.53/32]}}
   rules:
     - {{id: web, from: [clients], to: [web], ports: [80], action: allow}}
     - {{id: no-admin, from: [\"*\"], to: [web], app: http, http: [{{paths: [/admin]}}], action: deny}}
@@ -45,6 +46,7 @@ spec:
     - {{id: my-no-drop, from: [\"*\"], to: [my], sql: [{{verbs: [DROP]}}], app: mysql, action: deny}}
     - {{id: cache, from: [clients], to: [cache], ports: [6379], app: redis, action: allow}}
     - {{id: no-flush, from: [\"*\"], to: [cache], app: redis, redis: [{{commands: [FLUSHALL]}}], action: deny}}
+    - {{id: dns, from: [clients], to: [dns], ports: [53], app: dns, dns: [{{names: [\"*.shop\"]}}], action: allow}}
 "
     )
 }
@@ -371,4 +373,48 @@ fn flows_no_rule_could_judge_are_counted_but_not_decided() {
     assert_eq!(st.uninspectable.get("unknown_protocol"), Some(&1));
     assert!(st.uninspectable_decisions.is_empty());
     assert!(r.verdicts.iter().all(|v| *v == PacketVerdict::Accept));
+}
+
+#[test]
+fn a_stray_datagram_before_a_query_is_judged_alone_and_the_query_still_is() {
+    // Junk, then a query, from the same socket (tests/data/dns/dns-junk.pcap is a real one):
+    // the junk is refused on its own, the query is read and judged, the flow goes on.
+    let snap = snapshot("");
+    let udp = |payload: &[u8]| {
+        let mut out = Vec::new();
+        PacketBuilder::ipv4(CLIENT, [10, 0, 0, 53], 64)
+            .udp(40053, 53)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    };
+    let mut q = Vec::new();
+    wire::dns_query(
+        &mut q,
+        &wire::DnsAsk {
+            id: 7,
+            name: "orders.shop",
+            qtype: 1,
+            edns: false,
+        },
+    );
+    let frames = vec![udp(b"\xde\xad\xbe\xef junk"), udp(b"more junk"), udp(&q)];
+    let r = run(&snap, WorkerConfig::default(), &frames);
+    let st = &r.worker.stats;
+    assert_eq!(
+        r.verdicts,
+        [
+            PacketVerdict::Drop,
+            PacketVerdict::Drop,
+            PacketVerdict::Accept
+        ]
+    );
+    assert_eq!(st.transactions, 1, "the query after the junk is read");
+    assert_eq!(st.tx_verdicts.get("allow", "dns"), 1);
+    assert_eq!(
+        st.uninspectable_decisions
+            .get(&("unknown_protocol", "deny")),
+        Some(&2)
+    );
+    assert_eq!(st.app_protos.get("dns"), Some(&1));
 }

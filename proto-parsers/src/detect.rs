@@ -697,10 +697,12 @@ fn redis_quoted_verb(b: &[u8], q: u8) -> Detection {
         Some(b' ' | b'\t' | b'\r' | b'\n') => {}
         Some(_) => return Unknown,
     }
-    let known = REDIS_VERBS
-        .iter()
-        .any(|v| v.eq_ignore_ascii_case(decoded));
-    if known { Proto(AppProto::Redis) } else { Unknown }
+    let known = REDIS_VERBS.iter().any(|v| v.eq_ignore_ascii_case(decoded));
+    if known {
+        Proto(AppProto::Redis)
+    } else {
+        Unknown
+    }
 }
 
 /// A command as a RESP array of bulk strings: `*<count>\r\n$`.

@@ -30,6 +30,11 @@ use std::sync::Arc;
 
 use crate::reassembly::Chunk;
 
+/// Datagrams of a UDP flow that detection looks at before it calls the flow unknown: a
+/// stray datagram (junk, a probe) before the first query must not hide the queries after
+/// it. Each one it cannot read is judged on its own (`onUninspectable`).
+pub const UDP_DETECT_DATAGRAMS: u8 = 4;
+
 /// Bytes kept per direction while detection needs more. Real protocols decide within a few
 /// dozen bytes; a peer that dribbles more than this without deciding is an unknown
 /// protocol (uninspectable where rules expect one).
@@ -313,11 +318,18 @@ pub struct Blind {
     /// The precise reason, for events and anomaly counters (`applayer.header_too_large`,
     /// `gap_before_detection`, `bad_syntax`...).
     pub detail: &'static str,
+    /// Only this datagram could not be judged (a UDP flow keeps being read): the decision
+    /// applies to it, not to the flow.
+    pub datagram: bool,
 }
 
 impl Blind {
     pub const fn new(cause: Uninspectable, detail: &'static str) -> Self {
-        Blind { cause, detail }
+        Blind {
+            cause,
+            detail,
+            datagram: false,
+        }
     }
 
     /// A parser anomaly that blinds ([`ParserAnomaly::blinds`]), as a cause.
@@ -402,6 +414,8 @@ pub struct FlowInspector {
     carry: [Carry; 2],
     /// Some payload was seen (a flow without any has no application protocol to report).
     saw_data: bool,
+    /// UDP: datagrams no detector recognised so far.
+    undetected: u8,
 }
 
 fn ix(d: Direction) -> usize {
@@ -428,6 +442,7 @@ impl FlowInspector {
             unknown: [false; 2],
             carry: [Carry::new(), Carry::new()],
             saw_data: false,
+            undetected: 0,
         }
     }
 
@@ -529,6 +544,20 @@ impl FlowInspector {
         self.saw_data = true;
         let mut event = InspectEvent::NOTHING;
         if let Phase::Detecting = self.phase {
+            if self.udp
+                && self.undetected + 1 < UDP_DETECT_DATAGRAMS
+                && detect::detect(self.transport(), dir, data) == Detection::Unknown
+            {
+                // This datagram alone: the next one may still be the protocol.
+                self.undetected += 1;
+                return InspectEvent {
+                    detected: None,
+                    blind: Some(Blind {
+                        datagram: true,
+                        ..Blind::new(Uninspectable::UnknownProtocol, "undetected_datagram")
+                    }),
+                };
+            }
             let (app, why) = match self.detect(dir, data, counters) {
                 Some(found) => found,
                 None => return InspectEvent::NOTHING,

@@ -263,18 +263,34 @@ fn carry_is_bounded() {
 }
 
 #[test]
-fn udp_decides_on_the_first_datagram() {
+fn udp_judges_stray_datagrams_alone_then_decides() {
+    // A stray datagram before the first query must not hide the queries after it: each of
+    // the first few undetected ones is blind on its own; after that the flow is unknown.
     let reg = ParserRegistry::empty();
     let mut c = InspectCounters::default();
     let mut f = FlowInspector::new(true);
-    let e = f.on_chunk(
-        Direction::ToServer,
-        Chunk::Data(b"\x01\x02\x03"),
-        &reg,
-        &mut NullSink,
-        &mut c,
-        &mut CarryBudget::unlimited(),
-    );
+    let mut feed = |b: &[u8]| {
+        f.on_chunk(
+            Direction::ToServer,
+            Chunk::Data(b),
+            &reg,
+            &mut NullSink,
+            &mut c,
+            &mut CarryBudget::unlimited(),
+        )
+    };
+    for _ in 1..UDP_DETECT_DATAGRAMS {
+        let e = feed(b"\x01\x02\x03");
+        assert_eq!(e.detected, None);
+        assert_eq!(
+            e.blind,
+            Some(Blind {
+                datagram: true,
+                ..Blind::new(Uninspectable::UnknownProtocol, "undetected_datagram")
+            })
+        );
+    }
+    let e = feed(b"\x01\x02\x03");
     assert_eq!(
         e,
         InspectEvent {

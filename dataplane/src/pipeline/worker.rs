@@ -968,8 +968,7 @@ impl Worker {
             return PacketVerdict::Accept;
         }
         let buf = std::mem::take(&mut self.frag_buf);
-        if self.checksums.mode() == ChecksumMode::Validate
-            && !l4_checksum_ok(src, dst, proto, &buf)
+        if self.checksums.mode() == ChecksumMode::Validate && !l4_checksum_ok(src, dst, proto, &buf)
         {
             // The receiver discards the datagram; the last fragment is dropped so it cannot
             // complete it either.
@@ -1553,6 +1552,9 @@ impl Worker {
             // Decided once per flow; a denied flow keeps being dropped below.
             return PacketVerdict::Accept;
         }
+        if b.datagram {
+            return self.on_blind_datagram(h, b, ts_ns, snap);
+        }
         flow.blind = Some(b);
         *self
             .stats
@@ -1594,6 +1596,77 @@ impl Worker {
             self.alert(id, h, ts_ns);
         }
         packet_verdict(&d, is_tcp)
+    }
+
+    /// One datagram of a UDP flow no detector recognised (the flow is still being read):
+    /// `onUninspectable` decides that datagram, where a rule could have judged it.
+    fn on_blind_datagram(
+        &mut self,
+        h: crate::flow::Handle,
+        b: Blind,
+        ts_ns: u64,
+        snap: &Arc<PolicySnapshot>,
+    ) -> PacketVerdict {
+        let Some(flow) = self.flows.value_mut(h) else {
+            return PacketVerdict::Accept;
+        };
+        *self
+            .stats
+            .uninspectable
+            .entry(b.cause.as_str())
+            .or_default() += 1;
+        let (src, dst) = flow_endpoints(flow, snap);
+        let transport = policy_transport(flow.proto);
+        if !snap.l7_governed(&src, &dst, flow.server.1, transport, Some(AppProto::Udp)) {
+            return PacketVerdict::Accept;
+        }
+        let d = snap.judge_uninspectable(&src, &dst, b.cause);
+        *self
+            .stats
+            .uninspectable_decisions
+            .entry((b.cause.as_str(), d.action.as_str()))
+            .or_default() += 1;
+        self.anomaly(
+            ts_ns,
+            "applayer",
+            "applayer.undetected_datagram",
+            Some(h),
+            None,
+        );
+        let first = self
+            .flows
+            .value_mut(h)
+            .is_some_and(|f| !std::mem::replace(&mut f.alerted, true));
+        if first && is_alert(&d) {
+            // One alert per flow: a stream of junk datagrams is counted, not logged each.
+            self.decision_alert(h, &d, snap, ts_ns);
+        }
+        packet_verdict(&d, false)
+    }
+
+    /// An `alert` for a decision about the flow that is not its own (one datagram's).
+    fn decision_alert(
+        &mut self,
+        h: crate::flow::Handle,
+        d: &Decision,
+        snap: &PolicySnapshot,
+        ts_ns: u64,
+    ) {
+        self.stats.alerts += 1;
+        let Some(flow) = self.flows.value(h) else {
+            return;
+        };
+        let enforcing = self.cfg.enforcing;
+        let mut e = Event::new(Timestamp(ts_ns), "alert");
+        self.cid.clear();
+        fill_flow_fields(&mut e, flow, &mut self.cid, enforcing);
+        e.policy_verdict = Some(policy_verdict(snap, d, enforcing));
+        e.alert = Some(alert_obj(snap, d, flow, None, enforcing));
+        if d.enforce && enforcing {
+            e.verdict = Some(IpsVerdict::drop(false));
+        }
+        e.write_line(&mut self.out);
+        self.stats.events += 1;
     }
 
     /// A flow that ended blind (bytes missing at its close): no packet is left to drop, but

@@ -375,7 +375,6 @@ fn negatives() -> Vec<(&'static str, Transport, Direction, Vec<u8>)> {
     vec![
         ("quoted_non_verb", Tcp, ToServer, s(b"\"xyzzy\" world\r\n")),
         ("quoted_verb_glued", Tcp, ToServer, s(b"\"GET\"x\r\n")),
-
         (
             "ssh_client",
             Tcp,
