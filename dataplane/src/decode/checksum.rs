@@ -171,13 +171,13 @@ impl Checksums {
         src: IpAddr,
         dst: IpAddr,
         proto: u8,
-        ip_header_ok: bool,
+        ip_header: super::IpHeader<'_>,
         l4: &[u8],
     ) -> (bool, Option<ChecksumMode>) {
         match self.mode {
             ChecksumMode::Ignore => (true, None),
             ChecksumMode::Validate => {
-                let ok = ip_header_ok && (l4.is_empty() || l4_checksum_ok(src, dst, proto, l4));
+                let ok = ip_header.ok() && (l4.is_empty() || l4_checksum_ok(src, dst, proto, l4));
                 if !ok {
                     self.failed += 1;
                 }
@@ -188,7 +188,7 @@ impl Checksums {
                     return (true, None);
                 }
                 self.checked += 1;
-                let ok = ip_header_ok && (l4.is_empty() || l4_checksum_ok(src, dst, proto, l4));
+                let ok = ip_header.ok() && (l4.is_empty() || l4_checksum_ok(src, dst, proto, l4));
                 self.bad += u32::from(!ok);
                 if self.checked < AUTO_SAMPLE {
                     return (true, None);
@@ -280,19 +280,25 @@ mod tests {
         let mut decided = None;
         for i in 0..AUTO_SAMPLE {
             let seg = if i % 2 == 0 { &bad[..] } else { l4 };
-            let (ok, d2) = c.check(s, d, PROTO_TCP, ipv4_header_ok(ip), seg);
+            let (ok, d2) = c.check(s, d, PROTO_TCP, super::super::IpHeader::V4(ip), seg);
             assert!(ok);
             decided = decided.or(d2);
         }
         assert_eq!(decided, Some(ChecksumMode::Ignore));
-        assert!(c.check(s, d, PROTO_TCP, ipv4_header_ok(ip), &bad).0);
+        assert!(
+            c.check(s, d, PROTO_TCP, super::super::IpHeader::V4(ip), &bad)
+                .0
+        );
         // Clean: validate, and from then on a bad one fails.
         let mut c = Checksums::new(ChecksumMode::Auto);
         for _ in 0..AUTO_SAMPLE {
-            c.check(s, d, PROTO_TCP, ipv4_header_ok(ip), l4);
+            c.check(s, d, PROTO_TCP, super::super::IpHeader::V4(ip), l4);
         }
         assert_eq!(c.mode(), ChecksumMode::Validate);
-        assert!(!c.check(s, d, PROTO_TCP, ipv4_header_ok(ip), &bad).0);
+        assert!(
+            !c.check(s, d, PROTO_TCP, super::super::IpHeader::V4(ip), &bad)
+                .0
+        );
         assert_eq!(c.failed, 1);
         assert_eq!(auto_decides(10, 1), ChecksumMode::Validate);
         assert_eq!(auto_decides(10, 2), ChecksumMode::Ignore);

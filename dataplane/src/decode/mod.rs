@@ -128,11 +128,37 @@ pub struct Packet<'a> {
     /// IP protocol number of the transport (after IPv6 extension headers).
     pub proto: u8,
     pub transport: Transport<'a>,
-    /// The IPv4 header's checksum holds (always true for IPv6, which has none).
-    pub ip_header_ok: bool,
+    /// The IPv4 header, for its checksum (checked only where checksums are validated).
+    pub ip_header: IpHeader<'a>,
     /// The transport header and its data, as the datagram carries them; empty when the
     /// capture cut the datagram short (its checksum cannot be checked).
     pub l4: &'a [u8],
+}
+
+/// An IP header as far as its checksum goes. Two are equal when their checksums agree
+/// (the fast path keeps the bytes, etherparse's path the answer).
+#[derive(Clone, Copy, Debug, Eq)]
+pub enum IpHeader<'a> {
+    /// An IPv4 header's bytes, checksum not computed yet.
+    V4(&'a [u8]),
+    /// Already known (IPv6 has no header checksum: true).
+    Checked(bool),
+}
+
+impl PartialEq for IpHeader<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.ok() == other.ok()
+    }
+}
+
+impl IpHeader<'_> {
+    /// Whether the header's checksum holds.
+    pub fn ok(&self) -> bool {
+        match self {
+            IpHeader::V4(h) => checksum::ipv4_header_ok(h),
+            IpHeader::Checked(ok) => *ok,
+        }
+    }
 }
 
 /// What one frame decoded to.
@@ -235,7 +261,7 @@ fn ethernet_ipv4_tcp(frame: &[u8]) -> Option<Packet<'_>> {
         src: IpAddr::V4(Ipv4Addr::new(s0, s1, s2, s3)),
         dst: IpAddr::V4(Ipv4Addr::new(d0, d1, d2, d3)),
         proto: PROTO_TCP,
-        ip_header_ok: checksum::ipv4_header_ok(ip.get(..header_len)?),
+        ip_header: IpHeader::V4(ip.get(..header_len)?),
         l4: tcp,
         transport: Transport::Tcp(TcpInfo {
             sport: u16::from_be_bytes([sp0, sp1]),
@@ -323,7 +349,7 @@ fn stop_error(layer: Layer, err: &etherparse::err::packet::SliceError) -> Decode
 }
 
 fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> {
-    let (src, dst, payload, frag, ip_header_ok) = match &p.net {
+    let (src, dst, payload, frag, ip_header) = match &p.net {
         None => {
             // A frame whose payload is not IP (or whose IP header was cut short).
             return match &p.stop_err {
@@ -346,7 +372,7 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> 
                 IpAddr::V4(Ipv4Addr::from(h.destination())),
                 v4.payload(),
                 frag,
-                checksum::ipv4_header_ok(h.slice()),
+                IpHeader::Checked(checksum::ipv4_header_ok(h.slice())),
             )
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
@@ -371,7 +397,7 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> 
                 IpAddr::V6(Ipv6Addr::from(h.destination())),
                 v6.payload(),
                 frag,
-                true,
+                IpHeader::Checked(true),
             )
         }
     };
@@ -392,7 +418,7 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> 
                 more,
                 payload: payload.payload,
             },
-            ip_header_ok,
+            ip_header,
             l4: &[],
         }));
     }
@@ -410,7 +436,7 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> 
         dst,
         proto,
         transport,
-        ip_header_ok,
+        ip_header,
         l4,
     }))
 }

@@ -294,7 +294,7 @@ pub fn sample_checksums(paths: &[PathBuf]) -> Result<(u32, u32), ReplayError> {
             {
                 checked += 1;
                 let ok =
-                    ip.ip_header_ok && checksum::l4_checksum_ok(ip.src, ip.dst, ip.proto, ip.l4);
+                    ip.ip_header.ok() && checksum::l4_checksum_ok(ip.src, ip.dst, ip.proto, ip.l4);
                 bad += u32::from(!ok);
             }
         });

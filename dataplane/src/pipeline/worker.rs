@@ -826,7 +826,7 @@ impl Worker {
             }
             Ok(Decoded::Ip(p)) => match p.transport {
                 Transport::Fragment { .. }
-                    if !p.ip_header_ok && self.checksums.mode() == ChecksumMode::Validate =>
+                    if self.checksums.mode() == ChecksumMode::Validate && !p.ip_header.ok() =>
                 {
                     self.bad_checksum(ts_ns)
                 }
@@ -846,7 +846,7 @@ impl Worker {
                     t,
                     orig_len,
                     snap,
-                    (p.ip_header_ok, p.l4),
+                    (p.ip_header, p.l4),
                 ),
             },
         };
@@ -879,9 +879,9 @@ impl Worker {
         src: IpAddr,
         dst: IpAddr,
         proto: u8,
-        (ip_header_ok, l4): (bool, &[u8]),
+        (ip_header, l4): (decode::IpHeader<'_>, &[u8]),
     ) -> bool {
-        let (ok, decided) = self.checksums.check(src, dst, proto, ip_header_ok, l4);
+        let (ok, decided) = self.checksums.check(src, dst, proto, ip_header, l4);
         if let Some(mode) = decided {
             tracing::info!(
                 checksums = mode.as_str(),
@@ -977,7 +977,16 @@ impl Worker {
         }
         let v = match decode::decode_reassembled(proto, &buf) {
             // Its checksum was checked above, over the whole datagram.
-            Ok(t) => self.transport(ts_ns, src, dst, proto, t, orig_len, snap, (true, &[])),
+            Ok(t) => self.transport(
+                ts_ns,
+                src,
+                dst,
+                proto,
+                t,
+                orig_len,
+                snap,
+                (decode::IpHeader::Checked(true), &[]),
+            ),
             Err(e) => {
                 self.decode_error(e, ts_ns);
                 PacketVerdict::Accept
@@ -997,7 +1006,7 @@ impl Worker {
         t: Transport<'_>,
         orig_len: u32,
         snap: &Arc<PolicySnapshot>,
-        csum: (bool, &[u8]),
+        csum: (decode::IpHeader<'_>, &[u8]),
     ) -> PacketVerdict {
         let (sport, dport, tcp, payload, icmp) = match t {
             Transport::Tcp(tcp) => (tcp.sport, tcp.dport, Some(tcp), tcp.payload, (0, 0)),
@@ -1043,7 +1052,11 @@ impl Worker {
             Some(f) => src_is_lo == f.client_is_lo,
             None => first_sender_is_client(flags, sport, dport),
         };
-        if (from_client || self.checksums.mode() == ChecksumMode::Auto)
+        // A client's bare ACK carries nothing judged (only the server's acknowledgements
+        // matter, for what the client's stream keeps): not worth its checksum.
+        let bare_ack = tcp
+            .is_some_and(|t| t.payload.is_empty() && t.flags & !tcp_flags::PSH == tcp_flags::ACK);
+        if ((from_client && !bare_ack) || self.checksums.mode() == ChecksumMode::Auto)
             && !self.checksum_ok(src, dst, proto, csum)
         {
             return self.bad_checksum(ts_ns);
