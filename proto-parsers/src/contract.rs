@@ -136,6 +136,18 @@ pub const DEFAULT_MAX_CARRY: usize = 64 * 1024;
 pub trait FactSink {
     fn fact(&mut self, fact: &Fact<'_>);
     fn anomaly(&mut self, a: ParserAnomaly);
+
+    /// A fact about a connection tunnelled through this one (the bytes after an accepted
+    /// HTTP `CONNECT`): the caller reports it, but it is not a request to this
+    /// connection's server, so a sink that judges requests may treat it apart.
+    fn tunnelled(&mut self, fact: &Fact<'_>) {
+        self.fact(fact);
+    }
+
+    /// An anomaly of a tunnelled connection's parser (see [`FactSink::tunnelled`]).
+    fn tunnelled_anomaly(&mut self, a: ParserAnomaly) {
+        self.anomaly(a);
+    }
 }
 
 /// Something a parser learnt about the flow. Protocol parsers add their own typed variants
@@ -169,6 +181,15 @@ pub enum Fact<'a> {
         summary: &'a [u8],
         detail: ResponseDetail<'a>,
     },
+    /// An interim answer to transaction `id` that is reported on its own while the final
+    /// response is still to come, under the same id: HTTP's `101 Switching Protocols` to
+    /// `h2c`, after which the request's real response arrives over HTTP/2 (its stream 1).
+    Interim {
+        app: AppProto,
+        id: u32,
+        status: u32,
+        summary: &'a [u8],
+    },
     /// Transaction `id` was still waiting for its response when the flow ended.
     Unanswered { app: AppProto, id: u32 },
     /// From here on the parser cannot read the flow, for a reason that is not an attack by
@@ -182,6 +203,7 @@ impl Fact<'_> {
         match self {
             Fact::Transaction { app, .. }
             | Fact::Response { app, .. }
+            | Fact::Interim { app, .. }
             | Fact::Unanswered { app, .. }
             | Fact::Opaque { app, .. } => *app,
         }
@@ -402,6 +424,7 @@ mod tests {
                 Fact::Response { id, summary, .. } => {
                     format!("rx {id} {}", String::from_utf8_lossy(summary))
                 }
+                Fact::Interim { id, status, .. } => format!("interim {id} {status}"),
                 Fact::Unanswered { id, .. } => format!("unanswered {id}"),
                 Fact::Opaque { reason, .. } => format!("opaque {}", reason.as_str()),
             };

@@ -185,6 +185,14 @@ impl Carry {
         self.push(&[], max, budget, drive)
     }
 
+    /// Takes what is carried out (for a reader that starts afresh on it: the connection
+    /// tunnelled through an HTTP `CONNECT`), returning its charge.
+    pub fn take(&mut self, budget: &mut CarryBudget) -> Vec<u8> {
+        let bytes = std::mem::take(&mut self.buf);
+        self.settle(budget);
+        bytes
+    }
+
     /// Drops what is carried (a gap, the end of the flow) and returns its charge.
     pub fn clear(&mut self, budget: &mut CarryBudget) {
         self.buf.clear();

@@ -11,18 +11,29 @@
 //! parser is replaced, once, by [`Http2Parser::after_upgrade_from`] with the upgrade
 //! request's transaction id. What the HTTP/1 parser left unconsumed goes to the new parser:
 //! first the client's bytes after the upgrade request (its preface, which came earlier on
-//! the wire), then the server's bytes after the `101`. The `101` itself is not reported as
-//! the request's response: the request is HTTP/2 stream 1, and its real response (`200`,
-//! `404`...) comes from the HTTP/2 parser under the same transaction id. Any other `101`
-//! (WebSocket) leaves the HTTP/1 parser in charge, which makes the flow a tunnel. The
+//! the wire), then the server's bytes after the `101`. The `101` is reported as an interim
+//! answer ([`Fact::Interim`]): the request is HTTP/2 stream 1, and its final response
+//! (`200`, `404`...) comes from the HTTP/2 parser under the same transaction id. Any other
+//! `101` (WebSocket) leaves the HTTP/1 parser in charge, which makes the flow a tunnel. The
 //! flow's detected protocol ([`FlowInspector::app`]) stays `http`.
+//!
+//! HTTP `CONNECT`: once the proxy answers `2xx`, the bytes that follow are the tunnelled
+//! connection's, from its first byte. The inspector detects their protocol afresh and
+//! reads them with that protocol's parser (a TLS ClientHello's SNI, the requests of plain
+//! HTTP), as Suricata and tshark do. Their transactions are numbered after the `CONNECT`
+//! request's, so ids stay unique on the flow, and reported as tunnelled
+//! ([`FactSink::tunnelled`]): they are requests to the `CONNECT` target, not to the flow's
+//! server, so the policy judges the `CONNECT` (its target is the request's path and
+//! host) and the records of what went through the tunnel carry that decision. The flow's
+//! protocol stays `http`; a tunnelled protocol no detector recognises, or one its parser
+//! gives up on, ends inspection without a blind decision.
 
 use control::Uninspectable;
 use proto_parsers::contract::{Fact, FactSink, Invalid, OpaqueReason, ParserAnomaly, StreamParser};
 use proto_parsers::detect::{self, Detection};
 use proto_parsers::driver::{Carry, CarryBudget, Stop, drive};
 use proto_parsers::facts::{HttpResponse, ResponseDetail};
-use proto_parsers::http1::{self, Http1Parser};
+use proto_parsers::http1::{self, Http1Parser, Switch};
 use proto_parsers::http2::Http2Parser;
 use proto_parsers::{AppProto, Direction};
 
@@ -174,15 +185,23 @@ impl Parser {
         }
     }
 
-    /// Feeds `data` until the parser needs more: how much it consumed in all, and, when the
-    /// HTTP/1 parser switched the connection to HTTP/2 on the way, the transaction id of
-    /// the upgraded request (HTTP/2 stream 1).
+    /// Feeds `data` until the parser needs more: how much it consumed in all, and the
+    /// hand-over the HTTP/1 parser made on the way, if any. The parser's transaction ids
+    /// are reported `base` higher (the parser of a tunnelled connection counts from 0).
     fn drive(
         &mut self,
         dir: Direction,
         data: &[u8],
         sink: &mut dyn FactSink,
-    ) -> Result<(usize, Option<u32>), Invalid> {
+        base: u32,
+    ) -> Result<(usize, Option<Handover>), Invalid> {
+        let mut shifted;
+        let sink: &mut dyn FactSink = if base == 0 {
+            sink
+        } else {
+            shifted = Shift { inner: sink, base };
+            &mut shifted
+        };
         let (parser, next_tx) = match self {
             Parser::Dyn(p) => return drive(p.as_mut(), dir, data, sink).map(|n| (n, None)),
             Parser::Http1 { parser, next_tx } => (parser, next_tx),
@@ -195,22 +214,75 @@ impl Parser {
         let r = drive(parser.as_mut(), dir, data, &mut watch);
         *next_tx = watch.next_tx;
         let held = watch.held.take();
-        let switched = parser.upgraded_to() == Some(AppProto::Http2);
-        match held {
-            // The request's response will come from HTTP/2 stream 1.
-            Some(h) if switched => return r.map(|n| (n, Some(h.id))),
-            Some(h) => h.deliver(sink),
-            None => {}
+        match parser.switched() {
+            Some(Switch::H2c) => {
+                // A `101` with no request waiting (reported as unsolicited): stream 1 gets
+                // the next free id, so it cannot be paired with an earlier request.
+                let tx = held.as_ref().map_or(*next_tx, |h| h.id);
+                if let Some(h) = held {
+                    // The request's final response will come from HTTP/2 stream 1.
+                    h.deliver_interim(sink);
+                }
+                r.map(|n| (n, Some(Handover::H2c(tx))))
+            }
+            Some(Switch::Connect) => r.map(|n| (n, Some(Handover::Connect(*next_tx)))),
+            None => {
+                if let Some(h) = held {
+                    h.deliver(sink);
+                }
+                r.map(|n| (n, None))
+            }
         }
-        // A `101` with no request waiting (reported as unsolicited): stream 1 gets the next
-        // free id, so it cannot be paired with an earlier request.
-        r.map(|n| (n, switched.then_some(*next_tx)))
+    }
+
+    /// Ends the parser: what is still waiting is reported unanswered, ids `base` higher.
+    fn end(&mut self, sink: &mut dyn FactSink, base: u32) {
+        if base == 0 {
+            self.as_dyn().end(sink);
+        } else {
+            self.as_dyn().end(&mut Shift { inner: sink, base });
+        }
+    }
+}
+
+/// What the HTTP/1 parser handed the connection over to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Handover {
+    /// HTTP/2, whose stream 1 is transaction `.0` (the upgrade request).
+    H2c(u32),
+    /// A tunnelled connection, whose transactions count from `.0`.
+    Connect(u32),
+}
+
+/// Reports what the parser of a connection tunnelled through `CONNECT` finds, as
+/// tunnelled ([`FactSink::tunnelled`]), with its transaction ids `base` higher: that
+/// parser counts from 0, after the outer connection's own requests.
+struct Shift<'a> {
+    inner: &'a mut dyn FactSink,
+    base: u32,
+}
+
+impl FactSink for Shift<'_> {
+    fn fact(&mut self, fact: &Fact<'_>) {
+        let mut f = *fact;
+        match &mut f {
+            Fact::Transaction { id, .. }
+            | Fact::Response { id, .. }
+            | Fact::Interim { id, .. }
+            | Fact::Unanswered { id, .. } => *id = id.wrapping_add(self.base),
+            Fact::Opaque { .. } => {}
+        }
+        self.inner.tunnelled(&f);
+    }
+
+    fn anomaly(&mut self, a: ParserAnomaly) {
+        self.inner.tunnelled_anomaly(a);
     }
 }
 
 /// A `101 Switching Protocols` response held back while the HTTP/1 parser decides what it
-/// switched to: an `h2c` upgrade drops it (the request's final response comes over HTTP/2);
-/// anything else gets it delivered as it was.
+/// switched to: after an `h2c` upgrade it is the request's interim answer (the final
+/// response comes over HTTP/2); anything else gets it delivered as its response.
 struct Held101 {
     id: u32,
     summary: [u8; http1::MAX_SUMMARY],
@@ -223,6 +295,16 @@ struct Held101 {
 const HELD_CT: usize = 128;
 
 impl Held101 {
+    /// As the request's interim answer: its final response follows over HTTP/2.
+    fn deliver_interim(&self, sink: &mut dyn FactSink) {
+        sink.fact(&Fact::Interim {
+            app: AppProto::Http,
+            id: self.id,
+            status: 101,
+            summary: self.summary.get(..self.summary_len).unwrap_or_default(),
+        });
+    }
+
     fn deliver(&self, sink: &mut dyn FactSink) {
         sink.fact(&Fact::Response {
             app: AppProto::Http,
@@ -416,6 +498,10 @@ pub struct FlowInspector {
     saw_data: bool,
     /// UDP: datagrams no detector recognised so far.
     undetected: u8,
+    /// Reading a connection tunnelled through `CONNECT`: its protocol is not the flow's.
+    tunnelled: bool,
+    /// What the parser's transaction ids are reported above (see [`Shift`]).
+    tx_base: u32,
 }
 
 fn ix(d: Direction) -> usize {
@@ -443,6 +529,8 @@ impl FlowInspector {
             carry: [Carry::new(), Carry::new()],
             saw_data: false,
             undetected: 0,
+            tunnelled: false,
+            tx_base: 0,
         }
     }
 
@@ -510,7 +598,7 @@ impl FlowInspector {
                 let app = self.fallback();
                 self.finish_detection(app);
                 InspectEvent {
-                    detected: Some(app),
+                    detected: (!self.tunnelled).then_some(app),
                     blind: Some(Blind::new(Uninspectable::Gap, "gap_before_detection")),
                 }
             }
@@ -564,11 +652,15 @@ impl FlowInspector {
             };
             let recognised = !matches!(app, AppProto::Tcp | AppProto::Udp);
             counters.detected += u64::from(recognised);
-            event.detected = Some(app);
-            if let Some(why) = why {
-                // Bytes that no detector recognised: a rule that expects a protocol here
-                // cannot judge them (the peer may speak it in a form detection missed).
-                event.blind = Some(Blind::new(Uninspectable::UnknownProtocol, why));
+            // A tunnelled connection's protocol is not the flow's, which policy judged.
+            if !self.tunnelled {
+                event.detected = Some(app);
+                if let Some(why) = why {
+                    // Bytes that no detector recognised: a rule that expects a protocol
+                    // here cannot judge them (the peer may speak it in a form detection
+                    // missed).
+                    event.blind = Some(Blind::new(Uninspectable::UnknownProtocol, why));
+                }
             }
             let buffered = std::mem::take(&mut self.detect_buf);
             self.finish_detection(app);
@@ -582,7 +674,7 @@ impl FlowInspector {
                     continue;
                 };
                 if !b.is_empty() && d != dir {
-                    event.merge(self.feed(d, b, sink, counters, budget));
+                    event.merge(self.feed(d, b, registry, sink, counters, budget));
                 }
             }
             if let Some(b) = buffered.get(ix(dir))
@@ -590,12 +682,12 @@ impl FlowInspector {
             {
                 let mut all = b.clone();
                 all.extend_from_slice(data);
-                event.merge(self.feed(dir, &all, sink, counters, budget));
+                event.merge(self.feed(dir, &all, registry, sink, counters, budget));
                 return event;
             }
         }
         if let Phase::Parsing(_) = self.phase {
-            event.merge(self.feed(dir, data, sink, counters, budget));
+            event.merge(self.feed(dir, data, registry, sink, counters, budget));
         }
         event
     }
@@ -689,14 +781,16 @@ impl FlowInspector {
             }
         }
         if let Phase::Parsing(p) = &mut self.phase {
-            p.as_dyn().end(sink);
+            p.end(sink, self.tx_base);
         }
         self.stop(budget);
         event
     }
 
     fn finish_detection(&mut self, app: AppProto) {
-        self.app = Some(app);
+        if !self.tunnelled {
+            self.app = Some(app);
+        }
         self.detect_buf = [Vec::new(), Vec::new()];
         self.phase = Phase::Done;
     }
@@ -715,12 +809,20 @@ impl FlowInspector {
         &mut self,
         dir: Direction,
         data: &[u8],
+        registry: &ParserRegistry,
         sink: &mut dyn FactSink,
         counters: &mut InspectCounters,
         budget: &mut CarryBudget,
     ) -> InspectEvent {
         match self.feed_parser(dir, data, sink, budget) {
-            Ok(()) => InspectEvent::NOTHING,
+            Ok(None) => InspectEvent::NOTHING,
+            Ok(Some(next_tx)) => self.enter_tunnel(next_tx, registry, sink, counters, budget),
+            Err(_) if self.tunnelled => {
+                // What the tunnelled connection carries is not a request to the flow's
+                // server: reading it stops, nothing the policy judges was hidden.
+                self.stop(budget);
+                InspectEvent::NOTHING
+            }
             Err(Stop::Overflow) => {
                 counters.carry_overflow += 1;
                 self.stop(budget);
@@ -740,33 +842,37 @@ impl FlowInspector {
         }
     }
 
+    /// Feeds the parser through the direction's carry. `Some(next_tx)` when the proxy
+    /// accepted a `CONNECT` on the way: the carries hold the tunnelled connection's first
+    /// bytes, and its transactions count from `next_tx`.
     fn feed_parser(
         &mut self,
         dir: Direction,
         data: &[u8],
         sink: &mut dyn FactSink,
         budget: &mut CarryBudget,
-    ) -> Result<(), Stop> {
+    ) -> Result<Option<u32>, Stop> {
+        let base = self.tx_base;
         let Phase::Parsing(parser) = &mut self.phase else {
-            return Ok(());
+            return Ok(None);
         };
         let Some(carry) = self.carry.get_mut(ix(dir)) else {
-            return Ok(());
+            return Ok(None);
         };
         if self.udp {
             // A datagram is a whole message: whatever the parser left is not the start of
             // the next one.
             return parser
-                .drive(dir, data, sink)
-                .map(|_| ())
+                .drive(dir, data, sink, base)
+                .map(|_| None)
                 .map_err(Stop::Invalid);
         }
         let mut switched = None;
         carry.push_until(data, budget, |d| {
-            parser.drive(dir, d, sink).map(|(consumed, s)| {
+            parser.drive(dir, d, sink, base).map(|(consumed, s)| {
                 switched = s;
-                // After an h2c hand-over the rest is HTTP/2's to read: it is fed again
-                // to the new parser below, so it only has to fit under that one's limit.
+                // After a hand-over the rest is the next reader's: it is fed again to it
+                // below, so it only has to fit under that one's limit.
                 let max = match s {
                     Some(_) => usize::MAX,
                     None => parser.as_dyn().max_carry(),
@@ -774,12 +880,16 @@ impl FlowInspector {
                 (consumed, max)
             })
         })?;
-        if let Some(tx) = switched {
-            self.hand_over(tx, sink);
-            self.refeed(other(dir), sink, budget)?;
-            self.refeed(dir, sink, budget)?;
+        match switched {
+            Some(Handover::H2c(tx)) => {
+                self.hand_over(tx, sink);
+                self.refeed(other(dir), sink, budget)?;
+                self.refeed(dir, sink, budget)?;
+                Ok(None)
+            }
+            Some(Handover::Connect(next_tx)) => Ok(Some(next_tx)),
+            None => Ok(None),
         }
-        Ok(())
     }
 
     /// The HTTP/1 parser saw the server accept `Upgrade: h2c` for request `tx`: HTTP/2 reads
@@ -789,8 +899,41 @@ impl FlowInspector {
         if let Phase::Parsing(mut old) = std::mem::replace(&mut self.phase, Phase::Parsing(next)) {
             // Requests still waiting in HTTP/1 (none with a conforming client, which waits
             // for the 101) are reported unanswered rather than forgotten.
-            old.as_dyn().end(sink);
+            old.end(sink, self.tx_base);
         }
+    }
+
+    /// The proxy accepted a `CONNECT`: what follows is the tunnelled connection, read from
+    /// its first byte as a connection of its own (detected afresh, then parsed), its
+    /// transactions numbered from `next_tx` of the parser that saw the `CONNECT`.
+    fn enter_tunnel(
+        &mut self,
+        next_tx: u32,
+        registry: &ParserRegistry,
+        sink: &mut dyn FactSink,
+        counters: &mut InspectCounters,
+        budget: &mut CarryBudget,
+    ) -> InspectEvent {
+        if let Phase::Parsing(mut old) = std::mem::replace(&mut self.phase, Phase::Detecting) {
+            old.end(sink, self.tx_base);
+        }
+        self.tunnelled = true;
+        self.tx_base = self.tx_base.wrapping_add(next_tx);
+        self.unknown = [false; 2];
+        self.detect_buf = [Vec::new(), Vec::new()];
+        // The client's bytes first: it speaks first in every protocol detected here, and
+        // its bytes after the `CONNECT` came before the proxy's answer on the wire.
+        let first = [self.carry[0].take(budget), self.carry[1].take(budget)];
+        let mut event = InspectEvent::NOTHING;
+        for (d, bytes) in [Direction::ToServer, Direction::ToClient]
+            .into_iter()
+            .zip(first)
+        {
+            if !bytes.is_empty() {
+                event.merge(self.on_data(d, &bytes, registry, sink, counters, budget));
+            }
+        }
+        event
     }
 
     /// Feeds what the carry of `dir` holds to the current parser.
@@ -807,8 +950,11 @@ impl FlowInspector {
             return Ok(());
         };
         let max = parser.as_dyn().max_carry();
+        let base = self.tx_base;
         carry.refeed(max, budget, |d| {
-            parser.drive(dir, d, sink).map(|(consumed, _)| consumed)
+            parser
+                .drive(dir, d, sink, base)
+                .map(|(consumed, _)| consumed)
         })
     }
 }

@@ -369,6 +369,12 @@ impl FactSink for Facts {
                 summary,
                 ..
             } => format!("rx {} {id} {status:?} [{}]", app.as_str(), s(summary)),
+            Fact::Interim {
+                app,
+                id,
+                status,
+                summary,
+            } => format!("interim {} {id} {status} [{}]", app.as_str(), s(summary)),
             Fact::Unanswered { app, id } => format!("unanswered {} {id}", app.as_str()),
             Fact::Opaque { reason, .. } => format!("opaque {}", reason.as_str()),
         });
@@ -451,8 +457,9 @@ fn h2c_upgrade_by_curl_is_followed_into_http2() {
         facts,
         [
             "tx http 0 GET /index.html host=10.99.11.2:8082",
-            // Stream 1 is the upgraded request: its response is the HTTP/2 one, under the
-            // id HTTP/1 gave the request. The 101 is not reported as its response.
+            // Stream 1 is the upgraded request: the 101 is its interim answer, its final
+            // response the HTTP/2 one, under the id HTTP/1 gave the request.
+            "interim http 0 101 [HTTP/1.1 101 Switching Protocols]",
             "rx http2 0 Some(200) [200]",
         ]
     );
@@ -465,6 +472,7 @@ fn h2c_upgrade_by_nghttp_is_followed_into_http2() {
         facts,
         [
             "tx http 0 GET /index.html host=10.99.22.2:8081",
+            "interim http 0 101 [HTTP/1.1 101 Switching Protocols]",
             "rx http2 0 Some(200) [200]",
         ]
     );
@@ -513,6 +521,7 @@ fn streams_after_the_upgrade_are_http2_transactions() {
         facts,
         [
             "tx http 0 GET /index.html host=10.99.11.2:8082",
+            "interim http 0 101 [HTTP/1.1 101 Switching Protocols]",
             "rx http2 0 Some(200) [200]",
             "tx http2 1 POST /second host=10.99.11.2:8082",
             "tx http2 2 GET /third host=10.99.11.2:8082",
@@ -544,6 +553,7 @@ fn a_client_preface_sent_before_the_101_is_handed_over_first() {
         facts,
         [
             "tx http 0 GET /index.html host=10.99.11.2:8082",
+            "interim http 0 101 [HTTP/1.1 101 Switching Protocols]",
             "tx http2 1 POST /second host=10.99.11.2:8082",
             "rx http2 0 Some(200) [200]",
             "rx http2 1 Some(404) [404]",
@@ -584,6 +594,7 @@ fn a_large_response_in_the_same_chunk_as_the_101_is_not_a_carry_overflow() {
         facts,
         [
             "tx http 0 GET /index.html host=10.99.11.2:8082",
+            "interim http 0 101 [HTTP/1.1 101 Switching Protocols]",
             "rx http2 0 Some(200) [200]",
         ]
     );
@@ -619,4 +630,115 @@ fn a_websocket_upgrade_stays_an_opaque_tunnel() {
             "opaque tunnel",
         ]
     );
+}
+
+// ---- HTTP CONNECT: the tunnelled connection is read as one of its own ----------------
+
+const CONNECT: &[u8] = b"CONNECT api.internal:80 HTTP/1.1\r\nHost: api.internal:80\r\n\r\n";
+const ESTABLISHED: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
+
+#[test]
+fn http_inside_a_connect_tunnel_is_parsed_with_ids_after_the_connect() {
+    let runs = vec![
+        (
+            Direction::ToServer,
+            b"GET /before HTTP/1.1\r\nHost: p\r\n\r\n".to_vec(),
+        ),
+        (
+            Direction::ToClient,
+            b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(),
+        ),
+        (Direction::ToServer, CONNECT.to_vec()),
+        (Direction::ToClient, ESTABLISHED.to_vec()),
+        (
+            Direction::ToServer,
+            b"GET /inner HTTP/1.1\r\nHost: api.internal\r\n\r\n".to_vec(),
+        ),
+        (
+            Direction::ToClient,
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        ),
+    ];
+    assert_eq!(
+        inspect_every_way(&runs),
+        [
+            "tx http 0 GET /before host=p",
+            "rx http 0 Some(204) [HTTP/1.1 204 No Content]",
+            "tx http 1 CONNECT api.internal:80 host=api.internal:80",
+            "rx http 1 Some(200) [HTTP/1.1 200 Connection established]",
+            // The tunnelled connection's first request: the next id on the flow.
+            "tx http 2 GET /inner host=api.internal",
+            "rx http 2 Some(404) [HTTP/1.1 404 Not Found]",
+        ]
+    );
+}
+
+#[test]
+fn tls_inside_a_connect_tunnel_reports_its_server_name() {
+    // A client that sends its ClientHello right behind the CONNECT, before the answer:
+    // the ClientHello waits in the carry and is detected once the tunnel is up.
+    let tls = runs(&segments(include_bytes!(
+        "../../../proto-parsers/src/tls/testdata/tls-0.seg"
+    )));
+    let mut first = CONNECT.to_vec();
+    first.extend_from_slice(&tls[0].1);
+    let mut runs = vec![
+        (Direction::ToServer, first),
+        (Direction::ToClient, ESTABLISHED.to_vec()),
+    ];
+    runs.extend(tls.into_iter().skip(1));
+    let facts = inspect_every_way(&runs);
+    assert_eq!(facts.len(), 5, "{facts:?}");
+    assert_eq!(
+        facts[1],
+        "rx http 0 Some(200) [HTTP/1.1 200 Connection established]"
+    );
+    assert!(
+        facts[2].starts_with("tx tls 1 ")
+            && facts[2].contains(&format!("sni: Some({:?})", b"shop.test")),
+        "{facts:?}"
+    );
+    assert!(facts[3].starts_with("rx tls 1 "), "{facts:?}");
+    assert_eq!(facts[4], "opaque encrypted");
+}
+
+#[test]
+fn a_refused_connect_is_not_a_tunnel() {
+    let runs = vec![
+        (Direction::ToServer, CONNECT.to_vec()),
+        (
+            Direction::ToClient,
+            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        ),
+        (
+            Direction::ToServer,
+            b"GET /x HTTP/1.1\r\nHost: p\r\n\r\n".to_vec(),
+        ),
+    ];
+    assert_eq!(
+        inspect_every_way(&runs),
+        [
+            "tx http 0 CONNECT api.internal:80 host=api.internal:80",
+            "rx http 0 Some(403) [HTTP/1.1 403 Forbidden]",
+            "tx http 1 GET /x host=p",
+            "unanswered http 1",
+        ]
+    );
+}
+
+#[test]
+fn an_unknown_protocol_in_a_tunnel_ends_inspection_without_a_blind_decision() {
+    let (facts, anomalies, events, inspecting) = inspect_all(&[
+        (Direction::ToServer, CONNECT),
+        (Direction::ToClient, ESTABLISHED),
+        (
+            Direction::ToServer,
+            b"SSH-2.0-OpenSSH_9.2\r\n\x00\x01\x02\x03\xff",
+        ),
+    ]);
+    assert!(anomalies.is_empty(), "{anomalies:?}");
+    // Detected once, as the flow's protocol: the tunnel's is not the flow's.
+    assert_eq!(events, [InspectEvent::detected(AppProto::Http)]);
+    assert_eq!(facts.len(), 2, "{facts:?}");
+    assert!(!inspecting);
 }

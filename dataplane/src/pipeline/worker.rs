@@ -12,7 +12,7 @@ use control::{
 };
 use proto_parsers::contract::{Fact, FactSink, ParserAnomaly};
 use proto_parsers::driver::CarryBudget;
-use proto_parsers::facts::RequestDetail;
+use proto_parsers::facts::{RequestDetail, ResponseDetail};
 use proto_parsers::{AppProto, Direction};
 
 use super::capture::{CaptureConfig, CaptureCounters, Captures, FlowCapture};
@@ -329,6 +329,8 @@ struct Judge<'a> {
     /// The flow's own decision when it came from the same snapshot: a transaction that
     /// lands on the same action and rule adds nothing to the flow's alert.
     flow_decision: Option<Decision>,
+    /// The flow's decision, which the records of a tunnelled connection carry.
+    flow_verdict: Decision,
     src: Endpoint,
     dst: Endpoint,
     dport: u16,
@@ -481,12 +483,18 @@ fn judge_one(
     if j.log_all
         && let Some(rec) = L7Record::from_request(detail, id)
     {
-        if j.pending.len() >= PENDING_CAP {
-            let (pid, d, v, rec) = j.pending.remove(0);
-            j.out.push(L7Out::Log(d, v, pid, rec));
-        }
-        j.pending.push((id, d, version, rec));
+        queue_log(j, id, d, version, rec);
     }
+}
+
+/// Holds request `id`'s `--log-all` record until its response completes it (the oldest
+/// one goes out incomplete when [`PENDING_CAP`] are waiting).
+fn queue_log(j: &mut Judge<'_>, id: u32, d: Decision, version: u64, rec: L7Record) {
+    if j.pending.len() >= PENDING_CAP {
+        let (pid, d, v, rec) = j.pending.remove(0);
+        j.out.push(L7Out::Log(d, v, pid, rec));
+    }
+    j.pending.push((id, d, version, rec));
 }
 
 /// Queues the `--log-all` records waiting for request `id` (one per statement of an SQL
@@ -501,6 +509,16 @@ fn log_pending(j: &mut Judge<'_>, id: u32, mut complete: impl FnMut(&mut L7Recor
         } else {
             i += 1;
         }
+    }
+}
+
+/// Queues a copy of the `--log-all` records waiting for request `id` with an interim
+/// `status` (HTTP's `101` to `h2c`); the records keep waiting for the final response.
+fn log_interim(j: &mut Judge<'_>, id: u32, status: u32) {
+    for (pid, d, v, rec) in j.pending.iter().filter(|p| p.0 == id) {
+        let mut rec = rec.clone();
+        rec.apply_response(Some(status), &ResponseDetail::None);
+        j.out.push(L7Out::Log(*d, *v, *pid, rec));
     }
 }
 
@@ -589,6 +607,7 @@ impl FactSink for Sink<'_> {
                 // ends its request.
                 log_pending(j, *id, |rec| rec.apply_response(*status, detail));
             }
+            Fact::Interim { id, status, .. } => log_interim(j, *id, *status),
             Fact::Unanswered { id, .. } => log_pending(j, *id, |_| {}),
             Fact::Opaque { .. } => {}
         }
@@ -597,6 +616,35 @@ impl FactSink for Sink<'_> {
         if self.blind.is_none() {
             self.blind = Blind::from_anomaly(a);
         }
+        self.tunnelled_anomaly(a);
+    }
+
+    /// A connection tunnelled through an HTTP `CONNECT`: its requests go to the tunnel's
+    /// target, not to the flow's server, whose rules judged the `CONNECT`. They are counted
+    /// and logged (`--log-all`) with the flow's decision, not judged.
+    fn tunnelled(&mut self, fact: &Fact<'_>) {
+        match fact {
+            Fact::Transaction { id, detail, .. } => {
+                let stats = &mut *self.stats;
+                let judge = self.judge.as_mut();
+                let mut pending = judge.filter(|j| j.log_all);
+                for_each_transaction(detail, |one| {
+                    stats.transactions += 1;
+                    if let Some(j) = pending.as_mut()
+                        && let Some(rec) = L7Record::from_request(one, *id)
+                    {
+                        let (d, v) = (j.flow_verdict, j.snap.version());
+                        queue_log(j, *id, d, v, rec);
+                    }
+                });
+            }
+            // A tunnelled protocol that goes opaque hides nothing the policy judges.
+            Fact::Opaque { .. } => {}
+            _ => self.fact(fact),
+        }
+    }
+
+    fn tunnelled_anomaly(&mut self, a: ParserAnomaly) {
         if self.anomalies.len() < 16 {
             self.anomalies.push(a);
         }
@@ -1382,6 +1430,7 @@ impl Worker {
                 snap,
                 flow_decision: (snap.version() == flow.verdict.snap.version())
                     .then_some(flow.verdict.decision),
+                flow_verdict: flow.verdict.decision,
                 src,
                 dst,
                 dport: flow.server.1,

@@ -65,10 +65,12 @@
 //!
 //! After a request carrying `Upgrade` (HTTP/1.1) or a `CONNECT`, the request side waits
 //! (answers `Done { consumed: 0 }`, leaving the bytes in the caller's carry) until the
-//! response says whether the switch happened. A `101` to `h2c` hands the connection over:
-//! [`Http1Parser::upgraded_to`] then says `Some(AppProto::Http2)` and the parser consumes
-//! nothing more in either direction, so the caller can feed its carry to an HTTP/2 parser.
-//! Any other `101` (WebSocket...) or a `2xx` to `CONNECT` makes the flow a tunnel:
+//! response says whether the switch happened. Two switches hand the connection over:
+//! a `101` to `h2c` ([`Switch::H2c`]: HTTP/2 follows) and a `2xx` to `CONNECT`
+//! ([`Switch::Connect`]: the bytes that follow are another connection's, from its start,
+//! which the caller detects and reads as such). [`Http1Parser::switched`] then says which,
+//! and the parser consumes nothing more in either direction, so the caller can feed its
+//! carry to the next parser. Any other `101` (WebSocket...) makes the flow a tunnel:
 //! [`Fact::Opaque`] with [`OpaqueReason::Tunnel`], and every later byte is consumed unread.
 //! A refused switch resumes HTTP/1 on both sides.
 
@@ -118,9 +120,11 @@ enum Phase {
     UntilClose,
     /// Request side: an `Upgrade` or `CONNECT` request waits for its response.
     Await,
-    /// Both sides: a tunnel (WebSocket, CONNECT); everything is consumed unread.
+    /// Both sides: a tunnel this parser does not follow (WebSocket); everything is
+    /// consumed unread.
     Tunnel,
-    /// Both sides: switched to HTTP/2; nothing is consumed (the caller switches parsers).
+    /// Both sides: handed over ([`Switch`]); nothing is consumed (the caller switches
+    /// parsers).
     Handover,
 }
 
@@ -404,6 +408,17 @@ struct ResponseHead<'a> {
     malformed: bool,
 }
 
+/// A hand-over of the connection that the server accepted ([`Http1Parser::switched`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Switch {
+    /// `101 Switching Protocols` to `h2c`: HTTP/2 reads the rest, the upgrade request being
+    /// its stream 1.
+    H2c,
+    /// A `2xx` to `CONNECT`: the bytes that follow are a tunnelled connection's, from its
+    /// first byte (a TLS ClientHello, an HTTP request...).
+    Connect,
+}
+
 /// The HTTP/1.x parser of one connection.
 #[derive(Debug)]
 pub struct Http1Parser {
@@ -411,7 +426,7 @@ pub struct Http1Parser {
     resp: Side,
     pending: PendingQueue,
     next_id: u32,
-    upgraded: Option<AppProto>,
+    switched: Option<Switch>,
     /// The header list of the request being reported, empty between heads: its
     /// allocation is reused (see [`recycle`]) so that a head costs no 2 KB array to fill.
     fields: Vec<Header<'static>>,
@@ -438,7 +453,7 @@ impl Http1Parser {
             resp: Side::new(),
             pending: PendingQueue::new(),
             next_id: 0,
-            upgraded: None,
+            switched: None,
             fields: Vec::new(),
         }
     }
@@ -447,7 +462,13 @@ impl Http1Parser {
     /// was seen. From then on this parser consumes nothing: the caller should hand both
     /// directions' unconsumed bytes to a parser for the returned protocol.
     pub fn upgraded_to(&self) -> Option<AppProto> {
-        self.upgraded
+        (self.switched == Some(Switch::H2c)).then_some(AppProto::Http2)
+    }
+
+    /// The hand-over the server accepted, if any: from then on this parser consumes
+    /// nothing, and both directions' unconsumed bytes belong to what follows.
+    pub fn switched(&self) -> Option<Switch> {
+        self.switched
     }
 
     fn side(&mut self, dir: Direction) -> &mut Side {
@@ -778,11 +799,11 @@ impl Http1Parser {
             return Step::Invalid(Invalid::BadSyntax);
         }
         let request = request.unwrap_or_default();
-        let switched = status == 101 || (request.connect && (200..300).contains(&status));
-        if switched {
+        let connect = request.connect && (200..300).contains(&status);
+        if status == 101 || connect {
             let h2c = status == 101 && info.upgrade.is_some_and(|u| has_token(u, b"h2c"));
-            let phase = if h2c {
-                self.upgraded = Some(AppProto::Http2);
+            let phase = if h2c || connect {
+                self.switched = Some(if h2c { Switch::H2c } else { Switch::Connect });
                 Phase::Handover
             } else {
                 sink.fact(&Fact::Opaque {

@@ -105,6 +105,7 @@ fn render(f: &Fact<'_>) -> String {
                 opt(r.content_type)
             )
         }
+        Fact::Interim { id, status, .. } => format!("interim {id} {status}"),
         Fact::Unanswered { id, .. } => format!("unanswered {id}"),
         Fact::Opaque { reason, .. } => format!("opaque {}", reason.as_str()),
     }
@@ -159,6 +160,7 @@ struct Outcome {
     /// Bytes left in each direction's carry at the end.
     carried: [usize; 2],
     upgraded: Option<AppProto>,
+    switched: Option<Switch>,
 }
 
 fn stop_str(s: Stop) -> &'static str {
@@ -193,6 +195,7 @@ fn run(feeds: &[(Direction, &[u8])]) -> Outcome {
         dead,
         carried,
         upgraded: d.parser.0.upgraded_to(),
+        switched: d.parser.0.switched(),
     }
 }
 
@@ -1205,7 +1208,7 @@ fn two_hosts_are_ambiguous_and_the_first_is_reported() {
 }
 
 #[test]
-fn websocket_and_connect_become_tunnels() {
+fn websocket_becomes_a_tunnel_and_connect_a_hand_over() {
     let c = b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
               Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n\
               \x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
@@ -1238,8 +1241,15 @@ fn websocket_and_connect_become_tunnels() {
         b"HTTP/1.1 200 Connection Established\r\n\r\n\x16\x03\x03\x00\x7a\x02",
     );
     assert!(o.anomalies.is_empty());
-    assert_eq!(o.facts.last().map(String::as_str), Some("opaque tunnel"));
-    assert_eq!(o.carried, [6, 0]);
+    // The tunnel is handed over: its first bytes (a ClientHello, a ServerHello) wait in
+    // both carries for whoever reads the tunnelled connection.
+    assert_eq!(o.switched, Some(Switch::Connect));
+    assert_eq!(o.upgraded, None);
+    assert_eq!(
+        o.facts.last().map(String::as_str),
+        Some("rx 0 200 [HTTP/1.1 200 Connection Established] ct=-")
+    );
+    assert_eq!(o.carried, [6, 6]);
     // A refused CONNECT: the response has a body, then HTTP/1 resumes on both sides.
     let c = b"CONNECT h:443 HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n";
     let s = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 3\r\n\r\nno!";

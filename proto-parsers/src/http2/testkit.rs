@@ -110,6 +110,11 @@ pub(crate) fn render(f: &Fact<'_>) -> String {
                 lossy(summary)
             )
         }
+        Fact::Interim {
+            app, id, status, ..
+        } => {
+            format!("interim {} {id} {status}", app.as_str())
+        }
         Fact::Unanswered { app, id } => format!("unanswered {} {id}", app.as_str()),
         Fact::Opaque { reason, .. } => format!("opaque {}", reason.as_str()),
     }

@@ -95,6 +95,7 @@ pub(crate) fn render(f: &Fact<'_>) -> String {
             };
             format!("rx {id} {status:?} [{}] {d}", lossy(summary))
         }
+        Fact::Interim { id, status, .. } => format!("interim {id} {status}"),
         Fact::Unanswered { id, .. } => format!("unanswered {id}"),
         Fact::Opaque { reason, .. } => format!("opaque {}", reason.as_str()),
     }

@@ -78,6 +78,7 @@ pub fn render(f: &Fact<'_>) -> String {
             }
             s
         }
+        Fact::Interim { id, status, .. } => format!("interim {id} {status}"),
         Fact::Unanswered { id, .. } => format!("unanswered {id}"),
         Fact::Opaque { reason, .. } => format!("opaque {}", reason.as_str()),
     }
