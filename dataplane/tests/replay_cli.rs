@@ -719,8 +719,12 @@ fn what_if_lists_exactly_the_changed_verdicts() {
                 .iter()
                 .map(|e| {
                     let what = match (e.get("http"), e.get("redis")) {
-                        (Some(h), None) => format!("{} {}", h["http_method"], h["url"]),
-                        (None, Some(r)) => format!("{}", r["command"]),
+                        (Some(h), None) => format!(
+                            "http {} {}",
+                            h["http_method"].as_str().unwrap(),
+                            h["url"].as_str().unwrap()
+                        ),
+                        (None, Some(r)) => format!("redis {}", r["command"].as_str().unwrap()),
                         _ => panic!("unexpected example {e}"),
                     };
                     format!("{} {what}", e["flow"].as_str().unwrap())
@@ -740,8 +744,8 @@ fn what_if_lists_exactly_the_changed_verdicts() {
     assert_eq!(
         tx,
         [
-            r#"allow by default -> alert (enforced false) by default: 1 ["198.51.100.23 -> 10.0.2.7:8080 TCP \"GET\" \"/admin\""]"#,
-            r#"allow by default -> deny (enforced true) by no-flush: 1 ["10.0.2.7 -> 10.0.3.9:6379 TCP \"FLUSHALL\""]"#,
+            r#"allow by default -> alert (enforced false) by default: 1 ["198.51.100.23 -> 10.0.2.7:8080 TCP http GET /admin"]"#,
+            r#"allow by default -> deny (enforced true) by no-flush: 1 ["10.0.2.7 -> 10.0.3.9:6379 TCP redis FLUSHALL"]"#,
         ]
     );
     // Same rules in another order: no change, exit 0.
