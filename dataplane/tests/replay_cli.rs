@@ -839,6 +839,7 @@ fn a_changed_request_alone_fails_the_ci_gate_and_is_named() {
     assert_eq!(ex[0]["http"]["url"], "/api/orders");
 
     // The text summary names it too.
+    let events = dir.path().join("events.json");
     let out = palisade(&[
         &"replay",
         &cap[0],
@@ -847,7 +848,7 @@ fn a_changed_request_alone_fails_the_ci_gate_and_is_named() {
         &"--inventory",
         &inv,
         &"--events",
-        &"none",
+        &events,
         &"--compare",
         &old,
         &"--fail-on-change",
