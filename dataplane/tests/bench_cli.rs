@@ -2,9 +2,9 @@
 //! generated mix; bad arguments exit 2 with a message; `--write-pcap` writes a capture
 //! that tshark reads (every protocol dissected, no malformed packet, no TCP analysis
 //! warning) with an inventory and policy that `policy check` accepts, and that `replay
-//! --log-all` judges: an `l7` event for every generated transaction, every protocol
-//! present with its own object, denials exactly where the generator put them, and no
-//! decision left to the default.
+//! --log-all` judges: a transaction record (`http`, `pgsql`, `mysql`, `redis`, `dns`) for
+//! every generated transaction, every protocol present with its own object, denials
+//! exactly where the generator put them, and no decision left to the default.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -297,7 +297,7 @@ fn written_capture_reads_in_tshark_and_replays_with_its_policy() {
     assert!(check.status.success(), "{text}");
     assert!(text.contains("ok: 0 warnings"), "{text}");
 
-    // Replayed with --log-all: an l7 event per transaction, for every protocol.
+    // Replayed with --log-all: a transaction record per transaction, for every protocol.
     let events = dir.path().join("events.json");
     let out = palisade(&[
         "replay",
@@ -331,21 +331,41 @@ fn written_capture_reads_in_tshark_and_replays_with_its_policy() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let l7: Vec<&Value> = events.iter().filter(|e| e["event_type"] == "l7").collect();
+    let l7: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            ["http", "dns", "tls", "pgsql", "mysql", "redis"]
+                .iter()
+                .any(|t| e["event_type"] == *t)
+        })
+        .collect();
     assert_eq!(
         l7.len() as u64,
         transactions,
-        "one l7 event per transaction"
+        "one transaction record per transaction"
     );
     let mut by_proto: BTreeMap<&str, u64> = BTreeMap::new();
     for e in &l7 {
-        // gRPC calls travel in flows detected as http2 and carry a `grpc` object.
-        let p = if !e["grpc"].is_null() {
-            "grpc"
+        // gRPC calls travel in flows detected as http2 and carry a `grpc` object beside
+        // their `http`. The generator's `postgres` is Suricata's `pgsql` (with Palisade's
+        // `sql` beside it); MySQL's object is `sql`.
+        let (p, event_type, objects): (&str, &str, &[&str]) = if e.get("grpc").is_some() {
+            ("grpc", "http", &["http", "grpc"])
         } else {
-            e["app_proto"].as_str().unwrap()
+            match e["app_proto"].as_str().unwrap() {
+                "pgsql" => ("postgres", "pgsql", &["pgsql", "sql"]),
+                "mysql" => ("mysql", "mysql", &["sql"]),
+                "http" => ("http", "http", &["http"]),
+                "redis" => ("redis", "redis", &["redis"]),
+                "dns" => ("dns", "dns", &["dns"]),
+                "tls" => ("tls", "tls", &["tls"]),
+                other => panic!("a transaction record with app_proto {other}: {e}"),
+            }
         };
-        assert!(e[p].is_object(), "{p} event without its `{p}` object: {e}");
+        assert_eq!(e["event_type"], event_type, "{e}");
+        for o in objects {
+            assert!(e[o].is_object(), "{p} event without its `{o}` object: {e}");
+        }
         *by_proto.entry(p).or_default() += 1;
     }
     for p in L7_PROTOCOLS {
@@ -357,13 +377,20 @@ fn written_capture_reads_in_tshark_and_replays_with_its_policy() {
         );
     }
     // SQL logins and statements, DNS answers and gRPC statuses are all there.
-    let has = |p: &str, f: &dyn Fn(&Value) -> bool| l7.iter().any(|e| e[p].is_object() && f(&e[p]));
-    assert!(has("postgres", &|o| o["verb"] == "LOGIN"));
-    assert!(has("postgres", &|o| o["verb"] == "SELECT"));
-    assert!(has("mysql", &|o| o["verb"] == "LOGIN"));
-    assert!(has("mysql", &|o| o["verb"] == "UPDATE"));
-    assert!(has("dns", &|o| o["rcode"] == "NXDOMAIN") || has("dns", &|o| o["rcode"] == "NOERROR"));
-    assert!(has("grpc", &|o| o["status"] == 0));
-    assert!(has("http", &|o| o["status"] == 200));
-    assert!(has("redis", &|o| o["command"] == "GET"));
+    // (event type, object): a record of that type whose object passes.
+    let has = |t: &str, p: &str, f: &dyn Fn(&Value) -> bool| {
+        l7.iter()
+            .any(|e| e["event_type"] == t && e[p].is_object() && f(&e[p]))
+    };
+    assert!(has("pgsql", "sql", &|o| o["verb"] == "LOGIN"));
+    assert!(has("pgsql", "sql", &|o| o["verb"] == "SELECT"));
+    assert!(has("mysql", "sql", &|o| o["verb"] == "LOGIN"));
+    assert!(has("mysql", "sql", &|o| o["verb"] == "UPDATE"));
+    assert!(
+        has("dns", "dns", &|o| o["rcode"] == "NXDOMAIN")
+            || has("dns", "dns", &|o| o["rcode"] == "NOERROR")
+    );
+    assert!(has("http", "grpc", &|o| o["status"] == 0));
+    assert!(has("http", "http", &|o| o["status"] == 200));
+    assert!(has("redis", "redis", &|o| o["command"] == "GET"));
 }

@@ -46,7 +46,10 @@ fn alerts(capture: &str, policy_text: Option<&str>) -> (Vec<String>, Value) {
         if e["event_type"] != "alert" {
             continue;
         }
-        let what = if let Some(q) = e.get("postgres").or(e.get("mysql")) {
+        // PostgreSQL's records carry Suricata's `pgsql` object beside Palisade's `sql`;
+        // MySQL's only `sql`.
+        assert_eq!(e.get("pgsql").is_some(), e["app_proto"] == "pgsql", "{e}");
+        let what = if let Some(q) = e.get("sql") {
             let t: Vec<&str> = q["tables"]
                 .as_array()
                 .unwrap()
@@ -59,15 +62,17 @@ fn alerts(capture: &str, policy_text: Option<&str>) -> (Vec<String>, Value) {
         } else if let Some(d) = e.get("dns") {
             format!(
                 "{} {}",
-                d["qname"].as_str().unwrap(),
-                d["qtype"].as_str().unwrap()
+                d["rrname"].as_str().unwrap(),
+                d["rrtype"].as_str().unwrap()
             )
         } else if let Some(t) = e.get("tls") {
-            format!("sni={}", t["sni"].as_str().unwrap_or("-"))
+            // No SNI: the key is left out (never `null`).
+            let sni = t.get("sni").map(|s| s.as_str().unwrap());
+            format!("sni={}", sni.unwrap_or("-"))
         } else {
             "flow".to_string()
         };
-        let verdict = &e["verdict"];
+        let verdict = &e["policy_verdict"];
         v.push(format!(
             "{} {} {} {}",
             verdict["action"].as_str().unwrap(),
@@ -198,7 +203,8 @@ fn each_statement_of_a_request_is_its_own_event() {
     let mut seen = Vec::new();
     for line in std::fs::read_to_string(&events).unwrap().lines() {
         let e: Value = serde_json::from_str(line).unwrap();
-        let Some(q) = e.get("postgres") else { continue };
+        let Some(q) = e.get("sql") else { continue };
+        assert!(e["pgsql"].is_object(), "{line}");
         let query = q["query"].as_str().unwrap_or_default();
         if query == "SELECT 1" || query == join {
             let tables: Vec<&str> = q["tables"]
@@ -210,7 +216,7 @@ fn each_statement_of_a_request_is_its_own_event() {
             seen.push(format!(
                 "{} {} {} [{}] {}",
                 e["event_type"].as_str().unwrap(),
-                e["verdict"]["action"].as_str().unwrap(),
+                e["policy_verdict"]["action"].as_str().unwrap(),
                 q["verb"].as_str().unwrap(),
                 tables.join(","),
                 query
@@ -223,8 +229,8 @@ fn each_statement_of_a_request_is_its_own_event() {
         seen,
         [
             format!("alert alert SELECT [orders,order_items] {join}"),
-            "l7 allow SELECT [] SELECT 1".to_string(),
-            format!("l7 alert SELECT [orders,order_items] {join}"),
+            "pgsql allow SELECT [] SELECT 1".to_string(),
+            format!("pgsql alert SELECT [orders,order_items] {join}"),
         ]
     );
 }

@@ -1,9 +1,10 @@
 //! HTTP/1, HTTP/2 (prior knowledge and h2c upgrades) and gRPC at replay level: the built
 //! `palisade` binary over the recorded captures of tests/data/{http1,http2,grpc} (see each
 //! record.sh), with `--log-all`. Every request the recording clients made must appear in
-//! the `l7` events exactly once, with its method, path, host or authority and status (and
-//! for gRPC its service, method and grpc status); then request-level rules over the same
-//! recordings give exactly the expected alerts.
+//! the `http` records exactly once (Suricata's `http` object: `http_method`, `url`,
+//! `hostname` from the host or authority, `protocol`, `status`; for gRPC also Palisade's
+//! `grpc` object with its service, method and grpc status); then request-level rules over
+//! the same recordings give exactly the expected alerts.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -63,37 +64,55 @@ fn of_type<'a>(r: &'a Run, t: &str) -> Vec<&'a Value> {
     r.events.iter().filter(|e| e["event_type"] == t).collect()
 }
 
+/// The event types of transaction records (one per request, named after its protocol
+/// object, as in Suricata).
+const TRANSACTION_TYPES: [&str; 6] = ["http", "dns", "tls", "pgsql", "mysql", "redis"];
+
+/// Every transaction record, whatever its protocol.
+fn transactions(r: &Run) -> Vec<&Value> {
+    r.events
+        .iter()
+        .filter(|e| TRANSACTION_TYPES.iter().any(|t| e["event_type"] == *t))
+        .collect()
+}
+
 fn s(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
         other => other.to_string(),
     }
 }
 
-/// `client-port app_proto METHOD path host=.. status=..` (+ ` grpc=svc/method:status`), for
-/// each event of type `t` that has an `http` object, sorted (workers may interleave flows).
+/// `o[k]` as text: `-` when the key is absent (a value no one knows is left out, never
+/// written as `null`: an explicit null prints as `null` and matches nothing expected).
+fn field(o: &Value, k: &str) -> String {
+    o.get(k).map_or_else(|| "-".into(), s)
+}
+
+/// `client-port app_proto protocol METHOD url host=.. status=..` (+ ` grpc=svc/method:status`),
+/// for each event of type `t` that has an `http` object, sorted (workers may interleave
+/// flows).
 fn requests(r: &Run, t: &str) -> Vec<String> {
     let mut v: Vec<String> = of_type(r, t)
         .iter()
-        .filter(|e| !e["http"].is_null())
-        .map(|e| {
-            let h = &e["http"];
+        .filter_map(|e| Some((e, e.get("http")?)))
+        .map(|(e, h)| {
             let mut line = format!(
-                "{} {} {} {} host={} status={}",
+                "{} {} {} {} {} host={} status={}",
                 e["src_port"],
-                s(&e["app_proto"]),
-                s(&h["method"]),
-                s(&h["path"]),
-                s(&h["host"]),
-                s(&h["status"]),
+                field(e, "app_proto"),
+                field(h, "protocol"),
+                field(h, "http_method"),
+                field(h, "url"),
+                field(h, "hostname"),
+                field(h, "status"),
             );
-            if let Some(g) = e.get("grpc").filter(|g| !g.is_null()) {
+            if let Some(g) = e.get("grpc") {
                 line += &format!(
                     " grpc={}/{}:{}",
-                    s(&g["service"]),
-                    s(&g["method"]),
-                    s(&g["status"])
+                    field(g, "service"),
+                    field(g, "method"),
+                    field(g, "status")
                 );
             }
             line
@@ -109,34 +128,42 @@ fn sorted(v: &[&str]) -> Vec<String> {
     v
 }
 
-/// Each alert as `action rule mode what`, `what` being `METHOD path host` for HTTP,
-/// `service/method` for gRPC and `flow` for a flow-level alert; in event order.
+/// Each alert as `action rule mode what` (the decision in Palisade's terms, its
+/// `policy_verdict`), `what` being `METHOD url host` for HTTP, `service/method` for gRPC and
+/// `flow` for a flow-level alert; in event order.
 fn alerts(r: &Run) -> Vec<String> {
     of_type(r, "alert")
         .iter()
         .map(|e| {
-            let what = if let Some(g) = e.get("grpc").filter(|g| !g.is_null()) {
-                format!("{}/{}", s(&g["service"]), s(&g["method"]))
-            } else if let Some(h) = e.get("http").filter(|h| !h.is_null()) {
-                format!("{} {} {}", s(&h["method"]), s(&h["path"]), s(&h["host"]))
+            let what = if let Some(g) = e.get("grpc") {
+                format!("{}/{}", field(g, "service"), field(g, "method"))
+            } else if let Some(h) = e.get("http") {
+                format!(
+                    "{} {} {}",
+                    field(h, "http_method"),
+                    field(h, "url"),
+                    field(h, "hostname")
+                )
             } else {
                 "flow".into()
             };
-            let v = &e["verdict"];
+            let v = &e["policy_verdict"];
             format!(
                 "{} {} {} {what}",
-                s(&v["action"]),
-                s(&v["rule"]),
-                s(&v["mode"])
+                field(v, "action"),
+                field(v, "rule"),
+                field(v, "mode")
             )
         })
         .collect()
 }
 
-/// The summary agrees with the events: one `l7` event per transaction, no anomaly.
+/// The summary agrees with the events: one transaction record per transaction, each an
+/// `http` record (HTTP/1, HTTP/2 and gRPC alike), no anomaly.
 fn consistent(r: &Run) {
-    let l7 = of_type(r, "l7").len() as u64;
-    assert_eq!(r.summary["transactions"]["total"].as_u64(), Some(l7));
+    let tx = transactions(r).len() as u64;
+    assert_eq!(r.summary["transactions"]["total"].as_u64(), Some(tx));
+    assert_eq!(of_type(r, "http").len() as u64, tx);
     assert!(
         of_type(r, "anomaly").is_empty(),
         "{:?}",
@@ -150,47 +177,50 @@ fn http1_every_request_is_logged_once_with_its_status() {
     let r = replay("http1/http1.pcap", &data("allow-all.yaml"), None);
     consistent(&r);
     assert_eq!(
-        requests(&r, "l7"),
+        requests(&r, "http"),
         sorted(&[
             // One keep-alive connection: GET, HEAD (length declared, no body), a 404, a POST
             // with a JSON body, a GET with a query (kept as sent). curl --next sends the
             // Host header given only on the first request.
-            "60076 http GET /index.html host=orders.shop status=200",
-            "60076 http HEAD /api/orders/7 host=10.99.11.2 status=200",
-            "60076 http GET /missing host=10.99.11.2 status=404",
-            "60076 http POST /api/orders host=10.99.11.2 status=201",
-            "60076 http GET /api/orders/8?verbose=1&x=%2e host=10.99.11.2 status=200",
+            "60076 http HTTP/1.1 GET /index.html host=orders.shop status=200",
+            "60076 http HTTP/1.1 HEAD /api/orders/7 host=10.99.11.2 status=200",
+            "60076 http HTTP/1.1 GET /missing host=10.99.11.2 status=404",
+            "60076 http HTTP/1.1 POST /api/orders host=10.99.11.2 status=201",
+            "60076 http HTTP/1.1 GET /api/orders/8?verbose=1&x=%2e host=10.99.11.2 status=200",
             // A 110 KB chunked upload.
-            "60084 http POST /upload/chunked host=orders.shop status=201",
+            "60084 http HTTP/1.1 POST /upload/chunked host=orders.shop status=201",
             // A 120 KB body, then a chunked response on the same connection.
-            "60092 http GET /big.bin host=orders.shop status=200",
-            "60092 http GET /ssi.html host=10.99.11.2 status=200",
+            "60092 http HTTP/1.1 GET /big.bin host=orders.shop status=200",
+            "60092 http HTTP/1.1 GET /ssi.html host=10.99.11.2 status=200",
             // Expect: 100-continue: the 100 is interim, the 201 answers.
-            "60100 http POST /upload/expect host=orders.shop status=201",
+            "60100 http HTTP/1.1 POST /upload/expect host=orders.shop status=201",
             // HTTP/1.0 with a length, then close-delimited.
-            "60108 http GET /index.html host=orders.shop status=200",
-            "60112 http GET /ssi.html host=orders.shop status=200",
+            "60108 http HTTP/1.0 GET /index.html host=orders.shop status=200",
+            "60112 http HTTP/1.0 GET /ssi.html host=orders.shop status=200",
             // curl --http2 asks nginx to upgrade; nginx answers in HTTP/1.1.
-            "60126 http GET /index.html host=10.99.11.2 status=200",
+            "60126 http HTTP/1.1 GET /index.html host=10.99.11.2 status=200",
             // The same against nghttpx: 101, then HTTP/2. The request is stream 1 and its
             // status is the HTTP/2 response's, not the 101.
-            "38486 http GET /index.html host=10.99.11.2:8082 status=200",
+            "38486 http HTTP/1.1 GET /index.html host=10.99.11.2:8082 status=200",
         ])
     );
     // The user agents as sent (the two --http2 commands and the second --next of
     // connection 60092 do not set one).
-    let uas: Vec<String> = of_type(&r, "l7")
+    let uas: Vec<String> = of_type(&r, "http")
         .iter()
-        .map(|e| s(&e["http"]["user_agent"]))
+        .map(|e| field(&e["http"], "http_user_agent"))
         .collect();
     assert_eq!(uas.iter().filter(|u| *u == "palisade-test/1").count(), 10);
     assert_eq!(uas.iter().filter(|u| *u == "curl/7.88.1").count(), 3);
     // The request content types.
-    let post = of_type(&r, "l7")
+    let post = of_type(&r, "http")
         .into_iter()
-        .find(|e| e["http"]["path"] == "/upload/chunked")
+        .find(|e| e["http"]["url"] == "/upload/chunked")
         .unwrap();
-    assert_eq!(post["http"]["content_type"], "application/octet-stream");
+    assert_eq!(
+        post["http"]["http_content_type"],
+        "application/octet-stream"
+    );
 }
 
 #[test]
@@ -199,25 +229,25 @@ fn http2_every_stream_is_logged_once_with_its_status() {
     consistent(&r);
     let mut expected = vec![
         // nghttp, prior knowledge: four URLs as concurrent streams on one connection.
-        "60462 http2 GET /index.html host=10.99.22.2:8080 status=200",
-        "60462 http2 GET /big.bin host=10.99.22.2:8080 status=200",
-        "60462 http2 GET /missing host=10.99.22.2:8080 status=404",
-        "60462 http2 GET /api/empty host=10.99.22.2:8080 status=200",
+        "60462 http2 HTTP/2 GET /index.html host=10.99.22.2:8080 status=200",
+        "60462 http2 HTTP/2 GET /big.bin host=10.99.22.2:8080 status=200",
+        "60462 http2 HTTP/2 GET /missing host=10.99.22.2:8080 status=404",
+        "60462 http2 HTTP/2 GET /api/empty host=10.99.22.2:8080 status=200",
         // A POST with a body and a 20 KB header (HEADERS + CONTINUATION).
-        "60476 http2 POST /api/orders host=10.99.22.2:8080 status=200",
+        "60476 http2 HTTP/2 POST /api/orders host=10.99.22.2:8080 status=200",
         // curl with prior knowledge: a GET, then a POST on another connection.
-        "60480 http2 GET /index.html host=10.99.22.2:8080 status=200",
-        "60484 http2 POST /api/orders host=10.99.22.2:8080 status=200",
+        "60480 http2 HTTP/2 GET /index.html host=10.99.22.2:8080 status=200",
+        "60484 http2 HTTP/2 POST /api/orders host=10.99.22.2:8080 status=200",
         // nghttp -u: HTTP/1.1 Upgrade to h2c through nghttpx; the flow was detected as
         // HTTP/1, the request is answered on HTTP/2 stream 1.
-        "35310 http GET /index.html host=10.99.22.2:8081 status=200",
+        "35310 http HTTP/1.1 GET /index.html host=10.99.22.2:8081 status=200",
     ];
     // nghttp -m 5: the same URL five times at once.
-    expected.extend(["60468 http2 GET /index.html host=10.99.22.2:8080 status=200"; 5]);
-    assert_eq!(requests(&r, "l7"), sorted(&expected));
-    let uas: Vec<String> = of_type(&r, "l7")
+    expected.extend(["60468 http2 HTTP/2 GET /index.html host=10.99.22.2:8080 status=200"; 5]);
+    assert_eq!(requests(&r, "http"), sorted(&expected));
+    let uas: Vec<String> = of_type(&r, "http")
         .iter()
-        .map(|e| s(&e["http"]["user_agent"]))
+        .map(|e| field(&e["http"], "http_user_agent"))
         .collect();
     assert_eq!(uas.iter().filter(|u| *u == "nghttp2/1.52.0").count(), 11);
     assert!(uas.contains(&"curl-test/1.0".to_string()));
@@ -232,33 +262,38 @@ fn grpc_every_call_is_logged_once_with_its_grpc_status() {
     // a gzip-compressed Say. HTTP status 200 for all: gRPC errors travel in trailers.
     let h = "host=10.99.23.2:50051 status=200";
     assert_eq!(
-        requests(&r, "l7"),
+        requests(&r, "http"),
         sorted(&[
-            &format!("45206 http2 POST /demo.v1.Echo/Say {h} grpc=demo.v1.Echo/Say:0"),
-            &format!("45206 http2 POST /demo.v1.Echo/Count {h} grpc=demo.v1.Echo/Count:0"),
-            &format!("45206 http2 POST /demo.v1.Echo/Find {h} grpc=demo.v1.Echo/Find:5"),
-            &format!("45206 http2 POST /demo.v1.Echo/Say {h} grpc=demo.v1.Echo/Say:0"),
+            &format!("45206 http2 HTTP/2 POST /demo.v1.Echo/Say {h} grpc=demo.v1.Echo/Say:0"),
+            &format!("45206 http2 HTTP/2 POST /demo.v1.Echo/Count {h} grpc=demo.v1.Echo/Count:0"),
+            &format!("45206 http2 HTTP/2 POST /demo.v1.Echo/Find {h} grpc=demo.v1.Echo/Find:5"),
+            &format!("45206 http2 HTTP/2 POST /demo.v1.Echo/Say {h} grpc=demo.v1.Echo/Say:0"),
         ])
     );
-    for e in of_type(&r, "l7") {
-        assert_eq!(e["http"]["content_type"], "application/grpc");
+    for e in of_type(&r, "http") {
+        assert_eq!(e["http"]["http_content_type"], "application/grpc");
     }
 }
 
-/// Each `l7` event's verdict: `action rule METHOD path` or `action rule service/method`.
+/// Each transaction record's decision (`policy_verdict`): `action rule METHOD url` or
+/// `action rule service/method`.
 fn judged(r: &Run) -> Vec<String> {
-    let mut v: Vec<String> = of_type(r, "l7")
+    let mut v: Vec<String> = transactions(r)
         .iter()
         .map(|e| {
-            let what = if let Some(g) = e.get("grpc").filter(|g| !g.is_null()) {
-                format!("{}/{}", s(&g["service"]), s(&g["method"]))
+            let what = if let Some(g) = e.get("grpc") {
+                format!("{}/{}", field(g, "service"), field(g, "method"))
             } else {
-                format!("{} {}", s(&e["http"]["method"]), s(&e["http"]["path"]))
+                format!(
+                    "{} {}",
+                    field(&e["http"], "http_method"),
+                    field(&e["http"], "url")
+                )
             };
             format!(
                 "{} {} {what}",
-                s(&e["verdict"]["action"]),
-                s(&e["verdict"]["rule"])
+                field(&e["policy_verdict"], "action"),
+                field(&e["policy_verdict"], "rule")
             )
         })
         .collect();
@@ -307,11 +342,11 @@ fn get_allowed_post_to_orders_denied_over_http1_and_http2() {
     assert!(j.contains(&"allow web-read POST /upload/chunked".to_string()));
     assert!(j.contains(&"allow web-read HEAD /api/orders/7".to_string()));
     // The h2c-upgraded request is judged as HTTP too.
-    let up = of_type(&r, "l7")
+    let up = of_type(&r, "http")
         .into_iter()
         .find(|e| e["src_port"] == 38486)
         .unwrap();
-    assert_eq!(up["verdict"]["rule"], "web-read");
+    assert_eq!(up["policy_verdict"]["rule"], "web-read");
 
     let r = replay("http2/h2.pcap", &policy, Some(&inv));
     assert_eq!(
@@ -352,21 +387,29 @@ fn in_protect_mode_the_denied_post_resets_its_connection() {
     assert!(r.summary["packet_verdicts"]["reset"].as_u64().unwrap() >= 1);
     // The keep-alive connection is cut at the POST: the GET curl sent after it never
     // reaches the server, and the POST is logged without a response.
-    let on_60076: Vec<String> = requests(&r, "l7")
+    let on_60076: Vec<String> = requests(&r, "http")
         .into_iter()
         .filter(|l| l.starts_with("60076 "))
         .collect();
     assert_eq!(
         on_60076,
         sorted(&[
-            "60076 http GET /index.html host=orders.shop status=200",
-            "60076 http HEAD /api/orders/7 host=10.99.11.2 status=200",
-            "60076 http GET /missing host=10.99.11.2 status=404",
-            "60076 http POST /api/orders host=10.99.11.2 status=-",
+            "60076 http HTTP/1.1 GET /index.html host=orders.shop status=200",
+            "60076 http HTTP/1.1 HEAD /api/orders/7 host=10.99.11.2 status=200",
+            "60076 http HTTP/1.1 GET /missing host=10.99.11.2 status=404",
+            "60076 http HTTP/1.1 POST /api/orders host=10.99.11.2 status=-",
         ])
     );
     // The other connections are untouched.
-    assert_eq!(of_type(&r, "l7").len(), 12);
+    assert_eq!(transactions(&r).len(), 12);
+    // The POST's alert says it was blocked, with Suricata's IPS verdict: dropped, and the
+    // connection reset both ways.
+    let post = of_type(&r, "alert")[0];
+    assert_eq!(post["alert"]["action"], "blocked");
+    assert_eq!(
+        post["verdict"],
+        serde_json::json!({"action": "drop", "reject-target": "both", "reject": ["tcp-reset"]})
+    );
 }
 
 #[test]
@@ -398,7 +441,8 @@ fn one_grpc_method_allowed_one_denied_one_left_to_the_mode() {
         .into_iter()
         .find(|e| e["grpc"]["method"] == "Find")
         .unwrap();
-    assert_eq!(find["severity"], "high");
+    // Severity high is Suricata's 1.
+    assert_eq!(find["alert"]["severity"], 1);
     assert_eq!(find["src_workload"]["name"], "echo-client");
     assert_eq!(find["dest_workload"]["group"], "echo");
 }

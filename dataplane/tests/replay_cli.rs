@@ -29,11 +29,21 @@ fn palisade(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
 
 /// Replays with events to a file; returns (exit code, events, JSON summary, stderr).
 fn replay(captures: &[PathBuf], policy: &Path, extra: &[&str]) -> (i32, Vec<Value>, Value, String) {
+    replay_with(captures, policy, &demo("inventory.yaml"), extra)
+}
+
+/// [`replay`] with another inventory.
+fn replay_with(
+    captures: &[PathBuf],
+    policy: &Path,
+    inventory: &Path,
+    extra: &[&str],
+) -> (i32, Vec<Value>, Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.json");
     let mut c = Command::new(env!("CARGO_BIN_EXE_palisade"));
     c.arg("replay").args(captures).arg("--policy").arg(policy);
-    c.arg("--inventory").arg(demo("inventory.yaml"));
+    c.arg("--inventory").arg(inventory);
     c.arg("--events")
         .arg(&events)
         .args(["--format", "json"])
@@ -73,15 +83,59 @@ fn rule_counts(summary: &Value) -> Vec<(String, String, u64)> {
         .collect()
 }
 
+/// An alert's Suricata objects say what its `policy_verdict` says: `alert.action` blocked
+/// exactly when enforced, with the IPS `verdict` (a drop with resets both ways: these are
+/// TCP flows); `signature` names the rule (`default-<action>` when the mode decided) and
+/// the groups.
+fn suricata_alert_agrees(a: &Value) {
+    let (al, pv) = (&a["alert"], &a["policy_verdict"]);
+    let enforced = pv["enforced"].as_bool().unwrap();
+    assert_eq!(
+        (&al["gid"], &al["rev"]),
+        (&Value::from(1), &Value::from(1)),
+        "{a}"
+    );
+    assert_eq!(al["category"], "segmentation", "{a}");
+    assert_eq!(
+        al["action"],
+        if enforced { "blocked" } else { "allowed" },
+        "{a}"
+    );
+    assert_eq!(a["proto"], "TCP");
+    if enforced {
+        assert_eq!(
+            a["verdict"],
+            serde_json::json!({"action": "drop", "reject-target": "both", "reject": ["tcp-reset"]}),
+            "{a}"
+        );
+    } else {
+        assert!(a.get("verdict").is_none(), "{a}");
+    }
+    let rule = match pv["rule"].as_str().unwrap() {
+        "default" => format!("default-{}", pv["action"].as_str().unwrap()),
+        r => r.to_string(),
+    };
+    let sig = format!(
+        "palisade {rule} {}->{}",
+        a["src_workload"]["group"].as_str().unwrap(),
+        a["dest_workload"]["group"].as_str().unwrap()
+    );
+    assert!(
+        al["signature"].as_str().unwrap().starts_with(&sig),
+        "{sig}: {a}"
+    );
+}
+
 fn alert_summary(ev: &[Value]) -> Vec<(String, String, String, bool, String, String)> {
     let mut v: Vec<_> = of_type(ev, "alert")
         .iter()
         .map(|a| {
+            suricata_alert_agrees(a);
             (
-                a["verdict"]["action"].as_str().unwrap().to_string(),
-                a["verdict"]["rule"].as_str().unwrap().to_string(),
-                a["verdict"]["mode"].as_str().unwrap().to_string(),
-                a["verdict"]["enforced"].as_bool().unwrap(),
+                a["policy_verdict"]["action"].as_str().unwrap().to_string(),
+                a["policy_verdict"]["rule"].as_str().unwrap().to_string(),
+                a["policy_verdict"]["mode"].as_str().unwrap().to_string(),
+                a["policy_verdict"]["enforced"].as_bool().unwrap(),
                 format!(
                     "{}:{}",
                     a["src_ip"].as_str().unwrap(),
@@ -121,9 +175,10 @@ fn demo_policy_gives_the_expected_alerts_and_rule_counts() {
     );
     let deny = of_type(&ev, "alert")
         .into_iter()
-        .find(|a| a["verdict"]["rule"] == "no-web-db")
+        .find(|a| a["policy_verdict"]["rule"] == "no-web-db")
         .unwrap();
-    assert_eq!(deny["severity"], "critical");
+    // Severity critical is Suricata's 1.
+    assert_eq!(deny["alert"]["severity"], 1);
     assert_eq!(deny["src_workload"]["name"], "frontend-7d9f");
     assert_eq!(deny["src_workload"]["namespace"], "shop");
     assert_eq!(deny["dest_workload"]["group"], "db");
@@ -132,7 +187,7 @@ fn demo_policy_gives_the_expected_alerts_and_rule_counts() {
     // The FLUSHALL is denied as a request, with its redis object, at once.
     let flush = of_type(&ev, "alert")
         .into_iter()
-        .find(|a| a["verdict"]["rule"] == "no-flush")
+        .find(|a| a["policy_verdict"]["rule"] == "no-flush")
         .unwrap();
     assert_eq!(flush["redis"]["command"], "FLUSHALL");
     assert_eq!(flush["app_proto"], "redis");
@@ -180,12 +235,12 @@ fn demo_policy_gives_the_expected_alerts_and_rule_counts() {
     assert_eq!(flows.len(), 10);
     let denied = flows
         .iter()
-        .find(|f| f["verdict"]["action"] == "deny")
+        .find(|f| f["policy_verdict"]["action"] == "deny")
         .unwrap();
-    assert_eq!(denied["flow"]["dropped_pkts"], 12);
+    assert_eq!(denied["policy_verdict"]["dropped_pkts"], 12);
     assert_eq!(denied["flow"]["alerted"], true);
     let flush_flow = flows.iter().find(|f| f["src_port"] == 50392).unwrap();
-    assert_eq!(flush_flow["flow"]["dropped_pkts"], 7);
+    assert_eq!(flush_flow["policy_verdict"]["dropped_pkts"], 7);
     assert_eq!(flush_flow["flow"]["alerted"], true);
     // Workload provenance from the inventory is on every event about that workload.
     let with_image = flows.iter().filter(|f| {
@@ -200,7 +255,7 @@ fn demo_policy_gives_the_expected_alerts_and_rule_counts() {
         .iter()
         .map(|f| f["app_proto"].as_str().unwrap())
         .collect();
-    for app in ["http", "redis", "postgres", "dns"] {
+    for app in ["http", "redis", "pgsql", "dns"] {
         assert!(apps.contains(&app), "{app} not detected: {apps:?}");
     }
     let policy = of_type(&ev, "policy");
@@ -401,7 +456,7 @@ fn scripted_swap_changes_the_version_from_that_packet_and_a_bad_policy_is_reject
     assert!(pol[2]["policy"]["error"].as_str().unwrap().contains("mood"));
     let versions: std::collections::BTreeSet<u64> = of_type(&ev, "flow")
         .iter()
-        .map(|f| f["verdict"]["policy_version"].as_u64().unwrap())
+        .map(|f| f["policy_verdict"]["policy_version"].as_u64().unwrap())
         .collect();
     assert_eq!(versions, [1, 2].into_iter().collect());
     assert_eq!(sum["policy"].as_array().unwrap().len(), 3);
@@ -650,6 +705,49 @@ fn what_if_lists_exactly_the_changed_verdicts() {
             ),
         ]
     );
+    // Every request is judged by both policies too: exactly two change, the outside
+    // client's GET /admin (now alerted by monitor mode's default) and the FLUSHALL (now
+    // denied, enforced), each named by its flow and its protocol object.
+    let tx: Vec<String> = sum["transaction_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let examples: Vec<String> = c["examples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    let what = match (e.get("http"), e.get("redis")) {
+                        (Some(h), None) => format!(
+                            "http {} {}",
+                            h["http_method"].as_str().unwrap(),
+                            h["url"].as_str().unwrap()
+                        ),
+                        (None, Some(r)) => format!("redis {}", r["command"].as_str().unwrap()),
+                        _ => panic!("unexpected example {e}"),
+                    };
+                    format!("{} {what}", e["flow"].as_str().unwrap())
+                })
+                .collect();
+            format!(
+                "{} by {} -> {} (enforced {}) by {}: {} {examples:?}",
+                c["old"]["action"].as_str().unwrap(),
+                c["old"]["rule"].as_str().unwrap(),
+                c["new"]["action"].as_str().unwrap(),
+                c["new"]["enforced"],
+                c["new"]["rule"].as_str().unwrap(),
+                c["transactions"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        tx,
+        [
+            r#"allow by default -> alert (enforced false) by default: 1 ["198.51.100.23 -> 10.0.2.7:8080 TCP http GET /admin"]"#,
+            r#"allow by default -> deny (enforced true) by no-flush: 1 ["10.0.2.7 -> 10.0.3.9:6379 TCP redis FLUSHALL"]"#,
+        ]
+    );
     // Same rules in another order: no change, exit 0.
     let (code, _, sum, _) = replay(
         &[demo("shop.pcap")],
@@ -662,6 +760,153 @@ fn what_if_lists_exactly_the_changed_verdicts() {
     );
     assert_eq!(code, 0);
     assert_eq!(sum["changes"].as_array().unwrap().len(), 0);
+    assert_eq!(sum["transaction_changes"].as_array().unwrap().len(), 0);
+}
+
+/// Two policies for the recorded HTTP/1 session (tests/data/http1) that differ only in the
+/// request-level constraint of one rule: the old `no-order-writes` denies DELETE on the
+/// order paths, the new one DELETE and POST. The session's `POST /api/orders` is the only
+/// request whose verdict changes; no flow's does.
+fn ci_gate_policies(dir: &Path) -> (PathBuf, PathBuf) {
+    let old = "apiVersion: palisade.dev/v1
+kind: SegmentationPolicy
+metadata: {name: ci-gate}
+spec:
+  mode: protect
+  defaultAction: deny
+  groups:
+    clients: {selector: {app: web-client}}
+    web:     {selector: {app: web}}
+  rules:
+    - id: web-api
+      from: [clients]
+      to: [web]
+      app: http
+      http: [{methods: [GET, HEAD, POST], paths: [\"/*\"]}]
+      action: allow
+    - id: no-order-writes
+      from: [clients]
+      to: [web]
+      app: http
+      http: [{methods: [DELETE], paths: [/api/orders, \"/api/orders/*\"]}]
+      action: deny
+";
+    let new = old.replace("methods: [DELETE]", "methods: [DELETE, POST]");
+    assert_ne!(new, old);
+    let (o, n) = (dir.join("old.yaml"), dir.join("new.yaml"));
+    std::fs::write(&o, old).unwrap();
+    std::fs::write(&n, new).unwrap();
+    (o, n)
+}
+
+#[test]
+fn a_changed_request_alone_fails_the_ci_gate_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = ci_gate_policies(dir.path());
+    let cap = [spine("http1/http1.pcap")];
+    let inv = data("web-inventory.yaml");
+    let gate = ["--compare", old.to_str().unwrap(), "--fail-on-change"];
+
+    // The old policy against itself: nothing changes, the gate passes.
+    let (code, _, sum, err) = replay_with(
+        &cap,
+        &old,
+        &inv,
+        &["--compare", old.to_str().unwrap(), "--fail-on-change"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sum["transaction_changes"], serde_json::json!([]));
+
+    // The new one: no flow changes verdict, one request does, and that fails the gate.
+    let (code, _, sum, err) = replay_with(&cap, &new, &inv, &gate);
+    assert_eq!(code, 1, "a changed request fails --fail-on-change: {err}");
+    assert_eq!(sum["changes"], serde_json::json!([]), "no flow changes");
+    let changes = sum["transaction_changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    let c = &changes[0];
+    assert_eq!(
+        (&c["old"], &c["new"], &c["transactions"]),
+        (
+            &serde_json::json!({"action": "allow", "enforced": false, "rule": "web-api"}),
+            &serde_json::json!({"action": "deny", "enforced": true, "rule": "no-order-writes"}),
+            &serde_json::json!(1)
+        )
+    );
+    let ex = c["examples"].as_array().unwrap();
+    assert_eq!(ex.len(), 1, "{ex:#?}");
+    assert_eq!(ex[0]["flow"], "10.99.11.1 -> 10.99.11.2:80 TCP");
+    assert_eq!(ex[0]["http"]["http_method"], "POST");
+    assert_eq!(ex[0]["http"]["url"], "/api/orders");
+
+    // The text summary names it too.
+    let events = dir.path().join("events.json");
+    let out = palisade(&[
+        &"replay",
+        &cap[0],
+        &"--policy",
+        &new,
+        &"--inventory",
+        &inv,
+        &"--events",
+        &events,
+        &"--compare",
+        &old,
+        &"--fail-on-change",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("changes    0 flow(s) change verdict"),
+        "{text}"
+    );
+    assert!(
+        text.contains("changes    1 request(s) change verdict"),
+        "{text}"
+    );
+    assert!(
+        text.contains("allow by web-api -> deny by no-order-writes: 1 request(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("e.g. 10.99.11.1 -> 10.99.11.2:80 TCP http POST /api/orders\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn fail_on_deny_counts_a_denied_request_in_an_allowed_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = ci_gate_policies(dir.path());
+    let cap = [spine("http1/http1.pcap")];
+    let inv = data("web-inventory.yaml");
+    // The old policy denies nothing: exit 0.
+    let (code, _, sum, err) = replay_with(&cap, &old, &inv, &["--fail-on-deny"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(rule_counts(&sum), [(s("allow"), s("web-api"), 8)]);
+    // The new one denies one request; every flow is still allowed.
+    let (code, ev, sum, err) = replay_with(&cap, &new, &inv, &["--fail-on-deny"]);
+    assert_eq!(code, 1, "a denied request fails --fail-on-deny: {err}");
+    assert_eq!(rule_counts(&sum), [(s("allow"), s("web-api"), 8)]);
+    let denied: Vec<&Value> = summary_tx(&sum)
+        .into_iter()
+        .filter(|v| v["action"] == "deny")
+        .collect();
+    assert_eq!(
+        denied,
+        [&serde_json::json!({"action": "deny", "rule": "no-order-writes", "transactions": 1})]
+    );
+    let alerts = of_type(&ev, "alert");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["http"]["http_method"], "POST");
+    assert_eq!(alerts[0]["http"]["url"], "/api/orders");
+}
+
+fn summary_tx(sum: &Value) -> Vec<&Value> {
+    sum["transactions"]["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect()
 }
 
 #[test]

@@ -88,8 +88,8 @@ fn every_flow_is_judged_by_the_version_in_force_at_its_packet() {
                 let prev = seen.insert(
                     key.clone(),
                     (
-                        v["verdict"]["policy_version"].as_u64().unwrap(),
-                        v["verdict"]["action"].as_str().unwrap().to_string(),
+                        v["policy_verdict"]["policy_version"].as_u64().unwrap(),
+                        v["policy_verdict"]["action"].as_str().unwrap().to_string(),
                     ),
                 );
                 assert!(prev.is_none(), "flow {key:?} reported twice");
