@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use dataplane::decode::checksum::ChecksumMode;
 use dataplane::events::EventOutput;
+
+/// Where `palisade run` writes events without `--events` (PRODUCT.md).
+const RUN_EVENTS: &str = "/var/log/palisade/eve.json";
 use dataplane::live::{RunError, RunOptions, Source};
 use dataplane::pipeline::capture::CaptureConfig;
 use dataplane::pipeline::{OnSwap, ReplayOptions, SwapAt, WorkerConfig, run_replay};
@@ -41,8 +44,9 @@ enum Cmd {
         /// embedded in the policy file.
         #[arg(long, value_name = "WORKLOADS.yaml")]
         inventory: Option<PathBuf>,
-        /// Where to write JSON-lines events (`-` for stdout).
-        #[arg(long, value_name = "FILE|-")]
+        /// Where to write JSON-lines events: a file, `-` for stdout, `none` to discard
+        /// [default: eve.json].
+        #[arg(long, value_name = "FILE|-|none")]
         events: Option<String>,
         /// Worker threads (flows are sharded by address pair).
         #[arg(long, default_value_t = 1)]
@@ -94,8 +98,9 @@ enum Cmd {
         /// Which workload owns each address (YAML `WorkloadInventory`).
         #[arg(long, value_name = "WORKLOADS.yaml")]
         inventory: Option<PathBuf>,
-        /// Where to write JSON-lines events (`-` for stdout); reopened on SIGHUP.
-        #[arg(long, value_name = "FILE|-")]
+        /// Where to write JSON-lines events: a file (reopened on SIGHUP), `-` for stdout,
+        /// `none` to discard [default: /var/log/palisade/eve.json].
+        #[arg(long, value_name = "FILE|-|none")]
         events: Option<String>,
         /// Unix socket for `palisadectl` (created with mode 0600).
         #[arg(long, value_name = "SOCKET")]
@@ -316,11 +321,7 @@ fn main() -> ExitCode {
                 captures,
                 policy,
                 inventory,
-                events: match events.as_deref() {
-                    None => EventOutput::Discard,
-                    Some("-") => EventOutput::Stdout,
-                    Some(p) => EventOutput::File(PathBuf::from(p)),
-                },
+                events: EventOutput::from_arg(events.as_deref(), "eve.json"),
                 workers,
                 worker: WorkerConfig {
                     log_all,
@@ -428,15 +429,18 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            if events.is_none()
+                && let Some(dir) = std::path::Path::new(RUN_EVENTS).parent()
+                && let Err(e) = std::fs::create_dir_all(dir)
+            {
+                eprintln!("palisade: {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
             let opts = RunOptions {
                 source,
                 policy,
                 inventory,
-                events: match events.as_deref() {
-                    None => EventOutput::Discard,
-                    Some("-") => EventOutput::Stdout,
-                    Some(p) => EventOutput::File(PathBuf::from(p)),
-                },
+                events: EventOutput::from_arg(events.as_deref(), RUN_EVENTS),
                 control,
                 metrics,
                 fail_open,
@@ -505,10 +509,12 @@ fn main() -> ExitCode {
             let d = control::diff::diff(&old.policy, &new.policy);
             if d.is_empty() {
                 println!("no semantic changes");
+                ExitCode::SUCCESS
             } else {
+                // Exit 1 when the policies differ, as diff(1) does (PRODUCT.md).
                 print!("{d}");
+                ExitCode::from(1)
             }
-            ExitCode::SUCCESS
         }
         Cmd::Demo => match dataplane::demo::run(&mut std::io::stdout()) {
             Ok(()) => ExitCode::SUCCESS,

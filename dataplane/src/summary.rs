@@ -83,6 +83,7 @@ pub fn to_json(r: &ReplayReport) -> serde_json::Value {
         "normalised": sorted(s.normalised.iter().map(|(k, v)| (*k, v))).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
         "flow_captures": s.capture,
         "events": r.events_written,
+        "events_file": r.events_to,
         "policy": r.policy_log.iter().map(|(v, src, err)| json!({"version": v, "source": src, "error": err})).collect::<Vec<_>>(),
         "capture_warnings": r.capture_warnings,
     })
@@ -362,7 +363,7 @@ pub fn to_text(r: &ReplayReport) -> String {
             s.bad_checksums
         );
     }
-    let _ = writeln!(o, "events     {}", r.events_written);
+    let _ = writeln!(o, "events     {} to {}", r.events_written, r.events_to);
     let _ = writeln!(
         o,
         "elapsed    {:.3} s, {:.0} packets/s, {} worker(s)",

@@ -46,7 +46,7 @@ fn replay_protect(capture: &Path, policy: &Path, inv: Option<&Path>, dir: &Path)
         .arg(capture)
         .arg("--policy")
         .arg(&p)
-        .args(["--format", "json"]);
+        .args(["--format", "json", "--events", "none"]);
     if let Some(i) = inv {
         c.arg("--inventory").arg(i);
     }

@@ -196,6 +196,7 @@ DNS_RRTYPES = set(
         "SPF TKEY TSIG MAILA ANY URI"
     ).split()
 )
+IANA_MNEMONIC = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
 DNS_RCODES = set(
     "NOERROR FORMERR SERVFAIL NXDOMAIN NOTIMP REFUSED YXDOMAIN YXRRSET NXRRSET NOTAUTH "
     "NOTZONE".split()
@@ -426,13 +427,16 @@ def semantic_problems(obj, where, out):
     if isinstance(dns, dict):
         value_in(out, where, obj, ["dns", "version"], {2}, "2 (Suricata 7 logs DNS version 2)")
         value_in(out, where, obj, ["dns", "type"], {"query", "answer"}, "query|answer")
-        rr = lambda v: v in DNS_RRTYPES or (isinstance(v, str) and v.isdigit())
-        value_in(out, where, obj, ["dns", "rrtype"], rr, "a Suricata rrtype name or a decimal number")
+        # Suricata names the types of DNS_RRTYPES and writes others as numbers; Palisade
+        # names every IANA-assigned type, as tshark does (CAA, WALLET...). Suricata's own
+        # schema.json types the field as a plain string, so consumers take either.
+        rr = lambda v: v in DNS_RRTYPES or (isinstance(v, str) and (v.isdigit() or IANA_MNEMONIC.match(v) is not None))
+        value_in(out, where, obj, ["dns", "rrtype"], rr, "an rrtype name or a decimal number")
         value_in(out, where, obj, ["dns", "rcode"], lambda v: v in DNS_RCODES or (isinstance(v, str) and v.isdigit()), "a Suricata rcode name or a decimal number")
         for i, q in enumerate(dns.get("query") or []):
-            value_in(out, where, obj, ["dns", "query", i, "rrtype"], rr, "a Suricata rrtype name or a decimal number")
+            value_in(out, where, obj, ["dns", "query", i, "rrtype"], rr, "an rrtype name or a decimal number")
         for i, a in enumerate(dns.get("answers") or []):
-            value_in(out, where, obj, ["dns", "answers", i, "rrtype"], rr, "a Suricata rrtype name or a decimal number")
+            value_in(out, where, obj, ["dns", "answers", i, "rrtype"], rr, "an rrtype name or a decimal number")
 
 
 def check_file(path, validator, out):

@@ -24,6 +24,30 @@ pub enum EventOutput {
     File(PathBuf),
 }
 
+impl EventOutput {
+    /// The `--events` argument: `-` is stdout, `none` discards on purpose, anything else
+    /// is a file; without one, `default` (PRODUCT.md: `eve.json` for `replay`,
+    /// `/var/log/palisade/eve.json` for `run`).
+    pub fn from_arg(arg: Option<&str>, default: &str) -> Self {
+        match arg {
+            Some("-") => EventOutput::Stdout,
+            Some("none") => EventOutput::Discard,
+            Some(p) => EventOutput::File(PathBuf::from(p)),
+            None => EventOutput::File(PathBuf::from(default)),
+        }
+    }
+}
+
+impl std::fmt::Display for EventOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventOutput::Discard => f.write_str("none"),
+            EventOutput::Stdout => f.write_str("-"),
+            EventOutput::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
 /// Followers of the event stream (`palisadectl events --follow`): each gets every buffer
 /// of lines written after it joined. A follower that falls behind by more than its queue
 /// loses lines (counted), never slows the writer.
@@ -131,7 +155,9 @@ impl EventWriter {
         let sink: Box<dyn Write + Send> = match &output {
             EventOutput::Discard => Box::new(std::io::sink()),
             EventOutput::Stdout => Box::new(std::io::stdout()),
-            EventOutput::File(p) => Box::new(open_events(p, false)?),
+            // A daemon appends to what an earlier run wrote, as Suricata does; a replay
+            // writes its own file.
+            EventOutput::File(p) => Box::new(open_events(p, tap.is_some())?),
         };
         let reopen = Arc::new(AtomicBool::new(false));
         let reopen_flag = Arc::clone(&reopen);

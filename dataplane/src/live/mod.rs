@@ -469,7 +469,7 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError>
     }
 
     let control = ctl::start(Arc::clone(&shared), opts)?;
-    tracing::info!(source = %opts.source.describe(), "palisade running");
+    tracing::info!(source = %opts.source.describe(), events = %opts.events, "palisade running");
 
     let mut failure = None;
     for h in handles {

@@ -54,6 +54,8 @@ pub struct ReplayReport {
     /// Policy loads and rejections, in order: (version or None, source, error).
     pub policy_log: Vec<(Option<u64>, String, Option<String>)>,
     pub events_written: u64,
+    /// Where the events went: a file's path, `-` (stdout) or `none` (discarded).
+    pub events_to: String,
     /// Whether a comparison policy was given (`--compare`).
     pub compared: bool,
     /// What `--checksum auto` decided: the mode, and (packets sampled, of which failed).
@@ -277,6 +279,7 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     control_events.flush(&mut control_buf);
     drop(control_events);
     report.events_written = writer.finish()?;
+    report.events_to = opts.events.to_string();
     Ok(report)
 }
 

@@ -1931,7 +1931,8 @@ impl Worker {
             e.write_line(&mut self.out);
             self.stats.events += 1;
         }
-        let mut e = Event::new(Timestamp(flow.last_ns), "flow");
+        // A flow record is stamped with the flow's start, as Suricata's are (PRODUCT.md).
+        let mut e = Event::new(Timestamp(flow.first_ns), "flow");
         self.cid.clear();
         fill_flow_fields(&mut e, &flow, &mut self.cid, self.cfg.enforcing);
         let state = match flow.tcp {
