@@ -61,7 +61,7 @@ impl FactSink for Tally {
                 self.requests += 1;
                 self.summary_bytes += summary.len() as u64;
             }
-            Fact::Response { summary, .. } => {
+            Fact::Response { summary, .. } | Fact::Interim { summary, .. } => {
                 self.responses += 1;
                 self.summary_bytes += summary.len() as u64;
             }

@@ -118,11 +118,14 @@ fn tight() -> WorkerConfig {
         stream: StreamConfig {
             max_ooo_bytes_per_stream: 512,
             max_ooo_segments_per_stream: 3,
+            max_kept_bytes_per_stream: 1024,
         },
         reassembly_budget: 1024,
         defrag: DefragConfig {
             max_datagrams: 2,
+            max_tombstones: 2,
             max_frags_per_datagram: 4,
+            max_ranges: 3,
             max_datagram_bytes: 2048,
             max_total_bytes: 3000,
             timeout_ns: 2 * S,
