@@ -211,6 +211,39 @@ fn rebuild_segments<const COPY_PLAIN: bool>(path: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// The authority a server routes a request to when its target names one: the target
+/// itself for `CONNECT` (authority-form, `host:port`), the authority of an absolute-form
+/// target (`http://host:port/p` -> `host:port`, as RFC 9112 section 3.2.2 has servers use
+/// it in place of `Host`). `None` for origin-form and asterisk-form targets: `Host` names
+/// the authority then.
+pub fn target_authority<'a>(method: &[u8], target: &'a [u8]) -> Option<&'a [u8]> {
+    if method == b"CONNECT" {
+        return (!target.is_empty() && target.first() != Some(&b'/')).then_some(target);
+    }
+    let rest = strip_scheme(target)?;
+    let end = rest
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    rest.get(..end)
+}
+
+/// The host of an authority (`user@Host:port` -> `Host`, `[::1]:80` -> `::1`), for
+/// comparing two authorities: case is left to the caller.
+pub fn authority_host(authority: &[u8]) -> &[u8] {
+    let a = match authority.iter().rposition(|&b| b == b'@') {
+        Some(at) => authority.get(at + 1..).unwrap_or_default(),
+        None => authority,
+    };
+    if let Some(inner) = a.strip_prefix(b"[") {
+        let end = inner.iter().position(|&b| b == b']').unwrap_or(inner.len());
+        return inner.get(..end).unwrap_or_default();
+    }
+    let end = a.iter().position(|&b| b == b':').unwrap_or(a.len());
+    let host = a.get(..end).unwrap_or_default();
+    host.strip_suffix(b".").unwrap_or(host)
+}
+
 /// `scheme://` at the start of an absolute-form target: returns what follows it.
 fn strip_scheme(raw: &[u8]) -> Option<&[u8]> {
     let colon = raw.iter().position(|&b| b == b':')?;

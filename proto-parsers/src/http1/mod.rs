@@ -629,6 +629,16 @@ impl Http1Parser {
             // nginx and Go refuse a second Host; others take the first or the last.
             sink.anomaly(ParserAnomaly::Ambiguous);
         }
+        // The server routes on the target's authority when it has one (CONNECT, an
+        // absolute-form target), whatever `Host` says: that is the authority judged.
+        let target = crate::http::target_authority(head.method, head.path);
+        if let (Some(t), Some(h)) = (target, info.host)
+            && !crate::http::authority_host(t).eq_ignore_ascii_case(crate::http::authority_host(h))
+        {
+            // A Host that names another server than the target (libhtp's "host header
+            // ambiguous"): servers and proxies differ on which one they act on.
+            sink.anomaly(ParserAnomaly::Ambiguous);
+        }
         let body = if head.malformed {
             // Where this message ends is not known: the parser stops after reporting it.
             sink.anomaly(ParserAnomaly::Ambiguous);
@@ -663,7 +673,7 @@ impl Http1Parser {
                 version: head.version,
                 method: head.method,
                 path: head.path,
-                authority: info.host,
+                authority: target.or(info.host),
                 user_agent: info.user_agent,
                 content_type: info.content_type,
                 headers: &fields,

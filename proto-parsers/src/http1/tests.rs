@@ -70,7 +70,9 @@ fn render(f: &Fact<'_>) -> String {
                     .find(|h| h.name.eq_ignore_ascii_case(n.as_bytes()))
                     .map(|h| h.value)
             };
-            assert_eq!(r.authority, first("host"));
+            // The authority is the target's when it names one (CONNECT, absolute-form).
+            let target = crate::http::target_authority(r.method, r.path);
+            assert_eq!(r.authority, target.or(first("host")));
             assert_eq!(r.user_agent, first("user-agent"));
             assert_eq!(r.content_type, first("content-type"));
             assert!(summary.len() <= MAX_SUMMARY);
@@ -1427,4 +1429,35 @@ fn mutated_conversations_never_panic() {
             (Direction::ToClient, &junk[..at]),
         ]);
     }
+}
+
+#[test]
+fn the_authority_judged_is_the_one_the_server_routes_on() {
+    let authority = |c: &[u8]| {
+        let mut p = Http1Parser::default();
+        let mut sink = Collect::default();
+        let _ = p.feed(Direction::ToServer, c, &mut sink);
+        (sink.facts, sink.anomalies)
+    };
+    // Absolute-form: servers use the target's authority and ignore Host (RFC 9112 3.2.2).
+    let (f, a) =
+        authority(b"GET http://Admin.internal:8080/x HTTP/1.1\r\nHost: admin.internal\r\n\r\n");
+    assert!(f[0].contains("host=Admin.internal:8080"), "{f:?}");
+    assert!(a.is_empty(), "{a:?}");
+    // A Host naming another server than the target: which one acts differs between
+    // servers and proxies (libhtp: host header ambiguous).
+    let (f, a) = authority(b"GET http://admin.internal/x HTTP/1.1\r\nHost: public.shop\r\n\r\n");
+    assert!(f[0].contains("host=admin.internal"), "{f:?}");
+    assert_eq!(a, [ParserAnomaly::Ambiguous]);
+    // CONNECT: the tunnel goes where the target says.
+    let (f, a) =
+        authority(b"CONNECT evil.example:443 HTTP/1.1\r\nHost: api.bank.example:443\r\n\r\n");
+    assert!(f[0].contains("host=evil.example:443"), "{f:?}");
+    assert_eq!(a, [ParserAnomaly::Ambiguous]);
+    let (f, a) = authority(b"CONNECT [fd00::1]:443 HTTP/1.1\r\nHost: [FD00::1]:443\r\n\r\n");
+    assert!(f[0].contains("host=[fd00::1]:443"), "{f:?}");
+    assert!(a.is_empty(), "{a:?}");
+    // Origin-form: Host is the authority.
+    let (f, _) = authority(b"GET /x HTTP/1.1\r\nHost: orders.shop\r\n\r\n");
+    assert!(f[0].contains("host=orders.shop"), "{f:?}");
 }
