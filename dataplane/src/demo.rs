@@ -33,7 +33,7 @@ pub fn run(out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     let capture = write("shop.pcap", CAPTURE)?;
     let policy = write("policy.yaml", POLICY.as_bytes())?;
     let inventory = write("inventory.yaml", INVENTORY.as_bytes())?;
-    let events = dir.join("events.json");
+    let events = dir.join("eve.json");
     // The policy's `capture: true` rules write their flows here.
     let captures = dir.join("captures");
     std::fs::create_dir_all(&captures)?;
@@ -78,7 +78,10 @@ pub fn run(out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     )?;
     writeln!(
         out,
-        "Try: palisade replay {0}/shop.pcap --policy {0}/policy.yaml --inventory {0}/inventory.yaml --events -",
+        "\nTry it yourself (install both binaries first, as the README says:\n  \
+         cargo install --locked --path dataplane && cargo install --locked --path control):\n  \
+         palisade replay {0}/shop.pcap --policy {0}/policy.yaml --inventory {0}/inventory.yaml --events -\n  \
+         palisade policy check {0}/policy.yaml --inventory {0}/inventory.yaml",
         dir.display()
     )?;
     Ok(())

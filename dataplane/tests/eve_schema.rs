@@ -110,7 +110,7 @@ fn every_event_is_suricata_eve() {
         files.push(events);
     }
 
-    // `palisade demo` writes palisade-demo/events.json under its current directory.
+    // `palisade demo` writes palisade-demo/eve.json under its current directory.
     let demo_dir = tmp.path().join("demo");
     std::fs::create_dir_all(&demo_dir).expect("demo directory");
     let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
@@ -123,7 +123,7 @@ fn every_event_is_suricata_eve() {
         "palisade demo failed\n{}",
         shown(&out)
     );
-    files.push(demo_dir.join("palisade-demo/events.json"));
+    files.push(demo_dir.join("palisade-demo/eve.json"));
 
     for f in &files {
         let len = std::fs::metadata(f)
