@@ -112,6 +112,9 @@ const DECODE_AS: &[(&str, &[&str])] = &[
     ("postgres/pg-tls.pcap", &["-d", "tcp.port==5433,pgsql"]),
     // openssl s_server on 4433.
     ("tls/tls.pcap", &["-d", "tcp.port==4433,tls"]),
+    // HTTP inside a CONNECT tunnel to shop.test:8000: tshark looks the tunnel's port up
+    // in TCP's port table (its heuristics alone find the first request only).
+    ("tunnel/connect.pcap", &["-d", "tcp.port==8000,http"]),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
