@@ -44,7 +44,8 @@
 //!    that no server acts on (`dns/dns-junk.pcap`'s `0xdeadbeef` "response" would give an
 //!    rcode 15), which Palisade reports as an `applayer.unknown_protocol` anomaly instead.
 //! 5. Frames inside ICMP errors are not read (`-Y`): tshark dissects the quoted datagram
-//!    of a port-unreachable as DNS or HTTP; it is not a transaction.
+//!    of a port-unreachable as DNS or HTTP; it is not a transaction. (No capture today has
+//!    one; a late DNS answer to a client that has gone would.)
 //! 6. SQL text: runs of whitespace become one space (one newline if they hold a line break,
 //!    which ends a `--` comment), whitespace around `;` is dropped, and trailing `;` are
 //!    removed. One tshark query (one protocol message) may hold several statements, of
@@ -282,10 +283,12 @@ fn sql_norm(s: &str) -> String {
             }
             continue;
         }
-        if let Some(g) = gap.take() {
-            if c != ';' && !out.is_empty() && !out.ends_with(';') {
-                out.push(g);
-            }
+        if let Some(g) = gap.take()
+            && c != ';'
+            && !out.is_empty()
+            && !out.ends_with(';')
+        {
+            out.push(g);
         }
         out.push(c);
     }
