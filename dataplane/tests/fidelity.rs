@@ -52,7 +52,10 @@
 //!    which Palisade writes one record each (PRODUCT.md); a query is found when one
 //!    record's query equals it or a run of consecutive records of one flow, joined with
 //!    `;`, does, followed by nothing but comments (a trailing `-- ...` is no statement and
-//!    gets no record). Each record is used once (multiset).
+//!    gets no record). Each record is used once (multiset). A record whose text Palisade
+//!    kept only the start of (`sql.query_truncated`: the parsers keep the first
+//!    `sql::TEXT_MAX` bytes of a statement for logging, while classifying all of it)
+//!    matches a query that goes on from that start.
 //!
 //! tshark is told how to read ports it does not know (`-d`, per capture, from what the
 //! capture holds: `DECODE_AS`), so that it decodes every conversation the capture has.
@@ -166,8 +169,9 @@ impl TsharkFacts {
 #[derive(Default)]
 struct PalisadeFacts {
     bag: BTreeMap<(Kind, String), usize>,
-    /// SQL statements per flow, in record order, normalised.
-    sql: BTreeMap<u64, Vec<String>>,
+    /// SQL statements per flow, in record order, normalised, each with whether Palisade
+    /// kept only its start (`sql.query_truncated`).
+    sql: BTreeMap<u64, Vec<(String, bool)>>,
 }
 
 impl PalisadeFacts {
@@ -533,7 +537,8 @@ fn palisade_facts(capture: &Path, rel: &str) -> PalisadeFacts {
             "pgsql" | "mysql" => {
                 if let Some(q) = s(&v["sql"]["query"]) {
                     let flow = v["flow_id"].as_u64().unwrap_or_default();
-                    facts.sql.entry(flow).or_default().push(sql_norm(&q));
+                    let cut = v["sql"]["query_truncated"] == true;
+                    facts.sql.entry(flow).or_default().push((sql_norm(&q), cut));
                 }
             }
             _ => {}
@@ -546,8 +551,10 @@ fn palisade_facts(capture: &Path, rel: &str) -> PalisadeFacts {
 // The difference.
 
 /// Finds `query` among the unused statements of one flow: one statement equal to it, or a
-/// run of consecutive unused ones that, joined with `;`, is. Marks what it used.
-fn take_sql(query: &str, flows: &mut [(Vec<String>, Vec<bool>)]) -> bool {
+/// run of consecutive unused ones that, joined with `;`, is. A statement Palisade kept only
+/// the start of (`query_truncated`) ends such a run when the query goes on from there with
+/// that start. Marks what it used.
+fn take_sql(query: &str, flows: &mut [(Vec<(String, bool)>, Vec<bool>)]) -> bool {
     for (stmts, used) in flows.iter_mut() {
         for start in 0..stmts.len() {
             let mut joined = String::new();
@@ -558,9 +565,12 @@ fn take_sql(query: &str, flows: &mut [(Vec<String>, Vec<bool>)]) -> bool {
                 if end > start {
                     joined.push(';');
                 }
-                joined.push_str(&stmts[end]);
+                let (stmt, cut) = &stmts[end];
+                joined.push_str(stmt);
                 let rest = query.strip_prefix(joined.as_str());
-                if rest.is_some_and(|r| r.is_empty() || r.starts_with(';') && only_comments(r)) {
+                if rest
+                    .is_some_and(|r| *cut || r.is_empty() || r.starts_with(';') && only_comments(r))
+                {
                     used[start..=end].iter_mut().for_each(|u| *u = true);
                     return true;
                 }
@@ -587,7 +597,7 @@ fn misses(rel: &str, t: &TsharkFacts, p: &PalisadeFacts) -> Vec<Miss> {
             });
         }
     }
-    let mut flows: Vec<(Vec<String>, Vec<bool>)> = p
+    let mut flows: Vec<(Vec<(String, bool)>, Vec<bool>)> = p
         .sql
         .values()
         .map(|s| (s.clone(), vec![false; s.len()]))
@@ -692,7 +702,7 @@ fn sql_matching_follows_the_documented_normalisation() {
     assert!(!only_comments(";/* unterminated"));
     let flow = |s: &[&str]| {
         (
-            s.iter().map(|x| sql_norm(x)).collect(),
+            s.iter().map(|x| (sql_norm(x), false)).collect(),
             vec![false; s.len()],
         )
     };
@@ -715,4 +725,9 @@ fn sql_matching_follows_the_documented_normalisation() {
     // Runs do not cross flows.
     let mut flows = vec![flow(&["SELECT 1"]), flow(&["SELECT 2"])];
     assert!(!take_sql("SELECT 1;SELECT 2", &mut flows));
+    // A statement kept only in part matches a query that goes on from its start, and only
+    // such a query.
+    let cut = |s: &str| (vec![(sql_norm(s), true)], vec![false]);
+    assert!(take_sql("SELECT 'long' FROM t", &mut [cut("SELECT 'lo")]));
+    assert!(!take_sql("SELECT 'other' FROM t", &mut [cut("SELECT 'lo")]));
 }

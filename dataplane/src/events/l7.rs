@@ -19,6 +19,14 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// An SQL text as the parser kept it for logging (its first `sql::TEXT_MAX` bytes), and
+/// whether that may be only the start of it.
+fn sql_text(b: &[u8]) -> (String, bool) {
+    let max = proto_parsers::sql::TEXT_MAX;
+    let kept = b.get(..max.min(b.len())).unwrap_or_default();
+    (String::from_utf8_lossy(kept).into_owned(), b.len() >= max)
+}
+
 fn opt(b: Option<&[u8]>) -> Option<String> {
     b.map(text)
 }
@@ -67,8 +75,12 @@ pub struct SqlObj {
     pub user: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// The statement's text, its first `sql::TEXT_MAX` bytes (classification read it all).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    /// `query` holds only the start of a longer text (as Suricata's `rrname_truncated`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub query_truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -246,12 +258,14 @@ impl L7Record {
                         (verbs.join(";"), tables)
                     }
                 };
+                let (query, query_truncated) = sql_text(q.text);
                 let sql = SqlObj {
                     verb,
                     tables,
                     user: opt(q.user),
                     database: opt(q.database),
-                    query: (!q.text.is_empty()).then(|| text(q.text)),
+                    query: (!q.text.is_empty()).then(|| query.clone()),
+                    query_truncated,
                     error: None,
                     sqlstate: None,
                     error_code: None,
@@ -271,7 +285,7 @@ impl L7Record {
                                 ..PgRequest::default()
                             },
                             SqlKind::Query => PgRequest {
-                                simple_query: Some(text(q.text)),
+                                simple_query: Some(query),
                                 ..PgRequest::default()
                             },
                             SqlKind::Prepare => PgRequest {
