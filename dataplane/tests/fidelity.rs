@@ -35,6 +35,9 @@
 //!    is final for the HTTP/1.1 exchange that it upgrades, so it stays.
 //! 2. DNS names are compared in ASCII lower case (RFC 4343: names are case-insensitive;
 //!    Palisade lower-cases, tshark prints them as sent). tshark's `<Root>` is the root name.
+//! 2b. HTTP hosts are compared in ASCII lower case, with the port: Palisade logs them as
+//!    Suricata does (`hostname` lower-case and without the port, `http_port` beside it),
+//!    tshark's `http.host` is the Host as sent.
 //! 3. DNS rrtype and rcode are compared as numbers: tshark prints numbers with `-T fields`,
 //!    Palisade prints IANA mnemonics (`AAAA`, `NXDOMAIN`) or `TYPE<n>` / `RCODE<n>`; its
 //!    mnemonics are turned back into numbers with its own tables (`proto_parsers::facts`),
@@ -402,7 +405,13 @@ fn tshark_facts(capture: &Path, rel: &str) -> TsharkFacts {
             ("http2.headers.authority", Kind::HttpHostname),
         ] {
             for v in col(field) {
-                facts.add(kind, v.to_string(), frame);
+                // Hosts compare without case: Suricata and Palisade log them lower-case.
+                let v = if kind == Kind::HttpHostname {
+                    v.to_ascii_lowercase()
+                } else {
+                    v.to_string()
+                };
+                facts.add(kind, v, frame);
             }
         }
         for field in ["http.response.code", "http2.headers.status"] {
@@ -496,14 +505,21 @@ fn palisade_facts(capture: &Path, rel: &str) -> PalisadeFacts {
         match v["event_type"].as_str().unwrap_or_default() {
             "http" => {
                 let h = &v["http"];
-                for (key, kind) in [
-                    ("http_method", Kind::HttpMethod),
-                    ("url", Kind::HttpUrl),
-                    ("hostname", Kind::HttpHostname),
-                ] {
+                for (key, kind) in [("http_method", Kind::HttpMethod), ("url", Kind::HttpUrl)] {
                     if let Some(x) = s(&h[key]) {
                         facts.add(kind, x);
                     }
+                }
+                // tshark's `http.host` is the Host as sent; Palisade logs the host and its
+                // port apart, as Suricata does (`hostname`, `http_port`).
+                if let Some(host) = s(&h["hostname"]) {
+                    let host = match h["http_port"].as_u64() {
+                        Some(p) if host.contains(':') => format!("[{host}]:{p}"),
+                        Some(p) => format!("{host}:{p}"),
+                        None if host.contains(':') => format!("[{host}]"),
+                        None => host,
+                    };
+                    facts.add(Kind::HttpHostname, host.to_ascii_lowercase());
                 }
                 if let Some(code) = h["status"].as_u64() {
                     facts.add(Kind::HttpStatus, code.to_string());

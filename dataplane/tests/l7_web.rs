@@ -117,7 +117,7 @@ fn requests(r: &Run, t: &str) -> Vec<String> {
                 protocol(h),
                 field(h, "http_method"),
                 field(h, "url"),
-                field(h, "hostname"),
+                host(h),
                 field(h, "status"),
             );
             if let Some(g) = e.get("grpc") {
@@ -133,6 +133,14 @@ fn requests(r: &Run, t: &str) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// `hostname[:http_port]`, the authority as the request named it.
+fn host(h: &Value) -> String {
+    match h.get("http_port") {
+        Some(p) => format!("{}:{p}", field(h, "hostname")),
+        None => field(h, "hostname"),
+    }
 }
 
 /// The HTTP version as `HTTP/1.1`: HTTP/1 records carry `protocol`, HTTP/2 ones
@@ -165,7 +173,7 @@ fn alerts(r: &Run) -> Vec<String> {
                     "{} {} {}",
                     field(h, "http_method"),
                     field(h, "url"),
-                    field(h, "hostname")
+                    host(h)
                 )
             } else {
                 "flow".into()

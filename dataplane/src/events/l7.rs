@@ -34,8 +34,12 @@ fn opt(b: Option<&[u8]>) -> Option<String> {
 /// Suricata's `http` object.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct HttpObj {
+    /// The host the request was for, lower-case, without its port (as Suricata logs it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// The port of the request's authority, when it names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_port: Option<u16>,
     /// As sent, query included.
     pub url: String,
     pub http_method: String,
@@ -49,7 +53,7 @@ pub struct HttpObj {
     pub status: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_user_agent: Option<String>,
-    /// The response's `Content-Type`, as Suricata logs it.
+    /// The response's `Content-Type` without parameters, as Suricata logs it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_content_type: Option<String>,
 }
@@ -188,14 +192,42 @@ fn verb_name(v: &SqlVerb<'_>) -> String {
     }
 }
 
+/// A `Content-Type` cut at its first `;` and trimmed (`text/html; charset=utf-8` ->
+/// `text/html`), as Suricata logs it.
+fn media_type(ct: &[u8]) -> String {
+    let end = ct.iter().position(|&b| b == b';').unwrap_or(ct.len());
+    text(ct.get(..end).unwrap_or_default().trim_ascii())
+}
+
+/// The port of an authority (`host:8080`, `[::1]:8443`), if it names a valid one.
+fn authority_port(a: &[u8]) -> Option<u16> {
+    let after_host = match a.iter().rposition(|&b| b == b']') {
+        Some(end) => a.get(end + 1..)?,
+        None => a,
+    };
+    let colon = after_host.iter().rposition(|&b| b == b':')?;
+    std::str::from_utf8(after_host.get(colon + 1..)?)
+        .ok()?
+        .parse()
+        .ok()
+}
+
 fn http_obj(h: &proto_parsers::facts::HttpRequest<'_>) -> HttpObj {
     let (protocol, version) = match h.version {
         HttpVersion::Http10 => (Some("HTTP/1.0"), None),
         HttpVersion::Http11 => (Some("HTTP/1.1"), None),
         HttpVersion::Http2 => (None, Some("2")),
     };
+    let (hostname, http_port) = match h.authority {
+        Some(a) => {
+            let host = proto_parsers::http::authority_host(a);
+            (Some(text(host).to_ascii_lowercase()), authority_port(a))
+        }
+        None => (None, None),
+    };
     HttpObj {
-        hostname: opt(h.authority),
+        hostname,
+        http_port,
         url: text(h.path),
         http_method: text(h.method),
         protocol,
@@ -374,7 +406,7 @@ impl L7Record {
         match (self, d) {
             (L7Record::Http(h), ResponseDetail::Http(r)) => {
                 h.status = Some(u32::from(r.status));
-                h.http_content_type = opt(r.content_type);
+                h.http_content_type = r.content_type.map(media_type);
             }
             (L7Record::Grpc(h, g), ResponseDetail::Grpc(r)) => {
                 h.status = Some(u32::from(r.http_status));
@@ -382,7 +414,7 @@ impl L7Record {
             }
             (L7Record::Grpc(h, _), ResponseDetail::Http(r)) => {
                 h.status = Some(u32::from(r.status));
-                h.http_content_type = opt(r.content_type);
+                h.http_content_type = r.content_type.map(media_type);
             }
             (L7Record::Pgsql(p, q), ResponseDetail::Sql(r)) => {
                 apply_sql(q, r);
@@ -455,6 +487,23 @@ impl Serialize for L7Record {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn media_types_lose_their_parameters() {
+        assert_eq!(media_type(b"text/html; charset=utf-8"), "text/html");
+        assert_eq!(media_type(b" application/json "), "application/json");
+        assert_eq!(media_type(b"application/grpc"), "application/grpc");
+    }
+
+    #[test]
+    fn the_port_of_an_authority() {
+        assert_eq!(authority_port(b"orders.shop:8080"), Some(8080));
+        assert_eq!(authority_port(b"[fd00::1]:8443"), Some(8443));
+        assert_eq!(authority_port(b"[fd00::1]"), None);
+        assert_eq!(authority_port(b"orders.shop"), None);
+        assert_eq!(authority_port(b"orders.shop:http"), None);
+        assert_eq!(authority_port(b"orders.shop:99999"), None);
+    }
     use super::*;
     use proto_parsers::facts::{SqlRequest, SqlResponse};
 
