@@ -35,9 +35,6 @@
 //!    is final for the HTTP/1.1 exchange that it upgrades, so it stays.
 //! 2. DNS names are compared in ASCII lower case (RFC 4343: names are case-insensitive;
 //!    Palisade lower-cases, tshark prints them as sent). tshark's `<Root>` is the root name.
-//! 2b. HTTP hosts are compared in ASCII lower case, with the port: Palisade logs them as
-//!    Suricata does (`hostname` lower-case and without the port, `http_port` beside it),
-//!    tshark's `http.host` is the Host as sent.
 //! 3. DNS rrtype and rcode are compared as numbers: tshark prints numbers with `-T fields`,
 //!    Palisade prints IANA mnemonics (`AAAA`, `NXDOMAIN`) or `TYPE<n>` / `RCODE<n>`; its
 //!    mnemonics are turned back into numbers with its own tables (`proto_parsers::facts`),
@@ -59,6 +56,9 @@
 //!    kept only the start of (`sql.query_truncated`: the parsers keep the first
 //!    `sql::TEXT_MAX` bytes of a statement for logging, while classifying all of it)
 //!    matches a query that goes on from that start.
+//! 7. HTTP hosts are compared in ASCII lower case, with the port: Palisade logs them as
+//!    Suricata does (`hostname` lower-case and without the port, `http_port` beside it),
+//!    tshark's `http.host` is the Host as sent.
 //!
 //! tshark is told how to read ports it does not know (`-d`, per capture, from what the
 //! capture holds: `DECODE_AS`), so that it decodes every conversation the capture has.
