@@ -570,7 +570,10 @@ fn palisade_facts(capture: &Path, rel: &str) -> PalisadeFacts {
 /// run of consecutive unused ones that, joined with `;`, is. A statement Palisade kept only
 /// the start of (`query_truncated`) ends such a run when the query goes on from there with
 /// that start. Marks what it used.
-fn take_sql(query: &str, flows: &mut [(Vec<(String, bool)>, Vec<bool>)]) -> bool {
+/// One flow's statements (text, kept only in part) and which of them a query used.
+type FlowStatements = (Vec<(String, bool)>, Vec<bool>);
+
+fn take_sql(query: &str, flows: &mut [FlowStatements]) -> bool {
     for (stmts, used) in flows.iter_mut() {
         for start in 0..stmts.len() {
             let mut joined = String::new();
@@ -613,7 +616,7 @@ fn misses(rel: &str, t: &TsharkFacts, p: &PalisadeFacts) -> Vec<Miss> {
             });
         }
     }
-    let mut flows: Vec<(Vec<(String, bool)>, Vec<bool>)> = p
+    let mut flows: Vec<FlowStatements> = p
         .sql
         .values()
         .map(|s| (s.clone(), vec![false; s.len()]))
