@@ -566,13 +566,13 @@ fn palisade_facts(capture: &Path, rel: &str) -> PalisadeFacts {
 // ---------------------------------------------------------------------------------------
 // The difference.
 
+/// One flow's statements (text, kept only in part) and which of them a query used.
+type FlowStatements = (Vec<(String, bool)>, Vec<bool>);
+
 /// Finds `query` among the unused statements of one flow: one statement equal to it, or a
 /// run of consecutive unused ones that, joined with `;`, is. A statement Palisade kept only
 /// the start of (`query_truncated`) ends such a run when the query goes on from there with
 /// that start. Marks what it used.
-/// One flow's statements (text, kept only in part) and which of them a query used.
-type FlowStatements = (Vec<(String, bool)>, Vec<bool>);
-
 fn take_sql(query: &str, flows: &mut [FlowStatements]) -> bool {
     for (stmts, used) in flows.iter_mut() {
         for start in 0..stmts.len() {
