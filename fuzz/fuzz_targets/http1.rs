@@ -17,7 +17,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use proto_parsers::Direction;
-use proto_parsers::contract::{Fact, FactSink, ParserAnomaly, Progress, StreamParser};
+use proto_parsers::contract::{
+    Fact, FactSink, GapOutcome, ParserAnomaly, Progress, StreamParser,
+};
 use proto_parsers::driver::{self, Carry, CarryBudget};
 use proto_parsers::facts::{RequestDetail, ResponseDetail};
 use proto_parsers::http1::{Http1Parser, MAX_HEAD, MAX_SUMMARY};
@@ -79,7 +81,7 @@ impl StreamParser for Checked {
         assert!(p.consumed() <= data.len(), "consumed past the end");
         p
     }
-    fn gap(&mut self, dir: Direction, len: u32) -> bool {
+    fn gap(&mut self, dir: Direction, len: u32) -> GapOutcome {
         self.0.gap(dir, len)
     }
     fn end(&mut self, sink: &mut dyn FactSink) {

@@ -98,6 +98,39 @@ impl Progress {
     }
 }
 
+/// What a parser made of bytes missing in one direction ([`StreamParser::gap`]). The
+/// caller acts on it: nothing for `Skipped`; for `Resync` it keeps feeding the parser, and
+/// when the bytes lost were the client's (they may have held requests no rule saw) it hands
+/// the flow to the policy's uninspectable decision; for `GiveUp` it stops inspecting the
+/// flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GapOutcome {
+    /// Nothing a rule could judge was lost and the parser is exactly in step: the gap lay
+    /// inside bytes it was counting through unread (a body of known length, a record it
+    /// skips) or in a direction it no longer reads (a tunnel, an encrypted stream).
+    Skipped,
+    /// The parser dropped whatever it was in the middle of and looks for the start of the
+    /// next message in the bytes that follow (HTTP/1: the next request or status line;
+    /// Redis: the next multi-bulk command). The lost bytes may have held whole messages:
+    /// requests nobody saw, responses that now pair with nothing. A parser may also answer
+    /// this for a direction whose messages no rule judges when it stops reading that
+    /// direction and keeps reading the other (Redis replies after a gap).
+    Resync,
+    /// The parser cannot find its place again (length-prefixed framing, header compression
+    /// state, a protocol switch whose answer was lost): the flow becomes opaque.
+    GiveUp,
+}
+
+impl GapOutcome {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            GapOutcome::Skipped => "skipped",
+            GapOutcome::Resync => "resync",
+            GapOutcome::GiveUp => "give_up",
+        }
+    }
+}
+
 /// A parser of one flow: both directions, with the per-direction state inside. Created once
 /// the flow's protocol is detected, dropped with the flow. Never panics on any input.
 pub trait StreamParser: Send {
@@ -109,10 +142,12 @@ pub trait StreamParser: Send {
     fn feed(&mut self, dir: Direction, data: &[u8], sink: &mut dyn FactSink) -> Progress;
 
     /// `len` bytes are missing in `dir` (a reassembly gap); the caller has already dropped
-    /// its carry for `dir`. The parser resynchronises (skips to a message boundary it can
-    /// find again, or discards a body it was counting down) and returns true, or gives up
-    /// and returns false: the flow then becomes opaque.
-    fn gap(&mut self, dir: Direction, len: u32) -> bool;
+    /// its carry for `dir`. The parser says what it made of them ([`GapOutcome`]): skipped
+    /// exactly, resynchronising on the next message, or given up (the flow then becomes
+    /// opaque). It cannot report facts here (no sink): what the gap costs (requests
+    /// reported unanswered, a [`ParserAnomaly::Resync`]) is reported on the next `feed` or
+    /// at `end`.
+    fn gap(&mut self, dir: Direction, len: u32) -> GapOutcome;
 
     /// The flow ended; flush pending transactions (requests that saw no response).
     fn end(&mut self, sink: &mut dyn FactSink) {
@@ -394,8 +429,8 @@ mod tests {
             Progress::Done { consumed: nl + 1 }
         }
 
-        fn gap(&mut self, _dir: Direction, _len: u32) -> bool {
-            false
+        fn gap(&mut self, _dir: Direction, _len: u32) -> GapOutcome {
+            GapOutcome::GiveUp
         }
 
         fn end(&mut self, sink: &mut dyn FactSink) {

@@ -11,7 +11,7 @@
 //! needed only for an unusually large message head, is freed as soon as it empties.
 
 use crate::Direction;
-use crate::contract::{DEFAULT_MAX_CARRY, FactSink, Invalid, Progress, StreamParser};
+use crate::contract::{DEFAULT_MAX_CARRY, FactSink, GapOutcome, Invalid, Progress, StreamParser};
 
 /// Bytes of carry the flows of one worker may hold beyond [`DEFAULT_MAX_CARRY`] each.
 /// Carries up to that size are bounded by the flow table's size; what a parser with a
@@ -295,12 +295,24 @@ impl<P: StreamParser> Driver<P> {
         r
     }
 
-    /// `len` bytes of `dir` are missing: the carry is dropped and the parser told.
-    pub fn gap(&mut self, dir: Direction, len: u32) -> bool {
+    /// `len` bytes of `dir` are missing: the carry is dropped and the parser told. A parser
+    /// that gives up stops the flow, as the data plane stops inspecting it (later feeds
+    /// answer `Stop::Invalid(Invalid::UnexpectedMessage)`).
+    pub fn gap(&mut self, dir: Direction, len: u32) -> GapOutcome {
+        if self.stopped.is_some() {
+            return GapOutcome::GiveUp;
+        }
         if let Some(c) = self.carry.get_mut(ix(dir)) {
             c.clear(&mut self.budget);
         }
-        self.parser.gap(dir, len)
+        let outcome = self.parser.gap(dir, len);
+        if outcome == GapOutcome::GiveUp {
+            self.stopped = Some(Stop::Invalid(Invalid::UnexpectedMessage));
+            for c in &mut self.carry {
+                c.clear(&mut self.budget);
+            }
+        }
+        outcome
     }
 
     /// The flow ended: the parser reports what is still open.

@@ -583,6 +583,13 @@ impl FlowInspector {
         }
     }
 
+    /// `len` bytes of `dir` are missing. What the parser makes of them
+    /// ([`proto_parsers::contract::GapOutcome`]) decides: a gap it skipped exactly costs
+    /// nothing; one it resynchronises after keeps the flow inspected, but when the bytes
+    /// lost were the client's they may have held requests no rule saw, so the flow is
+    /// also blind (`gap_resync`) and the policy's `onUninspectable` decides it (in alert or
+    /// allow the flow goes on, and the requests after the gap are parsed and judged). Lost
+    /// server bytes hide no request. A parser that gives up ends inspection (`gap`).
     fn on_gap(
         &mut self,
         dir: Direction,
@@ -590,6 +597,7 @@ impl FlowInspector {
         counters: &mut InspectCounters,
         budget: &mut CarryBudget,
     ) -> InspectEvent {
+        use proto_parsers::contract::GapOutcome;
         match &mut self.phase {
             Phase::Detecting => {
                 // The first bytes are lost: detection from the start is impossible, and
@@ -606,11 +614,18 @@ impl FlowInspector {
                 if let Some(c) = self.carry.get_mut(ix(dir)) {
                     c.clear(budget);
                 }
-                if p.as_dyn().gap(dir, len) {
-                    InspectEvent::NOTHING
-                } else {
-                    self.stop(budget);
-                    InspectEvent::blind(Uninspectable::Gap, "gap")
+                match p.as_dyn().gap(dir, len) {
+                    GapOutcome::Skipped => InspectEvent::NOTHING,
+                    GapOutcome::Resync => match dir {
+                        Direction::ToServer => {
+                            InspectEvent::blind(Uninspectable::Gap, "gap_resync")
+                        }
+                        Direction::ToClient => InspectEvent::NOTHING,
+                    },
+                    GapOutcome::GiveUp => {
+                        self.stop(budget);
+                        InspectEvent::blind(Uninspectable::Gap, "gap")
+                    }
                 }
             }
             Phase::Done => InspectEvent::NOTHING,

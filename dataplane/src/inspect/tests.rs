@@ -1,5 +1,5 @@
 use super::*;
-use proto_parsers::contract::{DEFAULT_MAX_CARRY, Fact, ParserAnomaly, Progress};
+use proto_parsers::contract::{DEFAULT_MAX_CARRY, Fact, GapOutcome, ParserAnomaly, Progress};
 
 type Seen = std::sync::Arc<std::sync::Mutex<Vec<(Direction, Vec<u8>)>>>;
 
@@ -21,8 +21,8 @@ impl StreamParser for Lines {
         }
         Progress::NeedMore { consumed: off }
     }
-    fn gap(&mut self, _: Direction, _: u32) -> bool {
-        false
+    fn gap(&mut self, _: Direction, _: u32) -> GapOutcome {
+        GapOutcome::GiveUp
     }
     fn end(&mut self, _: &mut dyn FactSink) {
         self.out.lock().unwrap().extend(self.seen.drain(..));

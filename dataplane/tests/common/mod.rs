@@ -59,9 +59,9 @@ impl StreamParser for Recorder {
             consumed: data.len(),
         }
     }
-    fn gap(&mut self, _: Direction, len: u32) -> bool {
+    fn gap(&mut self, _: Direction, len: u32) -> proto_parsers::contract::GapOutcome {
         *self.gaps.lock().unwrap() += u64::from(len);
-        true
+        proto_parsers::contract::GapOutcome::Skipped
     }
     fn end(&mut self, _: &mut dyn FactSink) {
         let s = std::mem::take(&mut self.streams);

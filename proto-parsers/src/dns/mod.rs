@@ -42,7 +42,7 @@ mod tests;
 
 use std::fmt::Write as _;
 
-use crate::contract::{Fact, FactSink, ParserAnomaly, Progress, StreamParser};
+use crate::contract::{Fact, FactSink, GapOutcome, ParserAnomaly, Progress, StreamParser};
 use crate::facts::{
     DnsAnswer, DnsQuestion, RequestDetail, ResponseDetail, dns_qtype_name, dns_rcode_name,
 };
@@ -384,9 +384,14 @@ impl StreamParser for DnsParser {
         }
     }
 
-    fn gap(&mut self, _dir: Direction, _len: u32) -> bool {
-        // Over UDP there is no stream to lose; over TCP the next length prefix is lost.
-        !self.tcp
+    fn gap(&mut self, _dir: Direction, _len: u32) -> GapOutcome {
+        // Over UDP there is no stream to lose. Over TCP the next two-byte length prefix is
+        // lost, and any two bytes are a plausible length: no resynchronisation is sound.
+        if self.tcp {
+            GapOutcome::GiveUp
+        } else {
+            GapOutcome::Skipped
+        }
     }
 
     fn end(&mut self, sink: &mut dyn FactSink) {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::contract::GapOutcome;
 use crate::redis::testkit::{Outcome, check_splits, run_chunks, run_wire, segments, sorted};
 
 const UDP: [&[u8]; 7] = [
@@ -376,8 +377,14 @@ fn tcp_framing_zero_length_truncated_and_gap() {
             "unanswered 0"
         ]
     );
-    assert!(!DnsParser::tcp().gap(Direction::ToServer, 5));
-    assert!(DnsParser::udp().gap(Direction::ToServer, 5));
+    assert_eq!(
+        DnsParser::tcp().gap(Direction::ToServer, 5),
+        GapOutcome::GiveUp
+    );
+    assert_eq!(
+        DnsParser::udp().gap(Direction::ToServer, 5),
+        GapOutcome::Skipped
+    );
     // A bad answer section still pairs, flagged (a client rejects such an answer: nothing
     // policy judges is lost).
     let mut r = query(1, 1, b"\x01a\x00");

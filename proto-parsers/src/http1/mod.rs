@@ -75,7 +75,7 @@
 //! A refused switch resumes HTTP/1 on both sides.
 
 use crate::contract::{
-    Fact, FactSink, Invalid, OpaqueReason, ParserAnomaly, Progress, StreamParser,
+    Fact, FactSink, GapOutcome, Invalid, OpaqueReason, ParserAnomaly, Progress, StreamParser,
 };
 use crate::facts::{Header, HttpRequest, HttpResponse, HttpVersion, RequestDetail, ResponseDetail};
 use crate::{AppProto, Direction};
@@ -875,7 +875,7 @@ impl StreamParser for Http1Parser {
         }
     }
 
-    fn gap(&mut self, dir: Direction, len: u32) -> bool {
+    fn gap(&mut self, dir: Direction, len: u32) -> GapOutcome {
         let len = u64::from(len);
         let side = self.side(dir);
         // The caller dropped its carry: whatever a scan knew of it is gone too.
@@ -896,11 +896,11 @@ impl StreamParser for Http1Parser {
                 };
             }
             Phase::UntilClose => {}
-            Phase::Tunnel => return true,
-            _ => return false,
+            Phase::Tunnel => return GapOutcome::Skipped,
+            _ => return GapOutcome::GiveUp,
         }
         side.resynced = true;
-        true
+        GapOutcome::Skipped
     }
 
     fn end(&mut self, sink: &mut dyn FactSink) {

@@ -2,7 +2,7 @@
 //! (tests/data/http1/record.sh) and on hostile inputs.
 
 use super::*;
-use crate::contract::{Fact, FactSink, ParserAnomaly, Progress, StreamParser};
+use crate::contract::{Fact, FactSink, GapOutcome, ParserAnomaly, Progress, StreamParser};
 use crate::driver::{Driver, Stop};
 use crate::facts::{RequestDetail, ResponseDetail};
 
@@ -140,7 +140,7 @@ impl StreamParser for Checked {
         assert!(p.consumed() <= data.len(), "consumed past the end");
         p
     }
-    fn gap(&mut self, dir: Direction, len: u32) -> bool {
+    fn gap(&mut self, dir: Direction, len: u32) -> GapOutcome {
         self.0.gap(dir, len)
     }
     fn end(&mut self, sink: &mut dyn FactSink) {
@@ -1293,9 +1293,13 @@ fn gaps_inside_bodies_resync_and_elsewhere_give_up() {
             consumed: head.len()
         }
     );
-    assert!(p.gap(Direction::ToServer, 50));
-    assert!(!p.gap(Direction::ToServer, 41), "a gap past the body's end");
-    assert!(p.gap(Direction::ToServer, 40));
+    assert_eq!(p.gap(Direction::ToServer, 50), GapOutcome::Skipped);
+    assert_eq!(
+        p.gap(Direction::ToServer, 41),
+        GapOutcome::GiveUp,
+        "a gap past the body's end"
+    );
+    assert_eq!(p.gap(Direction::ToServer, 40), GapOutcome::Skipped);
     let next = b"GET /after HTTP/1.1\r\n\r\n";
     assert_eq!(
         p.feed(Direction::ToServer, next, &mut sink),
@@ -1306,12 +1310,12 @@ fn gaps_inside_bodies_resync_and_elsewhere_give_up() {
     assert_eq!(sink.anomalies, [ParserAnomaly::Resync]);
     assert_eq!(sink.facts.len(), 2);
     // In a head there is no way to find the next message.
-    assert!(!p.gap(Direction::ToServer, 1));
+    assert_eq!(p.gap(Direction::ToServer, 1), GapOutcome::GiveUp);
     // Chunk data resynchronises, a chunk-size line does not.
     let mut p = Http1Parser::default();
     let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc";
     p.feed(Direction::ToServer, chunked, &mut sink);
-    assert!(p.gap(Direction::ToServer, 13));
+    assert_eq!(p.gap(Direction::ToServer, 13), GapOutcome::Skipped);
     let rest = b"\r\n0\r\n\r\n";
     assert_eq!(
         p.feed(Direction::ToServer, rest, &mut sink),
@@ -1319,7 +1323,7 @@ fn gaps_inside_bodies_resync_and_elsewhere_give_up() {
             consumed: rest.len()
         }
     );
-    assert!(!p.gap(Direction::ToServer, 1));
+    assert_eq!(p.gap(Direction::ToServer, 1), GapOutcome::GiveUp);
     // A close-delimited response body takes any gap.
     let mut p = Http1Parser::default();
     p.feed(Direction::ToServer, b"GET / HTTP/1.0\r\n\r\n", &mut sink);
@@ -1328,7 +1332,7 @@ fn gaps_inside_bodies_resync_and_elsewhere_give_up() {
         b"HTTP/1.0 200 OK\r\n\r\nabc",
         &mut sink,
     );
-    assert!(p.gap(Direction::ToClient, u32::MAX));
+    assert_eq!(p.gap(Direction::ToClient, u32::MAX), GapOutcome::Skipped);
 }
 
 #[test]

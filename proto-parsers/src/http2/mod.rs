@@ -46,7 +46,7 @@ pub mod hpack;
 use hpack::{Decoder, Field, Limits};
 
 use crate::contract::{
-    Fact, FactSink, Invalid, OpaqueReason, ParserAnomaly, Progress, StreamParser,
+    Fact, FactSink, GapOutcome, Invalid, OpaqueReason, ParserAnomaly, Progress, StreamParser,
 };
 use crate::facts::{
     GrpcCall, GrpcResponse, Header, HttpRequest, HttpResponse, HttpVersion, RequestDetail,
@@ -1156,18 +1156,22 @@ impl StreamParser for Http2Parser {
         self.run(dir, data, sink)
     }
 
-    fn gap(&mut self, dir: Direction, len: u32) -> bool {
+    /// Skipped inside a payload being counted or skipped, or once the flow is opaque;
+    /// anywhere else the parser gives up: a lost frame header loses the framing, and a lost
+    /// header block loses the HPACK state every later header block depends on, so there is
+    /// no next message to resynchronise on.
+    fn gap(&mut self, dir: Direction, len: u32) -> GapOutcome {
         if self.conn.dead.is_some() {
-            return false;
+            return GapOutcome::GiveUp;
         }
         let (side, _, conn) = self.pair(dir);
         match &mut side.stage {
-            Stage::Opaque => true,
+            Stage::Opaque => GapOutcome::Skipped,
             Stage::Body(b) if matches!(b.kind, BodyKind::Skip | BodyKind::Data) => {
                 // Only bytes the parser would not have looked at can go missing without
                 // losing the framing: a payload being skipped or counted.
                 if u64::from(len) > u64::from(b.left) + u64::from(b.pad) {
-                    return false;
+                    return GapOutcome::GiveUp;
                 }
                 let from_left = len.min(b.left);
                 b.left -= from_left;
@@ -1180,9 +1184,9 @@ impl StreamParser for Http2Parser {
                     f.lose_sync();
                 }
                 conn.resync_pending = true;
-                true
+                GapOutcome::Skipped
             }
-            _ => false,
+            _ => GapOutcome::GiveUp,
         }
     }
 

@@ -3,7 +3,7 @@
 //! caller ([`crate::driver`]: a carry per direction up to the parser's `max_carry`, fed again
 //! while `Done` consumes bytes) and renders facts to strings so runs can be compared.
 
-use crate::contract::{Fact, FactSink, ParserAnomaly, Progress, StreamParser};
+use crate::contract::{Fact, FactSink, GapOutcome, ParserAnomaly, Progress, StreamParser};
 use crate::driver::Driver;
 use crate::facts::{HttpRequest, RequestDetail, ResponseDetail};
 use crate::{AppProto, Direction};
@@ -147,7 +147,7 @@ impl<P: StreamParser> StreamParser for Lent<'_, P> {
         assert!(r.consumed() <= data.len(), "consumed past the end");
         r
     }
-    fn gap(&mut self, dir: Direction, len: u32) -> bool {
+    fn gap(&mut self, dir: Direction, len: u32) -> GapOutcome {
         self.0.gap(dir, len)
     }
     fn end(&mut self, sink: &mut dyn FactSink) {

@@ -22,7 +22,7 @@ mod tests;
 use crate::AppProto;
 use crate::Direction;
 use crate::contract::{
-    Fact, FactSink, Invalid, OpaqueReason, ParserAnomaly, Progress, StreamParser,
+    Fact, FactSink, GapOutcome, Invalid, OpaqueReason, ParserAnomaly, Progress, StreamParser,
 };
 use crate::facts::{RequestDetail, ResponseDetail, SqlDialect, SqlKind, SqlRequest, SqlResponse};
 use crate::sql::prepared::Key;
@@ -965,20 +965,25 @@ impl StreamParser for MysqlParser {
         }
     }
 
-    fn gap(&mut self, dir: Direction, len: u32) -> bool {
+    /// Skipped inside a body being skipped, or once the flow is opaque; anywhere else the
+    /// parser gives up. MySQL messages are length-prefixed binary with no marker a
+    /// resynchronisation could look for: a byte that looks like a message type followed by
+    /// a plausible length is as likely to be inside a row or a statement, and a guess that
+    /// misparses would report statements nobody sent.
+    fn gap(&mut self, dir: Direction, len: u32) -> GapOutcome {
         if self.opaque {
-            return true;
+            return GapOutcome::Skipped;
         }
         if dir == Direction::ToServer && self.body.is_some() {
             // Bytes of a statement text are missing: it cannot be judged.
-            return false;
+            return GapOutcome::GiveUp;
         }
         match self.skip.get_mut(ix(dir)) {
             Some(s) if *s >= u64::from(len) => {
                 *s -= u64::from(len);
-                true
+                GapOutcome::Skipped
             }
-            _ => false,
+            _ => GapOutcome::GiveUp,
         }
     }
 

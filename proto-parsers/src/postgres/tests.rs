@@ -1,4 +1,5 @@
 use super::*;
+use crate::contract::GapOutcome;
 use crate::sql::testkit::{Collect, check_all_splits, load, replay};
 
 fn make() -> Box<dyn StreamParser> {
@@ -316,12 +317,12 @@ fn gap_inside_a_skipped_body_resyncs() {
         p.feed(S, &row[..20], &mut sink),
         Progress::Done { consumed: 20 }
     );
-    assert!(p.gap(S, 50));
+    assert_eq!(p.gap(S, 50), GapOutcome::Skipped);
     assert_eq!(
         p.feed(S, &row[70..], &mut sink),
         Progress::Done { consumed: 35 }
     );
-    assert!(!p.gap(S, 10));
+    assert_eq!(p.gap(S, 10), GapOutcome::GiveUp);
 }
 
 // ---- an attacker hiding statements behind size ------------------------------------------

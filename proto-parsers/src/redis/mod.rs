@@ -36,7 +36,7 @@ pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
-use crate::contract::{Fact, FactSink, Invalid, ParserAnomaly, Progress, StreamParser};
+use crate::contract::{Fact, FactSink, GapOutcome, Invalid, ParserAnomaly, Progress, StreamParser};
 use crate::facts::{RedisCommand, RedisReply, RequestDetail, ResponseDetail};
 use crate::{AppProto, Direction};
 use keys::KeySpec;
@@ -986,7 +986,7 @@ impl StreamParser for RedisParser {
         }
     }
 
-    fn gap(&mut self, dir: Direction, len: u32) -> bool {
+    fn gap(&mut self, dir: Direction, len: u32) -> GapOutcome {
         // Only a gap inside a value being counted through can be skipped: anywhere else
         // the next message boundary is unknown.
         let (body, i) = match dir {
@@ -997,7 +997,7 @@ impl StreamParser for RedisParser {
                         Some(Capture::Cmd | Capture::Key | Capture::Numkeys)
                     )
                 {
-                    return false;
+                    return GapOutcome::GiveUp;
                 }
                 (&mut self.req.body, 0)
             }
@@ -1005,7 +1005,7 @@ impl StreamParser for RedisParser {
                 if self.rep.line.is_some()
                     || (self.rep.top == Top::BlobError && self.rep.stack.is_empty())
                 {
-                    return false;
+                    return GapOutcome::GiveUp;
                 }
                 (&mut self.rep.body, 1)
             }
@@ -1016,9 +1016,9 @@ impl StreamParser for RedisParser {
                 if let Some(r) = self.resync.get_mut(i) {
                     *r = true;
                 }
-                true
+                GapOutcome::Skipped
             }
-            _ => false,
+            _ => GapOutcome::GiveUp,
         }
     }
 

@@ -2,6 +2,7 @@ use super::testkit::{
     Collect, Conv, Outcome, check_splits, run_chunks, run_wire, segments, sorted,
 };
 use super::*;
+use crate::contract::GapOutcome;
 
 const SESSION: &[u8] = include_bytes!("testdata/redis-0.seg");
 const PIPE: &[u8] = include_bytes!("testdata/redis-1.seg");
@@ -588,7 +589,7 @@ fn gap_inside_a_counted_value_resyncs_elsewhere_gives_up() {
         b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000\r\nabc",
         &mut sink,
     );
-    assert!(p.gap(Direction::ToServer, 900));
+    assert_eq!(p.gap(Direction::ToServer, 900), GapOutcome::Skipped);
     let rest = [vec![b'z'; 97], b"\r\n*1\r\n$4\r\nPING\r\n".to_vec()].concat();
     assert_eq!(
         p.feed(Direction::ToServer, &rest, &mut sink),
@@ -599,18 +600,18 @@ fn gap_inside_a_counted_value_resyncs_elsewhere_gives_up() {
     assert_eq!(sink.anomalies, [ParserAnomaly::Resync]);
     assert_eq!(sink.facts.len(), 2);
     // Too long a gap, or one in a header or in the key: cannot resync.
-    assert!(!p.gap(Direction::ToServer, 10));
+    assert_eq!(p.gap(Direction::ToServer, 10), GapOutcome::GiveUp);
     let mut p = RedisParser::new();
     p.feed(
         Direction::ToServer,
         b"*2\r\n$3\r\nGET\r\n$100\r\nab",
         &mut sink,
     );
-    assert!(!p.gap(Direction::ToServer, 10));
+    assert_eq!(p.gap(Direction::ToServer, 10), GapOutcome::GiveUp);
     let mut p = RedisParser::new();
     p.feed(Direction::ToClient, b"$100\r\nab", &mut sink);
-    assert!(!p.gap(Direction::ToClient, 100));
-    assert!(p.gap(Direction::ToClient, 98));
+    assert_eq!(p.gap(Direction::ToClient, 100), GapOutcome::GiveUp);
+    assert_eq!(p.gap(Direction::ToClient, 98), GapOutcome::Skipped);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! way the tests ask for.
 
 use crate::Direction;
-use crate::contract::{Fact, FactSink, ParserAnomaly, Progress, StreamParser};
+use crate::contract::{Fact, FactSink, GapOutcome, ParserAnomaly, Progress, StreamParser};
 use crate::driver::{Driver, Stop};
 use crate::facts::{RequestDetail, ResponseDetail, SqlVerb};
 
@@ -111,7 +111,7 @@ impl StreamParser for Dyn {
         assert!(p.consumed() <= data.len());
         p
     }
-    fn gap(&mut self, dir: Direction, len: u32) -> bool {
+    fn gap(&mut self, dir: Direction, len: u32) -> GapOutcome {
         self.0.gap(dir, len)
     }
     fn end(&mut self, sink: &mut dyn FactSink) {

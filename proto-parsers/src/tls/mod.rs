@@ -27,7 +27,7 @@
 mod tests;
 
 use crate::contract::{
-    Fact, FactSink, Invalid, OpaqueReason, ParserAnomaly, Progress, StreamParser,
+    Fact, FactSink, GapOutcome, Invalid, OpaqueReason, ParserAnomaly, Progress, StreamParser,
 };
 use crate::facts::{RequestDetail, ResponseDetail, TlsClientHello, TlsServerHello};
 use crate::{AppProto, Direction};
@@ -523,21 +523,25 @@ impl StreamParser for TlsParser {
         }
     }
 
-    fn gap(&mut self, dir: Direction, len: u32) -> bool {
+    /// Skipped once the direction is past what the parser reports (it is opaque: after the
+    /// ServerHello, or after the client's ChangeCipherSpec or application data), or inside
+    /// a record it skips anyway (alert, heartbeat). During the handshake it gives up: a
+    /// lost record header loses the record framing, and the bytes may have held a
+    /// ClientHello (a second one after a HelloRetryRequest) that was never judged.
+    fn gap(&mut self, dir: Direction, len: u32) -> GapOutcome {
         let side = match dir {
             Direction::ToServer => &mut self.client,
             Direction::ToClient => &mut self.server,
         };
         if side.opaque {
-            return true;
+            return GapOutcome::Skipped;
         }
         let len = len as usize;
-        // Inside a record that is skipped anyway (alert, heartbeat) the framing survives.
         if side.rec_type != CT_HANDSHAKE && side.rec_left >= len {
             side.rec_left -= len;
-            return true;
+            return GapOutcome::Skipped;
         }
-        false
+        GapOutcome::GiveUp
     }
 
     fn end(&mut self, sink: &mut dyn FactSink) {

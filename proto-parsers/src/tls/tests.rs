@@ -1,4 +1,5 @@
 use super::*;
+use crate::contract::GapOutcome;
 use crate::redis::testkit::{Outcome, check_wire_splits, run_chunks, segments};
 
 const TLS13: &[u8] = include_bytes!("testdata/tls-0.seg");
@@ -290,15 +291,15 @@ fn after_the_hello_everything_is_consumed_and_gaps_are_fine() {
         }
     );
     assert_eq!(sink.facts.last().unwrap(), "opaque encrypted");
-    assert!(p.gap(Direction::ToServer, 1000));
+    assert_eq!(p.gap(Direction::ToServer, 1000), GapOutcome::Skipped);
     // Before that, a gap inside a handshake record cannot be skipped; inside an alert it can.
     let mut p = TlsParser::new();
     p.feed(Direction::ToClient, b"\x15\x03\x03\x00\x10ab", &mut sink);
-    assert!(p.gap(Direction::ToClient, 10));
-    assert!(!p.gap(Direction::ToClient, 10));
+    assert_eq!(p.gap(Direction::ToClient, 10), GapOutcome::Skipped);
+    assert_eq!(p.gap(Direction::ToClient, 10), GapOutcome::GiveUp);
     let mut p = TlsParser::new();
     p.feed(Direction::ToServer, b"\x16\x03\x03\x00\x10ab", &mut sink);
-    assert!(!p.gap(Direction::ToServer, 1));
+    assert_eq!(p.gap(Direction::ToServer, 1), GapOutcome::GiveUp);
 }
 
 #[test]
