@@ -11,8 +11,13 @@
 //!   byte 0: cut seed (feeds are cut into pieces of 1..=64 bytes chosen from it, or whole
 //!           when it is 0)
 //!   byte 1: unused (kept so seeds share the layout of the other parser targets)
-//!   then records: u8 direction (bit 0: 0 = to server, 1 = to client), u16 big-endian
-//!   length, `length` bytes (clipped at the end of the input)
+//!   then records: u8 direction (bit 0: 0 = to server, 1 = to client; bit 1: a reassembly
+//!   gap of `length` bytes in that direction, no bytes follow), u16 big-endian length,
+//!   `length` bytes (clipped at the end of the input)
+//!
+//! Gaps sit between records, so they are at the same place however the feeds are cut, and
+//! what the parser finds after one (it looks for the next message head) must not depend
+//! on the cuts either.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -92,16 +97,34 @@ impl StreamParser for Checked {
     }
 }
 
+/// One record of the input: bytes of one direction, or bytes lost from it.
+enum Record<'a> {
+    Data(Direction, &'a [u8]),
+    Gap(Direction, u32),
+}
+
 /// Runs the records, each cut into pieces per `seed` (whole when 0); returns the log.
-fn run(records: &[(Direction, &[u8])], seed: u8) -> Vec<String> {
+fn run(records: &[Record<'_>], seed: u8) -> Vec<String> {
     let mut p = Checked(Http1Parser::default());
     let mut sink = Check::default();
     let mut carry = [Carry::new(), Carry::new()];
     let mut budget = CarryBudget::unlimited();
     let max = p.max_carry();
     let mut roll = seed;
-    'records: for (dir, payload) in records {
-        let c = &mut carry[usize::from(*dir == Direction::ToClient)];
+    'records: for record in records {
+        let (dir, payload) = match *record {
+            Record::Data(dir, payload) => (dir, payload),
+            Record::Gap(dir, len) => {
+                carry[usize::from(dir == Direction::ToClient)].clear(&mut budget);
+                let outcome = p.gap(dir, len);
+                sink.log.push(format!("gap {}", outcome.as_str()));
+                if outcome == GapOutcome::GiveUp {
+                    break 'records;
+                }
+                continue;
+            }
+        };
+        let c = &mut carry[usize::from(dir == Direction::ToClient)];
         let pieces: Vec<&[u8]> = if seed == 0 {
             vec![payload]
         } else {
@@ -110,7 +133,7 @@ fn run(records: &[(Direction, &[u8])], seed: u8) -> Vec<String> {
         for piece in pieces {
             roll = roll.wrapping_mul(31).wrapping_add(7);
             let fed = c.push(piece, max, &mut budget, |d| {
-                driver::drive(&mut p, *dir, d, &mut sink)
+                driver::drive(&mut p, dir, d, &mut sink)
             });
             if let Err(stop) = fed {
                 sink.log.push(stop.as_str().to_string());
@@ -134,9 +157,14 @@ fuzz_target!(|data: &[u8]| {
         } else {
             Direction::ToClient
         };
-        let len = usize::from(u16::from_be_bytes([rest[1], rest[2]]));
-        let end = (3 + len).min(rest.len());
-        records.push((dir, &rest[3..end]));
+        let len = u16::from_be_bytes([rest[1], rest[2]]);
+        if rest[0] & 2 != 0 {
+            records.push(Record::Gap(dir, u32::from(len)));
+            rest = &rest[3..];
+            continue;
+        }
+        let end = (3 + usize::from(len)).min(rest.len());
+        records.push(Record::Data(dir, &rest[3..end]));
         rest = &rest[end..];
     }
     let whole = run(&records, 0);

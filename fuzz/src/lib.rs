@@ -9,11 +9,12 @@
 //!           when it is 0)
 //!   byte 1: flags, passed to the target's constructor (DNS: bit 0 = UDP, each record is
 //!           then one datagram)
-//!   then records: u8 direction (bit 0: 0 = to server, 1 = to client), u16 big-endian
-//!   length, `length` bytes (clipped at the end of the input)
+//!   then records: u8 direction (bit 0: 0 = to server, 1 = to client; bit 1: a reassembly
+//!   gap of `length` bytes in that direction, no bytes follow), u16 big-endian length,
+//!   `length` bytes (clipped at the end of the input)
 
 use proto_parsers::Direction;
-use proto_parsers::contract::{Fact, FactSink, ParserAnomaly, StreamParser};
+use proto_parsers::contract::{Fact, FactSink, GapOutcome, ParserAnomaly, StreamParser};
 use proto_parsers::driver::{self, Carry, CarryBudget};
 use proto_parsers::facts::RequestDetail;
 
@@ -73,11 +74,18 @@ pub fn run_split_feeds(data: &[u8], make: impl FnOnce(u8) -> Box<dyn StreamParse
         } else {
             Direction::ToClient
         };
-        let len = usize::from(u16::from_be_bytes([rest[1], rest[2]]));
-        let end = (3 + len).min(rest.len());
+        let len = u16::from_be_bytes([rest[1], rest[2]]);
+        let c = &mut carry[usize::from(dir == Direction::ToClient)];
+        if rest[0] & 2 != 0 {
+            // Bytes lost: the caller drops its carry and tells the parser.
+            rest = &rest[3..];
+            c.clear(&mut budget);
+            alive = p.gap(dir, u32::from(len)) != GapOutcome::GiveUp;
+            continue;
+        }
+        let end = (3 + usize::from(len)).min(rest.len());
         let payload = &rest[3..end];
         rest = &rest[end..];
-        let c = &mut carry[usize::from(dir == Direction::ToClient)];
         if seed == 0 || flags & 1 == 1 {
             alive = push(p.as_mut(), dir, c, &mut budget, payload);
             continue;

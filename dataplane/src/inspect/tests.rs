@@ -226,6 +226,70 @@ fn parser_that_gives_up_on_a_gap_makes_the_flow_opaque() {
     assert!(!f.wants_data());
 }
 
+/// Keeps the summaries of the requests reported.
+#[derive(Default)]
+struct Requests(Vec<String>);
+impl FactSink for Requests {
+    fn fact(&mut self, f: &Fact<'_>) {
+        if let Fact::Transaction { summary, .. } = f {
+            self.0.push(String::from_utf8_lossy(summary).into_owned());
+        }
+    }
+    fn anomaly(&mut self, _: ParserAnomaly) {}
+}
+
+#[test]
+fn a_gap_the_parser_resyncs_after_blinds_only_when_the_client_lost_bytes() {
+    let reg = ParserRegistry::builtin();
+    let mut c = InspectCounters::default();
+    let mut budget = CarryBudget::unlimited();
+    let mut sink = Requests::default();
+    let mut f = FlowInspector::new(false);
+    let mut chunk =
+        |f: &mut FlowInspector, dir, ch| f.on_chunk(dir, ch, &reg, &mut sink, &mut c, &mut budget);
+    let e = chunk(
+        &mut f,
+        Direction::ToServer,
+        Chunk::Data(b"GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /tw"),
+    );
+    assert_eq!(e, InspectEvent::detected(AppProto::Http));
+    // The client's bytes: requests may have been lost. Blind, but still parsing.
+    let e = chunk(&mut f, Direction::ToServer, Chunk::Gap(40));
+    assert_eq!(e, InspectEvent::blind(Uninspectable::Gap, "gap_resync"));
+    assert!(f.wants_data());
+    let e = chunk(
+        &mut f,
+        Direction::ToServer,
+        Chunk::Data(b"o: x\r\n\r\nGET /three HTTP/1.1\r\nHost: a\r\n\r\n"),
+    );
+    assert!(e.is_nothing());
+    // The server's bytes: lost responses hide no request.
+    chunk(
+        &mut f,
+        Direction::ToClient,
+        Chunk::Data(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab"),
+    );
+    let e = chunk(&mut f, Direction::ToClient, Chunk::Gap(100));
+    assert!(e.is_nothing());
+    assert!(f.wants_data());
+    // A gap skipped inside a counted body is nothing at all.
+    chunk(
+        &mut f,
+        Direction::ToServer,
+        Chunk::Data(b"POST /four HTTP/1.1\r\nContent-Length: 100\r\n\r\nab"),
+    );
+    let e = chunk(&mut f, Direction::ToServer, Chunk::Gap(50));
+    assert!(e.is_nothing());
+    assert_eq!(
+        sink.0,
+        [
+            "GET /one HTTP/1.1",
+            "GET /three HTTP/1.1",
+            "POST /four HTTP/1.1"
+        ]
+    );
+}
+
 #[test]
 fn carry_is_bounded() {
     let out = Default::default();

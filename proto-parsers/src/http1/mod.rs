@@ -73,6 +73,42 @@
 //! carry to the next parser. Any other `101` (WebSocket...) makes the flow a tunnel:
 //! [`Fact::Opaque`] with [`OpaqueReason::Tunnel`], and every later byte is consumed unread.
 //! A refused switch resumes HTTP/1 on both sides.
+//!
+//! # Gaps
+//!
+//! Bytes lost to a reassembly gap ([`StreamParser::gap`]) are skipped exactly when they lie
+//! inside a body being counted down (`Content-Length`, chunk data), a close-delimited
+//! response body or a tunnel ([`GapOutcome::Skipped`]). Anywhere else (a head, a chunk-size
+//! line, trailers, a gap longer than the body it starts in) the side resynchronises
+//! ([`GapOutcome::Resync`]): it discards bytes up to a line that starts a message head it
+//! would accept, that is a start line [`request_line`] (request side) or [`status_line`]
+//! (response side) reads, with the same leniency as always, followed by an empty line or a
+//! well-formed field line. The byte right after the gap counts as a line start (a lost
+//! packet often ends at a message boundary). What comes before such a line is consumed
+//! unread; a candidate cut off by the end of the data waits in the caller's carry, and no
+//! line is waited for past [`MAX_HEAD`] bytes, so a stream of junk is consumed as it comes.
+//! Body text that happens to hold such a pair of lines is read as a message (as Suricata
+//! does): after a gap in the client's bytes the data plane leaves the flow to the policy's
+//! uninspectable decision anyway, since the lost bytes may have held requests.
+//!
+//! A resync on the response side leaves the pairing uncertain: responses were lost, and
+//! whatever requests were lost with a request-side gap will have responses that pair with
+//! nothing. The next final response found answers the most recent request still waiting,
+//! and the older ones are reported [`Fact::Unanswered`]: a client that waits for each
+//! response (every browser and curl; pipelining is rare) has only the newest request
+//! outstanding when that response comes, so this pairs it right and keeps every later
+//! response in step, where pairing it with the oldest would shift the pairing of all the
+//! rest of the connection by one. A pipelining client may see a response paired with a
+//! newer request than the one it answers. A response with no request waiting at all (its
+//! request was lost in a gap on the client's side, or the reassembler has not yet given up
+//! on the hole that holds it) is [`ParserAnomaly::UnsolicitedResponse`], and since its
+//! framing depends on a request nobody saw (`HEAD` has no body whatever its length says),
+//! the response side then looks for the next status line the same way instead of counting
+//! its body.
+//!
+//! A gap while the request side waits for the answer to an `Upgrade` or `CONNECT` (in
+//! either direction, or in the body of such a request past its end) gives up
+//! ([`GapOutcome::GiveUp`]): whether the connection switched protocols is lost with it.
 
 use crate::contract::{
     Fact, FactSink, GapOutcome, Invalid, OpaqueReason, ParserAnomaly, Progress, StreamParser,
@@ -126,6 +162,8 @@ enum Phase {
     /// Both sides: handed over ([`Switch`]); nothing is consumed (the caller switches
     /// parsers).
     Handover,
+    /// After a gap: discarding bytes up to the next message head (see "Gaps" above).
+    Hunt,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -137,6 +175,8 @@ struct Side {
     resynced: bool,
     /// How far the unfinished head (or trailer line) was searched for its end.
     scan: Scan,
+    /// Where the search for the next head after a gap is ([`Phase::Hunt`]).
+    hunt: Hunt,
 }
 
 impl Side {
@@ -146,7 +186,17 @@ impl Side {
             await_after_body: false,
             resynced: false,
             scan: Scan::new(),
+            hunt: Hunt::after_gap(),
         }
+    }
+
+    /// Drops the message in progress and looks for the next head.
+    fn start_hunt(&mut self) {
+        self.phase = Phase::Hunt;
+        self.await_after_body = false;
+        self.resynced = true;
+        self.scan = Scan::new();
+        self.hunt = Hunt::after_gap();
     }
 
     fn body_done(&mut self) {
@@ -268,6 +318,119 @@ fn scan_head(head: &[u8], s: &mut Scan, start_line: fn(&[u8]) -> Result<(), Inva
                     }
                     _ => s.pos = lf + 1,
                 }
+            }
+        }
+    }
+}
+
+/// Where a side looking for the next message head after a gap is. Like [`Scan`], its
+/// lengths index the unconsumed bytes, which the caller feeds again from their first byte
+/// (the candidate line's start) while the candidate is incomplete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Hunt {
+    /// The first unconsumed byte starts a line: right after the gap, or after an LF.
+    line_start: bool,
+    /// Bytes of the candidate searched for its next line end.
+    pos: usize,
+    /// The candidate's start line is one this side accepts and its LF is here; the line
+    /// after it is awaited.
+    start_lf: Option<usize>,
+}
+
+impl Hunt {
+    const fn after_gap() -> Self {
+        Hunt {
+            line_start: true,
+            pos: 0,
+            start_lf: None,
+        }
+    }
+
+    const fn mid_line() -> Self {
+        Hunt {
+            line_start: false,
+            pos: 0,
+            start_lf: None,
+        }
+    }
+}
+
+/// The outcome of one step of the search for the next head.
+enum Hunted {
+    /// These bytes are not (the start of) a head: consume them and go on.
+    Skip(usize),
+    /// A head starts at the first byte.
+    Found,
+    /// A candidate is incomplete: wait for more.
+    More,
+}
+
+/// One step of the search for the next message head in `data` (the unconsumed bytes): a
+/// line start whose line `start_line` accepts, followed by an empty line or a field line
+/// [`field_line`] reads as valid (a second line that is neither is body text, not a head).
+/// Every step consumes bytes or changes `h`, each byte is searched at most twice (as part
+/// of a candidate's second line, then as a candidate itself), and a line is never waited
+/// for past [`MAX_HEAD`] bytes.
+fn hunt(h: &mut Hunt, data: &[u8], start_line: fn(&[u8]) -> Result<(), Invalid>) -> Hunted {
+    let window = data.get(..MAX_HEAD.min(data.len())).unwrap_or(data);
+    if !h.line_start {
+        // In the middle of a line: up to and including its LF is not a head.
+        return match window.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                *h = Hunt::after_gap();
+                Hunted::Skip(i + 1)
+            }
+            None => Hunted::Skip(window.len()),
+        };
+    }
+    if h.pos > window.len() || h.start_lf.is_some_and(|lf| lf >= h.pos) {
+        // Not the bytes this search saw (the contract forbids it): start over.
+        *h = Hunt::after_gap();
+    }
+    let rest = window.get(h.pos..).unwrap_or_default();
+    let Some(i) = rest.iter().position(|&b| b == b'\n' || is_ctl(b)) else {
+        if window.len() >= MAX_HEAD {
+            // No line this long is waited for: the first line is not a head's start.
+            let skip = h.start_lf.map_or(window.len(), |lf| lf + 1);
+            *h = if h.start_lf.is_some() {
+                Hunt::after_gap()
+            } else {
+                Hunt::mid_line()
+            };
+            return Hunted::Skip(skip);
+        }
+        h.pos = window.len();
+        return Hunted::More;
+    };
+    let at = h.pos + i;
+    let is_lf = window.get(at) == Some(&b'\n');
+    match h.start_lf {
+        None => {
+            let line = strip_cr(window.get(..at).unwrap_or_default());
+            if is_lf && start_line(line).is_ok() {
+                h.start_lf = Some(at);
+                h.pos = at + 1;
+                // The second line may be there already.
+                return hunt(h, data, start_line);
+            }
+            // An empty line, a line that is not a start line, or a control byte (no start
+            // line holds one: the rest of its line is skipped).
+            *h = if is_lf {
+                Hunt::after_gap()
+            } else {
+                Hunt::mid_line()
+            };
+            Hunted::Skip(at + 1)
+        }
+        Some(lf) => {
+            let next = strip_cr(window.get(lf + 1..at).unwrap_or_default());
+            let head = is_lf && (next.is_empty() || matches!(field_line(next), Field::Valid(_)));
+            *h = Hunt::after_gap();
+            if head {
+                Hunted::Found
+            } else {
+                // Skip the start line only: the line after it may start a head itself.
+                Hunted::Skip(lf + 1)
             }
         }
     }
@@ -430,6 +593,9 @@ pub struct Http1Parser {
     /// The header list of the request being reported, empty between heads: its
     /// allocation is reused (see [`recycle`]) so that a head costs no 2 KB array to fill.
     fields: Vec<Header<'static>>,
+    /// The response side resynchronised after a gap: the next final response answers the
+    /// newest waiting request (see "Gaps" above).
+    repair: bool,
 }
 
 impl Default for Http1Parser {
@@ -455,6 +621,7 @@ impl Http1Parser {
             next_id: 0,
             switched: None,
             fields: Vec::new(),
+            repair: false,
         }
     }
 
@@ -525,6 +692,22 @@ impl Http1Parser {
             Phase::Trailers => trailer_line(self.side(dir), data, sink),
             Phase::UntilClose | Phase::Tunnel => Step::Consumed(data.len()),
             Phase::Await | Phase::Handover => Step::Stop,
+            Phase::Hunt => {
+                let start_line = match dir {
+                    Direction::ToServer => check_request_line,
+                    Direction::ToClient => check_status_line,
+                };
+                let side = self.side(dir);
+                match hunt(&mut side.hunt, data, start_line) {
+                    Hunted::Skip(n) => Step::Consumed(n),
+                    Hunted::More => Step::NeedMore,
+                    Hunted::Found => {
+                        side.phase = Phase::Head;
+                        side.scan = Scan::new();
+                        Step::Consumed(0)
+                    }
+                }
+            }
         }
     }
 
@@ -783,6 +966,19 @@ impl Http1Parser {
             // Interim (100 Continue, 103 Early Hints): the final response is still to come.
             return Step::Consumed(len);
         }
+        if std::mem::take(&mut self.repair) {
+            // After a gap in the responses: the older waiting requests' responses were lost
+            // (or will pair with nothing), this one answers the newest.
+            while self.pending.len > 1 {
+                if let Some(old) = self.pending.pop() {
+                    sink.fact(&Fact::Unanswered {
+                        app: APP,
+                        id: old.id,
+                    });
+                }
+            }
+        }
+        let mut unsolicited = false;
         let request = if self.pending.forgotten > 0 {
             // It answers a request whose pairing was given up (already reported unanswered).
             self.pending.forgotten -= 1;
@@ -800,7 +996,10 @@ impl Http1Parser {
                         content_type: info.content_type,
                     }),
                 }),
-                None => sink.anomaly(ParserAnomaly::UnsolicitedResponse),
+                None => {
+                    sink.anomaly(ParserAnomaly::UnsolicitedResponse);
+                    unsolicited = true;
+                }
             }
             request
         };
@@ -833,6 +1032,14 @@ impl Http1Parser {
             if self.req.phase == Phase::Await {
                 self.req.phase = Phase::Head;
             }
+        }
+        if unsolicited && status != 204 && status != 304 {
+            // Its framing depends on a request that was not seen (lost in a gap, or never
+            // sent): it may answer a `HEAD` (no body whatever its length says). The next
+            // status line is looked for instead of trusting the length.
+            self.resp.phase = Phase::Hunt;
+            self.resp.hunt = Hunt::after_gap();
+            return Step::Consumed(len);
         }
         let body = if request.head || status == 204 || status == 304 {
             Ok(Body::None)
@@ -875,8 +1082,13 @@ impl StreamParser for Http1Parser {
         }
     }
 
+    /// See "Gaps" in the module documentation.
     fn gap(&mut self, dir: Direction, len: u32) -> GapOutcome {
         let len = u64::from(len);
+        // Whether a switch of protocols is still to be decided by a response.
+        let switch_pending = self.req.phase == Phase::Await
+            || self.req.await_after_body
+            || (self.pending.len > 0 && (self.pending.tail_connect || self.pending.tail_upgrade));
         let side = self.side(dir);
         // The caller dropped its carry: whatever a scan knew of it is gone too.
         side.scan = Scan::new();
@@ -897,7 +1109,30 @@ impl StreamParser for Http1Parser {
             }
             Phase::UntilClose => {}
             Phase::Tunnel => return GapOutcome::Skipped,
-            _ => return GapOutcome::GiveUp,
+            // The parser is being replaced (h2c, CONNECT): nothing more is its to read.
+            Phase::Handover => return GapOutcome::GiveUp,
+            Phase::Await => return GapOutcome::GiveUp,
+            Phase::Head
+            | Phase::Fixed(_)
+            | Phase::ChunkSize
+            | Phase::ChunkData(_)
+            | Phase::ChunkEnd
+            | Phase::Trailers
+            | Phase::Hunt => {
+                if switch_pending {
+                    // The bytes lost may hold the 101 (or 2xx to CONNECT), or the first
+                    // bytes after the switch: nothing after them is known to be HTTP/1.
+                    return GapOutcome::GiveUp;
+                }
+                side.start_hunt();
+                if dir == Direction::ToClient {
+                    self.repair = true;
+                    // Responses to requests already reported unanswered may have been in
+                    // the gap: which of them are still to come is unknown.
+                    self.pending.forgotten = 0;
+                }
+                return GapOutcome::Resync;
+            }
         }
         side.resynced = true;
         GapOutcome::Skipped
