@@ -180,6 +180,11 @@ impl<'a, P: StreamParser> Conv<'a, P> {
         self.d.carried(dir)
     }
 
+    /// `len` bytes of `dir` are missing (the driver stops the flow if the parser gives up).
+    pub(crate) fn gap(&mut self, dir: Direction, len: u32) -> GapOutcome {
+        self.d.gap(dir, len)
+    }
+
     pub(crate) fn alive(&self) -> bool {
         self.d.stopped().is_none()
     }

@@ -29,6 +29,28 @@
 //! "queue" of outstanding commands is a counter: any pipeline depth is reported and paired;
 //! [`MAX_PENDING`] marks a pipelining flood (a non-blinding anomaly) and bounds how many
 //! `Unanswered` facts the end of a flow produces.
+//!
+//! # Gaps
+//!
+//! A gap inside an argument or a reply bulk string being counted through (not the command
+//! name, the key or an error text, which are read) is skipped exactly
+//! ([`GapOutcome::Skipped`]). Anywhere else:
+//!
+//! * Commands resynchronise ([`GapOutcome::Resync`]): the command in progress is dropped
+//!   and bytes are discarded up to a line start (the byte right after the gap counts as one)
+//!   that begins `*<count>\r\n$`, the multi-bulk array of bulk strings every client library
+//!   and redis-cli send. Parsing goes on from there as usual. Inline commands are not
+//!   looked for (any line is one, so any text would be), so inline commands after a gap go
+//!   unreported until a multi-bulk one is found; neither is a bulk value that holds such a
+//!   line told apart from a command. The data plane leaves a flow whose commands were cut
+//!   by a gap to the policy's uninspectable decision either way.
+//! * Replies are not read again: every command waiting for its reply is reported
+//!   [`Fact::Unanswered`] (on the next feed), pairing stops as it does after `SUBSCRIBE`,
+//!   and the rest of the server's bytes are consumed unread ([`GapOutcome::Resync`], which
+//!   does not blind: commands are parsed without any help from replies, so nothing a rule
+//!   judges is lost). Replies cannot be framed again soundly: an element of an array reply
+//!   (`$5\r\nhello\r\n`, `:1\r\n`) is byte for byte a top-level reply, so after a gap
+//!   that cut an aggregate there is no telling which reply answers which command.
 
 mod keys;
 #[cfg(test)]
@@ -62,6 +84,9 @@ pub const MAX_KEY: usize = 64 * 1024;
 pub const MAX_SUMMARY: usize = 256;
 /// Longest error text (`-ERR ...`, blob error `!len`) kept.
 const MAX_ERROR: usize = 256;
+/// Most digits of the count of a multi-bulk command looked for after a gap ([`MAX_ARGS`] has
+/// ten).
+const MAX_COUNT_DIGITS: usize = 10;
 /// Longest `numkeys` argument read.
 const MAX_NUMBER: usize = 20;
 /// Capacity the key scratch keeps between commands; one that a long key grew past it is
@@ -161,6 +186,38 @@ fn int(b: &[u8]) -> Option<i64> {
         v = v * 10 + i64::from(d - b'0');
     }
     Some(if neg { -v } else { v })
+}
+
+/// Whether `data`, at a line start, begins a multi-bulk command: `*<count>\r\n$` with a
+/// count above zero. `None` while `data` is a prefix of one (at most 14 bytes).
+fn multibulk_start(data: &[u8]) -> Option<bool> {
+    match data.first() {
+        None => return None,
+        Some(b'*') => {}
+        Some(_) => return Some(false),
+    }
+    let rest = data.get(1..).unwrap_or_default();
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits > MAX_COUNT_DIGITS {
+        return Some(false);
+    }
+    let after = rest.get(digits..).unwrap_or_default();
+    if after.is_empty() {
+        return None;
+    }
+    let count = rest.get(..digits).unwrap_or_default();
+    if count.iter().all(|&b| b == b'0') {
+        // No digits, or `*0`: not a command (Redis ignores `*0`).
+        return Some(false);
+    }
+    for (i, want) in b"\r\n$".iter().enumerate() {
+        match after.get(i) {
+            None => return None,
+            Some(b) if b == want => {}
+            Some(_) => return Some(false),
+        }
+    }
+    Some(true)
 }
 
 /// Which argument bytes are kept while counting through a bulk or an inline argument.
@@ -532,6 +589,14 @@ pub struct RedisParser {
     summary: Vec<u8>,
     /// Set once either direction is given up.
     failed: bool,
+    /// After a gap in the commands: `Some(line_start)` while looking for the next
+    /// multi-bulk command, `line_start` telling whether the next byte starts a line.
+    hunt: Option<bool>,
+    /// After a gap in the replies: they are consumed unread for the rest of the flow.
+    replies_lost: bool,
+    /// The commands waiting for a reply when the replies were lost are still to be reported
+    /// unanswered.
+    flush_unanswered: bool,
 }
 
 impl Default for RedisParser {
@@ -554,6 +619,9 @@ impl Default for RedisParser {
             resync: [false; 2],
             summary: Vec::with_capacity(MAX_SUMMARY),
             failed: false,
+            hunt: None,
+            replies_lost: false,
+            flush_unanswered: false,
         }
     }
 }
@@ -573,6 +641,20 @@ impl RedisParser {
         sink.anomaly(a);
         self.failed = true;
         Progress::Invalid(why)
+    }
+
+    /// Reports every command still waiting for its reply as unanswered. Commands beyond
+    /// [`MAX_PENDING`] were flagged when they were sent; at most that many are reported.
+    fn report_unanswered(&mut self, sink: &mut dyn FactSink) {
+        let n = self.pending.min(MAX_PENDING);
+        for k in 0..n {
+            sink.fact(&Fact::Unanswered {
+                app: AppProto::Redis,
+                id: self.reply_id.wrapping_add(k),
+            });
+        }
+        self.reply_id = self.reply_id.wrapping_add(self.pending);
+        self.pending = 0;
     }
 
     /// Counts a command as outstanding and returns its id.
@@ -648,6 +730,29 @@ impl RedisParser {
             let rest = data.get(pos..).unwrap_or_default();
             if rest.is_empty() {
                 return Progress::Done { consumed: pos };
+            }
+            if let Some(line_start) = self.hunt {
+                // After a gap: bytes up to the next multi-bulk command are not read.
+                if !line_start {
+                    match rest.iter().position(|&b| b == b'\n') {
+                        Some(i) => {
+                            pos += i + 1;
+                            self.hunt = Some(true);
+                        }
+                        None => {
+                            return Progress::Done {
+                                consumed: data.len(),
+                            };
+                        }
+                    }
+                    continue;
+                }
+                match multibulk_start(rest) {
+                    Some(true) => self.hunt = None,
+                    Some(false) => self.hunt = Some(false),
+                    None => return Progress::NeedMore { consumed: pos },
+                }
+                continue;
             }
             if self.req.in_inline {
                 match self.inline_bytes(rest, sink) {
@@ -829,6 +934,11 @@ impl RedisParser {
     }
 
     fn feed_reply(&mut self, data: &[u8], sink: &mut dyn FactSink) -> Progress {
+        if self.replies_lost {
+            return Progress::Done {
+                consumed: data.len(),
+            };
+        }
         let mut pos = 0usize;
         loop {
             let rest = data.get(pos..).unwrap_or_default();
@@ -980,58 +1090,71 @@ impl StreamParser for RedisParser {
         {
             sink.anomaly(ParserAnomaly::Resync);
         }
+        if std::mem::take(&mut self.flush_unanswered) {
+            self.report_unanswered(sink);
+        }
         match dir {
             Direction::ToServer => self.feed_request(data, sink),
             Direction::ToClient => self.feed_reply(data, sink),
         }
     }
 
+    /// See "Gaps" in the module documentation.
     fn gap(&mut self, dir: Direction, len: u32) -> GapOutcome {
-        // Only a gap inside a value being counted through can be skipped: anywhere else
-        // the next message boundary is unknown.
-        let (body, i) = match dir {
+        if self.failed {
+            return GapOutcome::GiveUp;
+        }
+        let len = u64::from(len);
+        match dir {
             Direction::ToServer => {
-                if self.req.in_inline
-                    || matches!(
+                // Only an argument that is counted through and not read can lose bytes
+                // without losing the command.
+                let counted = self.hunt.is_none()
+                    && !self.req.in_inline
+                    && !matches!(
                         self.req.capture,
                         Some(Capture::Cmd | Capture::Key | Capture::Numkeys)
-                    )
+                    );
+                if counted
+                    && let Some(b) = self.req.body.as_mut()
+                    && b.data_left >= len
                 {
-                    return GapOutcome::GiveUp;
+                    b.data_left -= len;
+                    self.resync[0] = true;
+                    return GapOutcome::Skipped;
                 }
-                (&mut self.req.body, 0)
+                self.req.reset();
+                self.req.in_command = false;
+                self.req.in_inline = false;
+                self.hunt = Some(true);
+                self.resync[0] = true;
+                GapOutcome::Resync
             }
             Direction::ToClient => {
-                if self.rep.line.is_some()
-                    || (self.rep.top == Top::BlobError && self.rep.stack.is_empty())
+                if self.replies_lost {
+                    return GapOutcome::Skipped;
+                }
+                let read = self.rep.line.is_some()
+                    || (self.rep.top == Top::BlobError && self.rep.stack.is_empty());
+                if !read
+                    && let Some(b) = self.rep.body.as_mut()
+                    && b.data_left >= len
                 {
-                    return GapOutcome::GiveUp;
+                    b.data_left -= len;
+                    self.resync[1] = true;
+                    return GapOutcome::Skipped;
                 }
-                (&mut self.rep.body, 1)
+                self.replies_lost = true;
+                self.unpaired = true;
+                self.flush_unanswered = true;
+                self.rep = RepState::default();
+                self.resync[1] = true;
+                GapOutcome::Resync
             }
-        };
-        match body {
-            Some(b) if b.data_left >= u64::from(len) => {
-                b.data_left -= u64::from(len);
-                if let Some(r) = self.resync.get_mut(i) {
-                    *r = true;
-                }
-                GapOutcome::Skipped
-            }
-            _ => GapOutcome::GiveUp,
         }
     }
 
     fn end(&mut self, sink: &mut dyn FactSink) {
-        // Commands beyond MAX_PENDING were flagged when they were sent; the end of the
-        // flow reports at most that many.
-        let n = self.pending.min(MAX_PENDING);
-        for k in 0..n {
-            sink.fact(&Fact::Unanswered {
-                app: AppProto::Redis,
-                id: self.reply_id.wrapping_add(k),
-            });
-        }
-        self.pending = 0;
+        self.report_unanswered(sink);
     }
 }
