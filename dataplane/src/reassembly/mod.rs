@@ -44,6 +44,21 @@
 //! sees every byte the receiver can see, and it is always told where bytes are missing.
 //! Bytes that later arrive for a range declared a gap are in the past and dropped as duplicates.
 //!
+//! **Holes the receiver acknowledged are gaps at once.** A passive observer loses packets
+//! the receiver got (capture loss on a tap, a mirror port dropping under load). When the
+//! receiver acknowledged bytes of a hole ([`Stream::ack`], on a retaining stream: the
+//! client's, whose acknowledgements the worker follows) and the sender has sent bytes
+//! after it (held data, or the segment or FIN being placed), the acknowledged part of the
+//! hole will never be seen: it is declared a gap when the sender's next segment arrives,
+//! as Suricata does, instead of holding everything after it until the cap or the close
+//! (which, on a short connection, is its end, when nothing is judged any more). Both sides'
+//! word is needed: an acknowledgement alone may be of bytes never sent (the sender would
+//! discard that segment, RFC 9293 3.10.7.4), and data after a hole alone is ordinary
+//! reordering. A spoofed acknowledgement can make a hole a gap early, nothing worse: a gap
+//! in the client's bytes leaves the flow to the policy's uninspectable decision unless the
+//! parser skipped it inside a body whose length it counts, which the receiver frames the
+//! same way.
+//!
 //! Sequence numbers use wrapping arithmetic throughout. A segment ending more than
 //! [`MAX_AHEAD`] bytes past `next_seq` is garbage (counted in `out_of_window`, never held).
 //! A flow picked up mid-stream (no SYN seen) starts at the first data segment's sequence number.
@@ -268,6 +283,11 @@ struct Kept {
     len: u32,
     /// Most bytes kept (the stream's cap).
     max: u32,
+    /// The furthest acknowledgement past `next_seq`: the receiver has bytes the stream has
+    /// not delivered. Kept here rather than in [`Stream`], which stays within 32 bytes: a
+    /// stream whose peer's acknowledgements are followed is a retaining one, and it has
+    /// this box from its first delivered byte on.
+    ahead: Option<u32>,
 }
 
 impl Kept {
@@ -354,6 +374,7 @@ fn keep(kept: &mut Option<Box<Kept>>, flags: u8, unacked: u32, data: &[u8], budg
             tail: 0,
             len: 0,
             max: budget.max_kept_per_stream,
+            ahead: None,
         })
     });
     let unacked = unacked as usize;
@@ -520,11 +541,20 @@ impl Stream {
     }
 
     /// The peer acknowledged everything before `ack`: those bytes are the receiver's for
-    /// good and need not be kept. Acknowledgements of bytes not yet delivered (or from
-    /// before the stream's start) are ignored.
+    /// good and need not be kept. An acknowledgement of bytes not yet delivered is
+    /// remembered: once the sender has sent bytes after them, they are a gap (see the
+    /// module documentation). Acknowledgements from before the stream's start are ignored.
     pub fn ack(&mut self, ack: u32) {
         if self.flags & F_INIT == 0 {
             return;
+        }
+        let beyond = ack.wrapping_sub(self.next_seq);
+        if beyond > 0
+            && beyond <= MAX_AHEAD
+            && let Some(k) = self.kept.as_deref_mut()
+            && k.ahead.is_none_or(|a| ack.wrapping_sub(a) as i32 > 0)
+        {
+            k.ahead = Some(ack);
         }
         let ahead = ack.wrapping_sub(self.acked) as i32;
         let past_end = ack.wrapping_sub(self.next_seq) as i32;
@@ -639,6 +669,7 @@ impl Stream {
             self.fin_seq = seq.wrapping_add(len);
             self.flags |= F_FIN;
         }
+        self.skip_acknowledged_holes(seq, payload.is_empty() && !fin, budget, &mut out, deliver);
         if payload.is_empty() {
             return out;
         }
@@ -968,6 +999,49 @@ impl Stream {
             bump(&mut c.overlaps);
         }
         Ok(())
+    }
+
+    /// Declares a gap for what the receiver acknowledged of the holes before data the sender
+    /// has sent (held ranges, and the segment at `seq` unless `empty`), and delivers the
+    /// held data that becomes contiguous.
+    fn skip_acknowledged_holes(
+        &mut self,
+        seq: u32,
+        empty: bool,
+        budget: &mut Budget,
+        out: &mut SegmentOutcome,
+        deliver: &mut dyn FnMut(Chunk<'_>),
+    ) {
+        // Each round gives up one hole (or ends), so the held ranges bound the rounds.
+        for _ in 0..=self.held_ranges() {
+            let Some(k) = self.kept.as_deref_mut() else {
+                return;
+            };
+            let Some(ahead) = k.ahead else {
+                return;
+            };
+            let acked = ahead.wrapping_sub(self.next_seq);
+            if acked == 0 || acked > MAX_AHEAD {
+                // Delivered up to it (or past it): nothing is missing.
+                k.ahead = None;
+                return;
+            }
+            let at_seq = seq.wrapping_sub(self.next_seq);
+            let at_seq = (!empty && at_seq > 0 && at_seq <= MAX_AHEAD).then_some(at_seq);
+            let sent_after = match (self.first_hole(), at_seq) {
+                (Some(h), Some(s)) => h.min(s),
+                (Some(h), None) => h,
+                (None, Some(s)) => s,
+                (None, None) => return,
+            };
+            let hole = acked.min(sent_after);
+            if hole == 0 {
+                return;
+            }
+            self.gap(hole, budget, out, deliver);
+            let n = self.release(&[], budget, deliver);
+            out.delivered = out.delivered.saturating_add(n);
+        }
     }
 
     /// Bytes missing before the first held range.

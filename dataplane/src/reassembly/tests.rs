@@ -650,3 +650,81 @@ fn a_gap_ends_what_can_be_compared_before_it() {
     r.stream.close(&mut r.budget, &mut |c| seen.push(c));
     assert!(r.send(0, b"something else").duplicate);
 }
+
+#[test]
+fn a_hole_the_receiver_acknowledged_is_a_gap_at_the_senders_next_segment() {
+    // A capture lost bytes 10..20, which the receiver got and acknowledged.
+    let mut r = retaining(1000, 4096);
+    let data = pattern(60);
+    r.send(0, &data[..10]);
+    r.send(20, &data[20..30]);
+    assert!(
+        r.seen.gaps.is_empty(),
+        "reordering: the hole may still fill"
+    );
+    r.stream.ack(1001 + 30);
+    let o = r.send(30, &data[30..40]);
+    assert!(o.gap);
+    assert_eq!(o.delivered, 20);
+    assert_eq!(r.seen.gaps, vec![(10, 10)]);
+    assert_eq!(r.seen.bytes.len(), 40);
+    r.seen.assert_consistent(&data);
+    assert_eq!(r.stream.held_bytes(), 0);
+    // A late copy of the lost bytes is in the past.
+    assert!(r.send(10, &data[10..20]).duplicate);
+
+    // Only what was acknowledged: bytes 45..50 of the next hole are still awaited.
+    r.stream.ack(1001 + 45);
+    r.send(50, &data[50..55]);
+    assert_eq!(r.seen.gaps, vec![(10, 10), (40, 5)]);
+    assert_eq!(r.seen.bytes.len(), 45);
+    let o = r.send(45, &data[45..50]);
+    assert_eq!(o.delivered, 10);
+    r.seen.assert_consistent(&data);
+    r.close();
+    assert_eq!(r.budget.used(), 0);
+}
+
+#[test]
+fn an_acknowledgement_alone_or_data_alone_declares_nothing() {
+    let data = pattern(40);
+    // The receiver acknowledges bytes nothing shows were sent: no gap (a sender discards
+    // an acknowledgement of unsent data).
+    let mut r = retaining(0, 4096);
+    r.send(0, &data[..10]);
+    r.stream.ack(1 + 30);
+    r.send(5, &data[5..10]);
+    r.send(10, &data[10..20]);
+    assert!(r.seen.gaps.is_empty());
+    assert_eq!(r.seen.bytes, &data[..20]);
+    // Data after a hole without an acknowledgement of it: reordering, held.
+    let mut r = retaining(0, 4096);
+    r.send(0, &data[..10]);
+    r.stream.ack(1 + 10);
+    r.send(20, &data[20..30]);
+    assert!(r.seen.gaps.is_empty());
+    assert_eq!(r.stream.held_bytes(), 10);
+    r.send(10, &data[10..20]);
+    assert_eq!(r.seen.bytes, &data[..30]);
+    assert!(r.seen.gaps.is_empty());
+}
+
+#[test]
+fn a_fin_after_an_acknowledged_hole_declares_it() {
+    // The sender's last request was lost from the capture; the receiver acknowledged it,
+    // then the sender closed.
+    let mut r = retaining(u32::MAX - 5, 4096);
+    let data = pattern(30);
+    r.send(0, &data[..10]);
+    r.stream.ack((u32::MAX - 5).wrapping_add(1 + 30));
+    let o = r.send_fin(30, &[], true);
+    assert!(o.gap);
+    assert_eq!(r.seen.gaps, vec![(10, 20)]);
+    assert!(r.stream.is_finished());
+    // A stream that does not follow acknowledgements (the server's) waits for the close.
+    let mut r = Rig::new(7);
+    r.send(0, &data[..10]);
+    r.stream.ack(8 + 30);
+    r.send(20, &data[20..30]);
+    assert!(r.seen.gaps.is_empty());
+}
