@@ -99,6 +99,13 @@ const SKIP: &[(&str, &str)] = &[
          takes the real request for a retransmission",
     ),
     (
+        "http1/http1-gap.pcap",
+        "http1.pcap's keep-alive connection with the segment of GET /missing deleted (a \
+         capture that lost a packet the server got): tshark reports nginx's 404 to it, a \
+         response whose request was never seen, which Palisade does not log on its own; the \
+         requests after the gap are checked by dataplane/tests/gaps.rs",
+    ),
+    (
         "evasion/tcp-gap.pcap",
         "a segment of the request is missing from the capture: tshark reads a Host header \
          out of the remains and pairs the response with them; no request the server got can \
