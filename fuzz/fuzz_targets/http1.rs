@@ -22,9 +22,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use proto_parsers::Direction;
-use proto_parsers::contract::{
-    Fact, FactSink, GapOutcome, ParserAnomaly, Progress, StreamParser,
-};
+use proto_parsers::contract::{Fact, FactSink, GapOutcome, ParserAnomaly, Progress, StreamParser};
 use proto_parsers::driver::{self, Carry, CarryBudget};
 use proto_parsers::facts::{RequestDetail, ResponseDetail};
 use proto_parsers::http1::{Http1Parser, MAX_HEAD, MAX_SUMMARY};
