@@ -9,6 +9,7 @@
 //! (each cap has a counter); each packet is judged by exactly one policy version.
 
 pub mod bench;
+pub mod capture;
 pub mod decode;
 pub mod defrag;
 pub mod demo;

@@ -10,7 +10,7 @@ use dataplane::events::EventOutput;
 /// Where `palisade run` writes events without `--events` (PRODUCT.md).
 const RUN_EVENTS: &str = "/var/log/palisade/eve.json";
 use dataplane::live::{RunError, RunOptions, Source};
-use dataplane::pipeline::capture::CaptureConfig;
+use dataplane::capture::CaptureConfig;
 use dataplane::pipeline::{OnSwap, ReplayOptions, SwapAt, WorkerConfig, run_replay};
 
 #[derive(Parser)]

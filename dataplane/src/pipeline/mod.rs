@@ -6,7 +6,6 @@
 //! and every fragment of a datagram (which carry no ports) reach the same worker, and a
 //! sender cannot choose addresses that all land on one worker.
 
-pub mod capture;
 mod replay;
 mod worker;
 

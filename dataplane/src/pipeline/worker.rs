@@ -15,7 +15,7 @@ use proto_parsers::driver::CarryBudget;
 use proto_parsers::facts::{RequestDetail, ResponseDetail};
 use proto_parsers::{AppProto, Direction};
 
-use super::capture::{CaptureConfig, CaptureCounters, Captures, FlowCapture};
+use crate::capture::{CaptureConfig, CaptureCounters, Captures, FlowCapture};
 use crate::decode::checksum::{ChecksumMode, Checksums, l4_checksum_ok};
 use crate::decode::{
     self, DecodeError, Decoded, LinkType, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
