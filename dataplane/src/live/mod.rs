@@ -15,15 +15,8 @@
 //! Policy swaps go through one `ArcSwap<PolicySnapshot>`: a policy that fails to load is
 //! rejected with a `policy` event and the running one stays.
 
-#[allow(unsafe_code)]
 mod afpacket;
 mod ctl;
-mod nfqueue;
-mod reset;
-
-pub use afpacket::PacketSocket;
-pub use nfqueue::{NfQueue, NfVerdict, QueueCounters};
-pub use reset::{RawSender, Resets};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,6 +32,9 @@ use crate::decode::LinkType;
 use crate::decode::checksum::ChecksumMode;
 use crate::events::{EventOutput, EventSender, EventTap, EventWriter, Timestamp};
 use crate::inspect::ParserRegistry;
+use crate::io::afpacket::PacketSocket;
+use crate::io::nfqueue::{NfQueue, NfVerdict};
+use crate::io::reset::{RawSender, Resets};
 use crate::pipeline::{FlowInfo, Worker, WorkerConfig, WorkerStats, policy_event};
 use crate::verdict::PacketVerdict;
 
