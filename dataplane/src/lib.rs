@@ -8,6 +8,7 @@
 //! Guarantees: hostile packets never panic and never grow memory past the configured caps
 //! (each cap has a counter); each packet is judged by exactly one policy version.
 
+pub mod api;
 pub mod bench;
 pub mod capture;
 pub mod decode;

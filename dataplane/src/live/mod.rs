@@ -8,7 +8,7 @@
 //!   counters with a `try_lock` that never waits, answers flow listings, and expires idle
 //!   flows by the wall clock.
 //! - the event writer thread (as in replay), with followers for `events --follow`;
-//! - the control thread ([`control`]): a single-threaded tokio runtime for signals
+//! - the control thread ([`crate::api`]): a single-threaded tokio runtime for signals
 //!   (SIGHUP reloads, SIGTERM/SIGINT stop), the policy file watch, the control socket and
 //!   the metrics endpoint.
 //!
@@ -16,7 +16,6 @@
 //! rejected with a `policy` event and the running one stays.
 
 mod afpacket;
-mod ctl;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -464,7 +463,7 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError>
         }
     }
 
-    let control = ctl::start(Arc::clone(&shared), opts)?;
+    let control = crate::api::ctl::start(Arc::clone(&shared), opts)?;
     tracing::info!(source = %opts.source.describe(), events = %opts.events, "palisade running");
 
     let mut failure = None;

@@ -1,0 +1,290 @@
+//! `/metrics` for `palisade run --metrics ADDR`: the packet threads' published counters in
+//! the Prometheus text format, served by the control thread ([`super::ctl`]).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::live::Shared;
+
+pub(super) async fn serve_metrics(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    clients: Arc<tokio::sync::Semaphore>,
+) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let Ok(permit) = Arc::clone(&clients).try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let sh = Arc::clone(&shared);
+        tokio::spawn(async move {
+            // Read the request head (bounded), answer, close.
+            let mut head = Vec::with_capacity(1024);
+            let mut buf = [0u8; 1024];
+            let read = tokio::time::timeout(Duration::from_secs(5), async {
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(buf.get(..n).unwrap_or_default()),
+                    }
+                }
+            })
+            .await;
+            if read.is_err() {
+                return;
+            }
+            let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+            let line = String::from_utf8_lossy(line);
+            let mut parts = line.split_whitespace();
+            let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let response = if method == "GET"
+                && (target == "/metrics" || target.starts_with("/metrics?"))
+            {
+                let body = metrics_text(&sh);
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot found\n".to_string()
+            };
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            drop(permit);
+        });
+    }
+}
+
+/// Escapes a label value for the Prometheus text format.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The metrics in the Prometheus text exposition format (0.0.4).
+pub fn metrics_text(shared: &Shared) -> String {
+    use std::fmt::Write;
+    let (s, c) = shared.totals();
+    let mut o = String::with_capacity(4096);
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        let _ = writeln!(o, "# HELP {name} {help}");
+        let _ = writeln!(o, "# TYPE {name} {kind}");
+        for (labels, v) in samples {
+            let _ = writeln!(o, "{name}{labels} {v}");
+        }
+    };
+    let one = |v: u64| vec![(String::new(), v)];
+    metric(
+        "palisade_packets_total",
+        "counter",
+        "Packets judged.",
+        &one(s.packets),
+    );
+    metric(
+        "palisade_bytes_total",
+        "counter",
+        "Bytes of the packets judged.",
+        &one(s.bytes),
+    );
+    metric(
+        "palisade_packet_verdicts_total",
+        "counter",
+        "Packets by verdict.",
+        &[
+            ("{verdict=\"accept\"}".into(), s.accepted),
+            (
+                "{verdict=\"drop\"}".into(),
+                s.dropped.saturating_sub(s.reset),
+            ),
+            ("{verdict=\"drop_reset\"}".into(), s.reset),
+        ],
+    );
+    let by_rule = |m: &crate::pipeline::VerdictCounts| {
+        let mut v: Vec<(String, u64)> = m
+            .iter()
+            .map(|((a, r), n)| (format!("{{action=\"{a}\",rule=\"{}\"}}", label(r)), *n))
+            .collect();
+        v.sort();
+        v
+    };
+    metric(
+        "palisade_flow_verdicts_total",
+        "counter",
+        "Ended flows by the action and rule of their final verdict.",
+        &by_rule(&s.verdicts),
+    );
+    metric(
+        "palisade_transaction_verdicts_total",
+        "counter",
+        "Requests, statements and commands by the action and rule that judged them.",
+        &by_rule(&s.tx_verdicts),
+    );
+    metric(
+        "palisade_transactions_total",
+        "counter",
+        "Transactions parsed.",
+        &one(s.transactions),
+    );
+    metric(
+        "palisade_alerts_total",
+        "counter",
+        "Alert events emitted.",
+        &one(s.alerts),
+    );
+    metric(
+        "palisade_events_total",
+        "counter",
+        "Events emitted.",
+        &one(s.events),
+    );
+    metric(
+        "palisade_flows_active",
+        "gauge",
+        "Flows open now.",
+        &one(s.open_flows),
+    );
+    metric(
+        "palisade_flows_created_total",
+        "counter",
+        "Flows created.",
+        &one(s.flows.created),
+    );
+    metric(
+        "palisade_flows_evicted_total",
+        "counter",
+        "Flows evicted because the flow table was full.",
+        &one(s.flows.evicted),
+    );
+    let kinds = |m: &std::collections::HashMap<&'static str, u64>, key: &str| {
+        let mut v: Vec<(String, u64)> = m
+            .iter()
+            .map(|(k, n)| (format!("{{{key}=\"{}\"}}", label(k)), *n))
+            .collect();
+        v.sort();
+        v
+    };
+    metric(
+        "palisade_anomalies_total",
+        "counter",
+        "Anomalies by kind.",
+        &kinds(&s.anomalies, "kind"),
+    );
+    metric(
+        "palisade_events_dropped_total",
+        "counter",
+        "Event lines dropped because the event writer fell behind (the packet path never waits).",
+        &one(shared.events_dropped.load(Ordering::Relaxed)),
+    );
+    metric(
+        "palisade_uninspectable_flows_total",
+        "counter",
+        "Flows the inspector stopped seeing what the receiver acts on, by cause.",
+        &kinds(&s.uninspectable, "cause"),
+    );
+    let mut decisions: Vec<(String, u64)> = s
+        .uninspectable_decisions
+        .iter()
+        .map(|((cause, action), n)| {
+            (
+                format!(
+                    "{{cause=\"{}\",action=\"{}\"}}",
+                    label(cause),
+                    label(action)
+                ),
+                *n,
+            )
+        })
+        .collect();
+    decisions.sort();
+    metric(
+        "palisade_uninspectable_decisions_total",
+        "counter",
+        "onUninspectable decisions (flows a rule could have judged), by cause and action.",
+        &decisions,
+    );
+    metric(
+        "palisade_decode_errors_total",
+        "counter",
+        "Packets that did not decode, by reason.",
+        &kinds(&s.decode_errors, "reason"),
+    );
+    metric(
+        "palisade_parser_errors_total",
+        "counter",
+        "Flows whose parser rejected the stream or hit a limit.",
+        &one(s.inspect.parser_invalid + s.inspect.carry_overflow),
+    );
+    metric(
+        "palisade_app_flows_total",
+        "counter",
+        "Ended flows by detected application protocol.",
+        &kinds(&s.app_protos, "app_proto"),
+    );
+    metric(
+        "palisade_queue_drops_total",
+        "counter",
+        "Packets lost before judging (kernel queue or socket buffer overflow).",
+        &one(c.rx_dropped),
+    );
+    metric(
+        "palisade_resets_sent_total",
+        "counter",
+        "TCP resets sent.",
+        &one(c.resets_sent),
+    );
+    metric(
+        "palisade_resets_failed_total",
+        "counter",
+        "TCP resets that could not be sent.",
+        &one(c.resets_failed),
+    );
+    metric(
+        "palisade_capture_files_total",
+        "counter",
+        "Flow capture files created (--capture-dir).",
+        &one(s.capture.files),
+    );
+    metric(
+        "palisade_capture_packets_total",
+        "counter",
+        "Packets written to flow capture files.",
+        &one(s.capture.packets),
+    );
+    metric(
+        "palisade_capture_limit_total",
+        "counter",
+        "Flow capture limits reached, by limit.",
+        &[
+            ("{limit=\"hold\"}".into(), s.capture.hold_limit),
+            ("{limit=\"open_files\"}".into(), s.capture.open_limit),
+            ("{limit=\"file_bytes\"}".into(), s.capture.truncated),
+        ],
+    );
+    metric(
+        "palisade_capture_errors_total",
+        "counter",
+        "Flow capture files that could not be created or written.",
+        &one(s.capture.errors),
+    );
+    metric(
+        "palisade_policy_version",
+        "gauge",
+        "Version of the policy in force.",
+        &one(shared.policy.load().version()),
+    );
+    metric(
+        "palisade_policy_rejected_total",
+        "counter",
+        "Policies that failed to load (the running one stayed).",
+        &one(shared.rejected.load(Ordering::Relaxed)),
+    );
+    o
+}
