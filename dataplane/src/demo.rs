@@ -57,9 +57,7 @@ pub fn run(out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
         events: EventOutput::File(events.clone()),
         workers: 1,
         worker: WorkerConfig {
-            capture: Some(crate::capture::CaptureConfig::new(
-                captures.clone(),
-            )),
+            capture: Some(crate::capture::CaptureConfig::new(captures.clone())),
             ..WorkerConfig::default()
         },
         swaps: Vec::new(),

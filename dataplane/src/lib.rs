@@ -19,7 +19,6 @@ pub mod flow;
 pub mod inspect;
 pub mod io;
 pub mod learn;
-pub mod live;
 pub mod pipeline;
 pub mod reassembly;
 pub mod summary;

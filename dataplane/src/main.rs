@@ -9,8 +9,8 @@ use dataplane::events::EventOutput;
 
 /// Where `palisade run` writes events without `--events` (PRODUCT.md).
 const RUN_EVENTS: &str = "/var/log/palisade/eve.json";
-use dataplane::live::{RunError, RunOptions, Source};
 use dataplane::capture::CaptureConfig;
+use dataplane::pipeline::live::{RunError, RunOptions, Source};
 use dataplane::pipeline::{OnSwap, ReplayOptions, SwapAt, WorkerConfig, run_replay};
 
 #[derive(Parser)]
@@ -461,7 +461,7 @@ fn main() -> ExitCode {
                 },
                 watch: !no_watch,
             };
-            match dataplane::live::run(&opts) {
+            match dataplane::pipeline::live::run(&opts) {
                 Ok((stats, src)) => {
                     eprintln!(
                         "palisade run: stopped: {} packets ({} dropped, {} resets sent), {} alerts",

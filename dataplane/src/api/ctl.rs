@@ -20,7 +20,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
 
 use super::metrics::serve_metrics;
-use crate::live::{RunOptions, Shared};
+use crate::pipeline::live::{RunOptions, Shared};
 
 pub struct ControlHandle {
     thread: Option<JoinHandle<()>>,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::live::Shared;
+use crate::pipeline::live::Shared;
 
 pub(super) async fn serve_metrics(
     listener: TcpListener,

@@ -6,6 +6,7 @@
 //! and every fragment of a datagram (which carry no ports) reach the same worker, and a
 //! sender cannot choose addresses that all land on one worker.
 
+pub mod live;
 mod replay;
 mod worker;
 

@@ -66,7 +66,7 @@ fn send_resets(
     }
 }
 
-pub fn tap_loop(
+pub(super) fn tap_loop(
     sock: PacketSocket,
     cfg: WorkerConfig,
     events: EventSender,
@@ -75,7 +75,7 @@ pub fn tap_loop(
     frames_loop(&[sock], cfg, events, shared)
 }
 
-pub fn bridge_loop(
+pub(super) fn bridge_loop(
     a: PacketSocket,
     b: PacketSocket,
     cfg: WorkerConfig,
