@@ -90,7 +90,7 @@ pub fn to_json(r: &ReplayReport) -> serde_json::Value {
 }
 
 /// Verdict changes against `--compare`, most frequent first.
-fn changes_sorted(r: &ReplayReport) -> Vec<(&crate::pipeline::VerdictChange, u64, &[String])> {
+fn changes_sorted(r: &ReplayReport) -> Vec<(&crate::verdict::VerdictChange, u64, &[String])> {
     let mut v: Vec<_> = r
         .stats
         .changes
@@ -117,7 +117,7 @@ fn changes_json(r: &ReplayReport) -> serde_json::Value {
 
 /// A changed transaction verdict, how many requests had it, and examples (flow, objects).
 type TxChange<'r> = (
-    &'r crate::pipeline::VerdictChange,
+    &'r crate::verdict::VerdictChange,
     u64,
     &'r [(String, serde_json::Value)],
 );

@@ -107,7 +107,7 @@ pub fn metrics_text(shared: &Shared) -> String {
             ("{verdict=\"drop_reset\"}".into(), s.reset),
         ],
     );
-    let by_rule = |m: &crate::pipeline::VerdictCounts| {
+    let by_rule = |m: &crate::verdict::VerdictCounts| {
         let mut v: Vec<(String, u64)> = m
             .iter()
             .map(|((a, r), n)| (format!("{{action=\"{a}\",rule=\"{}\"}}", label(r)), *n))

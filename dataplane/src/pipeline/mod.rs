@@ -12,9 +12,7 @@ mod worker;
 
 pub(crate) use replay::policy_event;
 pub use replay::{ReplayOptions, ReplayReport, SwapAt, run_replay};
-pub use worker::{
-    FlowCtx, FlowInfo, OnSwap, VerdictChange, VerdictCounts, Worker, WorkerConfig, WorkerStats,
-};
+pub use worker::{FlowCtx, FlowInfo, OnSwap, Worker, WorkerConfig, WorkerStats};
 
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;

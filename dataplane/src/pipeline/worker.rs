@@ -18,8 +18,7 @@ use proto_parsers::{AppProto, Direction};
 use crate::capture::{CaptureConfig, CaptureCounters, Captures, FlowCapture};
 use crate::decode::checksum::{ChecksumMode, Checksums, l4_checksum_ok};
 use crate::decode::{
-    self, DecodeError, Decoded, LinkType, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
-    Transport, tcp_flags,
+    self, DecodeError, Decoded, LinkType, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, Transport, tcp_flags,
 };
 use crate::defrag::{DefragAnomaly, DefragConfig, DefragCounters, Defragmenter, FragKey};
 use crate::events::l7::L7Record;
@@ -36,7 +35,10 @@ use crate::inspect::{
     Blind, CARRY_BUDGET, FlowInspector, InspectCounters, InspectEvent, ParserRegistry,
 };
 use crate::reassembly::{Budget, Chunk, ReassemblyCounters, Stream, StreamConfig};
-use crate::verdict::{PacketVerdict, is_alert, packet_verdict, rule_name};
+use crate::verdict::{
+    CHANGE_EXAMPLES, MaxWith, PacketVerdict, VerdictChange, VerdictCounts, count, is_alert,
+    packet_verdict, policy_transport, rule_name,
+};
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -96,20 +98,6 @@ impl Default for WorkerConfig {
         }
     }
 }
-
-/// A verdict that differs between the comparison (old) policy and the judged (new) one.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct VerdictChange {
-    pub old_action: &'static str,
-    pub old_enforced: bool,
-    pub old_rule: String,
-    pub new_action: &'static str,
-    pub new_enforced: bool,
-    pub new_rule: String,
-}
-
-/// Example flows kept per kind of change.
-const CHANGE_EXAMPLES: usize = 5;
 
 /// Counters of one worker; summed over workers for the summary.
 #[derive(Clone, Debug, Default)]
@@ -361,52 +349,6 @@ struct Sink<'a> {
     /// The first thing the parser reported that blinds it (a blinding anomaly, an opaque
     /// mode that hides requests).
     blind: Option<Blind>,
-}
-
-fn count(map: &mut VerdictCounts, action: &'static str, rule: &str) {
-    map.add(action, rule);
-}
-
-/// Decisions counted by action, then rule id. Two levels so a count is two hash lookups
-/// with borrowed keys: a `String` is made only the first time an (action, rule) is seen.
-#[derive(Clone, Debug, Default)]
-pub struct VerdictCounts(HashMap<&'static str, HashMap<String, u64>>);
-
-impl VerdictCounts {
-    pub fn add(&mut self, action: &'static str, rule: &str) {
-        let by_rule = self.0.entry(action).or_default();
-        match by_rule.get_mut(rule) {
-            Some(n) => *n += 1,
-            None => {
-                by_rule.insert(rule.to_owned(), 1);
-            }
-        }
-    }
-
-    /// ((action, rule), count) for every pair seen.
-    pub fn iter(&self) -> impl Iterator<Item = ((&&'static str, &String), &u64)> {
-        self.0
-            .iter()
-            .flat_map(|(a, m)| m.iter().map(move |(r, n)| ((a, r), n)))
-    }
-
-    pub fn get(&self, action: &str, rule: &str) -> u64 {
-        self.0
-            .get(action)
-            .and_then(|m| m.get(rule))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.values().all(HashMap::is_empty)
-    }
-
-    pub fn merge(&mut self, o: &VerdictCounts) {
-        for ((a, r), n) in o.iter() {
-            *self.0.entry(a).or_default().entry(r.clone()).or_default() += n;
-        }
-    }
 }
 
 /// Judges one transaction (an SQL request's statement counts as one), counts it and queues
@@ -2183,26 +2125,6 @@ fn flow_endpoints(flow: &mut FlowCtx, snap: &PolicySnapshot) -> (Endpoint, Endpo
     }
 }
 
-trait MaxWith {
-    fn max_with(self, other: Self) -> Self;
-}
-
-impl MaxWith for PacketVerdict {
-    /// The stricter of two verdicts.
-    fn max_with(self, other: Self) -> Self {
-        let rank = |v: PacketVerdict| match v {
-            PacketVerdict::Accept => 0,
-            PacketVerdict::Drop => 1,
-            PacketVerdict::DropReset => 2,
-        };
-        if rank(other) > rank(self) {
-            other
-        } else {
-            self
-        }
-    }
-}
-
 fn add_inspect(a: &mut InspectCounters, b: &InspectCounters) {
     a.detected += b.detected;
     a.undetected += b.undetected;
@@ -2224,15 +2146,6 @@ fn is_link_control(proto: u8, t: &Transport<'_>) -> bool {
             }
         )
     )
-}
-
-fn policy_transport(proto: u8) -> PolicyTransport {
-    match proto {
-        PROTO_TCP => PolicyTransport::Tcp,
-        PROTO_UDP => PolicyTransport::Udp,
-        PROTO_ICMP | PROTO_ICMPV6 => PolicyTransport::Icmp,
-        p => PolicyTransport::Other(p),
-    }
 }
 
 fn defrag_anomaly_name(a: DefragAnomaly) -> &'static str {

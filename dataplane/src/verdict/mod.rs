@@ -2,7 +2,14 @@
 //! later, of the transaction it completes). The decision itself is `control`'s compiled
 //! snapshot; this module turns it into packet actions and event fields.
 
-use control::{Action, Decision, PolicySnapshot};
+mod counts;
+
+pub(crate) use counts::{CHANGE_EXAMPLES, count};
+pub use counts::{VerdictChange, VerdictCounts};
+
+use control::{Action, Decision, PolicySnapshot, Transport as PolicyTransport};
+
+use crate::decode::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 
 /// What a live source does with a packet. Offline, it is counted as if it had been done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -44,5 +51,36 @@ pub fn rule_name<'s>(snap: &'s PolicySnapshot, d: &Decision) -> &'s str {
         (Some(r), _) => snap.rule_name(r),
         (None, Some(_)) => "uninspectable",
         (None, None) => "default",
+    }
+}
+
+pub(crate) trait MaxWith {
+    fn max_with(self, other: Self) -> Self;
+}
+
+impl MaxWith for PacketVerdict {
+    /// The stricter of two verdicts.
+    #[inline]
+    fn max_with(self, other: Self) -> Self {
+        let rank = |v: PacketVerdict| match v {
+            PacketVerdict::Accept => 0,
+            PacketVerdict::Drop => 1,
+            PacketVerdict::DropReset => 2,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+#[inline]
+pub(crate) fn policy_transport(proto: u8) -> PolicyTransport {
+    match proto {
+        PROTO_TCP => PolicyTransport::Tcp,
+        PROTO_UDP => PolicyTransport::Udp,
+        PROTO_ICMP | PROTO_ICMPV6 => PolicyTransport::Icmp,
+        p => PolicyTransport::Other(p),
     }
 }
