@@ -6,13 +6,17 @@
 //! and every fragment of a datagram (which carry no ports) reach the same worker, and a
 //! sender cannot choose addresses that all land on one worker.
 
+mod config;
 pub mod live;
 mod replay;
+mod stats;
 mod worker;
 
+pub use config::{OnSwap, WorkerConfig};
 pub(crate) use replay::policy_event;
 pub use replay::{ReplayOptions, ReplayReport, SwapAt, run_replay};
-pub use worker::{FlowCtx, FlowInfo, OnSwap, Worker, WorkerConfig, WorkerStats};
+pub use stats::WorkerStats;
+pub use worker::{FlowCtx, FlowInfo, Worker};
 
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;

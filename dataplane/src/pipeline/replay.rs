@@ -9,8 +9,8 @@ use arc_swap::ArcSwap;
 use control::PolicySnapshot;
 use crossbeam_channel::{Sender, bounded};
 
-use super::worker::{Worker, WorkerConfig, WorkerStats};
 use super::{Batch, shard_of};
+use super::{Worker, WorkerConfig, WorkerStats};
 use crate::decode::checksum::{self, ChecksumMode};
 use crate::decode::{self, Decoded};
 use crate::events::{AnomalyObj, Event, EventOutput, EventWriter, PolicyObj, Timestamp};

@@ -15,12 +15,14 @@ use proto_parsers::driver::CarryBudget;
 use proto_parsers::facts::{RequestDetail, ResponseDetail};
 use proto_parsers::{AppProto, Direction};
 
-use crate::capture::{CaptureConfig, CaptureCounters, Captures, FlowCapture};
+use super::stats::add_inspect;
+use super::{OnSwap, WorkerConfig, WorkerStats};
+use crate::capture::{Captures, FlowCapture};
 use crate::decode::checksum::{ChecksumMode, Checksums, l4_checksum_ok};
 use crate::decode::{
     self, DecodeError, Decoded, LinkType, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, Transport, tcp_flags,
 };
-use crate::defrag::{DefragAnomaly, DefragConfig, DefragCounters, Defragmenter, FragKey};
+use crate::defrag::{DefragAnomaly, Defragmenter, FragKey};
 use crate::events::l7::L7Record;
 use crate::events::{
     AlertObj, AnomalyObj, Event, EventSender, FlowObj, IpsVerdict, PolicyVerdictObj, TcpObj,
@@ -28,192 +30,14 @@ use crate::events::{
     signature_id, write_community_id,
 };
 use crate::flow::{
-    EndReason, FlowConfig, FlowCounters, FlowKey, FlowTable, TcpTracker, TimeoutClass,
-    first_sender_is_client,
+    EndReason, FlowKey, FlowTable, TcpTracker, TimeoutClass, first_sender_is_client,
 };
-use crate::inspect::{
-    Blind, CARRY_BUDGET, FlowInspector, InspectCounters, InspectEvent, ParserRegistry,
-};
-use crate::reassembly::{Budget, Chunk, ReassemblyCounters, Stream, StreamConfig};
+use crate::inspect::{Blind, FlowInspector, InspectCounters, InspectEvent, ParserRegistry};
+use crate::reassembly::{Budget, Chunk, Stream};
 use crate::verdict::{
-    CHANGE_EXAMPLES, MaxWith, PacketVerdict, VerdictChange, VerdictCounts, count, is_alert,
-    packet_verdict, policy_transport, rule_name,
+    CHANGE_EXAMPLES, MaxWith, PacketVerdict, VerdictChange, count, is_alert, packet_verdict,
+    policy_transport, rule_name,
 };
-
-#[derive(Clone, Debug)]
-pub struct WorkerConfig {
-    pub flow: FlowConfig,
-    pub stream: StreamConfig,
-    /// Out-of-order bytes held by all streams of one worker.
-    pub reassembly_budget: usize,
-    /// Parser carry bytes the worker's flows may hold beyond 64 KiB each (an HTTP/1 head
-    /// may be 1 MiB); past it, a flow that needs more is uninspectable.
-    pub carry_budget: usize,
-    pub defrag: DefragConfig,
-    /// Most anomaly events of one kind per second of packet time (the counters count all).
-    pub anomaly_events_per_sec: u32,
-    /// Emit an `l7` event for every transaction (`--log-all`).
-    pub log_all: bool,
-    /// Whether a drop verdict really stops the packet (offline replay and inline modes:
-    /// yes; a passive tap: no, its resets only race the real packet). Events carry it as
-    /// `verdict.enforced`.
-    pub enforcing: bool,
-    /// What a policy swap does to flows already open that carry no judged transaction.
-    pub on_swap: OnSwap,
-    /// Flow capture for rules with `capture: true` (`--capture-dir`); `None`: not written.
-    pub capture: Option<CaptureConfig>,
-    /// Checksum validation: a packet whose checksums fail is dropped and never inspected
-    /// (the receiver discards it, or, on a veth that trusts its peer, should have).
-    pub checksums: ChecksumMode,
-}
-
-/// What happens to open flows when a new policy is swapped in. Transactions (requests,
-/// statements, commands) are always judged by the policy in force when they complete;
-/// this is about the flow-level (L4) decision.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OnSwap {
-    /// A flow keeps the L4 decision it was opened with (connections allowed at open stay
-    /// up; a connection refused at its SYN stays refused).
-    #[default]
-    Keep,
-    /// The next packet of each open flow re-judges it under the new policy; a flow that
-    /// the new policy denies in protect mode is reset, one it now allows flows again.
-    Rejudge,
-}
-
-impl Default for WorkerConfig {
-    fn default() -> Self {
-        WorkerConfig {
-            flow: FlowConfig::default(),
-            stream: StreamConfig::default(),
-            reassembly_budget: 64 << 20,
-            carry_budget: CARRY_BUDGET,
-            defrag: DefragConfig::default(),
-            anomaly_events_per_sec: 10,
-            log_all: false,
-            enforcing: true,
-            on_swap: OnSwap::Keep,
-            capture: None,
-            checksums: ChecksumMode::Auto,
-        }
-    }
-}
-
-/// Counters of one worker; summed over workers for the summary.
-#[derive(Clone, Debug, Default)]
-pub struct WorkerStats {
-    pub packets: u64,
-    pub bytes: u64,
-    pub not_ip: u64,
-    pub decode_errors: HashMap<&'static str, u64>,
-    pub fragments: u64,
-    pub accepted: u64,
-    pub dropped: u64,
-    pub reset: u64,
-    pub anomalies: HashMap<&'static str, u64>,
-    pub alerts: u64,
-    pub events: u64,
-    pub flows: FlowCounters,
-    pub flows_ended: u64,
-    pub reassembly: ReassemblyCounters,
-    pub defrag: DefragCounters,
-    pub inspect: InspectCounters,
-    pub app_protos: HashMap<&'static str, u64>,
-    /// Flow decisions by (action, rule id or "default").
-    pub verdicts: VerdictCounts,
-    /// Transaction (L7) decisions by (action, rule id or "default").
-    pub tx_verdicts: VerdictCounts,
-    /// With a comparison policy: flows whose final verdict differs, by (old action, old
-    /// rule, new action, new rule), with a few example flows each.
-    pub changes: HashMap<VerdictChange, (u64, Vec<String>)>,
-    /// The same for transactions (each request judged by both policies), with a few
-    /// examples each: the flow, and the transaction's protocol object(s) as events print
-    /// them.
-    pub tx_changes: HashMap<VerdictChange, (u64, Vec<(String, serde_json::Value)>)>,
-    pub transactions: u64,
-    /// Open flows re-judged after a policy swap (`OnSwap::Rejudge`).
-    pub rejudged: u64,
-    /// TCP segments read as the receiver reads them, by what was done (a RST or SYN it
-    /// ignores, a segment without ACK).
-    pub normalised: HashMap<&'static str, u64>,
-    /// Packets whose checksums failed (dropped, never inspected).
-    pub bad_checksums: u64,
-    /// Flows that became uninspectable, by cause (whether or not a rule could judge them).
-    pub uninspectable: HashMap<&'static str, u64>,
-    /// `onUninspectable` decisions made (a rule could have judged the flow), by cause and
-    /// action.
-    pub uninspectable_decisions: HashMap<(&'static str, &'static str), u64>,
-    /// Flows open when these stats were taken (live snapshots).
-    pub open_flows: u64,
-    pub capture: CaptureCounters,
-}
-
-impl WorkerStats {
-    pub fn merge(&mut self, o: &WorkerStats) {
-        self.packets += o.packets;
-        self.bytes += o.bytes;
-        self.not_ip += o.not_ip;
-        self.fragments += o.fragments;
-        self.accepted += o.accepted;
-        self.dropped += o.dropped;
-        self.reset += o.reset;
-        self.alerts += o.alerts;
-        self.events += o.events;
-        self.flows_ended += o.flows_ended;
-        self.transactions += o.transactions;
-        self.rejudged += o.rejudged;
-        self.open_flows += o.open_flows;
-        self.capture.merge(&o.capture);
-        for (k, v) in &o.decode_errors {
-            *self.decode_errors.entry(k).or_default() += v;
-        }
-        for (k, v) in &o.anomalies {
-            *self.anomalies.entry(k).or_default() += v;
-        }
-        for (k, v) in &o.app_protos {
-            *self.app_protos.entry(k).or_default() += v;
-        }
-        self.bad_checksums += o.bad_checksums;
-        for (k, v) in &o.normalised {
-            *self.normalised.entry(k).or_default() += v;
-        }
-        for (k, v) in &o.uninspectable {
-            *self.uninspectable.entry(k).or_default() += v;
-        }
-        for (k, v) in &o.uninspectable_decisions {
-            *self.uninspectable_decisions.entry(*k).or_default() += v;
-        }
-        self.verdicts.merge(&o.verdicts);
-        self.tx_verdicts.merge(&o.tx_verdicts);
-        for (k, (n, ex)) in &o.changes {
-            let e = self.changes.entry(k.clone()).or_default();
-            e.0 += n;
-            for x in ex {
-                if e.1.len() < CHANGE_EXAMPLES {
-                    e.1.push(x.clone());
-                }
-            }
-        }
-        for (k, (n, ex)) in &o.tx_changes {
-            let e = self.tx_changes.entry(k.clone()).or_default();
-            e.0 += n;
-            for x in ex {
-                if e.1.len() < CHANGE_EXAMPLES {
-                    e.1.push(x.clone());
-                }
-            }
-        }
-        let (a, b) = (&mut self.flows, &o.flows);
-        a.created += b.created;
-        a.timed_out += b.timed_out;
-        a.evicted += b.evicted;
-        a.cap_hits += b.cap_hits;
-        a.peak += b.peak;
-        self.reassembly.merge(&o.reassembly);
-        self.defrag.merge(&o.defrag);
-        add_inspect(&mut self.inspect, &o.inspect);
-    }
-}
 
 /// One open flow as `palisadectl flows` shows it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -2123,15 +1947,6 @@ fn flow_endpoints(flow: &mut FlowCtx, snap: &PolicySnapshot) -> (Endpoint, Endpo
             eps
         }
     }
-}
-
-fn add_inspect(a: &mut InspectCounters, b: &InspectCounters) {
-    a.detected += b.detected;
-    a.undetected += b.undetected;
-    a.detect_overflow += b.detect_overflow;
-    a.parser_invalid += b.parser_invalid;
-    a.carry_overflow += b.carry_overflow;
-    a.gaps_before_detection += b.gaps_before_detection;
 }
 
 /// ICMPv6 router/neighbour discovery, redirects and multicast listener messages.

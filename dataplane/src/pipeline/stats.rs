@@ -1,0 +1,136 @@
+//! A worker's counters, merged over workers for the summary, `status` and metrics.
+
+use std::collections::HashMap;
+
+use crate::capture::CaptureCounters;
+use crate::defrag::DefragCounters;
+use crate::flow::FlowCounters;
+use crate::inspect::InspectCounters;
+use crate::reassembly::ReassemblyCounters;
+use crate::verdict::{CHANGE_EXAMPLES, VerdictChange, VerdictCounts};
+
+/// Counters of one worker; summed over workers for the summary.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerStats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub not_ip: u64,
+    pub decode_errors: HashMap<&'static str, u64>,
+    pub fragments: u64,
+    pub accepted: u64,
+    pub dropped: u64,
+    pub reset: u64,
+    pub anomalies: HashMap<&'static str, u64>,
+    pub alerts: u64,
+    pub events: u64,
+    pub flows: FlowCounters,
+    pub flows_ended: u64,
+    pub reassembly: ReassemblyCounters,
+    pub defrag: DefragCounters,
+    pub inspect: InspectCounters,
+    pub app_protos: HashMap<&'static str, u64>,
+    /// Flow decisions by (action, rule id or "default").
+    pub verdicts: VerdictCounts,
+    /// Transaction (L7) decisions by (action, rule id or "default").
+    pub tx_verdicts: VerdictCounts,
+    /// With a comparison policy: flows whose final verdict differs, by (old action, old
+    /// rule, new action, new rule), with a few example flows each.
+    pub changes: HashMap<VerdictChange, (u64, Vec<String>)>,
+    /// The same for transactions (each request judged by both policies), with a few
+    /// examples each: the flow, and the transaction's protocol object(s) as events print
+    /// them.
+    pub tx_changes: HashMap<VerdictChange, (u64, Vec<(String, serde_json::Value)>)>,
+    pub transactions: u64,
+    /// Open flows re-judged after a policy swap (`OnSwap::Rejudge`).
+    pub rejudged: u64,
+    /// TCP segments read as the receiver reads them, by what was done (a RST or SYN it
+    /// ignores, a segment without ACK).
+    pub normalised: HashMap<&'static str, u64>,
+    /// Packets whose checksums failed (dropped, never inspected).
+    pub bad_checksums: u64,
+    /// Flows that became uninspectable, by cause (whether or not a rule could judge them).
+    pub uninspectable: HashMap<&'static str, u64>,
+    /// `onUninspectable` decisions made (a rule could have judged the flow), by cause and
+    /// action.
+    pub uninspectable_decisions: HashMap<(&'static str, &'static str), u64>,
+    /// Flows open when these stats were taken (live snapshots).
+    pub open_flows: u64,
+    pub capture: CaptureCounters,
+}
+
+impl WorkerStats {
+    pub fn merge(&mut self, o: &WorkerStats) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.not_ip += o.not_ip;
+        self.fragments += o.fragments;
+        self.accepted += o.accepted;
+        self.dropped += o.dropped;
+        self.reset += o.reset;
+        self.alerts += o.alerts;
+        self.events += o.events;
+        self.flows_ended += o.flows_ended;
+        self.transactions += o.transactions;
+        self.rejudged += o.rejudged;
+        self.open_flows += o.open_flows;
+        self.capture.merge(&o.capture);
+        for (k, v) in &o.decode_errors {
+            *self.decode_errors.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.anomalies {
+            *self.anomalies.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.app_protos {
+            *self.app_protos.entry(k).or_default() += v;
+        }
+        self.bad_checksums += o.bad_checksums;
+        for (k, v) in &o.normalised {
+            *self.normalised.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.uninspectable {
+            *self.uninspectable.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.uninspectable_decisions {
+            *self.uninspectable_decisions.entry(*k).or_default() += v;
+        }
+        self.verdicts.merge(&o.verdicts);
+        self.tx_verdicts.merge(&o.tx_verdicts);
+        for (k, (n, ex)) in &o.changes {
+            let e = self.changes.entry(k.clone()).or_default();
+            e.0 += n;
+            for x in ex {
+                if e.1.len() < CHANGE_EXAMPLES {
+                    e.1.push(x.clone());
+                }
+            }
+        }
+        for (k, (n, ex)) in &o.tx_changes {
+            let e = self.tx_changes.entry(k.clone()).or_default();
+            e.0 += n;
+            for x in ex {
+                if e.1.len() < CHANGE_EXAMPLES {
+                    e.1.push(x.clone());
+                }
+            }
+        }
+        let (a, b) = (&mut self.flows, &o.flows);
+        a.created += b.created;
+        a.timed_out += b.timed_out;
+        a.evicted += b.evicted;
+        a.cap_hits += b.cap_hits;
+        a.peak += b.peak;
+        self.reassembly.merge(&o.reassembly);
+        self.defrag.merge(&o.defrag);
+        add_inspect(&mut self.inspect, &o.inspect);
+    }
+}
+
+#[inline]
+pub(crate) fn add_inspect(a: &mut InspectCounters, b: &InspectCounters) {
+    a.detected += b.detected;
+    a.undetected += b.undetected;
+    a.detect_overflow += b.detect_overflow;
+    a.parser_invalid += b.parser_invalid;
+    a.carry_overflow += b.carry_overflow;
+    a.gaps_before_detection += b.gaps_before_detection;
+}
