@@ -3,4 +3,7 @@
 //! and the Prometheus metrics endpoint ([`metrics`]).
 
 pub mod ctl;
+mod flows;
 pub mod metrics;
+
+pub use flows::FlowInfo;

@@ -1,10 +1,13 @@
 //! Flows: bidirectional keys, orientation (who is the client), TCP state, and the
 //! per-worker table with idle timeouts and a cap.
 
+mod ctx;
 mod key;
 mod table;
 mod tcp;
 
+pub use ctx::FlowCtx;
+pub(crate) use ctx::{FlowVerdict, dix};
 pub use key::FlowKey;
 pub use table::{EndReason, FlowConfig, FlowCounters, FlowTable, Handle, TimeoutClass};
 pub use tcp::{TcpState, TcpTracker};

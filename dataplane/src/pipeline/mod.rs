@@ -16,7 +16,7 @@ pub use config::{OnSwap, WorkerConfig};
 pub(crate) use replay::policy_event;
 pub use replay::{ReplayOptions, ReplayReport, SwapAt, run_replay};
 pub use stats::WorkerStats;
-pub use worker::{FlowCtx, FlowInfo, Worker};
+pub use worker::Worker;
 
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;

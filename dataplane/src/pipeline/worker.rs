@@ -32,97 +32,13 @@ use crate::events::{
 use crate::flow::{
     EndReason, FlowKey, FlowTable, TcpTracker, TimeoutClass, first_sender_is_client,
 };
+use crate::flow::{FlowCtx, FlowVerdict, dix};
 use crate::inspect::{Blind, FlowInspector, InspectCounters, InspectEvent, ParserRegistry};
 use crate::reassembly::{Budget, Chunk, Stream};
 use crate::verdict::{
     CHANGE_EXAMPLES, MaxWith, PacketVerdict, VerdictChange, count, is_alert, packet_verdict,
     policy_transport, rule_name,
 };
-
-/// One open flow as `palisadectl flows` shows it.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct FlowInfo {
-    pub flow_id: u64,
-    pub proto: &'static str,
-    pub src: (IpAddr, u16),
-    pub dst: (IpAddr, u16),
-    pub app_proto: Option<&'static str>,
-    pub src_workload: Option<String>,
-    pub dst_workload: Option<String>,
-    pub action: &'static str,
-    pub rule: String,
-    pub policy_version: u64,
-    /// [to server, to client]
-    pub pkts: [u64; 2],
-    pub bytes: [u64; 2],
-    pub first_ns: u64,
-    pub last_ns: u64,
-    pub blocked: bool,
-}
-
-/// The policy's judgement of one flow, with the snapshot that made it (rule ids index
-/// into that snapshot, so it travels with the decision).
-struct FlowVerdict {
-    snap: Arc<PolicySnapshot>,
-    src: Endpoint,
-    dst: Endpoint,
-    decision: Decision,
-}
-
-/// Everything the worker keeps per flow.
-pub struct FlowCtx {
-    id: u64,
-    client: (IpAddr, u16),
-    server: (IpAddr, u16),
-    proto: u8,
-    /// ICMP type and code of the first packet (for the community id).
-    icmp: (u8, u8),
-    /// True when the table key's `lo` end is the client.
-    client_is_lo: bool,
-    first_ns: u64,
-    last_ns: u64,
-    pkts: [u64; 2],
-    bytes: [u64; 2],
-    dropped: u64,
-    tcp: Option<TcpTracker>,
-    streams: [Stream; 2],
-    inspector: FlowInspector,
-    verdict: FlowVerdict,
-    /// The comparison policy's judgement of the same flow (`--compare`).
-    old: Option<FlowVerdict>,
-    /// Endpoints resolved in a newer snapshot than the flow's own (after a swap), so each
-    /// transaction is judged by the policy in force when it completes.
-    swapped_eps: Option<(u64, Endpoint, Endpoint)>,
-    /// The flow-only part of its transactions' decisions, computed once per policy version
-    /// (`PolicySnapshot::judge_transaction_cached`).
-    tx_rules: Option<FlowRules>,
-    /// Transactions waiting for their response, with their decision (`--log-all`), bounded.
-    pending: Vec<(u32, Decision, u64, L7Record)>,
-    /// A transaction was denied and enforced: the connection is being reset; the rest is
-    /// dropped with resets.
-    blocked: bool,
-    alerted: bool,
-    /// Set once the flow became uninspectable and its `onUninspectable` decision was made.
-    blind: Option<Blind>,
-    /// Bytes never seen, per direction.
-    gap_bytes: [u64; 2],
-    /// Held or written packets, when a capturing rule covers the flow (`--capture-dir`).
-    capture: Option<Box<FlowCapture>>,
-}
-
-impl FlowCtx {
-    /// The capture file this flow is written to, for events.
-    fn capture_file(&self) -> Option<&str> {
-        self.capture.as_deref().and_then(FlowCapture::file)
-    }
-}
-
-fn dix(d: Direction) -> usize {
-    match d {
-        Direction::ToServer => 0,
-        Direction::ToClient => 1,
-    }
-}
 
 /// Most transactions a flow keeps waiting for their response for `--log-all`; past it the
 /// oldest is logged without its response.
@@ -419,7 +335,7 @@ impl FactSink for Sink<'_> {
 
 /// Rate limiter for anomaly events: per kind, at most N per second of packet time.
 #[derive(Default)]
-struct AnomalyLimiter {
+pub(crate) struct AnomalyLimiter {
     window: HashMap<&'static str, (u64, u32)>,
 }
 
@@ -436,40 +352,40 @@ impl AnomalyLimiter {
 }
 
 pub struct Worker {
-    cfg: WorkerConfig,
-    flows: FlowTable<FlowCtx>,
-    defrag: Defragmenter,
-    budget: Budget,
+    pub(crate) cfg: WorkerConfig,
+    pub(crate) flows: FlowTable<FlowCtx>,
+    pub(crate) defrag: Defragmenter,
+    pub(crate) budget: Budget,
     /// What the parsers' carries of all flows hold beyond their default size.
-    carry_budget: CarryBudget,
+    pub(crate) carry_budget: CarryBudget,
     /// Checksum validation (decided by sampling in `auto` mode).
-    checksums: Checksums,
-    registry: ParserRegistry,
+    pub(crate) checksums: Checksums,
+    pub(crate) registry: ParserRegistry,
     /// The policy to compare against (`replay --compare OLD`): every flow is judged by it too.
-    compare: Option<Arc<PolicySnapshot>>,
+    pub(crate) compare: Option<Arc<PolicySnapshot>>,
     pub stats: WorkerStats,
-    out: Vec<u8>,
-    events: EventSender,
-    next_flow_id: u64,
-    now_ns: u64,
-    last_expire_ns: u64,
-    limiter: AnomalyLimiter,
+    pub(crate) out: Vec<u8>,
+    pub(crate) events: EventSender,
+    pub(crate) next_flow_id: u64,
+    pub(crate) now_ns: u64,
+    pub(crate) last_expire_ns: u64,
+    pub(crate) limiter: AnomalyLimiter,
     /// Flows ended inside a table call, handled once the table is released.
-    ended: Vec<(FlowCtx, EndReason)>,
+    pub(crate) ended: Vec<(FlowCtx, EndReason)>,
     /// Reused buffer for a reassembled IP datagram.
-    frag_buf: Vec<u8>,
+    pub(crate) frag_buf: Vec<u8>,
     /// Reused buffer for a normalised HTTP path.
-    path_buf: Vec<u8>,
+    pub(crate) path_buf: Vec<u8>,
     /// Reused buffer naming a flow in `--compare`'s examples.
-    describe: String,
-    cid: String,
+    pub(crate) describe: String,
+    pub(crate) cid: String,
     /// Capture files and limits (`--capture-dir`).
-    captures: Option<Captures>,
+    pub(crate) captures: Option<Captures>,
     /// The link type of the packet being judged, and the flow it landed in (for capture).
-    cur_link: LinkType,
-    cur_flow: Option<crate::flow::Handle>,
+    pub(crate) cur_link: LinkType,
+    pub(crate) cur_flow: Option<crate::flow::Handle>,
     /// Whether the snapshot of this version has a rule with `capture: true`.
-    policy_captures: (u64, bool),
+    pub(crate) policy_captures: (u64, bool),
 }
 
 /// How often (packet time) idle flows and stale fragments are expired.
@@ -557,37 +473,6 @@ impl Worker {
         if let Some(c) = &self.captures {
             self.stats.capture = c.counters;
         }
-    }
-
-    /// Up to `max` open flows, most recently active first (for `palisadectl flows`).
-    pub fn list_flows(&self, max: usize) -> Vec<FlowInfo> {
-        let mut all: Vec<FlowInfo> = self
-            .flows
-            .iter()
-            .map(|(_, last_ns, f)| {
-                let v = &f.verdict;
-                FlowInfo {
-                    flow_id: f.id,
-                    proto: proto_name(f.proto),
-                    src: f.client,
-                    dst: f.server,
-                    app_proto: f.inspector.app().map(AppProto::as_str),
-                    src_workload: v.src.workload.map(|w| v.snap.workload(w).name.to_string()),
-                    dst_workload: v.dst.workload.map(|w| v.snap.workload(w).name.to_string()),
-                    action: v.decision.action.as_str(),
-                    rule: rule_name(&v.snap, &v.decision).to_string(),
-                    policy_version: v.snap.version(),
-                    pkts: f.pkts,
-                    bytes: f.bytes,
-                    first_ns: f.first_ns,
-                    last_ns,
-                    blocked: f.blocked,
-                }
-            })
-            .collect();
-        all.sort_unstable_by_key(|f| std::cmp::Reverse(f.last_ns));
-        all.truncate(max);
-        all
     }
 
     /// Ends every flow (end of capture) and flushes events.

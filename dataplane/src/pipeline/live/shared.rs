@@ -12,8 +12,9 @@ use control::PolicySnapshot;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::Source;
+use crate::api::FlowInfo;
 use crate::events::{EventSender, EventTap, Timestamp};
-use crate::pipeline::{FlowInfo, WorkerStats, policy_event};
+use crate::pipeline::{WorkerStats, policy_event};
 
 /// Counters of one packet thread's source, besides the worker's own.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
