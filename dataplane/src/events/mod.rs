@@ -10,12 +10,17 @@
 //! one writer thread per batch ([`EventWriter`]). A key with no value is left out, as
 //! Suricata does: every optional field is skipped when absent, never written as `null`.
 
+mod build;
 mod community_id;
+mod emit;
 pub mod l7;
 mod writer;
 
 pub use community_id::{community_id_v1, write_community_id};
 pub use writer::{EventOutput, EventSender, EventTap, EventWriter};
+
+pub(crate) use build::{alert_obj, fill_flow_fields};
+pub(crate) use emit::AnomalyLimiter;
 
 use std::fmt::Write as _;
 use std::net::IpAddr;

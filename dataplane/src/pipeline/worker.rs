@@ -2,7 +2,6 @@
 //! packet of its shard through decode, flows, reassembly, inspection and the verdict.
 //! Nothing here is shared with other workers; the policy snapshot arrives with each batch.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -24,11 +23,8 @@ use crate::decode::{
 };
 use crate::defrag::{DefragAnomaly, Defragmenter, FragKey};
 use crate::events::l7::L7Record;
-use crate::events::{
-    AlertObj, AnomalyObj, Event, EventSender, FlowObj, IpsVerdict, PolicyVerdictObj, TcpObj,
-    Timestamp, UninspectableObj, WorkloadObj, app_proto_name, proto_name, severity_number,
-    signature_id, write_community_id,
-};
+use crate::events::{AnomalyLimiter, alert_obj, fill_flow_fields};
+use crate::events::{Event, EventSender, Timestamp, proto_name};
 use crate::flow::{
     EndReason, FlowKey, FlowTable, TcpTracker, TimeoutClass, first_sender_is_client,
 };
@@ -330,24 +326,6 @@ impl FactSink for Sink<'_> {
         if self.anomalies.len() < 16 {
             self.anomalies.push(a);
         }
-    }
-}
-
-/// Rate limiter for anomaly events: per kind, at most N per second of packet time.
-#[derive(Default)]
-pub(crate) struct AnomalyLimiter {
-    window: HashMap<&'static str, (u64, u32)>,
-}
-
-impl AnomalyLimiter {
-    fn allow(&mut self, kind: &'static str, now_ns: u64, per_sec: u32) -> bool {
-        let sec = now_ns / 1_000_000_000;
-        let e = self.window.entry(kind).or_insert((sec, 0));
-        if e.0 != sec {
-            *e = (sec, 0);
-        }
-        e.1 += 1;
-        e.1 <= per_sec
     }
 }
 
@@ -1357,31 +1335,6 @@ impl Worker {
         packet_verdict(&d, false)
     }
 
-    /// An `alert` for a decision about the flow that is not its own (one datagram's).
-    fn decision_alert(
-        &mut self,
-        h: crate::flow::Handle,
-        d: &Decision,
-        snap: &PolicySnapshot,
-        ts_ns: u64,
-    ) {
-        self.stats.alerts += 1;
-        let Some(flow) = self.flows.value(h) else {
-            return;
-        };
-        let enforcing = self.cfg.enforcing;
-        let mut e = Event::new(Timestamp(ts_ns), "alert");
-        self.cid.clear();
-        fill_flow_fields(&mut e, flow, &mut self.cid, enforcing);
-        e.policy_verdict = Some(policy_verdict(snap, d, enforcing));
-        e.alert = Some(alert_obj(snap, d, flow, None, enforcing));
-        if d.enforce && enforcing {
-            e.verdict = Some(IpsVerdict::drop(false));
-        }
-        e.write_line(&mut self.out);
-        self.stats.events += 1;
-    }
-
     /// A flow that ended blind (bytes missing at its close): no packet is left to drop, but
     /// its decision and alert say so, as they would have mid-flow.
     fn decide_blind_at_end(&mut self, flow: &mut FlowCtx, b: Blind) {
@@ -1492,25 +1445,6 @@ impl Worker {
         packet_verdict(&new, is_tcp)
     }
 
-    /// An `alert` for the flow's own decision.
-    fn alert(&mut self, _id: u64, h: crate::flow::Handle, ts_ns: u64) {
-        self.stats.alerts += 1;
-        if let Some(flow) = self.flows.value(h) {
-            let mut e = Event::new(Timestamp(ts_ns), "alert");
-            self.cid.clear();
-            let enforcing = self.cfg.enforcing;
-            fill_flow_fields(&mut e, flow, &mut self.cid, enforcing);
-            let d = flow.verdict.decision;
-            e.alert = Some(alert_obj(&flow.verdict.snap, &d, flow, None, enforcing));
-            if d.enforce && enforcing {
-                e.verdict = Some(IpsVerdict::drop(flow.proto == PROTO_TCP));
-            }
-            e.capture_file = flow.capture_file();
-            e.write_line(&mut self.out);
-            self.stats.events += 1;
-        }
-    }
-
     fn end_flow(&mut self, mut flow: FlowCtx, reason: EndReason) {
         self.stats.flows_ended += 1;
         // Flush what reassembly still holds (missing segments become gaps), then let the
@@ -1570,60 +1504,7 @@ impl Worker {
         let snap = Arc::clone(&flow.verdict.snap);
         self.count_decision(&snap, &flow.verdict.decision);
         self.record_change(&flow);
-        // Requests that never saw a response are logged as they are (no status).
-        for (id, d, _, rec) in std::mem::take(&mut flow.pending) {
-            let snap = Arc::clone(&flow.verdict.snap);
-            let mut e = Event::new(Timestamp(flow.last_ns), rec.event_type());
-            self.cid.clear();
-            fill_flow_fields(&mut e, &flow, &mut self.cid, self.cfg.enforcing);
-            e.policy_verdict = Some(policy_verdict(&snap, &d, self.cfg.enforcing));
-            e.tx_id = Some(u64::from(id));
-            e.l7 = Some(&rec);
-            e.write_line(&mut self.out);
-            self.stats.events += 1;
-        }
-        // A flow record is stamped with the flow's start, as Suricata's are (PRODUCT.md).
-        let mut e = Event::new(Timestamp(flow.first_ns), "flow");
-        self.cid.clear();
-        fill_flow_fields(&mut e, &flow, &mut self.cid, self.cfg.enforcing);
-        let state = match flow.tcp {
-            Some(t) if t.is_closed() => "closed",
-            Some(t)
-                if matches!(
-                    t.state,
-                    crate::flow::TcpState::SynSent | crate::flow::TcpState::SynReceived
-                ) =>
-            {
-                "new"
-            }
-            Some(_) => "established",
-            None if flow.pkts[1] > 0 => "established",
-            None => "new",
-        };
-        e.flow = Some(FlowObj {
-            pkts_toserver: flow.pkts[0],
-            pkts_toclient: flow.pkts[1],
-            bytes_toserver: flow.bytes[0],
-            bytes_toclient: flow.bytes[1],
-            start: Timestamp(flow.first_ns),
-            end: Timestamp(flow.last_ns),
-            age: flow.last_ns.saturating_sub(flow.first_ns) / 1_000_000_000,
-            state,
-            reason: reason.as_str(),
-            alerted: flow.alerted,
-        });
-        e.tcp = flow.tcp.map(|t| TcpObj {
-            state: t.state.as_str(),
-            ts_gap: flow.gap_bytes[0] > 0,
-            tc_gap: flow.gap_bytes[1] > 0,
-            gap_bytes: flow.gap_bytes[0] + flow.gap_bytes[1],
-        });
-        if let Some(v) = e.policy_verdict.as_mut() {
-            v.dropped_pkts = Some(flow.dropped);
-        }
-        e.capture_file = flow.capture_file();
-        e.write_line(&mut self.out);
-        self.stats.events += 1;
+        self.flow_end_events(&mut flow, reason);
         if let Some(c) = self.captures.as_mut() {
             c.end(flow.capture.take());
         }
@@ -1665,78 +1546,6 @@ impl Worker {
         );
     }
 
-    /// Writes a transaction's event (an `alert`, or its protocol's record: `http`,
-    /// `pgsql`...): the flow's identity with the transaction's own decision and objects.
-    #[allow(clippy::too_many_arguments)]
-    fn l7_event(
-        &mut self,
-        h: crate::flow::Handle,
-        alert: bool,
-        d: &Decision,
-        snap: &PolicySnapshot,
-        id: u32,
-        rec: &L7Record,
-        ts_ns: u64,
-    ) {
-        let Some(flow) = self.flows.value_mut(h) else {
-            return;
-        };
-        if alert {
-            flow.alerted = true;
-            self.stats.alerts += 1;
-        }
-        let Some(flow) = self.flows.value(h) else {
-            return;
-        };
-        let enforcing = self.cfg.enforcing;
-        let mut e = Event::new(
-            Timestamp(ts_ns),
-            if alert { "alert" } else { rec.event_type() },
-        );
-        self.cid.clear();
-        fill_flow_fields(&mut e, flow, &mut self.cid, enforcing);
-        e.policy_verdict = Some(policy_verdict(snap, d, enforcing));
-        e.tx_id = Some(u64::from(id));
-        if alert {
-            e.alert = Some(alert_obj(snap, d, flow, Some(rec), enforcing));
-            if d.enforce && enforcing {
-                e.verdict = Some(IpsVerdict::drop(flow.proto == PROTO_TCP));
-            }
-            e.capture_file = flow.capture_file();
-        }
-        e.l7 = Some(rec);
-        e.write_line(&mut self.out);
-        self.stats.events += 1;
-    }
-
-    /// An `l7` record whose decision was made by snapshot version `v`: the rule name comes
-    /// from that version (the flow's own snapshot, or the current one after a swap).
-    #[allow(clippy::too_many_arguments)]
-    fn log_pending(
-        &mut self,
-        h: crate::flow::Handle,
-        d: &Decision,
-        v: u64,
-        id: u32,
-        rec: &L7Record,
-        ts_ns: u64,
-        current: &PolicySnapshot,
-    ) {
-        let snap = match self.flows.value(h) {
-            Some(f) if f.verdict.snap.version() == v => Arc::clone(&f.verdict.snap),
-            _ if current.version() == v => {
-                // Borrowing `current` across the mutable call below is fine: it is the
-                // batch's snapshot, not the worker's.
-                return self.l7_event(h, false, d, current, id, rec, ts_ns);
-            }
-            // The deciding snapshot is gone (several swaps while the request waited): the
-            // decision stands, its rule is named from the flow's snapshot.
-            Some(f) => Arc::clone(&f.verdict.snap),
-            None => return,
-        };
-        self.l7_event(h, false, d, &snap, id, rec, ts_ns);
-    }
-
     /// With `--compare`: counts the flow if the old policy's final verdict differs.
     fn record_change(&mut self, flow: &FlowCtx) {
         let Some(old) = &flow.old else { return };
@@ -1771,40 +1580,6 @@ impl Worker {
                 proto_name(flow.proto)
             ));
         }
-    }
-
-    fn anomaly(
-        &mut self,
-        ts_ns: u64,
-        kind: &'static str,
-        event: &'static str,
-        flow: Option<crate::flow::Handle>,
-        detail: Option<&str>,
-    ) {
-        *self.stats.anomalies.entry(event).or_default() += 1;
-        if !self
-            .limiter
-            .allow(event, ts_ns, self.cfg.anomaly_events_per_sec)
-        {
-            return;
-        }
-        let mut e = Event::new(Timestamp(ts_ns), "anomaly");
-        self.cid.clear();
-        let mut app = None;
-        if let Some(f) = flow.and_then(|h| self.flows.value(h)) {
-            fill_flow_fields(&mut e, f, &mut self.cid, self.cfg.enforcing);
-            e.policy_verdict = None;
-            app = e.app_proto;
-        }
-        e.anomaly = Some(AnomalyObj {
-            // Suricata's anomaly types: a fragment's trouble is a decoder event there.
-            kind: if kind == "defrag" { "decode" } else { kind },
-            event,
-            app_proto: if kind == "applayer" { app } else { None },
-        });
-        e.anomaly_detail = detail;
-        e.write_line(&mut self.out);
-        self.stats.events += 1;
     }
 }
 
@@ -1857,137 +1632,5 @@ fn defrag_anomaly_name(a: DefragAnomaly) -> &'static str {
         DefragAnomaly::TableFull => "defrag.table_full",
         DefragAnomaly::Timeout => "defrag.timeout",
         DefragAnomaly::BadLength => "defrag.bad_length",
-    }
-}
-
-fn workload_obj<'s>(
-    snap: &'s PolicySnapshot,
-    ep: &Endpoint,
-    group: Option<control::GroupId>,
-) -> Option<WorkloadObj<'s>> {
-    let group = group
-        .or_else(|| snap.groups_of(ep).first().copied())
-        .map(|g| snap.group_name(g));
-    match ep.workload {
-        Some(w) => {
-            let info = snap.workload(w);
-            Some(WorkloadObj {
-                name: Some(&info.name),
-                namespace: Some(&info.namespace),
-                group,
-                image: info.image.as_deref(),
-                annotations: &info.annotations,
-            })
-        }
-        None => group.map(|g| WorkloadObj {
-            name: None,
-            namespace: None,
-            group: Some(g),
-            image: None,
-            annotations: &[],
-        }),
-    }
-}
-
-/// Fills the 5-tuple, identity and verdict of a flow-related event. `cid` is a reused buffer
-/// for the community id.
-fn fill_flow_fields<'a>(
-    e: &mut Event<'a>,
-    flow: &'a FlowCtx,
-    cid: &'a mut String,
-    enforcing: bool,
-) {
-    e.flow_id = Some(flow.id);
-    e.src_ip = Some(flow.client.0);
-    e.dest_ip = Some(flow.server.0);
-    let ported = matches!(flow.proto, PROTO_TCP | PROTO_UDP);
-    e.src_port = ported.then_some(flow.client.1);
-    e.dest_port = ported.then_some(flow.server.1);
-    e.proto = Some(proto_name(flow.proto));
-    // Only TCP and UDP carry an application protocol; ICMP and others have none.
-    e.app_proto = if ported {
-        flow.inspector.app_seen().map(app_proto_name)
-    } else {
-        None
-    };
-    let (sp, dp) = if ported {
-        (flow.client.1, flow.server.1)
-    } else {
-        (u16::from(flow.icmp.0), u16::from(flow.icmp.1))
-    };
-    write_community_id(0, flow.client.0, flow.server.0, sp, dp, flow.proto, cid);
-    e.community_id = Some(cid.as_str());
-    let v = &flow.verdict;
-    let snap = &*v.snap;
-    e.src_workload = workload_obj(snap, &v.src, v.decision.src_group);
-    e.dest_workload = workload_obj(snap, &v.dst, v.decision.dst_group);
-    if let (Some(cause), Some(b)) = (v.decision.uninspectable, flow.blind) {
-        e.uninspectable = Some(UninspectableObj {
-            cause: cause.as_str(),
-            detail: b.detail,
-        });
-    }
-    e.policy_verdict = Some(policy_verdict(snap, &v.decision, enforcing));
-}
-
-/// Palisade's `policy_verdict` for decision `d` of `snap`.
-fn policy_verdict<'s>(
-    snap: &'s PolicySnapshot,
-    d: &Decision,
-    enforcing: bool,
-) -> PolicyVerdictObj<'s> {
-    PolicyVerdictObj {
-        action: d.action.as_str(),
-        rule: rule_name(snap, d),
-        policy_version: snap.version(),
-        mode: d.mode.as_str(),
-        enforced: d.enforce && enforcing,
-        dropped_pkts: None,
-    }
-}
-
-/// Suricata's `alert` object for decision `d` of `snap` on `flow`: about the transaction
-/// `rec` when there is one, else about the flow. `signature` names the rule (or the
-/// pseudo-rule: `default-deny`, `uninspectable:<cause>`), the groups, and what was judged;
-/// `signature_id` is that name's stable hash.
-fn alert_obj(
-    snap: &PolicySnapshot,
-    d: &Decision,
-    flow: &FlowCtx,
-    rec: Option<&L7Record>,
-    enforcing: bool,
-) -> AlertObj {
-    let (rule, category) = match (d.rule, d.uninspectable) {
-        (Some(r), _) => (snap.rule_name(r).to_string(), "segmentation"),
-        (None, Some(c)) => (format!("uninspectable:{}", c.as_str()), "uninspectable"),
-        (None, None) => (format!("default-{}", d.action.as_str()), "segmentation"),
-    };
-    let group = |g: Option<control::GroupId>| g.map_or("unknown", |g| snap.group_name(g));
-    let mut signature = format!(
-        "palisade {rule} {}->{}",
-        group(d.src_group),
-        group(d.dst_group)
-    );
-    if d.uninspectable.is_some()
-        && let Some(b) = flow.blind
-    {
-        signature.push_str(&format!(" ({})", b.detail));
-    }
-    if let Some(r) = rec {
-        signature.push_str(": ");
-        signature.push_str(&r.summary());
-    }
-    AlertObj {
-        action: if d.enforce && enforcing {
-            "blocked"
-        } else {
-            "allowed"
-        },
-        gid: 1,
-        signature_id: signature_id(&rule),
-        rev: 1,
-        signature,
-        category,
-        severity: severity_number(d.severity),
     }
 }
