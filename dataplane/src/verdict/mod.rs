@@ -3,6 +3,7 @@
 //! snapshot; this module turns it into packet actions and event fields.
 
 mod counts;
+pub(crate) mod sink;
 
 pub(crate) use counts::{CHANGE_EXAMPLES, count};
 pub use counts::{VerdictChange, VerdictCounts};
