@@ -6,31 +6,29 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use control::{Decision, Endpoint, PolicySnapshot, Uninspectable};
+use control::{Decision, PolicySnapshot, Uninspectable};
+use proto_parsers::Direction;
 use proto_parsers::driver::CarryBudget;
-use proto_parsers::{AppProto, Direction};
 
 use super::stats::add_inspect;
 use super::{OnSwap, WorkerConfig, WorkerStats};
-use crate::capture::{Captures, FlowCapture};
+use crate::capture::Captures;
 use crate::decode::checksum::{ChecksumMode, Checksums, l4_checksum_ok};
 use crate::decode::{
     self, DecodeError, Decoded, LinkType, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, Transport, tcp_flags,
 };
 use crate::defrag::{DefragAnomaly, Defragmenter, FragKey};
-use crate::events::{AnomalyLimiter, alert_obj, fill_flow_fields};
-use crate::events::{Event, EventSender, Timestamp, proto_name};
+use crate::events::AnomalyLimiter;
+use crate::events::{EventSender, proto_name};
 use crate::flow::{
     EndReason, FlowKey, FlowTable, TcpTracker, TimeoutClass, first_sender_is_client,
 };
 use crate::flow::{FlowCtx, FlowVerdict, dix};
 use crate::inspect::{Blind, FlowInspector, InspectCounters, InspectEvent, ParserRegistry};
 use crate::reassembly::{Budget, Chunk, Stream};
+use crate::verdict::flow::rejudge;
 use crate::verdict::sink::{Judge, L7Out, Sink, first_l4_capture, l4_capture_rule};
-use crate::verdict::{
-    CHANGE_EXAMPLES, MaxWith, PacketVerdict, VerdictChange, count, is_alert, packet_verdict,
-    policy_transport, rule_name,
-};
+use crate::verdict::{MaxWith, PacketVerdict, is_alert, packet_verdict, policy_transport};
 
 pub struct Worker {
     pub(crate) cfg: WorkerConfig,
@@ -524,24 +522,7 @@ impl Worker {
             && !created
             && flow.verdict.snap.version() != snap.version()
         {
-            // The flow's L4 decision follows the new policy from this packet on.
-            let src_ep = snap.resolve(flow.client.0);
-            let dst_ep = snap.resolve(flow.server.0);
-            let t = policy_transport(proto);
-            let decision = match flow.inspector.app() {
-                Some(app) => snap.judge_detected_flow(&src_ep, &dst_ep, flow.server.1, t, app),
-                None => snap.judge_flow(&src_ep, &dst_ep, flow.server.1, t, None),
-            };
-            let was = flow.verdict.decision;
-            rejudged_alert =
-                is_alert(&decision) && (was.action != decision.action || was.rule != decision.rule);
-            flow.verdict = FlowVerdict {
-                snap: Arc::clone(snap),
-                src: src_ep,
-                dst: dst_ep,
-                decision,
-            };
-            flow.swapped_eps = None;
+            rejudged_alert = rejudge(flow, snap);
             self.stats.rejudged += 1;
         }
         let mut verdict = packet_verdict(&flow.verdict.decision, is_tcp);
@@ -699,14 +680,6 @@ impl Worker {
             self.policy_captures = (snap.version(), any);
         }
         self.policy_captures.1
-    }
-
-    fn count_decision(&mut self, snap: &PolicySnapshot, d: &Decision) {
-        count(
-            &mut self.stats.verdicts,
-            d.action.as_str(),
-            rule_name(snap, d),
-        );
     }
 
     /// Reassembles and inspects one packet's payload. Returns a non-accept verdict only when
@@ -929,225 +902,6 @@ impl Worker {
         verdict
     }
 
-    /// The inspector can no longer see what the receiver acts on. Where a rule could have
-    /// judged what it missed, the policy's `onUninspectable` decides the flow (deny resets
-    /// it in protect mode); every time, it is counted by cause.
-    fn on_blind(
-        &mut self,
-        h: crate::flow::Handle,
-        b: Blind,
-        ts_ns: u64,
-        snap: &Arc<PolicySnapshot>,
-    ) -> PacketVerdict {
-        let Some(flow) = self.flows.value_mut(h) else {
-            return PacketVerdict::Accept;
-        };
-        if flow.blind.is_some() {
-            // Decided once per flow; a denied flow keeps being dropped below.
-            return PacketVerdict::Accept;
-        }
-        if b.datagram {
-            return self.on_blind_datagram(h, b, ts_ns, snap);
-        }
-        flow.blind = Some(b);
-        *self
-            .stats
-            .uninspectable
-            .entry(b.cause.as_str())
-            .or_default() += 1;
-        let (src, dst) = flow_endpoints(flow, snap);
-        let transport = policy_transport(flow.proto);
-        let app = flow.inspector.app();
-        if !snap.l7_governed(&src, &dst, flow.server.1, transport, app) {
-            // No rule reads what was missed: the flow's own decision stands.
-            return PacketVerdict::Accept;
-        }
-        let d = snap.judge_uninspectable(&src, &dst, b.cause);
-        *self
-            .stats
-            .uninspectable_decisions
-            .entry((b.cause.as_str(), d.action.as_str()))
-            .or_default() += 1;
-        let was = flow.verdict.decision;
-        if rank(&d) <= rank(&was) {
-            // The flow is already denied (or alerted) at least as strictly.
-            return PacketVerdict::Accept;
-        }
-        flow.verdict = FlowVerdict {
-            snap: Arc::clone(snap),
-            src,
-            dst,
-            decision: d,
-        };
-        flow.swapped_eps = None;
-        let is_tcp = flow.proto == PROTO_TCP;
-        if d.enforce {
-            flow.blocked = true;
-        }
-        if is_alert(&d) {
-            flow.alerted = true;
-            let id = flow.id;
-            self.alert(id, h, ts_ns);
-        }
-        packet_verdict(&d, is_tcp)
-    }
-
-    /// One datagram of a UDP flow no detector recognised (the flow is still being read):
-    /// `onUninspectable` decides that datagram, where a rule could have judged it.
-    fn on_blind_datagram(
-        &mut self,
-        h: crate::flow::Handle,
-        b: Blind,
-        ts_ns: u64,
-        snap: &Arc<PolicySnapshot>,
-    ) -> PacketVerdict {
-        let Some(flow) = self.flows.value_mut(h) else {
-            return PacketVerdict::Accept;
-        };
-        *self
-            .stats
-            .uninspectable
-            .entry(b.cause.as_str())
-            .or_default() += 1;
-        let (src, dst) = flow_endpoints(flow, snap);
-        let transport = policy_transport(flow.proto);
-        if !snap.l7_governed(&src, &dst, flow.server.1, transport, Some(AppProto::Udp)) {
-            return PacketVerdict::Accept;
-        }
-        let d = snap.judge_uninspectable(&src, &dst, b.cause);
-        *self
-            .stats
-            .uninspectable_decisions
-            .entry((b.cause.as_str(), d.action.as_str()))
-            .or_default() += 1;
-        self.anomaly(
-            ts_ns,
-            "applayer",
-            "applayer.undetected_datagram",
-            Some(h),
-            None,
-        );
-        let first = self
-            .flows
-            .value_mut(h)
-            .is_some_and(|f| !std::mem::replace(&mut f.alerted, true));
-        if first && is_alert(&d) {
-            // One alert per flow: a stream of junk datagrams is counted, not logged each.
-            self.decision_alert(h, &d, snap, ts_ns);
-        }
-        packet_verdict(&d, false)
-    }
-
-    /// A flow that ended blind (bytes missing at its close): no packet is left to drop, but
-    /// its decision and alert say so, as they would have mid-flow.
-    fn decide_blind_at_end(&mut self, flow: &mut FlowCtx, b: Blind) {
-        flow.blind = Some(b);
-        *self
-            .stats
-            .uninspectable
-            .entry(b.cause.as_str())
-            .or_default() += 1;
-        let snap = Arc::clone(&flow.verdict.snap);
-        let v = &flow.verdict;
-        let transport = policy_transport(flow.proto);
-        if !snap.l7_governed(
-            &v.src,
-            &v.dst,
-            flow.server.1,
-            transport,
-            flow.inspector.app(),
-        ) {
-            return;
-        }
-        let d = snap.judge_uninspectable(&v.src, &v.dst, b.cause);
-        *self
-            .stats
-            .uninspectable_decisions
-            .entry((b.cause.as_str(), d.action.as_str()))
-            .or_default() += 1;
-        if rank(&d) <= rank(&flow.verdict.decision) {
-            return;
-        }
-        flow.verdict.decision = d;
-        if is_alert(&d) {
-            flow.alerted = true;
-            self.stats.alerts += 1;
-            // Nothing was dropped: the flow had ended.
-            let mut e = Event::new(Timestamp(flow.last_ns), "alert");
-            self.cid.clear();
-            fill_flow_fields(&mut e, flow, &mut self.cid, false);
-            e.alert = Some(alert_obj(&snap, &d, flow, None, false));
-            e.capture_file = flow.capture_file();
-            e.write_line(&mut self.out);
-            self.stats.events += 1;
-        }
-    }
-
-    /// The protocol is known: judge the flow again with it (rules may name the app).
-    fn on_detected(
-        &mut self,
-        h: crate::flow::Handle,
-        id: u64,
-        app: AppProto,
-        ts_ns: u64,
-    ) -> PacketVerdict {
-        *self.stats.app_protos.entry(app.as_str()).or_default() += 1;
-        let Some(flow) = self.flows.value_mut(h) else {
-            return PacketVerdict::Accept;
-        };
-        let transport = policy_transport(flow.proto);
-        if let Some(o) = flow.old.as_mut() {
-            o.decision = o
-                .snap
-                .judge_detected_flow(&o.src, &o.dst, flow.server.1, transport, app);
-        }
-        let v = &flow.verdict;
-        let new = v
-            .snap
-            .judge_detected_flow(&v.src, &v.dst, flow.server.1, transport, app);
-        if !new.capture
-            && matches!(flow.capture.as_deref(), Some(FlowCapture::Holding { .. }))
-            && let Some(c) = self.captures.as_mut()
-        {
-            // Held while the app was unknown; no capturing rule covers it with its app.
-            c.end(flow.capture.take());
-        }
-        if new == v.decision {
-            return PacketVerdict::Accept;
-        }
-        let alert =
-            is_alert(&new) && (new.action != v.decision.action || new.rule != v.decision.rule);
-        flow.verdict.decision = new;
-        let is_tcp = flow.proto == PROTO_TCP;
-        if new.capture
-            && let Some(c) = self.captures.as_mut()
-        {
-            // The app brought a capturing rule in: hold from here, or write now.
-            if flow.capture.is_none() {
-                flow.capture = Some(c.hold());
-            }
-            let v = &flow.verdict;
-            if let Some(rule) = l4_capture_rule(
-                &v.snap,
-                &v.src,
-                &v.dst,
-                flow.server.1,
-                transport,
-                Some(app),
-                &new,
-            ) {
-                c.start(&mut flow.capture, flow.id, rule, self.cur_link);
-            }
-        }
-        if alert {
-            if let Some(flow) = self.flows.value_mut(h) {
-                flow.alerted = true;
-            }
-            self.alert(id, h, ts_ns);
-        }
-        packet_verdict(&new, is_tcp)
-    }
-
     fn end_flow(&mut self, mut flow: FlowCtx, reason: EndReason) {
         self.stats.flows_ended += 1;
         // Flush what reassembly still holds (missing segments become gaps), then let the
@@ -1247,68 +1001,6 @@ impl Worker {
             rule.unwrap_or("default"),
             self.cur_link,
         );
-    }
-
-    /// With `--compare`: counts the flow if the old policy's final verdict differs.
-    fn record_change(&mut self, flow: &FlowCtx) {
-        let Some(old) = &flow.old else { return };
-        let (o, n) = (&old.decision, &flow.verdict.decision);
-        let (old_rule, new_rule) = (rule_name(&old.snap, o), rule_name(&flow.verdict.snap, n));
-        // A verdict is what happens to the traffic: the action and whether it is enforced.
-        // The same action by another rule is not a change.
-        if (o.action, o.enforce) == (n.action, n.enforce) {
-            return;
-        }
-        let key = VerdictChange {
-            old_action: o.action.as_str(),
-            old_enforced: o.enforce,
-            old_rule: old_rule.to_owned(),
-            new_action: n.action.as_str(),
-            new_enforced: n.enforce,
-            new_rule: new_rule.to_owned(),
-        };
-        let e = self.stats.changes.entry(key).or_default();
-        e.0 += 1;
-        if e.1.len() < CHANGE_EXAMPLES {
-            let port = if matches!(flow.proto, PROTO_TCP | PROTO_UDP) {
-                format!(":{}", flow.server.1)
-            } else {
-                String::new()
-            };
-            e.1.push(format!(
-                "{} -> {}{} {}",
-                flow.client.0,
-                flow.server.0,
-                port,
-                proto_name(flow.proto)
-            ));
-        }
-    }
-}
-
-/// How strict a decision is: an enforced deny over a deny, an alert, an allow.
-fn rank(d: &Decision) -> u8 {
-    match (d.action, d.enforce) {
-        (control::Action::Deny, true) => 3,
-        (control::Action::Deny, false) => 2,
-        (control::Action::Alert, _) => 1,
-        (control::Action::Allow, _) => 0,
-    }
-}
-
-/// The flow's endpoints in `snap`: its own when `snap` judged it, else resolved again
-/// (once per version, kept in the flow).
-fn flow_endpoints(flow: &mut FlowCtx, snap: &PolicySnapshot) -> (Endpoint, Endpoint) {
-    if snap.version() == flow.verdict.snap.version() {
-        return (flow.verdict.src, flow.verdict.dst);
-    }
-    match flow.swapped_eps {
-        Some((v, s, d)) if v == snap.version() => (s, d),
-        _ => {
-            let eps = (snap.resolve(flow.client.0), snap.resolve(flow.server.0));
-            flow.swapped_eps = Some((snap.version(), eps.0, eps.1));
-            eps
-        }
     }
 }
 

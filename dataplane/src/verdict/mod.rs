@@ -2,7 +2,9 @@
 //! later, of the transaction it completes). The decision itself is `control`'s compiled
 //! snapshot; this module turns it into packet actions and event fields.
 
+mod blind;
 mod counts;
+pub(crate) mod flow;
 pub(crate) mod sink;
 
 pub(crate) use counts::{CHANGE_EXAMPLES, count};
