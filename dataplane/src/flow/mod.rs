@@ -1,7 +1,9 @@
 //! Flows: bidirectional keys, orientation (who is the client), TCP state, and the
 //! per-worker table with idle timeouts and a cap.
 
+mod admit;
 mod ctx;
+mod end;
 mod key;
 mod table;
 mod tcp;

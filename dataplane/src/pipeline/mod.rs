@@ -9,7 +9,7 @@
 mod config;
 pub mod live;
 mod replay;
-mod stats;
+pub(crate) mod stats;
 mod worker;
 
 pub use config::{OnSwap, WorkerConfig};

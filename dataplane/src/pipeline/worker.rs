@@ -15,19 +15,17 @@ use super::{OnSwap, WorkerConfig, WorkerStats};
 use crate::capture::Captures;
 use crate::decode::checksum::{ChecksumMode, Checksums, l4_checksum_ok};
 use crate::decode::{
-    self, DecodeError, Decoded, LinkType, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, Transport, tcp_flags,
+    self, DecodeError, Decoded, LinkType, PROTO_ICMPV6, PROTO_TCP, Transport, tcp_flags,
 };
 use crate::defrag::{DefragAnomaly, Defragmenter, FragKey};
 use crate::events::AnomalyLimiter;
 use crate::events::{EventSender, proto_name};
-use crate::flow::{
-    EndReason, FlowKey, FlowTable, TcpTracker, TimeoutClass, first_sender_is_client,
-};
-use crate::flow::{FlowCtx, FlowVerdict, dix};
-use crate::inspect::{Blind, FlowInspector, InspectCounters, InspectEvent, ParserRegistry};
+use crate::flow::{EndReason, FlowKey, FlowTable, TimeoutClass, first_sender_is_client};
+use crate::flow::{FlowCtx, dix};
+use crate::inspect::{Blind, InspectCounters, InspectEvent, ParserRegistry};
 use crate::reassembly::{Budget, Chunk, Stream};
 use crate::verdict::flow::rejudge;
-use crate::verdict::sink::{Judge, L7Out, Sink, first_l4_capture, l4_capture_rule};
+use crate::verdict::sink::{Judge, L7Out, Sink, first_l4_capture};
 use crate::verdict::{MaxWith, PacketVerdict, is_alert, packet_verdict, policy_transport};
 
 pub struct Worker {
@@ -399,28 +397,8 @@ impl Worker {
         let (key, src_is_lo) = FlowKey::new(src, sport, dst, dport, proto);
         let flags = tcp.map(|t| t.flags);
 
-        // A SYN on a closed flow's tuple is a new connection: end the old one first. So is
-        // a SYN on a flow whose client's SYN was never seen (picked up mid-stream, or
-        // opened by a SYN-ACK): the handshake's SYN, not a guess, says who the client is,
-        // and a flow oriented wrongly (by a SYN-ACK an attacker sent first) is judged again
-        // the right way round.
-        let mut handle = self.flows.get(&key);
-        if let (Some(h), Some(f)) = (handle, flags)
-            && f & tcp_flags::SYN != 0
-            && f & tcp_flags::ACK == 0
-        {
-            let stale = self
-                .flows
-                .value(h)
-                .and_then(|c| c.tcp)
-                .is_some_and(|t| t.is_closed() || !t.client_syn);
-            if stale {
-                if let Some((_, old)) = self.flows.remove(h) {
-                    self.end_flow(old, EndReason::Reused);
-                }
-                handle = None;
-            }
-        }
+        // A SYN on a stale flow's tuple ends it and opens a new one (`find_flow`).
+        let handle = self.find_flow(&key, flags);
 
         // Checksums are validated on what the client sends: its bytes are what policy
         // judges, and a decoy it sends with a bad checksum must not be read as delivered.
@@ -444,27 +422,17 @@ impl Worker {
         let h = match handle {
             Some(h) => h,
             None => {
-                let sender_is_client = first_sender_is_client(flags, sport, dport);
-                let ctx = self.new_flow(
+                let h = self.admit(
+                    key,
                     ts_ns,
                     (src, sport),
                     (dst, dport),
                     proto,
                     icmp,
                     tcp.map(|t| (t.flags, t.seq, u32::try_from(t.payload.len()).unwrap_or(0))),
-                    sender_is_client,
                     src_is_lo,
                     snap,
                 );
-                let class = ctx.tcp.map_or(TimeoutClass::Datagram, |t| t.class());
-                let mut ended = std::mem::take(&mut self.ended);
-                let h = self
-                    .flows
-                    .insert(key, ts_ns, class, ctx, &mut |_, f, r| ended.push((f, r)));
-                for (f, r) in ended.drain(..) {
-                    self.end_flow(f, r);
-                }
-                self.ended = ended;
                 created = true;
                 match h {
                     Some(h) => h,
@@ -573,113 +541,6 @@ impl Worker {
         self.flows.touch(h, ts_ns, class);
         self.cur_flow = Some(h);
         verdict
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn new_flow(
-        &mut self,
-        ts_ns: u64,
-        (src, sport): (IpAddr, u16),
-        (dst, dport): (IpAddr, u16),
-        proto: u8,
-        icmp: (u8, u8),
-        tcp: Option<(u8, u32, u32)>,
-        sender_is_client: bool,
-        src_is_lo: bool,
-        snap: &Arc<PolicySnapshot>,
-    ) -> FlowCtx {
-        let (client, server) = if sender_is_client {
-            ((src, sport), (dst, dport))
-        } else {
-            ((dst, dport), (src, sport))
-        };
-        let id = self.next_flow_id;
-        self.next_flow_id += 1;
-        let src_ep = snap.resolve(client.0);
-        let dst_ep = snap.resolve(server.0);
-        let transport = policy_transport(proto);
-        let decision = snap.judge_flow(&src_ep, &dst_ep, server.1, transport, None);
-        let old = self.compare.as_ref().map(|old| {
-            let (src, dst) = (old.resolve(client.0), old.resolve(server.0));
-            FlowVerdict {
-                decision: old.judge_flow(&src, &dst, server.1, transport, None),
-                snap: Arc::clone(old),
-                src,
-                dst,
-            }
-        });
-        let first_dir = if sender_is_client {
-            Direction::ToServer
-        } else {
-            Direction::ToClient
-        };
-        let mut capture = None;
-        // Rules for one app (`app: redis`) only apply once the app is detected, after the
-        // handshake: while a TCP or UDP flow's app is unknown, any capturing rule may still
-        // come to cover it, so it is held until detection decides.
-        let may_capture = decision.capture
-            || (matches!(proto, PROTO_TCP | PROTO_UDP) && self.policy_has_capture(snap));
-        if may_capture && let Some(c) = self.captures.as_mut() {
-            capture = Some(c.hold());
-            if let Some(rule) =
-                l4_capture_rule(snap, &src_ep, &dst_ep, server.1, transport, None, &decision)
-            {
-                c.start(&mut capture, id, rule, self.cur_link);
-            }
-        }
-        FlowCtx {
-            id,
-            client,
-            server,
-            proto,
-            icmp,
-            client_is_lo: src_is_lo == sender_is_client,
-            first_ns: ts_ns,
-            last_ns: ts_ns,
-            pkts: [0; 2],
-            bytes: [0; 2],
-            dropped: 0,
-            tcp: tcp.map(|(f, seq, len)| TcpTracker::first(first_dir, f, seq, len)),
-            streams: if tcp.is_some() {
-                // The client's bytes are what policy judges: keep what was delivered until
-                // the server acknowledges it, so any later copy is compared.
-                let mut client = Stream::new();
-                client.retain();
-                [client, Stream::new()]
-            } else {
-                [Stream::new(), Stream::new()]
-            },
-            inspector: FlowInspector::new(proto != PROTO_TCP),
-            verdict: FlowVerdict {
-                snap: Arc::clone(snap),
-                src: src_ep,
-                dst: dst_ep,
-                decision,
-            },
-            old,
-            swapped_eps: None,
-            tx_rules: None,
-            pending: Vec::new(),
-            blocked: false,
-            alerted: false,
-            blind: None,
-            gap_bytes: [0; 2],
-            capture,
-        }
-    }
-
-    /// Whether any rule of `snap` captures (cached per version).
-    fn policy_has_capture(&mut self, snap: &PolicySnapshot) -> bool {
-        if self.captures.is_none() {
-            return false;
-        }
-        if self.policy_captures.0 != snap.version() {
-            let any = (0..snap.rule_count() as u32)
-                .filter_map(|i| snap.rule(control::RuleId(i)))
-                .any(|r| r.capture());
-            self.policy_captures = (snap.version(), any);
-        }
-        self.policy_captures.1
     }
 
     /// Reassembles and inspects one packet's payload. Returns a non-accept verdict only when
@@ -900,71 +761,6 @@ impl Worker {
             verdict = self.on_blind(h, b, ts_ns, snap).max_with(verdict);
         }
         verdict
-    }
-
-    fn end_flow(&mut self, mut flow: FlowCtx, reason: EndReason) {
-        self.stats.flows_ended += 1;
-        // Flush what reassembly still holds (missing segments become gaps), then let the
-        // parser finish its open transactions.
-        let mut sink = Sink {
-            stats: &mut self.stats,
-            anomalies: Vec::new(),
-            judge: None,
-            blind: None,
-        };
-        let mut icounters = InspectCounters::default();
-        let mut gap_bytes = [0u64; 2];
-        let mut event = InspectEvent::NOTHING;
-        for (s, dir) in flow
-            .streams
-            .iter_mut()
-            .zip([Direction::ToServer, Direction::ToClient])
-        {
-            let inspector = &mut flow.inspector;
-            let registry = &self.registry;
-            let carry_budget = &mut self.carry_budget;
-            let mut gap = 0u64;
-            s.close(&mut self.budget, &mut |c| {
-                if let Chunk::Gap(n) = c {
-                    gap += u64::from(n);
-                }
-                let e =
-                    inspector.on_chunk(dir, c, registry, &mut sink, &mut icounters, carry_budget);
-                event.blind = event.blind.or(e.blind);
-            });
-            if let Some(g) = gap_bytes.get_mut(dix(dir)) {
-                *g += gap;
-            }
-        }
-        let ended = flow
-            .inspector
-            .end(&mut sink, &mut icounters, &mut self.carry_budget);
-        let detected = ended.detected;
-        let blind = event.blind.or(sink.blind).or(ended.blind);
-        drop(sink);
-        if let Some(b) = blind
-            && flow.blind.is_none()
-        {
-            // Bytes lost at the very end (a missing tail): nothing is left to enforce, but
-            // the flow's record and the alert say what could not be judged.
-            self.decide_blind_at_end(&mut flow, b);
-        }
-        add_inspect(&mut self.stats.inspect, &icounters);
-        if let Some(app) = detected
-            && matches!(flow.proto, PROTO_TCP | PROTO_UDP)
-        {
-            *self.stats.app_protos.entry(app.as_str()).or_default() += 1;
-        }
-        flow.gap_bytes[0] += gap_bytes[0];
-        flow.gap_bytes[1] += gap_bytes[1];
-        // Each flow counts once, with the decision it ended with.
-        let snap = Arc::clone(&flow.verdict.snap);
-        self.count_decision(&snap, &flow.verdict.decision);
-        self.record_change(&flow);
-        self.flow_end_events(&mut flow, reason);
-        if let Some(c) = self.captures.as_mut() {
-            c.end(flow.capture.take());
-        }
     }
 
     /// A transaction's decision captures the flow: start writing it (held packets first).
