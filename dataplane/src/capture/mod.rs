@@ -23,6 +23,8 @@
 //! inner writer: a live daemon must flush each file after every packet so the captures of
 //! open flows can be read, and that needs the `BufWriter`.
 
+mod start;
+
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;

@@ -8,6 +8,7 @@
 
 mod config;
 pub mod live;
+mod payload;
 mod replay;
 pub(crate) mod stats;
 mod worker;
