@@ -1,0 +1,93 @@
+//! The `palisade` command line: the clap definitions and one module per subcommand, each
+//! turning its arguments into the library's options and its outcome into an exit status.
+//! (This is the binary's, not the library's: `lib.rs` does not include it.)
+
+mod bench;
+mod demo;
+mod learn;
+mod policy;
+mod replay;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use dataplane::capture::CaptureConfig;
+use dataplane::decode::checksum::ChecksumMode;
+
+#[derive(Parser)]
+#[command(
+    name = "palisade",
+    version,
+    about = "Layer 7 firewall data plane for container nodes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Judge captured traffic against a policy, write events, print a summary.
+    Replay(replay::ReplayArgs),
+    /// Judge live traffic: inline from NFQUEUE or a bridge, or passively on a tap.
+    Run(run::RunArgs),
+    /// Propose a policy from captured traffic: allow rules for what was observed.
+    Learn(learn::LearnArgs),
+    /// Policy tools.
+    Policy {
+        #[command(subcommand)]
+        cmd: policy::PolicyCmd,
+    },
+    /// Run the bundled example capture through the bundled policy and show what happened.
+    Demo,
+    /// Measure the whole pipeline on a generated east-west mix held in memory.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ChecksumArg {
+    Auto,
+    On,
+    Off,
+}
+
+impl From<ChecksumArg> for ChecksumMode {
+    fn from(a: ChecksumArg) -> Self {
+        match a {
+            ChecksumArg::Auto => ChecksumMode::Auto,
+            ChecksumArg::On => ChecksumMode::Validate,
+            ChecksumArg::Off => ChecksumMode::Ignore,
+        }
+    }
+}
+
+/// `--capture-dir`: created if missing; it must be a writable directory.
+fn capture_config(dir: Option<PathBuf>) -> Result<Option<CaptureConfig>, String> {
+    let Some(dir) = dir else { return Ok(None) };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("--capture-dir {}: {e}", dir.display()))?;
+    let probe = dir.join(".palisade-write-test");
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| format!("--capture-dir {}: not writable: {e}", dir.display()))?;
+    Ok(Some(CaptureConfig::new(dir)))
+}
+
+/// Parses the command line and runs the subcommand.
+pub fn main() -> ExitCode {
+    match Cli::parse().cmd {
+        Cmd::Replay(a) => replay::run(a),
+        Cmd::Run(a) => run::run(a),
+        Cmd::Learn(a) => learn::run(a),
+        Cmd::Policy { cmd } => policy::run(cmd),
+        Cmd::Demo => demo::run(),
+        Cmd::Bench(a) => bench::run(a),
+    }
+}

@@ -1,0 +1,197 @@
+//! `palisade run`: judge live traffic inline (NFQUEUE, a bridge) or passively (a tap)
+//! until SIGTERM/SIGINT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use dataplane::capture::CaptureConfig;
+use dataplane::events::EventOutput;
+use dataplane::pipeline::live::{RunError, RunOptions, Source};
+use dataplane::pipeline::{OnSwap, WorkerConfig};
+
+use super::{ChecksumArg, capture_config};
+
+/// Where `palisade run` writes events without `--events` (PRODUCT.md).
+const RUN_EVENTS: &str = "/var/log/palisade/eve.json";
+
+#[derive(Args)]
+pub(super) struct RunArgs {
+    /// NFQUEUE queue number, or a range `N-M` (one packet thread per queue).
+    #[arg(long, value_name = "N[-M]", value_parser = parse_queues, group = "source")]
+    nfqueue: Option<(u16, u16)>,
+    /// Passive: judge every frame on this interface; denials race with resets only.
+    #[arg(long, value_name = "IFACE", group = "source")]
+    tap: Option<String>,
+    /// Inline: forward allowed frames between two interfaces.
+    #[arg(long, value_name = "IFACE_A,IFACE_B", value_parser = parse_bridge, group = "source")]
+    bridge: Option<(String, String)>,
+    /// The segmentation policy to enforce (YAML; reloaded on SIGHUP, on change, and by
+    /// `palisadectl policy apply`).
+    #[arg(long, value_name = "POLICY.yaml")]
+    policy: PathBuf,
+    /// Which workload owns each address (YAML `WorkloadInventory`).
+    #[arg(long, value_name = "WORKLOADS.yaml")]
+    inventory: Option<PathBuf>,
+    /// Where to write JSON-lines events: a file (reopened on SIGHUP), `-` for stdout,
+    /// `none` to discard [default: /var/log/palisade/eve.json].
+    #[arg(long, value_name = "FILE|-|none")]
+    events: Option<String>,
+    /// Unix socket for `palisadectl` (created with mode 0600).
+    #[arg(long, value_name = "SOCKET")]
+    control: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
+    /// NFQUEUE: let the kernel accept packets when the queue is full instead of
+    /// dropping them.
+    #[arg(long)]
+    fail_open: bool,
+    /// Kernel queue length per NFQUEUE queue.
+    #[arg(long, default_value_t = 4096)]
+    queue_maxlen: u32,
+    /// Write a record for every transaction (`http`, `dns`, `pgsql`...), not only
+    /// alerts.
+    #[arg(long)]
+    log_all: bool,
+    /// What a policy swap does to open flows' L4 decision: keep it, or re-judge the
+    /// flow at its next packet (resetting flows the new policy denies).
+    #[arg(long, value_enum, default_value = "keep")]
+    on_swap: OnSwapArg,
+    /// Do not watch the policy file for changes (SIGHUP and the control socket still
+    /// reload).
+    #[arg(long)]
+    no_watch: bool,
+    /// Write the flows of rules with `capture: true` here, one pcap per flow
+    /// (`palisadectl captures` lists them).
+    #[arg(long, value_name = "DIR")]
+    capture_dir: Option<PathBuf>,
+    /// Validate IP/TCP/UDP checksums (a packet that fails is dropped, never judged):
+    /// `auto` validates on NFQUEUE (the kernel fills in offloaded checksums) and, on
+    /// AF_PACKET, samples the first packets to tell whether checksums are offloaded.
+    #[arg(long, value_enum, default_value = "auto")]
+    checksum: ChecksumArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OnSwapArg {
+    Keep,
+    Rejudge,
+}
+
+pub(super) fn run(args: RunArgs) -> ExitCode {
+    let RunArgs {
+        nfqueue,
+        tap,
+        bridge,
+        policy,
+        inventory,
+        events,
+        control,
+        metrics,
+        fail_open,
+        queue_maxlen,
+        log_all,
+        on_swap,
+        no_watch,
+        capture_dir,
+        checksum,
+    } = args;
+    let capture = match capture_config(capture_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("palisade run: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let source = match (nfqueue, tap, bridge) {
+        (Some((first, last)), None, None) => Source::Nfqueue { first, last },
+        (None, Some(i), None) => Source::Tap(i),
+        (None, None, Some((a, b))) => Source::Bridge(a, b),
+        _ => {
+            eprintln!("palisade run: give one of --nfqueue, --tap or --bridge");
+            return ExitCode::from(2);
+        }
+    };
+    if events.is_none()
+        && let Some(dir) = std::path::Path::new(RUN_EVENTS).parent()
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("palisade: {}: {e}", dir.display());
+        return ExitCode::from(2);
+    }
+    let opts = RunOptions {
+        source,
+        policy,
+        inventory,
+        events: EventOutput::from_arg(events.as_deref(), RUN_EVENTS),
+        control,
+        metrics,
+        fail_open,
+        queue_maxlen: queue_maxlen.clamp(1, 1 << 20),
+        worker: WorkerConfig {
+            log_all,
+            on_swap: match on_swap {
+                OnSwapArg::Keep => OnSwap::Keep,
+                OnSwapArg::Rejudge => OnSwap::Rejudge,
+            },
+            // A running daemon's captures are readable while their flows go on.
+            capture: capture.map(|c| CaptureConfig {
+                flush_each_packet: true,
+                ..c
+            }),
+            checksums: checksum.into(),
+            ..WorkerConfig::default()
+        },
+        watch: !no_watch,
+    };
+    match dataplane::pipeline::live::run(&opts) {
+        Ok((stats, src)) => {
+            eprintln!(
+                "palisade run: stopped: {} packets ({} dropped, {} resets sent), {} alerts",
+                stats.packets, stats.dropped, src.resets_sent, stats.alerts
+            );
+            ExitCode::SUCCESS
+        }
+        Err(RunError::Policy(e)) => {
+            eprint!("palisade run: {e}");
+            if !e.ends_with('\n') {
+                eprintln!();
+            }
+            ExitCode::from(2)
+        }
+        Err(RunError::Io(e)) => {
+            eprintln!("palisade run: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn parse_queues(s: &str) -> Result<(u16, u16), String> {
+    let num = |t: &str| {
+        t.parse::<u16>()
+            .map_err(|_| format!("`{t}` is not a queue number (0-65535)"))
+    };
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => (num(s)?, num(s)?),
+    };
+    if a > b {
+        return Err(format!("`{s}`: the range is empty"));
+    }
+    if b - a >= 64 {
+        return Err(format!("`{s}`: at most 64 queues"));
+    }
+    Ok((a, b))
+}
+
+fn parse_bridge(s: &str) -> Result<(String, String), String> {
+    match s.split_once(',') {
+        Some((a, b)) if !a.is_empty() && !b.is_empty() && a != b => {
+            Ok((a.to_string(), b.to_string()))
+        }
+        _ => Err(format!(
+            "`{s}`: expected two different interfaces, IFACE_A,IFACE_B"
+        )),
+    }
+}
