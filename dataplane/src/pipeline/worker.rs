@@ -1,6 +1,16 @@
 //! One worker: owns a flow table, a defragmenter and a reassembly budget, and runs every
 //! packet of its shard through decode, flows, reassembly, inspection and the verdict.
 //! Nothing here is shared with other workers; the policy snapshot arrives with each batch.
+//!
+//! This file keeps the order a packet meets the stages: [`Worker::process`] decodes,
+//! defragments and checks checksums; `transport` finds or admits the flow, reads TCP as the
+//! receiver does, applies the flow's verdict and hands the payload on
+//! ([`super::payload`]). Each stage's part of the worker is an `impl Worker` block in the
+//! stage's folder: `flow/` (admission and reuse, a flow's end), `verdict/` (the parser
+//! facts' sink, the flow's own decision, the uninspectable decision), `capture/`, `events/`
+//! (what is written) and `api/` (flow listings). rustc puts a method in its type's codegen
+//! unit wherever its block is written, so the split moves no call across codegen units;
+//! the few free functions the stages share on the per-packet path are `#[inline]`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -28,26 +38,26 @@ use crate::verdict::{MaxWith, PacketVerdict, is_alert, packet_verdict};
 pub struct Worker {
     pub(crate) cfg: WorkerConfig,
     pub(crate) flows: FlowTable<FlowCtx>,
-    pub(crate) defrag: Defragmenter,
+    defrag: Defragmenter,
     pub(crate) budget: Budget,
     /// What the parsers' carries of all flows hold beyond their default size.
     pub(crate) carry_budget: CarryBudget,
     /// Checksum validation (decided by sampling in `auto` mode).
-    pub(crate) checksums: Checksums,
+    checksums: Checksums,
     pub(crate) registry: ParserRegistry,
     /// The policy to compare against (`replay --compare OLD`): every flow is judged by it too.
     pub(crate) compare: Option<Arc<PolicySnapshot>>,
     pub stats: WorkerStats,
     pub(crate) out: Vec<u8>,
-    pub(crate) events: EventSender,
+    events: EventSender,
     pub(crate) next_flow_id: u64,
-    pub(crate) now_ns: u64,
-    pub(crate) last_expire_ns: u64,
+    now_ns: u64,
+    last_expire_ns: u64,
     pub(crate) limiter: AnomalyLimiter,
     /// Flows ended inside a table call, handled once the table is released.
     pub(crate) ended: Vec<(FlowCtx, EndReason)>,
     /// Reused buffer for a reassembled IP datagram.
-    pub(crate) frag_buf: Vec<u8>,
+    frag_buf: Vec<u8>,
     /// Reused buffer for a normalised HTTP path.
     pub(crate) path_buf: Vec<u8>,
     /// Reused buffer naming a flow in `--compare`'s examples.
@@ -57,7 +67,7 @@ pub struct Worker {
     pub(crate) captures: Option<Captures>,
     /// The link type of the packet being judged, and the flow it landed in (for capture).
     pub(crate) cur_link: LinkType,
-    pub(crate) cur_flow: Option<crate::flow::Handle>,
+    cur_flow: Option<crate::flow::Handle>,
     /// Whether the snapshot of this version has a rule with `capture: true`.
     pub(crate) policy_captures: (u64, bool),
 }
