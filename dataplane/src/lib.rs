@@ -1,9 +1,12 @@
 //! Palisade's data plane: the path from a captured packet to a verdict and events.
 //!
-//! Modules follow the packet: [`io`] (sources) -> [`decode`] -> [`defrag`] -> [`flow`]
-//! (table, TCP state) -> [`reassembly`] -> [`inspect`] (protocol detection, parser dispatch)
-//! -> [`verdict`] (policy snapshot lookup) -> [`events`] (JSON lines). [`pipeline`] wires
-//! the stages into workers that each own their flows, and drives them from a capture.
+//! Modules follow the packet: [`io`] (sources: capture files, NFQUEUE, AF_PACKET; reset
+//! sockets) -> [`decode`] -> [`defrag`] -> [`flow`] (table, TCP state, admission and end)
+//! -> [`reassembly`] -> [`inspect`] (protocol detection, parser dispatch) -> [`verdict`]
+//! (the policy's judgement of flows and transactions) -> [`capture`] (flows written for
+//! rules that capture) -> [`events`] (JSON lines), with [`api`] (control socket, metrics)
+//! on the side. [`pipeline`] wires the stages into workers that each own their flows, and
+//! drives them from a capture (`replay`) or live sources ([`pipeline::live`]).
 //!
 //! Guarantees: hostile packets never panic and never grow memory past the configured caps
 //! (each cap has a counter); each packet is judged by exactly one policy version.

@@ -1,5 +1,6 @@
-//! Flows: bidirectional keys, orientation (who is the client), TCP state, and the
-//! per-worker table with idle timeouts and a cap.
+//! Flows: bidirectional keys, orientation (who is the client), TCP state, the per-worker
+//! table with idle timeouts and a cap, what the worker keeps per flow ([`FlowCtx`]), and a
+//! flow's admission (a SYN replacing a stale flow included) and end.
 
 mod admit;
 mod ctx;

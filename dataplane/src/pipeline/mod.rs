@@ -5,6 +5,9 @@
 //! Sharding is by a keyed hash of the unordered address pair, so both directions of a flow
 //! and every fragment of a datagram (which carry no ports) reach the same worker, and a
 //! sender cannot choose addresses that all land on one worker.
+//!
+//! The two drivers are [`run_replay`] (capture files) and [`live::run`] (`palisade run`);
+//! both feed the same [`Worker`], whose `worker.rs` keeps the order of the stages.
 
 mod config;
 pub mod live;

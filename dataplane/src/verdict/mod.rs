@@ -1,6 +1,8 @@
-//! Verdicts: what happens to a packet, derived from the policy decision of its flow (or,
-//! later, of the transaction it completes). The decision itself is `control`'s compiled
-//! snapshot; this module turns it into packet actions and event fields.
+//! Verdicts: what happens to a packet, derived from the policy decision of its flow (or
+//! of the transaction it completes). The decision itself is `control`'s compiled snapshot;
+//! this module turns it into packet actions and event fields. Its parts of the worker: the
+//! sink where parser facts are judged (`sink`), the flow's own decision after its first
+//! packet (`flow`), the uninspectable decision (`blind`), and the counts (`counts`).
 
 mod blind;
 mod counts;
