@@ -21,6 +21,7 @@ pub(crate) struct AnomalyLimiter {
 }
 
 impl AnomalyLimiter {
+    #[inline]
     pub(crate) fn allow(&mut self, kind: &'static str, now_ns: u64, per_sec: u32) -> bool {
         let sec = now_ns / 1_000_000_000;
         let e = self.window.entry(kind).or_insert((sec, 0));

@@ -113,6 +113,7 @@ impl Drop for StopAllOnExit<'_> {
     }
 }
 
+#[inline]
 fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
