@@ -12,10 +12,8 @@ use std::fmt;
 
 use ipnet::IpNet;
 
-use crate::model::{
-    DefaultAction, Group, L7Matchers, Labels, Patterns, PortSpec, Rule, SegmentationPolicy,
-};
-use crate::snapshot::{Action, Mode, OnUninspectable, Severity};
+use crate::model::{Group, L7Matchers, Labels, Patterns, PortSpec, Rule, SegmentationPolicy};
+use crate::vocab::{Action, DefaultAction, Mode, OnUninspectable, Severity};
 
 /// How an item differs between the two policies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

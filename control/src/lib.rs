@@ -76,6 +76,7 @@ pub mod load;
 pub mod model;
 pub mod snapshot;
 pub mod validate;
+pub mod vocab;
 
 pub use diff::{PolicyDiff, diff};
 pub use error::{Code, Diagnostic, Level, Origin, PolicyError, PolicyErrors, SourcePos};
@@ -83,9 +84,10 @@ pub use l7::FlowRules;
 pub use load::{LoadedPolicy, load_inventory, load_inventory_str, load_policy, load_policy_str};
 pub use model::{SegmentationPolicy, WorkloadInventory};
 pub use snapshot::{
-    Action, CompiledRule, Decision, Endpoint, GroupId, Mode, OnUninspectable, PolicySnapshot,
-    RuleId, Severity, Transport, Uninspectable, WorkloadId, WorkloadInfo,
+    CompiledRule, Decision, Endpoint, PolicySnapshot, RuleId, Transport, Uninspectable, WorkloadId,
+    WorkloadInfo,
 };
+pub use vocab::{Action, GroupId, Mode, OnUninspectable, Severity};
 
 /// Validates and compiles a policy against an inventory into snapshot `version`.
 pub fn compile(

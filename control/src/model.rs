@@ -19,7 +19,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use serde_saphyr::{Location, Spanned};
 
 use crate::error::Origin;
-pub use crate::snapshot::{Action, Mode, OnUninspectable, Severity};
+// Re-exported so that the language's words keep their `model::` paths.
+pub use crate::vocab::{Action, DefaultAction, Mode, OnUninspectable, Severity};
 
 pub const API_VERSION: &str = "palisade.dev/v1";
 pub const KIND_POLICY: &str = "SegmentationPolicy";
@@ -211,14 +212,6 @@ impl Serialize for PortSpec {
             PortSpec::Text(t) => s.serialize_str(t),
         }
     }
-}
-
-/// What `protect` mode does with traffic no rule decides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DefaultAction {
-    Allow,
-    Deny,
 }
 
 // ---------------------------------------------------------------------------------------

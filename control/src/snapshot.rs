@@ -29,84 +29,12 @@ use foldhash::HashMapExt;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 use proto_parsers::AppProto;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Code, Diagnostic, Origin, PolicyErrors, SourcePos};
-use crate::model::{DefaultAction, L7Matchers, WorkloadInventory};
+use crate::model::{L7Matchers, WorkloadInventory};
 use crate::validate::{Checked, Peer};
-
-/// Enforcement mode of the policy or of a group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Allow everything; record what was seen so `palisade learn` can propose rules.
-    Learn,
-    /// Judge everything, alert on what would be denied, never drop.
-    Monitor,
-    /// Drop what is denied.
-    Protect,
-}
-
-impl Mode {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Mode::Learn => "learn",
-            Mode::Monitor => "monitor",
-            Mode::Protect => "protect",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Allow,
-    Deny,
-    /// Allow and emit an alert.
-    Alert,
-}
-
-impl Action {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Action::Allow => "allow",
-            Action::Deny => "deny",
-            Action::Alert => "alert",
-        }
-    }
-}
-
-/// What the policy does with a flow it cannot judge (`onUninspectable`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnUninspectable {
-    /// Reset the flow (enforced in `protect` mode; an alert elsewhere).
-    Deny,
-    /// Let it through with an alert.
-    Alert,
-    /// Let it through; only counted.
-    Allow,
-}
-
-impl OnUninspectable {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            OnUninspectable::Deny => "deny",
-            OnUninspectable::Alert => "alert",
-            OnUninspectable::Allow => "allow",
-        }
-    }
-
-    /// What a mode does when neither the groups nor `spec` say: fail closed where the
-    /// policy enforces, alert where it watches, stay out of the way where it learns.
-    pub const fn default_for(mode: Mode) -> Self {
-        match mode {
-            Mode::Protect => OnUninspectable::Deny,
-            Mode::Monitor => OnUninspectable::Alert,
-            Mode::Learn => OnUninspectable::Allow,
-        }
-    }
-}
+use crate::vocab::DefaultAction;
+pub use crate::vocab::{Action, GroupId, Mode, OnUninspectable, Severity};
 
 /// Why a flow could not be judged: every way the data plane can stop seeing what the
 /// receiver acts on ends in one of these, and the policy's `onUninspectable` decides.
@@ -176,26 +104,6 @@ impl Uninspectable {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
 /// Transport protocol of a flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -234,10 +142,6 @@ const T_ANY: u8 = T_TCP | T_UDP | T_OTHER;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct WorkloadId(pub u32);
-
-/// A group, numbered in declaration order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct GroupId(pub u16);
 
 /// A rule, numbered in declaration order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -12,10 +12,10 @@ use serde_saphyr::Spanned;
 
 use crate::error::{Code, Diagnostic, Origin, SourcePos, did_you_mean};
 use crate::model::{
-    API_VERSION, DefaultAction, HttpMatch, KIND_INVENTORY, KIND_POLICY, L7Kind, L7Matchers, Labels,
-    OnUninspectable, Patterns, Rule, SegmentationPolicy, WorkloadInventory,
+    API_VERSION, HttpMatch, KIND_INVENTORY, KIND_POLICY, L7Kind, L7Matchers, Labels, Patterns,
+    Rule, SegmentationPolicy, WorkloadInventory,
 };
-use crate::snapshot::{Action, GroupId, Mode, Severity};
+use crate::vocab::{Action, DefaultAction, GroupId, Mode, OnUninspectable, Severity};
 
 /// Groups per policy. `GroupId` is a `u16` and `u16::MAX` is the index key of `"*"`.
 pub const MAX_GROUPS: usize = 16_384;

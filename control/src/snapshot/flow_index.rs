@@ -48,7 +48,8 @@ use std::collections::BTreeMap;
 use proto_parsers::AppProto;
 
 use super::flat::{FlatMap, FlatValue};
-use super::{ANY_KEY, Action, CompiledRule, Severity, Transport};
+use super::{ANY_KEY, CompiledRule, Transport};
+use crate::vocab::{Action, Severity};
 
 /// The best match of a set of rules, ordered by rank, then rule id:
 /// `rank << 26 | rule id << 4 | TO_ANY | FROM_ANY | severity`, with [`CAPTURE`] or-ed
