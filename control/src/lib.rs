@@ -102,6 +102,30 @@ pub fn compile(
     snapshot::build(v.checked, version)
 }
 
+/// Loads, validates and compiles: the inventory comes from `inventory_path`, else
+/// from the policy file's own `WorkloadInventory` documents, else is empty.
+pub fn load_snapshot(
+    policy_path: &Path,
+    inventory_path: Option<&Path>,
+    version: u64,
+) -> Result<PolicySnapshot, PolicyErrors> {
+    let loaded = load_policy(policy_path);
+    let separate = inventory_path.map(load_inventory);
+    let (loaded, separate) = match (loaded, separate) {
+        (Ok(l), None) => (l, None),
+        (Ok(l), Some(Ok(i))) => (l, Some(i)),
+        (Err(e), None | Some(Ok(_))) | (Ok(_), Some(Err(e))) => return Err(e),
+        (Err(mut a), Some(Err(b))) => {
+            a.0.extend(b.0);
+            return Err(a);
+        }
+    };
+    let inventory = separate
+        .or(loaded.inventory)
+        .unwrap_or_else(WorkloadInventory::empty);
+    compile(&loaded.policy, &inventory, version)
+}
+
 /// The outcome of `palisade policy check`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckReport {

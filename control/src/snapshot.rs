@@ -22,7 +22,6 @@ mod flat;
 mod flow_index;
 
 use std::net::IpAddr;
-use std::path::Path;
 
 use foldhash::HashMap;
 use foldhash::HashMapExt;
@@ -31,7 +30,7 @@ use prefix_trie::PrefixMap;
 use proto_parsers::AppProto;
 
 use crate::error::{Code, Diagnostic, Origin, PolicyErrors, SourcePos};
-use crate::model::{L7Matchers, WorkloadInventory};
+use crate::model::L7Matchers;
 use crate::validate::{Checked, Peer};
 use crate::vocab::DefaultAction;
 pub use crate::vocab::{Action, GroupId, Mode, OnUninspectable, Severity};
@@ -437,30 +436,6 @@ pub struct PolicySnapshot {
 }
 
 impl PolicySnapshot {
-    /// Loads, validates and compiles: the inventory comes from `inventory_path`, else
-    /// from the policy file's own `WorkloadInventory` documents, else is empty.
-    pub fn load(
-        policy_path: &Path,
-        inventory_path: Option<&Path>,
-        version: u64,
-    ) -> Result<PolicySnapshot, PolicyErrors> {
-        let loaded = crate::load::load_policy(policy_path);
-        let separate = inventory_path.map(crate::load::load_inventory);
-        let (loaded, separate) = match (loaded, separate) {
-            (Ok(l), None) => (l, None),
-            (Ok(l), Some(Ok(i))) => (l, Some(i)),
-            (Err(e), None | Some(Ok(_))) | (Ok(_), Some(Err(e))) => return Err(e),
-            (Err(mut a), Some(Err(b))) => {
-                a.0.extend(b.0);
-                return Err(a);
-            }
-        };
-        let inventory = separate
-            .or(loaded.inventory)
-            .unwrap_or_else(WorkloadInventory::empty);
-        crate::compile(&loaded.policy, &inventory, version)
-    }
-
     pub fn version(&self) -> u64 {
         self.version
     }

@@ -137,7 +137,7 @@ fn corrected_example_compiles_and_judges() {
         .collect();
     assert_eq!(empty, ["db", "cache", "stock"], "{report}");
 
-    let s = PolicySnapshot::load(
+    let s = control::load_snapshot(
         &data("shop-policy-fixed.yaml"),
         Some(&data("inventory.yaml")),
         3,
@@ -183,7 +183,7 @@ fn corrected_example_compiles_and_judges() {
 
 #[test]
 fn embedded_inventory_is_used_when_no_file_is_given() {
-    let s = PolicySnapshot::load(&data("shop-embedded.yaml"), None, 1).unwrap();
+    let s = control::load_snapshot(&data("shop-embedded.yaml"), None, 1).unwrap();
     assert_eq!(s.workload_count(), 3);
     let fe = s.resolve("10.0.1.5".parse().unwrap());
     let info = s.workload(fe.workload.unwrap());
@@ -203,11 +203,11 @@ fn embedded_inventory_is_used_when_no_file_is_given() {
         "apiVersion: palisade.dev/v1\nkind: WorkloadInventory\nworkloads:\n  - {name: solo, labels: {app: frontend}, ips: [10.9.0.1]}\n",
     )
     .unwrap();
-    let s = PolicySnapshot::load(&data("shop-embedded.yaml"), Some(&inv), 2).unwrap();
+    let s = control::load_snapshot(&data("shop-embedded.yaml"), Some(&inv), 2).unwrap();
     assert_eq!(s.workload_count(), 1);
     assert!(s.resolve("10.0.1.5".parse().unwrap()).workload.is_none());
     // No inventory at all: an empty one.
-    let s = PolicySnapshot::load(&data("shop-policy-fixed.yaml"), None, 3).unwrap();
+    let s = control::load_snapshot(&data("shop-policy-fixed.yaml"), None, 3).unwrap();
     assert_eq!(s.workload_count(), 0);
 }
 

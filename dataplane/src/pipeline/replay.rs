@@ -83,12 +83,12 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         ..Default::default()
     };
     // Bad input fails before any output is produced.
-    let first = PolicySnapshot::load(&opts.policy, opts.inventory.as_deref(), 1)
+    let first = control::load_snapshot(&opts.policy, opts.inventory.as_deref(), 1)
         .map_err(|e| ReplayError::Policy(e.to_string()))?;
     // The comparison policy is version 0: it is never in force, only consulted.
     let compare = match &opts.compare {
         Some(p) => Some(Arc::new(
-            PolicySnapshot::load(p, opts.inventory.as_deref(), 0)
+            control::load_snapshot(p, opts.inventory.as_deref(), 0)
                 .map_err(|e| ReplayError::Policy(e.to_string()))?,
         )),
         None => None,
@@ -199,7 +199,7 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
                     send(&mut filling, w, &snap);
                 }
             }
-            match PolicySnapshot::load(&s.policy, opts.inventory.as_deref(), version + 1) {
+            match control::load_snapshot(&s.policy, opts.inventory.as_deref(), version + 1) {
                 Ok(new) => {
                     version += 1;
                     current.store(Arc::new(new));

@@ -22,7 +22,7 @@ pub fn snapshot(policy: &str) -> Arc<PolicySnapshot> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(policy);
-    Arc::new(PolicySnapshot::load(&p, None, 1).expect("test policy loads"))
+    Arc::new(control::load_snapshot(&p, None, 1).expect("test policy loads"))
 }
 
 /// Every record of a capture: (timestamp ns, link type, frame, original length).

@@ -151,7 +151,7 @@ impl Housekeeping<'_> {
 
 /// Runs until SIGTERM/SIGINT (or a fatal source error). Returns the final counters.
 pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError> {
-    let first = PolicySnapshot::load(&opts.policy, opts.inventory.as_deref(), 1)
+    let first = control::load_snapshot(&opts.policy, opts.inventory.as_deref(), 1)
         .map_err(|e| RunError::Policy(e.to_string()))?;
     let tap = Arc::new(EventTap::default());
     let writer = EventWriter::start_live(opts.events.clone(), Arc::clone(&tap))?;

@@ -99,7 +99,7 @@ impl Shared {
         let version = self.next_version.load(Ordering::Relaxed);
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let result: Result<PolicySnapshot, String> =
-            PolicySnapshot::load(path, self.inventory.as_deref(), version)
+            control::load_snapshot(path, self.inventory.as_deref(), version)
                 .map_err(|e| e.to_string());
         let mut buf = Vec::new();
         let outcome: Result<u64, String> = match result {
