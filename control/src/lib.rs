@@ -74,6 +74,7 @@ pub mod l7;
 pub mod learn;
 pub mod load;
 pub mod model;
+mod rule;
 pub mod snapshot;
 pub mod validate;
 pub mod vocab;

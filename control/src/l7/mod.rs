@@ -104,10 +104,9 @@ use proto_parsers::AppProto;
 use proto_parsers::facts::{Header, RequestDetail, SqlKind, SqlRequest, SqlVerb};
 
 use crate::model::{L7Kind, L7Matchers, Patterns};
-use crate::snapshot::{
-    Action, CompiledRule, Decision, Endpoint, GroupId, PolicySnapshot, Transport, TransportApp,
-    ports_match,
-};
+use crate::rule::{CompiledRule, Transport, TransportApp, ports_match};
+use crate::snapshot::{Decision, Endpoint, PolicySnapshot};
+use crate::vocab::{Action, GroupId};
 use bits::{Bits, MAX_CLAUSES, MAX_WORDS, NARROW_WORDS, Posting, words_for};
 use dict::{Dict, DictBuilder, FOLD_MAX, Hits, Key};
 

@@ -47,8 +47,9 @@ use std::collections::BTreeMap;
 
 use proto_parsers::AppProto;
 
+use super::ANY_KEY;
 use super::flat::{FlatMap, FlatValue};
-use super::{ANY_KEY, CompiledRule, Transport};
+use crate::rule::{CompiledRule, Transport};
 use crate::vocab::{Action, Severity};
 
 /// The best match of a set of rules, ordered by rank, then rule id:
