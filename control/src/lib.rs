@@ -69,7 +69,6 @@ use std::path::Path;
 
 pub mod diff;
 pub mod error;
-mod flow_app;
 pub mod l7;
 pub mod learn;
 pub mod load;
