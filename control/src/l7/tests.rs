@@ -8,7 +8,10 @@ use proto_parsers::facts::{
     SqlDialect, SqlKind, SqlRequest, SqlStatement, SqlVerb, TlsClientHello,
 };
 
-use super::{FieldIx, Find, FlowRules, NARROW_WORDS, Postings, Prepared, host_of};
+use super::bits::NARROW_WORDS;
+use super::eval::Prepared;
+use super::index::{FieldIx, Find, Postings};
+use super::{FlowRules, host_of};
 use crate::snapshot::{Action, Decision, Endpoint, Mode, PolicySnapshot, Severity, Transport};
 use crate::{compile, load_inventory_str, load_policy_str};
 
