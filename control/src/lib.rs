@@ -62,6 +62,29 @@
 //!   logins, case rules) are in the [`l7`] module doc.
 //! - **Diff** ([`diff::diff`]): groups by name, rules by id, sets compared as sets, rule
 //!   order ignored (deny wins, so order never changes a verdict).
+//!
+//! # Modules, in dependency order
+//!
+//! Each imports only modules above it (`use crate::` lines), in the order of the
+//! pipeline YAML -> model -> checked -> compiled -> judged:
+//! 1. [`vocab`]: the words the language and the snapshot share (`Action`, `Mode`,
+//!    `Severity`, `OnUninspectable`, `DefaultAction`, `GroupId`). Imports nothing.
+//! 2. [`error`]: diagnostics with positions. Imports nothing.
+//! 3. [`model`]: the language as written (serde types). Imports vocab, error.
+//! 4. [`load`]: YAML files to model. Imports model, error.
+//! 5. [`validate`]: model to its checked, typed form (`validate/checked.rs`). Imports
+//!    model, error, vocab.
+//! 6. `rule`: the compiled rule both indexes are built from. Imports model, vocab.
+//! 7. `l7/index.rs` and `l7/compile.rs` (with `bits`, `dict`): the L7 index and its
+//!    compiler, from compiled rules. Import rule, model, vocab.
+//! 8. [`snapshot`]: checked form to [`PolicySnapshot`] (`build.rs`), the flow index
+//!    (`flow_index/`) and the flow judge (`judge.rs`). Imports validate (its output),
+//!    l7's index, rule, error, vocab; not load, not model.
+//! 9. `l7/eval.rs` and `l7/judge.rs`: the transaction judge on the snapshot
+//!    ([`PolicySnapshot::judge_transaction_cached`], [`FlowRules`]). Import snapshot,
+//!    rule, model, vocab.
+//! 10. [`mod@diff`] (model, vocab) and [`learn`] (model): tools on the language.
+//! 11. This file: [`compile`], [`load_snapshot`], [`check`], tying the stages together.
 #![forbid(unsafe_code)]
 
 use std::fmt;

@@ -28,7 +28,7 @@ use std::net::IpAddr;
 use ipnet::{Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 
-use crate::l7::L7Index;
+use crate::l7::index::L7Index;
 pub use crate::rule::{CompiledRule, Transport};
 use crate::vocab::DefaultAction;
 pub use crate::vocab::{Action, GroupId, Mode, OnUninspectable, Severity};

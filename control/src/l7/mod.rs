@@ -1,5 +1,5 @@
 //! Per-transaction (L7) decisions: rules' `http`, `grpc`, `sql`, `redis`, `dns` and `tls`
-//! matchers compiled into indexes, and [`PolicySnapshot::judge_request`].
+//! matchers compiled into indexes, and [`crate::PolicySnapshot::judge_request`].
 //!
 //! # Layout
 //!
@@ -29,11 +29,11 @@
 //! does not walk the L7 rules either. Nothing allocates per call.
 //!
 //! The worker judges many transactions per flow
-//! ([`PolicySnapshot::judge_transaction_cached`]): at a flow's first one it keeps which rules
-//! without L7 matchers cover it; at its second (per L7 kind) which tables and clauses could
-//! still change its decision, their groups, ports, transport and protocol already checked
-//! (at most two tables of up to 128 clauses, else the index as above), or the decision
-//! itself when none can. Later transactions look up only their own fields.
+//! ([`crate::PolicySnapshot::judge_transaction_cached`]): at a flow's first one it keeps
+//! which rules without L7 matchers cover it; at its second (per L7 kind) which tables and
+//! clauses could still change its decision, their groups, ports, transport and protocol
+//! already checked (at most two tables of up to 128 clauses, else the index as above), or
+//! the decision itself when none can. Later transactions look up only their own fields.
 //!
 //! # Semantics (PRODUCT.md, plus these decisions)
 //!
@@ -41,10 +41,10 @@
 //!   covering the flow) gives Deny; else an alert rule gives Alert; else an allow rule
 //!   without L7 matchers covering the flow allows every transaction; else an allow rule with
 //!   matching L7 matchers allows it; else the mode decides, exactly as in
-//!   [`PolicySnapshot::judge_flow`]. The lowest-numbered rule of the winning action names the
-//!   decision. `capture` is set if a covering rule without L7 matchers, or a rule whose L7
-//!   matchers matched, captures. `l7_constrained` is set when an allow rule with L7
-//!   matchers decided.
+//!   [`crate::PolicySnapshot::judge_flow`]. The lowest-numbered rule of the winning action
+//!   names the decision. `capture` is set if a covering rule without L7 matchers, or a
+//!   rule whose L7 matchers matched, captures. `l7_constrained` is set when an allow rule
+//!   with L7 matchers decided.
 //! - **http**: `methods` exact and case-sensitive (methods are upper-case by convention,
 //!   and validation rejects lower-case standard ones); `paths` against the normalised path
 //!   without query: exact; a final `/*` for one or more characters after the slash
@@ -100,14 +100,13 @@ mod bits;
 mod compile;
 mod dict;
 mod eval;
-mod index;
+pub(crate) mod index;
 mod judge;
 #[cfg(test)]
 mod tests;
 
 use crate::model::L7Kind;
 
-pub(crate) use index::L7Index;
 pub use judge::FlowRules;
 
 const KINDS: usize = 6;

@@ -11,7 +11,7 @@ use super::{
     WorkloadInfo, flat, flow_index,
 };
 use crate::error::{Code, Diagnostic, Origin, PolicyErrors, SourcePos};
-use crate::l7::L7Index;
+use crate::l7::index::L7Index;
 use crate::rule::{CompiledRule, transports_for};
 use crate::validate::{Checked, Peer, memberships};
 use crate::vocab::{Action, GroupId, Severity};
