@@ -22,7 +22,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use benches::generate::{Frames, KeepAlive};
 use control::{PolicySnapshot, WorkloadInventory, compile, load_policy_str};
 use dataplane::decode::LinkType;
 use dataplane::events::{
@@ -30,6 +29,7 @@ use dataplane::events::{
 };
 use dataplane::inspect::ParserRegistry;
 use dataplane::pipeline::{Worker, WorkerConfig};
+use traffic_gen::generate::{Frames, KeepAlive};
 
 /// The parser benches' workloads and their driver (the criterion half of the file is unused
 /// here).

@@ -19,12 +19,10 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::net::IpAddr;
 
-use benches::generate::Rng;
 use control::{
     Endpoint, FlowRules, PolicySnapshot, Transport, compile, load_inventory_str, load_policy_str,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dataplane::bench::wire::hpack_int;
 use dataplane::inspect::{FlowInspector, InspectCounters, InspectEvent, ParserRegistry};
 use dataplane::reassembly::Chunk;
 use proto_parsers::contract::{Fact, FactSink, ParserAnomaly, StreamParser};
@@ -33,6 +31,8 @@ use proto_parsers::facts::{Header, HttpRequest, HttpVersion, RequestDetail, SqlD
 use proto_parsers::http1::Http1Parser;
 use proto_parsers::sql::Classifier;
 use proto_parsers::{AppProto, Direction};
+use traffic_gen::generate::Rng;
+use traffic_gen::wire::hpack_int;
 
 /// Largest TCP payload per segment (Ethernet MTU, IPv4, TCP with timestamps).
 pub const MSS: usize = 1448;

@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benches::generate::{Frames, KeepAlive};
 use benches::scale;
 use control::{PolicySnapshot, WorkloadInventory, compile, load_policy_str};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -23,6 +22,7 @@ use dataplane::io::pcap::CaptureFile;
 use dataplane::pipeline::{Worker, WorkerConfig};
 use dataplane::reassembly::{Budget, Chunk, Stream, StreamConfig};
 use etherparse::PacketBuilder;
+use traffic_gen::generate::{Frames, KeepAlive};
 
 fn frame(payload_len: usize) -> Vec<u8> {
     let b = PacketBuilder::ethernet2([1; 6], [2; 6])

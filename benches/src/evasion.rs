@@ -24,11 +24,11 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use dataplane::bench::generate::{MSS, PcapOut, Rng, START_NS, mac_of};
-use dataplane::bench::wire;
 use etherparse::{
     EtherType, Ethernet2Header, IpFragOffset, IpNumber, Ipv4Header, TcpHeader, TcpOptionElement,
 };
+use traffic_gen::generate::{MSS, PcapOut, Rng, START_NS, mac_of};
+use traffic_gen::wire;
 
 // ---------------------------------------------------------------------------------------
 // Addresses

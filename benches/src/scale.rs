@@ -7,8 +7,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 
 use control::{PolicySnapshot, Transport, compile, load_inventory_str, load_policy_str};
-
-use crate::generate::Rng;
+use traffic_gen::generate::Rng;
 
 const TEAMS: u32 = 50;
 const SERVICES: u32 = 200;

@@ -78,7 +78,7 @@ fn generation_is_deterministic() {
         assert!(a.frames() == b.frames(), "{}: two runs differ", c.name);
         assert_eq!(
             a.frames().first().map(|f| f.0),
-            Some(benches::generate::START_NS),
+            Some(traffic_gen::generate::START_NS),
             "{}: starts at 2026-11-22T06:00:00Z",
             c.name
         );

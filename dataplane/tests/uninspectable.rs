@@ -9,13 +9,13 @@
 use std::sync::Arc;
 
 use control::{PolicySnapshot, Uninspectable, WorkloadInventory, compile, load_policy_str};
-use dataplane::bench::wire;
 use dataplane::decode::LinkType;
 use dataplane::events::{EventOutput, EventWriter};
 use dataplane::inspect::ParserRegistry;
 use dataplane::pipeline::{Worker, WorkerConfig};
 use dataplane::verdict::PacketVerdict;
 use etherparse::PacketBuilder;
+use traffic_gen::wire;
 
 const CLIENT: [u8; 4] = [10, 0, 1, 5];
 const WEB: [u8; 4] = [10, 0, 0, 2];

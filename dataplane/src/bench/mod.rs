@@ -1,17 +1,13 @@
-//! The throughput harness: traffic generators and `palisade bench`.
+//! `palisade bench`: the throughput harness ([`run`]), the whole pipeline over the
+//! east-west mix held in memory.
 //!
-//! - [`generate`]: the building blocks (deterministic RNG, TCP conversations with real
-//!   sequence numbers, frames back to back, pcap output) and the HTTP-only workloads the
-//!   criterion benches use (a keep-alive flow, many short sessions).
-//! - [`wire`]: encoders for the protocols of the mix (HTTP/2 and HPACK, gRPC, PostgreSQL,
-//!   MySQL, RESP, DNS).
-//! - [`eastwest`]: the realistic east-west mix between dozens of workloads, with its
-//!   inventory and ~200-rule policy.
-//! - [`run`]: `palisade bench`, the whole pipeline over the mix held in memory.
+//! The traffic itself comes from the `traffic-gen` crate, which sits below the data plane:
+//! [`eastwest`] (the mix, its inventory and policy) is re-exported here for the command's
+//! `--write-pcap`.
 
-pub mod eastwest;
-pub mod generate;
 pub mod run;
-pub mod wire;
+#[cfg(test)]
+mod tests;
 
 pub use run::{BenchError, BenchOptions, BenchReport, run, to_json, to_text};
+pub use traffic_gen::eastwest;

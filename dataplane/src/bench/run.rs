@@ -21,9 +21,9 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use control::PolicySnapshot;
+use traffic_gen::eastwest::{self, MixStats, Proto};
+use traffic_gen::generate::Frames;
 
-use super::eastwest::{self, MixStats, Proto};
-use super::generate::Frames;
 use crate::decode::LinkType;
 use crate::events::{EventOutput, EventWriter};
 use crate::inspect::ParserRegistry;

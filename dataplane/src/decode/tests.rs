@@ -138,7 +138,7 @@ fn fast_path_agrees_with_etherparse() {
             .is_some()
         {}
     }
-    let (mix, _) = crate::bench::eastwest::generate_frames(40, 3);
+    let (mix, _) = traffic_gen::eastwest::generate_frames(40, 3);
     frames.extend(mix.iter().take(400).map(|(_, f)| f.to_vec()));
     // A frame with IPv4 options and TCP options, and Ethernet padding after the datagram.
     let mut opts = tcp_v4(b"abc");

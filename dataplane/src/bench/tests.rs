@@ -1,90 +1,22 @@
-use std::collections::HashMap;
-use std::net::IpAddr;
+//! The generated traffic through the data plane: the east-west mix's policy is valid and
+//! the pipeline parses and judges every transaction the generator wrote; a generated
+//! capture reads back through the product's capture reader. (The generator's own checks,
+//! determinism and TCP consistency, are in the `traffic-gen` crate.)
+
 use std::sync::Arc;
 
-use super::*;
-use crate::decode::{Decoded, LinkType, Transport, decode};
+use traffic_gen::eastwest::{Proto, generate_frames, inventory_yaml, policy_yaml, workload_count};
+use traffic_gen::generate;
+
+use crate::decode::LinkType;
 use crate::events::{EventOutput, EventWriter};
 use crate::inspect::ParserRegistry;
 use crate::pipeline::{Worker, WorkerConfig};
-
-fn frames(flows: u64, seed: u64) -> (Vec<(u64, Vec<u8>)>, MixStats) {
-    let mut v = Vec::new();
-    let stats = generate(flows, seed, &mut |ts, f| v.push((ts, f.to_vec())));
-    (v, stats)
-}
 
 fn snapshot() -> control::PolicySnapshot {
     let p = control::load_policy_str(&policy_yaml(), "eastwest-policy.yaml").unwrap();
     let i = control::load_inventory_str(&inventory_yaml(), "eastwest-inventory.yaml").unwrap();
     control::compile(&p.policy, &i, 1).unwrap()
-}
-
-#[test]
-fn deterministic_for_a_seed() {
-    let (a, sa) = frames(300, 5);
-    let (b, sb) = frames(300, 5);
-    assert_eq!(sa, sb);
-    assert!(a == b, "same seed, same bytes");
-    let (c, _) = frames(300, 6);
-    assert!(a != c, "the seed matters");
-    assert_eq!(sa.total.sessions, 300);
-    assert_eq!(sa.total.packets as usize, a.len());
-    assert!(a.windows(2).all(|w| w[0].0 < w[1].0), "timestamps increase");
-}
-
-type Tuple = (IpAddr, u16, IpAddr, u16);
-
-/// Per direction of each TCP connection: every segment starts where the previous one
-/// ended and acknowledges all the peer sent; every connection opens with a handshake and
-/// ends with a FIN each way. UDP datagrams are DNS to or from port 53.
-#[test]
-fn tcp_sessions_are_complete_and_consistent() {
-    let (v, stats) = frames(600, 11);
-    let mut next: HashMap<Tuple, u32> = HashMap::new();
-    let mut syns = 0;
-    let mut fins = 0;
-    let mut udp = 0;
-    let mut biggest = 0;
-    for (_, f) in &v {
-        let Ok(Decoded::Ip(p)) = decode(LinkType::ETHERNET, f) else {
-            panic!("does not decode");
-        };
-        match p.transport {
-            Transport::Tcp(t) => {
-                let tuple = (p.src, t.sport, p.dst, t.dport);
-                if let Some(want) = next.get(&tuple) {
-                    assert_eq!(t.seq, *want, "{tuple:?}: sequence gap");
-                }
-                let syn = t.flags & SYN != 0;
-                let fin = t.flags & FIN != 0;
-                syns += usize::from(syn && !t.has(0x10));
-                fins += usize::from(fin);
-                let used = t.payload.len() as u32 + u32::from(syn || fin);
-                next.insert(tuple, t.seq.wrapping_add(used));
-                let rev = (tuple.2, tuple.3, tuple.0, tuple.1);
-                match (t.has(0x10), next.get(&rev)) {
-                    (true, Some(peer)) => assert_eq!(t.ack, *peer, "{tuple:?}: stale ack"),
-                    (false, None) => assert!(syn, "first segment must be a SYN"),
-                    (a, b) => panic!("{tuple:?}: ack {a} with peer {b:?}"),
-                }
-                biggest = biggest.max(t.payload.len());
-            }
-            Transport::Udp { sport, dport, .. } => {
-                assert!(sport == 53 || dport == 53);
-                udp += 1;
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    let tcp_flows = stats.total.sessions - stats.proto(Proto::Dns).flows;
-    assert_eq!(syns as u64, tcp_flows, "one SYN per TCP flow");
-    assert_eq!(fins as u64, 2 * tcp_flows, "a FIN each way");
-    assert_eq!(udp, stats.proto(Proto::Dns).packets);
-    assert_eq!(biggest, MSS, "large responses are cut at the MSS");
-    for p in Proto::ALL {
-        assert!(stats.proto(p).flows > 0, "{p:?} has flows");
-    }
 }
 
 #[test]
@@ -179,4 +111,30 @@ fn the_pipeline_parses_and_judges_every_transaction() {
     assert!(flows_by_default.is_empty(), "{fl:?}");
     drop(w);
     writer.finish().unwrap();
+}
+
+#[test]
+fn written_pcap_reads_back_little_endian() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.pcap");
+    let stats = generate::write_sessions(&path, 50, 1).unwrap();
+    let raw = std::fs::read(&path).unwrap();
+    assert_eq!(
+        &raw[..4],
+        &[0x4d, 0x3c, 0xb2, 0xa1],
+        "little-endian nanosecond magic"
+    );
+
+    let mut f = crate::io::pcap::CaptureFile::open(&path).unwrap();
+    let mut frames = Vec::new();
+    while f
+        .next_packet(&mut |p| frames.push((p.ts_ns, p.data.to_vec())))
+        .unwrap()
+        .is_some()
+    {}
+    assert_eq!(frames.len() as u64, stats.packets);
+    assert_eq!(frames.first().map(|f| f.0 > generate::START_NS), Some(true));
+    let mut again = Vec::new();
+    generate::sessions(50, 1, &mut |ts, f| again.push((ts, f.to_vec())));
+    assert_eq!(frames, again, "timestamps and bytes survive the file");
 }

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match benches::generate::write_sessions(&out, sessions, seed) {
+    match traffic_gen::generate::write_sessions(&out, sessions, seed) {
         Ok(s) => {
             println!(
                 "{}: {} sessions, {} transactions, {} packets, {} bytes",
