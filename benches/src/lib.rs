@@ -5,5 +5,4 @@
 //! Everything is deterministic for a given seed, so runs on different days compare.
 //! Criterion benches are in `benches/`, results and commands in `RESULTS.md`.
 
-pub mod evasion;
 pub mod scale;

@@ -17,17 +17,14 @@
 //! `--nocapture` for a line per case saying which outcome held under each policy.
 //!
 //! Captures too large to commit are built into a temporary directory by the generator
-//! itself (`benches/src/evasion.rs`, included below: `benches` depends on `dataplane`, so
-//! this test cannot depend on `benches`).
+//! itself (`traffic_gen::evasion`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
-#[allow(dead_code)]
-#[path = "../../benches/src/evasion.rs"]
-mod generator;
+use traffic_gen::evasion as generator;
 
 // ---------------------------------------------------------------------------------------
 // Reading palisade's output. Everything that knows the shape of events and of the summary

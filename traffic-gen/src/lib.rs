@@ -10,10 +10,13 @@
 //!   MySQL, RESP, DNS).
 //! - [`eastwest`]: the realistic east-west mix between dozens of workloads, with its
 //!   inventory and ~200-rule policy (`palisade bench`).
+//! - [`evasion`]: the evasion corpus, one capture per trick (`gen-evasion`,
+//!   `tests/data/evasion/`).
 //!
-//! Everything is deterministic for a given seed: the same arguments give the same bytes on
-//! every run.
+//! Everything is deterministic for a given seed (or, in the evasion corpus, a case's
+//! name): the same arguments give the same bytes on every run.
 
 pub mod eastwest;
+pub mod evasion;
 pub mod generate;
 pub mod wire;

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use benches::evasion::{self, CASES};
+use traffic_gen::evasion::{self, CASES};
 
 fn committed_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/evasion")
@@ -65,7 +65,7 @@ fn committed_corpus_is_what_the_generator_writes() {
     assert!(
         problems.is_empty(),
         "tests/data/evasion is stale; regenerate with \
-         `cargo run -p benches --bin gen-evasion -- tests/data/evasion`:\n  {}",
+         `cargo run -p traffic-gen --bin gen-evasion -- tests/data/evasion`:\n  {}",
         problems.join("\n  ")
     );
 }

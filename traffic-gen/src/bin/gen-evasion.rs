@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         eprintln!("usage: gen-evasion OUT_DIR");
         return ExitCode::from(2);
     };
-    match benches::evasion::write_corpus(&out) {
+    match traffic_gen::evasion::write_corpus(&out) {
         Ok(w) => {
             println!(
                 "{}: {} cases ({} committed), {} bytes of captures",
