@@ -7,8 +7,8 @@
 //! Everything is deterministic: a case's bytes depend only on its name. `gen-evasion
 //! OUT_DIR` writes the corpus (`tests/data/evasion/` in the repository); the data plane's
 //! `tests/evasion.rs` replays it (building the cases too large to commit with this
-//! module) and `benches/tests/evasion_corpus.rs` checks that the committed files are what
-//! this module writes now.
+//! module) and `traffic-gen/tests/evasion_corpus.rs` checks that the committed files are
+//! what this module writes now.
 //!
 //! One file per class of trick (`http1`, `http2`, `sql`, `redis`, `tcpip`, `tls`), the
 //! frames and connections they are built from (`capture`), the table of cases with what
