@@ -1,8 +1,7 @@
 //! HTTP/1.1 flows: keep-alive connections, probes and scrapes with their bodies.
 
-use std::net::Ipv4Addr;
-
 use std::fmt::Write as _;
+use std::net::Ipv4Addr;
 
 use super::edges::{Act, Edge, Ep, ReqBody, ep};
 use super::policy::{INGRESS_HOSTS, host_forms};

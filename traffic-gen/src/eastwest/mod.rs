@@ -1,7 +1,7 @@
 //! A deterministic east-west mix: the traffic between the workloads of a small shop
 //! (47 pods in five namespaces, plus the kubelets of three nodes), its inventory, and a
 //! ~200-rule policy with L7 constraints on every protocol, all derived from one table of
-//! who talks to whom ([`EDGES`]).
+//! who talks to whom (`edges::EDGES`).
 //!
 //! Each flow is a complete conversation over real framing: TCP handshakes, data cut at the
 //! MSS, ACKs (every second full segment, delayed ACKs after responses, piggybacked
@@ -28,6 +28,11 @@
 //! reflection, DDL, FLUSHDB, a tunnelling DNS name), and some requests hit alert rules
 //! (DELETE of an order, Redis KEYS); [`MixStats`] counts both, so a replay can be checked
 //! against the generator.
+//!
+//! Layout: `workloads` (apps, pods, the inventory), `edges` and `requests` (the table of
+//! conversations and what each asks for), `policy` (the YAML derived from them), `script`
+//! (one flow's packets, placeholders), one file per protocol's conversations (`http`,
+//! `grpc`, `postgres`, `mysql`, `redis`, `dns`), and here the interleaver.
 
 mod dns;
 mod edges;

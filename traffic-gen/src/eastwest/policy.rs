@@ -3,7 +3,6 @@
 //! rules for what the mix must not do.
 
 use std::collections::BTreeMap;
-
 use std::fmt::Write as _;
 
 use super::Proto;

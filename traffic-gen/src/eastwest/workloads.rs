@@ -1,9 +1,8 @@
 //! The mix's workloads: 24 apps in five namespaces with their pods' names and addresses,
 //! the nodes the kubelets probe from, and the inventory YAML that lists them.
 
-use std::net::Ipv4Addr;
-
 use std::fmt::Write as _;
+use std::net::Ipv4Addr;
 
 pub(super) struct App {
     pub(super) name: &'static str,

@@ -1,9 +1,8 @@
 //! The corpus on disk: both policies, the index (`cases.tsv`), the README, and the writer.
 
+use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
-
-use std::fmt::Write as _;
 
 use super::COMMIT_LIMIT;
 use super::cases::{CASES, Case, Outcome};
