@@ -28,7 +28,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use control::PolicySnapshot;
 use crossbeam_channel::bounded;
 
 use crate::decode::checksum::ChecksumMode;
