@@ -49,7 +49,7 @@
 //! different requests (request smuggling), the parser does not guess: it reports
 //! [`ParserAnomaly::Ambiguous`], which blinds the inspector (the policy's uninspectable
 //! decision applies). That is `Content-Length` together with `Transfer-Encoding` (the latter
-//! wins), differing or malformed `Content-Length`s (fatal, after the request is reported),
+//! wins), differing or malformed `Content-Length`s (fatal),
 //! a request whose transfer coding does not end in `chunked` (fatal), `Transfer-Encoding`
 //! in an HTTP/1.0 message, more than one `Host`, a bare LF after chunk data, and header
 //! field lines that are not RFC 9112 field lines (see [`Field`]: obsolete line folding,
@@ -57,7 +57,9 @@
 //! on those: some refuse the request (400), some skip the line and serve it, some unfold a
 //! folded line into the field before it or take a field whose name has whitespace, so the
 //! request one of them acts on is not the one another acts on. The request is reported
-//! with the fields that could be read (it is judged and logged), then the parser stops.
+//! with the fields that could be read (it is judged and logged). Where its end is not
+//! known (a fatal case above), no more requests are read; responses still are, so the
+//! server's answer (often `400`) is paired with it and logged.
 //! What every server accepts the same way (bare LF line ends, identical repeated
 //! `Content-Length`s) is not ambiguous.
 //!
@@ -164,6 +166,10 @@ enum Phase {
     Handover,
     /// After a gap: discarding bytes up to the next message head (see "Gaps" above).
     Hunt,
+    /// Request side, after an ambiguous request (see "Ambiguity" above): where its body
+    /// ends is unknown, so nothing more is read as requests; responses are still read, so
+    /// that the server's answer (often a `400`) is paired and logged.
+    Discard,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -690,7 +696,7 @@ impl Http1Parser {
                 }
             },
             Phase::Trailers => trailer_line(self.side(dir), data, sink),
-            Phase::UntilClose | Phase::Tunnel => Step::Consumed(data.len()),
+            Phase::UntilClose | Phase::Tunnel | Phase::Discard => Step::Consumed(data.len()),
             Phase::Await | Phase::Handover => Step::Stop,
             Phase::Hunt => {
                 let start_line = match dir {
@@ -865,7 +871,12 @@ impl Http1Parser {
         self.fields = keep(recycle(fields));
         let body = match body {
             Ok(b) => b,
-            Err(why) => return Step::Invalid(why),
+            Err(_) => {
+                // The Ambiguous anomaly reported above blinds the flow; the responses
+                // still say how the server took it.
+                self.req.phase = Phase::Discard;
+                return Step::Consumed(head.raw.len());
+            }
         };
         self.req.await_after_body = pending.connect || pending.upgrade;
         self.req.start_body(body);
@@ -1108,7 +1119,7 @@ impl StreamParser for Http1Parser {
                 };
             }
             Phase::UntilClose => {}
-            Phase::Tunnel => return GapOutcome::Skipped,
+            Phase::Tunnel | Phase::Discard => return GapOutcome::Skipped,
             // The parser is being replaced (h2c, CONNECT): nothing more is its to read.
             Phase::Handover => return GapOutcome::GiveUp,
             Phase::Await => return GapOutcome::GiveUp,

@@ -665,7 +665,8 @@ fn field_lines_servers_read_differently_are_reported_then_ambiguous() {
         let o = req_all_ways(&raw, b"");
         assert_eq!(o.anomalies, [ParserAnomaly::Ambiguous], "{}", lossy(field));
         assert!(ParserAnomaly::Ambiguous.blinds());
-        assert_eq!(o.dead, [Some("bad_syntax"), None], "{}", lossy(field));
+        // No more requests are read (where this one ends is unknown); responses still are.
+        assert_eq!(o.dead, [None, None], "{}", lossy(field));
         // The request was reported (judged, logged) with the fields that could be read.
         assert!(
             o.facts[0].starts_with("tx 0 [POST /admin HTTP/1.1] Http11 POST /admin"),
@@ -802,12 +803,25 @@ fn differing_or_malformed_content_lengths_are_fatal() {
         b"Content-Length: ",
         b"Content-Length: 99999999999999999999999",
     ] {
-        let raw = [b"POST / HTTP/1.1\r\nHost: a\r\n", cl, b"\r\n\r\nhello"].concat();
+        // Whatever follows is not read as requests: the smuggled GET is not reported.
+        let raw = [
+            b"POST / HTTP/1.1\r\nHost: a\r\n",
+            cl,
+            b"\r\n\r\nhelloGET /admin HTTP/1.1\r\n\r\n",
+        ]
+        .concat();
         let o = req_all_ways(&raw, b"");
         assert_eq!(o.anomalies, [ParserAnomaly::Ambiguous], "{}", lossy(cl));
-        assert_eq!(o.dead, [Some("bad_length"), None], "{}", lossy(cl));
+        assert_eq!(o.dead, [None, None], "{}", lossy(cl));
         // The request itself was still reported (policy judges it) and is unanswered.
         assert_eq!(o.facts.len(), 2, "{:?}", o.facts);
+        // The server's 400 is read and answers it.
+        let o = req_all_ways(
+            &raw,
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbad",
+        );
+        assert_eq!(o.facts.len(), 2, "{:?}", o.facts);
+        assert!(o.facts[1].starts_with("rx 0 400"), "{:?}", o.facts);
     }
     // Identical repeats are one length (RFC 9110 8.6).
     let o = req_all_ways(
@@ -823,7 +837,7 @@ fn transfer_codings_follow_rfc9112() {
     // A request whose last coding is not chunked has no knowable end.
     let o = req_all_ways(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nxx", b"");
     assert_eq!(o.anomalies, [ParserAnomaly::Ambiguous]);
-    assert_eq!(o.dead[0], Some("bad_syntax"));
+    assert_eq!(o.dead[0], None);
     // Chunked listed twice, or not last, or in HTTP/1.0: ambiguous, still framed.
     for te in [
         &b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
