@@ -84,6 +84,7 @@ pub fn to_json(r: &ReplayReport) -> serde_json::Value {
         "flow_captures": s.capture,
         "events": r.events_written,
         "events_file": r.events_to,
+        "records_cut": s.log_pending_cut,
         "policy": r.policy_log.iter().map(|(v, src, err)| json!({"version": v, "source": src, "error": err})).collect::<Vec<_>>(),
         "capture_warnings": r.capture_warnings,
     })
@@ -364,6 +365,13 @@ pub fn to_text(r: &ReplayReport) -> String {
         );
     }
     let _ = writeln!(o, "events     {} to {}", r.events_written, r.events_to);
+    if s.log_pending_cut > 0 {
+        let _ = writeln!(
+            o,
+            "           {} transaction record(s) written without their response (too many waiting)",
+            s.log_pending_cut
+        );
+    }
     let _ = writeln!(
         o,
         "elapsed    {:.3} s, {:.0} packets/s, {} worker(s)",

@@ -121,3 +121,77 @@ fn out_of_order_flood_stays_within_the_caps() {
         "closing every flow returns every byte"
     );
 }
+
+/// A client pipelining more requests than a flow keeps waiting for their responses:
+/// every request is logged, the oldest past the cap without its response, and the
+/// summary counts them.
+#[test]
+fn deep_pipeline_logs_every_request_and_counts_the_cut() {
+    use dataplane::events::EventOutput;
+    use dataplane::pipeline::{ReplayOptions, WorkerConfig as Cfg, run_replay};
+    use traffic_gen::generate::{PSH, PcapOut, SYN, Side, TcpConversation};
+
+    const REQUESTS: usize = 1100;
+    const KEPT: usize = 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let cap = dir.path().join("pipeline.pcap");
+    let mut out = PcapOut::create(&cap).unwrap();
+    let mut c = TcpConversation::new(
+        (Ipv4Addr::new(10, 0, 0, 1), 40_000),
+        (Ipv4Addr::new(10, 0, 0, 2), 80),
+        [1000, 5000],
+    );
+    let mut ts = 1_000_000_000u64;
+    let mut put = |c: &mut TcpConversation, from: Side, flags: u8, payload: &[u8]| {
+        let mut f = Vec::new();
+        c.segment(from, flags, payload, &mut f);
+        ts += 1000;
+        out.write(ts, &f);
+    };
+    put(&mut c, Side::Client, SYN, b"");
+    put(&mut c, Side::Server, SYN, b"");
+    put(&mut c, Side::Client, 0, b"");
+    let reqs: Vec<u8> = (0..REQUESTS)
+        .flat_map(|i| format!("GET /item/{i} HTTP/1.1\r\nHost: shop\r\n\r\n").into_bytes())
+        .collect();
+    for chunk in reqs.chunks(1400) {
+        put(&mut c, Side::Client, PSH, chunk);
+    }
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".repeat(REQUESTS);
+    for chunk in resp.chunks(1400) {
+        put(&mut c, Side::Server, PSH, chunk);
+    }
+    out.finish().unwrap();
+
+    let events = dir.path().join("eve.json");
+    let report = run_replay(&ReplayOptions {
+        captures: vec![cap],
+        policy: repo().join("dataplane/tests/data/allow-all.yaml"),
+        inventory: None,
+        events: EventOutput::File(events.clone()),
+        workers: 1,
+        worker: Cfg {
+            log_all: true,
+            ..Cfg::default()
+        },
+        swaps: Vec::new(),
+        compare: None,
+        progress: false,
+    })
+    .unwrap();
+    assert_eq!(report.stats.transactions, REQUESTS as u64);
+    assert_eq!(report.stats.log_pending_cut, (REQUESTS - KEPT) as u64);
+    let mut with_status = 0;
+    let mut urls = std::collections::HashSet::new();
+    for line in std::fs::read_to_string(&events).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["event_type"] == "http" {
+            urls.insert(v["http"]["url"].as_str().unwrap().to_string());
+            if v["http"]["status"] == 200 {
+                with_status += 1;
+            }
+        }
+    }
+    assert_eq!(urls.len(), REQUESTS, "every request has its record");
+    assert_eq!(with_status, KEPT, "those still waiting got their response");
+}

@@ -163,6 +163,12 @@ pub fn metrics_text(shared: &Shared) -> String {
         "Flows evicted because the flow table was full.",
         &one(s.flows.evicted),
     );
+    metric(
+        "palisade_log_records_cut_total",
+        "counter",
+        "Transaction records written without their response because too many were waiting.",
+        &one(s.log_pending_cut),
+    );
     let kinds = |m: &std::collections::HashMap<&'static str, u64>, key: &str| {
         let mut v: Vec<(String, u64)> = m
             .iter()

@@ -188,6 +188,7 @@ impl Worker {
     /// the `flow` record.
     pub(crate) fn flow_end_events(&mut self, flow: &mut FlowCtx, reason: EndReason) {
         // Requests that never saw a response are logged as they are (no status).
+        self.pending_records = self.pending_records.saturating_sub(flow.pending.len());
         for (id, d, _, rec) in std::mem::take(&mut flow.pending) {
             let snap = Arc::clone(&flow.verdict.snap);
             let mut e = Event::new(Timestamp(flow.last_ns), rec.event_type());

@@ -85,6 +85,8 @@ impl Worker {
                 path: &mut self.path_buf,
                 rules: &mut flow.tx_rules,
                 pending: &mut flow.pending,
+                pending_total: &mut self.pending_records,
+                pending_cut: 0,
                 out: Vec::new(),
                 verdict: PacketVerdict::Accept,
                 capture: None,
@@ -194,7 +196,10 @@ impl Worker {
         let blind = stream_blind.or(sink.blind).or(event.blind);
         let parser_anomalies = std::mem::take(&mut sink.anomalies);
         let (l7_out, l7_verdict, capture) = match sink.judge.take() {
-            Some(j) => (j.out, j.verdict, j.capture),
+            Some(j) => {
+                sink.stats.log_pending_cut += j.pending_cut;
+                (j.out, j.verdict, j.capture)
+            }
             None => (Vec::new(), PacketVerdict::Accept, None),
         };
         drop(sink);

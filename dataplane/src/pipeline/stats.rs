@@ -41,6 +41,9 @@ pub struct WorkerStats {
     /// them.
     pub tx_changes: HashMap<VerdictChange, (u64, Vec<(String, serde_json::Value)>)>,
     pub transactions: u64,
+    /// `--log-all` records written without their response because too many were waiting
+    /// (per flow or per worker).
+    pub log_pending_cut: u64,
     /// Open flows re-judged after a policy swap (`OnSwap::Rejudge`).
     pub rejudged: u64,
     /// TCP segments read as the receiver reads them, by what was done (a RST or SYN it
@@ -71,6 +74,7 @@ impl WorkerStats {
         self.events += o.events;
         self.flows_ended += o.flows_ended;
         self.transactions += o.transactions;
+        self.log_pending_cut += o.log_pending_cut;
         self.rejudged += o.rejudged;
         self.open_flows += o.open_flows;
         self.capture.merge(&o.capture);

@@ -42,6 +42,9 @@ pub struct Worker {
     pub(crate) budget: Budget,
     /// What the parsers' carries of all flows hold beyond their default size.
     pub(crate) carry_budget: CarryBudget,
+    /// `--log-all` records waiting for a response in all flows (bounded by
+    /// `verdict::sink::WORKER_PENDING_CAP`).
+    pub(crate) pending_records: usize,
     /// Checksum validation (decided by sampling in `auto` mode).
     checksums: Checksums,
     pub(crate) registry: ParserRegistry,
@@ -93,6 +96,7 @@ impl Worker {
             },
             checksums: Checksums::new(cfg.checksums),
             carry_budget: CarryBudget::new(cfg.carry_budget),
+            pending_records: 0,
             cfg,
             registry,
             compare: None,

@@ -16,9 +16,14 @@ use crate::events::l7::L7Record;
 use crate::inspect::Blind;
 use crate::pipeline::WorkerStats;
 
-/// Most transactions a flow keeps waiting for their response for `--log-all`; past it the
-/// oldest is logged without its response.
-const PENDING_CAP: usize = 64;
+/// Most transactions a flow keeps waiting for their response for `--log-all` (deeper than
+/// any client pipelines); past it the oldest is logged without its response.
+const PENDING_CAP: usize = 1024;
+
+/// Most `--log-all` records one worker keeps waiting for their responses, over all its
+/// flows (a record is a few hundred bytes: this bounds them to tens of MiB); past it the
+/// flow's oldest, or the new record itself, is logged without its response.
+pub(crate) const WORKER_PENDING_CAP: usize = 65_536;
 
 /// What judging a transaction asks the worker to write once the flow is released.
 pub(crate) enum L7Out {
@@ -45,6 +50,10 @@ pub(crate) struct Judge<'a> {
     /// The flow's cached flow-only part of a decision.
     pub(crate) rules: &'a mut Option<FlowRules>,
     pub(crate) pending: &'a mut Vec<(u32, Decision, u64, L7Record)>,
+    /// Records waiting in all the worker's flows ([`WORKER_PENDING_CAP`]).
+    pub(crate) pending_total: &'a mut usize,
+    /// Records logged without their response because a cap was reached.
+    pub(crate) pending_cut: u64,
     pub(crate) out: Vec<L7Out>,
     pub(crate) verdict: PacketVerdict,
     /// The first decision of this packet that captures the flow.
@@ -145,14 +154,22 @@ fn judge_one(
     }
 }
 
-/// Holds request `id`'s `--log-all` record until its response completes it (the oldest
-/// one goes out incomplete when [`PENDING_CAP`] are waiting).
+/// Holds request `id`'s `--log-all` record until its response completes it. When
+/// [`PENDING_CAP`] wait in the flow or [`WORKER_PENDING_CAP`] in the worker, the flow's
+/// oldest goes out incomplete (or this one, when the flow has none waiting).
 fn queue_log(j: &mut Judge<'_>, id: u32, d: Decision, version: u64, rec: L7Record) {
-    if j.pending.len() >= PENDING_CAP {
+    if j.pending.len() >= PENDING_CAP || *j.pending_total >= WORKER_PENDING_CAP {
+        j.pending_cut += 1;
+        if j.pending.is_empty() {
+            j.out.push(L7Out::Log(d, version, id, rec));
+            return;
+        }
         let (pid, d, v, rec) = j.pending.remove(0);
+        *j.pending_total = j.pending_total.saturating_sub(1);
         j.out.push(L7Out::Log(d, v, pid, rec));
     }
     j.pending.push((id, d, version, rec));
+    *j.pending_total += 1;
 }
 
 /// Queues the `--log-all` records waiting for request `id` (one per statement of an SQL
@@ -162,6 +179,7 @@ fn log_pending(j: &mut Judge<'_>, id: u32, mut complete: impl FnMut(&mut L7Recor
     while i < j.pending.len() {
         if j.pending.get(i).is_some_and(|p| p.0 == id) {
             let (pid, d, v, mut rec) = j.pending.remove(i);
+            *j.pending_total = j.pending_total.saturating_sub(1);
             complete(&mut rec);
             j.out.push(L7Out::Log(d, v, pid, rec));
         } else {
