@@ -59,6 +59,10 @@
 //! 7. HTTP hosts are compared in ASCII lower case, with the port: Palisade logs them as
 //!    Suricata does (`hostname` lower-case and without the port, `http_port` beside it),
 //!    tshark's `http.host` is the Host as sent.
+//! 8. An HTTP/1 request's host is the authority the server routes on (RFC 9112 3.2.2,
+//!    PRODUCT.md): `CONNECT`'s target, an absolute-form target's authority, else `Host`.
+//!    tshark's `http.host` is always the Host header, so for the first two the target
+//!    stands in for it (`routed_authority`).
 //!
 //! tshark is told how to read ports it does not know (`-d`, per capture, from what the
 //! capture holds: `DECODE_AS`), so that it decodes every conversation the capture has.
@@ -73,6 +77,25 @@ use std::process::Command;
 
 use proto_parsers::facts::{dns_qtype_name, dns_rcode_name};
 use serde_json::Value;
+
+/// The authority an HTTP/1 request's target names, when it names one: the whole target of
+/// a `CONNECT`, the authority of an absolute-form target.
+fn routed_authority<'a>(method: &str, uri: &'a str) -> Option<&'a str> {
+    if method.eq_ignore_ascii_case("CONNECT") {
+        return Some(uri);
+    }
+    let (scheme, rest) = uri.split_once("://")?;
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    rest.get(..end)
+        .map(|a| a.rsplit_once('@').map_or(a, |(_, h)| h))
+}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -403,10 +426,22 @@ fn tshark_facts(capture: &Path, rel: &str) -> TsharkFacts {
             }
         };
         let frame: u64 = cols[0].parse().unwrap();
+        // Normalisation 8: the authority the server routes on.
+        let (methods, uris) = (col("http.request.method"), col("http.request.uri"));
+        let hosts = col("http.host");
+        if methods.len() == hosts.len() && uris.len() == hosts.len() {
+            for ((m, u), h) in methods.iter().zip(&uris).zip(&hosts) {
+                let host = routed_authority(m, u).unwrap_or(h);
+                facts.add(Kind::HttpHostname, host.to_ascii_lowercase(), frame);
+            }
+        } else {
+            for h in &hosts {
+                facts.add(Kind::HttpHostname, h.to_ascii_lowercase(), frame);
+            }
+        }
         for (field, kind) in [
             ("http.request.method", Kind::HttpMethod),
             ("http.request.uri", Kind::HttpUrl),
-            ("http.host", Kind::HttpHostname),
             ("http2.headers.method", Kind::HttpMethod),
             ("http2.headers.path", Kind::HttpUrl),
             ("http2.headers.authority", Kind::HttpHostname),

@@ -3,8 +3,9 @@
 
 use super::capture::Capture;
 use super::http1::{
-    baseline_http1, baseline_http1_delete, http1_70_headers, http1_absolute_uri, http1_bare_lf,
-    http1_cl_te, http1_conflicting_cl, http1_dot_segments, http1_double_slash, http1_double_space,
+    baseline_http1, baseline_http1_delete, http1_70_headers, http1_absolute_host_mismatch,
+    http1_absolute_uri, http1_bare_lf, http1_cl_te, http1_conflicting_cl,
+    http1_connect_host_mismatch, http1_dot_segments, http1_double_slash, http1_double_space,
     http1_head_24k, http1_head_900k, http1_head_over_limit, http1_leading_empty_lines,
     http1_percent_encoded, http1_pipeline_100, http1_tab, http1_unlisted_method,
 };
@@ -313,6 +314,24 @@ pub const CASES: &[Case] = &[
         allow: GET_ADMIN,
         absent: None,
         build: http1_absolute_uri,
+    },
+    Case {
+        name: "http1-absolute-host-mismatch",
+        class: "http1",
+        trick: "GET http://internal.test/ with Host: web.test (the server routes on the target's authority, a Host-only rule would see web.test)",
+        deny: &[Rule("deny-internal-host"), Blind("ambiguous_framing")],
+        allow: &[Blind("ambiguous_framing")],
+        absent: None,
+        build: http1_absolute_host_mismatch,
+    },
+    Case {
+        name: "http1-connect-host-mismatch",
+        class: "http1",
+        trick: "CONNECT internal.test:80 with Host: web.test (a proxy connects to the target, a Host-only rule would see web.test)",
+        deny: &[Rule("deny-internal-host"), Blind("ambiguous_framing")],
+        allow: &[Blind("ambiguous_framing")],
+        absent: None,
+        build: http1_connect_host_mismatch,
     },
     Case {
         name: "http1-cl-te",

@@ -37,6 +37,13 @@ spec:
       app: http
       http: [{paths: ["/admin", "/admin/*"]}]
       action: deny
+    - id: deny-internal-host
+      from: ["*"]
+      to: [web]
+      ports: [80]
+      app: http
+      http: [{hosts: [internal.test]}]
+      action: deny
     - id: deny-delete
       from: ["*"]
       to: [web]

@@ -156,6 +156,25 @@ pub(super) fn http1_absolute_uri(cap: &mut Capture) {
     http1_session(cap, req.as_bytes(), ok("admin\n").as_bytes());
 }
 
+/// The server routes on an absolute-form target's authority (RFC 9112 3.2.2), whatever
+/// `Host` says: `Host: web.test` must not launder a request to internal.test.
+pub(super) fn http1_absolute_host_mismatch(cap: &mut Capture) {
+    let req = http_req("GET", "http://internal.test/", "");
+    http1_session(cap, req.as_bytes(), ok("internal\n").as_bytes());
+}
+
+/// A forward proxy connects to CONNECT's target, whatever `Host` says.
+pub(super) fn http1_connect_host_mismatch(cap: &mut Capture) {
+    let req = http_req("CONNECT", "internal.test:80", "");
+    let resp = "HTTP/1.1 200 Connection established\r\n\r\n";
+    let inner = "GET / HTTP/1.1\r\nHost: internal.test\r\n\r\n";
+    let mut c = cap.conn((WEB, 80));
+    c.handshake(cap);
+    c.exchange(cap, req.as_bytes(), resp.as_bytes());
+    c.exchange(cap, inner.as_bytes(), ok("internal\n").as_bytes());
+    c.close(cap);
+}
+
 pub(super) fn http1_cl_te(cap: &mut Capture) {
     let smuggled = http_req("GET", "/admin", "");
     let body = format!("0\r\n\r\n{smuggled}");
