@@ -8,14 +8,16 @@
 //! COM_STMT_EXECUTE (judged by what its statement was prepared with), and the rest.
 //! Responses (OK, ERR with code and SQLSTATE, text and binary result sets, prepare replies,
 //! multi-result sequences) are followed packet by packet so each outcome pairs with its
-//! command; rows are skipped by counting, never buffered. TLS (CLIENT_SSL) and the
-//! compressed protocol make the flow opaque.
+//! command; rows are skipped by counting, never buffered. The compressed protocol
+//! (CLIENT_COMPRESS, zlib) is inflated under the packets as they stream ([`compress`]);
+//! TLS (CLIENT_SSL) and MySQL 8's zstd compression make the flow opaque.
 //!
 //! The text of a COM_QUERY or COM_STMT_PREPARE, up to max_allowed_packet's 1 GB ceiling and
 //! across the 16 MiB packets a payload that long is split into, is classified as it streams
 //! past ([`crate::sql`]), never buffered: its statements are reported before its last
 //! byte has been consumed, so before the server runs them.
 
+mod compress;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -138,6 +140,8 @@ pub struct MysqlParser {
     skip: [u64; 2],
     /// The last packet had the maximum length: the next one continues its payload.
     continuing: [bool; 2],
+    /// Per direction, once compression is on: the layer under the packets.
+    inflaters: [Option<compress::Inflater>; 2],
     /// The client's statement text being streamed.
     body: Option<Body>,
     pending: PendingQueue<Cmd>,
@@ -167,6 +171,7 @@ impl Default for MysqlParser {
             client_caps: 0,
             skip: [0; 2],
             continuing: [false; 2],
+            inflaters: [None, None],
             body: None,
             pending: PendingQueue::new(MAX_PENDING),
             resp: Resp::First,
@@ -662,14 +667,17 @@ impl MysqlParser {
         }
         self.push_pending(body.cmd, body.id, true, sink);
     }
-}
 
-impl StreamParser for MysqlParser {
-    fn proto(&self) -> AppProto {
-        AppProto::Mysql
-    }
-
-    fn feed(&mut self, dir: Direction, data: &[u8], sink: &mut dyn FactSink) -> Progress {
+    /// Reads packets of direction `dir` from `data`: the wire itself, or (`wire` false) the
+    /// bytes the compression layer inflated from it. On the wire, once the server's OK has
+    /// turned compression on, the rest of `data` goes to that layer.
+    fn packets(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        sink: &mut dyn FactSink,
+        wire: bool,
+    ) -> Progress {
         let d = ix(dir);
         let mut off = 0usize;
         loop {
@@ -681,6 +689,17 @@ impl StreamParser for MysqlParser {
             let rest = data.get(off..).unwrap_or_default();
             if rest.is_empty() {
                 return Progress::Done { consumed: off };
+            }
+            if wire && self.inflaters.get(d).is_some_and(Option::is_some) {
+                return match self.feed_compressed(dir, rest, sink) {
+                    Progress::Done { consumed } => Progress::Done {
+                        consumed: off + consumed,
+                    },
+                    Progress::NeedMore { consumed } => Progress::NeedMore {
+                        consumed: off + consumed,
+                    },
+                    invalid => invalid,
+                };
             }
             let skip = self.skip.get(d).copied().unwrap_or(0);
             if skip > 0 {
@@ -702,15 +721,30 @@ impl StreamParser for MysqlParser {
             }
         }
     }
+}
+
+impl StreamParser for MysqlParser {
+    fn proto(&self) -> AppProto {
+        AppProto::Mysql
+    }
+
+    fn feed(&mut self, dir: Direction, data: &[u8], sink: &mut dyn FactSink) -> Progress {
+        self.packets(dir, data, sink, true)
+    }
 
     /// Skipped inside a body being skipped, or once the flow is opaque; anywhere else the
     /// parser gives up. MySQL messages are length-prefixed binary with no marker a
     /// resynchronisation could look for: a byte that looks like a message type followed by
     /// a plausible length is as likely to be inside a row or a statement, and a guess that
-    /// misparses would report statements nobody sent.
+    /// misparses would report statements nobody sent. Nor can a compressed direction go on:
+    /// the lost bytes held part of a zlib stream, or the header that says where the next
+    /// packet starts.
     fn gap(&mut self, dir: Direction, len: u32) -> GapOutcome {
         if self.opaque {
             return GapOutcome::Skipped;
+        }
+        if self.inflaters.get(ix(dir)).is_some_and(Option::is_some) {
+            return GapOutcome::GiveUp;
         }
         if dir == Direction::ToServer && self.body.is_some() {
             // Bytes of a statement text are missing: it cannot be judged.

@@ -41,8 +41,12 @@ impl MysqlParser {
                         if let Some(f) = self.pending.pop_front() {
                             self.respond(f, None, &[], None, sink);
                         }
+                        // Compression starts after this OK, zlib when both kinds were
+                        // negotiated.
                         let both = self.client_caps & self.server_caps;
-                        if both & (CLIENT_COMPRESS | CLIENT_ZSTD) != 0 {
+                        if both & CLIENT_COMPRESS != 0 {
+                            self.start_compression(sink);
+                        } else if both & CLIENT_ZSTD != 0 {
                             self.go_opaque(OpaqueReason::Compressed, sink);
                         }
                     }

@@ -71,13 +71,26 @@ fn failed_login() {
 }
 
 #[test]
-fn tls_and_compression_are_opaque() {
+fn tls_is_opaque() {
     let c = check_all_splits(&make, &load(include_bytes!("testdata/my-tls.bin")));
     assert_eq!(c.facts, ["opaque encrypted"]);
+}
+
+#[test]
+fn compressed_session() {
     let c = check_all_splits(&make, &load(include_bytes!("testdata/my-compress.bin")));
-    assert_eq!(c.facts.len(), 3);
-    assert_eq!(c.facts[2], "opaque compressed");
-    assert!(c.anomalies.is_empty());
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    // The query and its result set (column count, definition, EOF, two rows, EOF: all in
+    // one compressed packet) were compressed; COM_QUIT was stored.
+    assert_eq!(
+        c.facts,
+        [
+            "tx 0 [LOGIN user=shop database=shop] Login user=shop db=shop text=\"\"",
+            "rx 0 None [] state=- code=None error=-",
+            "tx 1 [SELECT item FROM orders] Query user=shop db=shop text=\"SELECT item FROM orders\" SELECT[\"orders\"]",
+            "rx 1 None [] state=- code=None error=-",
+        ]
+    );
 }
 
 #[test]
@@ -389,4 +402,360 @@ fn a_pipeline_too_mixed_to_pair_is_still_judged_and_its_responses_skipped() {
     );
     assert!(c.facts[n + 1].ends_with(&format!("DELETE[\"t{}\"]", n - 1)));
     assert_eq!(c.facts.len(), n + 2);
+}
+
+// ---- the compressed protocol -------------------------------------------------------------
+
+/// The recorded `mariadb --compress` login (greeting, handshake response with
+/// CLIENT_COMPRESS, OK): every byte after it is compressed.
+fn compressed_login() -> Vec<(Direction, Vec<u8>)> {
+    load(include_bytes!("testdata/my-compress.bin"))[..3].to_vec()
+}
+
+/// A compressed packet: header (payload length, sequence id, announced length) and payload.
+fn framed(seq: u8, payload: &[u8], announced: usize) -> Vec<u8> {
+    let n = payload.len();
+    let mut v = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, seq];
+    v.extend_from_slice(&[
+        announced as u8,
+        (announced >> 8) as u8,
+        (announced >> 16) as u8,
+    ]);
+    v.extend_from_slice(payload);
+    v
+}
+
+fn zlib(inner: &[u8]) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec_zlib(inner, 6)
+}
+
+/// `inner` (packets of the ordinary stream) deflated into one compressed packet.
+fn zpkt(seq: u8, inner: &[u8]) -> Vec<u8> {
+    framed(seq, &zlib(inner), inner.len())
+}
+
+/// `inner` in one stored compressed packet (announced length 0).
+fn stored(seq: u8, inner: &[u8]) -> Vec<u8> {
+    framed(seq, inner, 0)
+}
+
+fn with_compressed_login(extra: &[(Direction, Vec<u8>)]) -> Vec<(Direction, Vec<u8>)> {
+    let mut recs = compressed_login();
+    recs.extend_from_slice(extra);
+    recs
+}
+
+/// Replays `recs` whole, every record split at every point, and byte by byte: each time
+/// the parser must give up (`Invalid`) with the same anomalies, and its facts must pass
+/// `facts_ok`. (The facts themselves may differ: what was inflated before the fault, up to
+/// a checksum at the end of a stream, is read as it streams, as the server reads it, and
+/// where the fault is found depends on where the bytes were cut.) Returns the whole run.
+fn check_gives_up(recs: &[(Direction, Vec<u8>)], facts_ok: &dyn Fn(&[String]) -> bool) -> Collect {
+    let (base, dead) = replay(&make, recs, &|_, _| Vec::new());
+    assert_eq!(dead, Some("invalid"), "{:?}", base.facts);
+    assert!(facts_ok(&base.facts), "{:?}", base.facts);
+    let same = |what: String, (got, dead): (Collect, Option<&'static str>)| {
+        assert_eq!(dead, Some("invalid"), "{what}");
+        assert!(facts_ok(&got.facts), "{what}: {:?}", got.facts);
+        assert_eq!(got.anomalies, base.anomalies, "{what}");
+    };
+    for (i, (_, data)) in recs.iter().enumerate() {
+        for at in 1..data.len() {
+            same(
+                format!("record {i} split at {at}"),
+                replay(&make, recs, &|j, _| if j == i { vec![at] } else { vec![] }),
+            );
+        }
+    }
+    same(
+        "byte by byte".into(),
+        replay(&make, recs, &|_, len| (1..len).collect()),
+    );
+    base
+}
+
+fn query(text: &str) -> Vec<u8> {
+    pkt(0, format!("\x03{text}").as_bytes())
+}
+
+#[test]
+fn a_drop_in_a_compressed_packet_is_reported_as_that_statement() {
+    let c = check_all_splits(
+        &make,
+        &with_compressed_login(&[
+            (C, zpkt(0, &query("DROP TABLE orders"))),
+            (S, zpkt(1, &pkt(1, OK))),
+        ]),
+    );
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    assert!(c.facts[2].ends_with(" DROP[\"orders\"]"), "{:?}", c.facts);
+    assert_eq!(c.facts[3], "rx 1 None [] state=- code=None error=-");
+    assert_eq!(c.facts.len(), 4);
+}
+
+#[test]
+fn a_logical_packet_may_span_compressed_packets() {
+    // One COM_QUERY cut inside `DROP`: the first part deflated, the rest stored, an empty
+    // stored packet between them.
+    let q = query("SELECT 1; /* pad */ DROP TABLE t");
+    let cut = q.len() - 9;
+    let c = check_all_splits(
+        &make,
+        &with_compressed_login(&[
+            (
+                C,
+                [zpkt(0, &q[..cut]), stored(1, b""), stored(2, &q[cut..])].concat(),
+            ),
+            (S, zpkt(1, &pkt(1, OK))),
+        ]),
+    );
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    assert!(
+        c.facts[2].ends_with(" SELECT[] DROP[\"t\"]"),
+        "{:?}",
+        c.facts
+    );
+    assert_eq!(c.facts[3], "rx 1 None [] state=- code=None error=-");
+}
+
+#[test]
+fn one_compressed_packet_may_carry_several_logical_packets() {
+    let c = check_all_splits(
+        &make,
+        &with_compressed_login(&[
+            (
+                C,
+                zpkt(0, &[query("DELETE FROM a"), query("DROP TABLE b")].concat()),
+            ),
+            (S, zpkt(1, &[pkt(1, OK), pkt(1, OK)].concat())),
+        ]),
+    );
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    assert!(c.facts[2].starts_with("tx 1 ") && c.facts[2].ends_with(" DELETE[\"a\"]"));
+    assert!(c.facts[3].starts_with("tx 2 ") && c.facts[3].ends_with(" DROP[\"b\"]"));
+    assert_eq!(c.facts[4], "rx 1 None [] state=- code=None error=-");
+    assert_eq!(c.facts[5], "rx 2 None [] state=- code=None error=-");
+    assert_eq!(c.facts.len(), 6);
+}
+
+#[test]
+fn stored_packets_are_read_as_they_are() {
+    let c = check_all_splits(
+        &make,
+        &with_compressed_login(&[
+            (C, stored(0, &query("UPDATE t SET a = 1"))),
+            (S, stored(1, &pkt(1, b"\xff\x7a\x04#42S02no such table"))),
+            (C, stored(0, &query("DROP TABLE t"))),
+        ]),
+    );
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    assert!(c.facts[2].ends_with(" UPDATE[\"t\"]"));
+    assert!(c.facts[3].starts_with("rx 1 Some(1146) [no such table] state=42S02"));
+    assert!(c.facts[4].ends_with(" DROP[\"t\"]"));
+    assert_eq!(c.facts[5], "unanswered 2");
+}
+
+#[test]
+fn a_long_compressed_text_and_a_16mib_packet_are_streamed() {
+    // 16 MiB of logical packets (a COM_QUERY whose text goes on in a second packet) in
+    // compressed packets of the most a header can announce; the DROP comes last.
+    let mut text = b"\x03SELECT 1; /*".to_vec();
+    text.resize(MAX_PACKET, b'x');
+    let logical = [pkt(0, &text), pkt(1, b"*/ DROP TABLE t")].concat();
+    let wire: Vec<u8> = logical
+        .chunks(compress::MAX_INFLATED as usize)
+        .enumerate()
+        .flat_map(|(i, c)| zpkt(i as u8, c))
+        .collect();
+    // Small: the padding deflates well.
+    assert!(wire.len() < 100 << 10);
+    let recs = with_compressed_login(&[(C, wire), (S, zpkt(1, &pkt(1, OK)))]);
+    let at = recs.len() - 2;
+    let (c, dead) = replay(&make, &recs, &|i, len| {
+        if i == at {
+            (1..len).step_by(1000).collect()
+        } else {
+            vec![]
+        }
+    });
+    assert_eq!(dead, None);
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    assert!(c.facts[2].ends_with(" SELECT[] DROP[\"t\"]"));
+    assert_eq!(c.facts[3], "rx 1 None [] state=- code=None error=-");
+}
+
+#[test]
+fn a_stream_inflating_past_its_announced_length_stops_there() {
+    // Announced one byte short.
+    let q = query("SELECT 1");
+    let c = check_gives_up(
+        &with_compressed_login(&[(C, framed(0, &zlib(&q), q.len() - 1))]),
+        &|f| f.len() == 2,
+    );
+    assert_eq!(c.anomalies, [ParserAnomaly::DecompressionBomb]);
+    // A zip bomb: 16 MiB of zeros in 16 KiB, announced as 100 bytes. Inflating stops after
+    // 101 bytes; the parser never held more than its bound.
+    let bomb = zlib(&vec![0u8; MAX_PACKET]);
+    assert!(bomb.len() < 32 << 10);
+    let mut p = MysqlParser::default();
+    let mut sink = Collect::default();
+    for (dir, data) in compressed_login() {
+        assert!(matches!(
+            p.feed(dir, &data, &mut sink),
+            Progress::Done { .. }
+        ));
+    }
+    assert_eq!(
+        p.feed(C, &framed(0, &bomb, 100), &mut sink),
+        Progress::Invalid(Invalid::TooLarge)
+    );
+    assert_eq!(sink.anomalies, [ParserAnomaly::DecompressionBomb]);
+    assert!(ParserAnomaly::DecompressionBomb.blinds());
+    let held = p.inflaters[0].as_ref().map_or(0, |z| z.out.capacity());
+    assert!(held <= compress::STEP, "{held}");
+}
+
+#[test]
+fn a_wrong_announced_length_gives_up() {
+    let q = query("SELECT 1");
+    for announced in [q.len() + 1, q.len() + 5000] {
+        // The query, inflated whole before the stream ends short, is reported first.
+        let c = check_gives_up(
+            &with_compressed_login(&[(C, framed(0, &zlib(&q), announced))]),
+            &|f| f.len() == 4 && f[2].ends_with(" SELECT[]"),
+        );
+        assert_eq!(c.anomalies, [ParserAnomaly::BadFraming], "{announced}");
+        assert!(ParserAnomaly::BadFraming.blinds());
+    }
+}
+
+#[test]
+fn compressed_bytes_that_cannot_be_inflated_give_up() {
+    let q = query("DROP TABLE t");
+    let z = zlib(&q);
+    let mut bad_sum = z.clone();
+    *bad_sum.last_mut().unwrap() ^= 1;
+    let mut trailing = z.clone();
+    trailing.extend_from_slice(b"\x03DROP TABLE u");
+    let cases: [(&str, Vec<u8>); 5] = [
+        ("garbage", framed(0, b"\x03DROP TABLE u, not zlib", q.len())),
+        ("bad checksum", framed(0, &bad_sum, q.len())),
+        ("cut short", framed(0, &z[..z.len() - 3], q.len())),
+        ("bytes after the stream", framed(0, &trailing, q.len())),
+        ("empty", framed(0, b"", q.len())),
+    ];
+    for (what, wire) in cases {
+        // Nothing but the statement deflated may be reported (the garbage is not read as
+        // packets; the bytes after the stream are not inflated).
+        let c = check_gives_up(&with_compressed_login(&[(C, wire)]), &|f| {
+            f.iter().all(|f| !f.contains("DROP[\"u\"]"))
+        });
+        assert_eq!(c.anomalies, [ParserAnomaly::CompressionError], "{what}");
+    }
+    assert!(ParserAnomaly::CompressionError.blinds());
+}
+
+/// The recorded compressed login with the greeting's and the response's capabilities
+/// changed: `set` added, `clear` removed.
+fn login_with_caps(set: u64, clear: u64) -> Vec<(Direction, Vec<u8>)> {
+    let mut recs = compressed_login();
+    // Greeting: after the version string, caps_lo at +13 and caps_hi at +18.
+    let g = &mut recs[0].1;
+    let v = 5 + g[5..].iter().position(|&b| b == 0).unwrap() + 1;
+    let mut caps = u64::from(u16::from_le_bytes([g[v + 13], g[v + 14]]))
+        | u64::from(u16::from_le_bytes([g[v + 18], g[v + 19]])) << 16;
+    caps = (caps | set) & !clear;
+    g[v + 13..v + 15].copy_from_slice(&(caps as u16).to_le_bytes());
+    g[v + 18..v + 20].copy_from_slice(&((caps >> 16) as u16).to_le_bytes());
+    let r = &mut recs[1].1;
+    let caps = (u64::from(u32::from_le_bytes(r[4..8].try_into().unwrap())) | set) & !clear;
+    r[4..8].copy_from_slice(&(caps as u32).to_le_bytes());
+    recs
+}
+
+#[test]
+fn zstd_compression_stays_opaque_and_zlib_wins_when_both_are_negotiated() {
+    let mut recs = login_with_caps(CLIENT_ZSTD, CLIENT_COMPRESS);
+    recs.push((C, b"\x10\x00\x00\x00\x00\x00\x00zstd-frame-bytes".to_vec()));
+    let c = check_all_splits(&make, &recs);
+    assert_eq!(c.facts[2], "opaque compressed");
+    assert_eq!(c.facts.len(), 3);
+    assert!(OpaqueReason::Compressed.hides_requests(AppProto::Mysql));
+    // Both flags: the peers use zlib.
+    let mut recs = login_with_caps(CLIENT_ZSTD, 0);
+    recs.push((C, zpkt(0, &query("DROP TABLE t"))));
+    let c = check_all_splits(&make, &recs);
+    assert!(c.facts[2].ends_with(" DROP[\"t\"]"), "{:?}", c.facts);
+}
+
+#[test]
+fn a_change_of_user_keeps_the_connection_compressed() {
+    let c = check_all_splits(
+        &make,
+        &with_compressed_login(&[
+            (
+                C,
+                zpkt(0, &pkt(0, b"\x11admin\x00\x14aaaaaaaaaaaaaaaaaaaa")),
+            ),
+            (S, zpkt(1, &pkt(1, OK))),
+            (C, zpkt(0, &query("DROP TABLE t"))),
+        ]),
+    );
+    assert!(c.anomalies.is_empty(), "{:?}", c.anomalies);
+    assert!(
+        c.facts[2].starts_with("tx 1 [LOGIN user=admin "),
+        "{:?}",
+        c.facts
+    );
+    assert!(c.facts[4].contains(" user=admin ") && c.facts[4].ends_with(" DROP[\"t\"]"));
+}
+
+#[test]
+fn a_gap_in_a_compressed_direction_gives_up() {
+    let mut p = MysqlParser::default();
+    let mut sink = Collect::default();
+    for (dir, data) in compressed_login() {
+        let _ = p.feed(dir, &data, &mut sink);
+    }
+    assert_eq!(p.gap(S, 10), GapOutcome::GiveUp);
+    assert_eq!(p.gap(C, 1), GapOutcome::GiveUp);
+}
+
+#[test]
+fn compressed_garbage_never_panics() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..3000 {
+        let mut p = MysqlParser::default();
+        let mut sink = Collect::default();
+        for (dir, data) in compressed_login() {
+            let _ = p.feed(dir, &data, &mut sink);
+        }
+        let r = next();
+        let mut inner = Vec::new();
+        for _ in 0..(r % 60) {
+            inner.push((next() >> 24) as u8);
+        }
+        // Random packets, deflated, stored, or raw bytes; announced right or not.
+        let wire = match r % 4 {
+            0 => zpkt(0, &inner),
+            1 => stored(0, &inner),
+            2 => framed(0, &zlib(&inner), (next() % 80) as usize),
+            _ => inner.clone(),
+        };
+        let dir = if next() & 1 == 0 { C } else { S };
+        for piece in wire.chunks((r % 7 + 1) as usize) {
+            if let Progress::Invalid(_) = p.feed(dir, piece, &mut sink) {
+                break;
+            }
+        }
+        p.end(&mut sink);
+        let held = p.inflaters.iter().flatten().map(|z| z.out.len()).max();
+        assert!(held.unwrap_or(0) <= compress::MAX_HELD);
+    }
 }
