@@ -240,10 +240,11 @@ fn blinding(cause: Uninspectable) -> (Vec<Vec<u8>>, WorkerConfig) {
             c.frames
         }
         Uninspectable::Compressed => {
-            // MySQL with compression negotiated on both sides.
+            // MySQL 8 with zstd compression (CLIENT_ZSTD_COMPRESSION_ALGORITHM) negotiated on
+            // both sides: the parser inflates zlib (CLIENT_COMPRESS), not zstd.
             let mut c = Conv::new(MY, 3306);
             c.handshake();
-            let caps = 0x0000_0200 | 0x0000_8000 | 0x0008_0000 | 0x0000_0020;
+            let caps = 0x0000_0200 | 0x0000_8000 | 0x0008_0000 | 0x0400_0000;
             let mut g = Vec::new();
             wire::my_greeting(&mut g, "8.0.36", 7, &[1; 20], caps);
             c.send(S, &g);
@@ -253,7 +254,7 @@ fn blinding(cause: Uninspectable) -> (Vec<Vec<u8>>, WorkerConfig) {
             let mut ok = Vec::new();
             wire::my_ok(&mut ok, 2, 0, 0, 0, 2);
             c.send(S, &ok);
-            c.send(C, b"\x10\x00\x00\x00\x00\x00\x00compressed-bytes");
+            c.send(C, b"\x10\x00\x00\x00\x20\x00\x00zstd-frame-bytes");
             c.frames
         }
         Uninspectable::Unsupported => {
