@@ -7,8 +7,10 @@
 //! Input layout (what `seeds/<target>/` holds, made from the recorded conversations):
 //!   byte 0: cut seed (feeds are cut into pieces of 1..=64 bytes chosen from it, or whole
 //!           when it is 0)
-//!   byte 1: flags, passed to the target's constructor (DNS: bit 0 = UDP, each record is
-//!           then one datagram)
+//!   byte 1: flags, passed to the target's constructor (bit 0: each record is fed whole;
+//!           DNS: bit 0 = UDP, each record is then one datagram; MySQL: bit 1 = start
+//!           behind a compressed login, bits 1 and 2 = each record deflated into one
+//!           compressed packet)
 //!   then records: u8 direction (bit 0: 0 = to server, 1 = to client; bit 1: a reassembly
 //!   gap of `length` bytes in that direction, no bytes follow), u16 big-endian length,
 //!   `length` bytes (clipped at the end of the input)

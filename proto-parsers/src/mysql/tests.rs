@@ -759,3 +759,43 @@ fn compressed_garbage_never_panics() {
         assert!(held.unwrap_or(0) <= compress::MAX_HELD);
     }
 }
+
+/// Writes the recorded conversations as fuzzing seeds, in fuzz/src/lib.rs's layout, when
+/// `PALISADE_WRITE_SEEDS` names a directory (`PALISADE_WRITE_SEEDS=$PWD/fuzz/seeds/mysql
+/// cargo test -p proto-parsers mysql::tests::write_seeds`); `my-compressed-inner` asks the
+/// target (flags 6) for a compressed login and to deflate each record into a packet.
+#[test]
+fn write_seeds() {
+    let Some(dir) = std::env::var_os("PALISADE_WRITE_SEEDS") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let seed = |flags: u8, recs: &[(Direction, Vec<u8>)]| {
+        let mut v = vec![7u8, flags];
+        for (d, b) in recs {
+            v.push(u8::from(*d == S));
+            v.extend_from_slice(&(b.len() as u16).to_be_bytes());
+            v.extend_from_slice(b);
+        }
+        v
+    };
+    for (name, bin) in [
+        ("my-badpass", &include_bytes!("testdata/my-badpass.bin")[..]),
+        ("my-client", include_bytes!("testdata/my-client.bin")),
+        ("my-compress", include_bytes!("testdata/my-compress.bin")),
+        ("my-prepare", include_bytes!("testdata/my-prepare.bin")),
+        ("my-tls", include_bytes!("testdata/my-tls.bin")),
+    ] {
+        std::fs::write(dir.join(name), seed(0, &load(bin))).unwrap();
+    }
+    let inner = [
+        (
+            C,
+            [query("SELECT 1; DROP TABLE t"), query("DELETE FROM u")].concat(),
+        ),
+        (S, [pkt(1, OK), pkt(1, OK)].concat()),
+        (C, pkt(0, &execute(1))),
+        (S, pkt(1, b"\xff\x7a\x04#42S02no such table")),
+    ];
+    std::fs::write(dir.join("my-compressed-inner"), seed(6, &inner)).unwrap();
+}
