@@ -1,6 +1,8 @@
 //! Tests of the HTTP/1 parser on recorded curl <-> nginx conversations
 //! (tests/data/http1/record.sh) and on hostile inputs.
 
+use super::lines::check_request_line;
+use super::scan::{Scan, Scanned, scan_head};
 use super::*;
 use crate::contract::{Fact, FactSink, GapOutcome, ParserAnomaly, Progress, StreamParser};
 use crate::driver::{Driver, Stop};

@@ -1,0 +1,295 @@
+//! Pairing: the queue of requests waiting for their responses, and the reporting of each
+//! head (a request queued with its framing, a response paired with its request, a
+//! protocol switch decided).
+
+use super::body::{message_body, request_body};
+use super::head::{HeadInfo, keep, recycle, summary};
+use super::hunt::Hunt;
+use super::lines::has_token;
+use super::{APP, Body, Http1Parser, MAX_PENDING, Phase, RequestHead, ResponseHead, Step, Switch};
+use crate::contract::{Fact, FactSink, Invalid, OpaqueReason, ParserAnomaly};
+use crate::facts::{Header, HttpRequest, HttpResponse, HttpVersion, RequestDetail, ResponseDetail};
+
+/// A request still waiting for its final response.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Pending {
+    pub(super) id: u32,
+    head: bool,
+    connect: bool,
+    upgrade: bool,
+}
+
+const PENDING_WORDS: usize = MAX_PENDING / 64;
+
+/// Outstanding requests, oldest first. Their ids are consecutive (every request is queued),
+/// so the queue holds the first id, a count, and one bit per request: whether it was a
+/// `HEAD` (its response has no body). `CONNECT` and `Upgrade` are kept for the newest
+/// request only: the request side waits after such a request until its response, so none
+/// is ever queued behind one. 512 bytes for [`MAX_PENDING`] requests, no allocation.
+#[derive(Debug)]
+pub(super) struct PendingQueue {
+    heads: [u64; PENDING_WORDS],
+    /// Bit index of the oldest request.
+    start: usize,
+    pub(super) len: usize,
+    /// Id of the oldest request.
+    first: u32,
+    pub(super) tail_connect: bool,
+    pub(super) tail_upgrade: bool,
+    /// Requests whose pairing was given up (the oldest, beyond [`MAX_PENDING`]): the next
+    /// this many final responses answer them and are framed without being reported.
+    pub(super) forgotten: u64,
+}
+
+impl PendingQueue {
+    pub(super) const fn new() -> Self {
+        PendingQueue {
+            heads: [0; PENDING_WORDS],
+            start: 0,
+            len: 0,
+            first: 0,
+            tail_connect: false,
+            tail_upgrade: false,
+            forgotten: 0,
+        }
+    }
+
+    fn bit(&self, at: usize) -> bool {
+        self.heads
+            .get(at / 64)
+            .is_some_and(|w| w & (1u64 << (at % 64)) != 0)
+    }
+
+    fn set_bit(&mut self, at: usize, v: bool) {
+        if let Some(w) = self.heads.get_mut(at / 64) {
+            let m = 1u64 << (at % 64);
+            *w = if v { *w | m } else { *w & !m };
+        }
+    }
+
+    /// Queues a request; when the queue is full the oldest request is given up and returned.
+    fn push(&mut self, p: Pending) -> Option<Pending> {
+        let dropped = if self.len >= MAX_PENDING {
+            self.forgotten = self.forgotten.saturating_add(1);
+            self.pop()
+        } else {
+            None
+        };
+        if self.len == 0 {
+            self.first = p.id;
+        }
+        let at = (self.start + self.len) % MAX_PENDING;
+        self.set_bit(at, p.head);
+        self.len += 1;
+        self.tail_connect = p.connect;
+        self.tail_upgrade = p.upgrade;
+        dropped
+    }
+
+    pub(super) fn pop(&mut self) -> Option<Pending> {
+        if self.len == 0 {
+            return None;
+        }
+        let last = self.len == 1;
+        let p = Pending {
+            id: self.first,
+            head: self.bit(self.start),
+            connect: last && self.tail_connect,
+            upgrade: last && self.tail_upgrade,
+        };
+        self.start = (self.start + 1) % MAX_PENDING;
+        self.len -= 1;
+        self.first = self.first.wrapping_add(1);
+        if last {
+            self.tail_connect = false;
+            self.tail_upgrade = false;
+        }
+        Some(p)
+    }
+}
+
+impl Http1Parser {
+    /// Queues and reports a request whose head was read, then sets up its body.
+    pub(super) fn report_request<'a>(
+        &mut self,
+        head: &RequestHead<'a>,
+        fields: Vec<Header<'a>>,
+        sink: &mut dyn FactSink,
+    ) -> Step {
+        let mut info = HeadInfo::default();
+        for f in &fields {
+            info.see(f);
+        }
+        if info.hosts > 1 {
+            // nginx and Go refuse a second Host; others take the first or the last.
+            sink.anomaly(ParserAnomaly::Ambiguous);
+        }
+        // The server routes on the target's authority when it has one (CONNECT, an
+        // absolute-form target), whatever `Host` says: that is the authority judged.
+        let target = crate::http::target_authority(head.method, head.path);
+        if let (Some(t), Some(h)) = (target, info.host)
+            && !crate::http::authority_host(t).eq_ignore_ascii_case(crate::http::authority_host(h))
+        {
+            // A Host that names another server than the target (libhtp's "host header
+            // ambiguous"): servers and proxies differ on which one they act on.
+            sink.anomaly(ParserAnomaly::Ambiguous);
+        }
+        let body = if head.malformed {
+            // Where this message ends is not known: the parser stops after reporting it.
+            sink.anomaly(ParserAnomaly::Ambiguous);
+            Err(Invalid::BadSyntax)
+        } else {
+            request_body(&info, head.version, sink)
+        };
+        let pending = Pending {
+            id: self.next_id,
+            head: head.method == b"HEAD",
+            connect: head.method == b"CONNECT",
+            upgrade: info.upgrade.is_some() && head.version == HttpVersion::Http11,
+        };
+        self.next_id = self.next_id.wrapping_add(1);
+        if let Some(old) = self.pending.push(pending) {
+            // Every request is reported; only the pairing of the oldest is given up.
+            sink.anomaly(ParserAnomaly::TooManyTransactions);
+            sink.fact(&Fact::Unanswered {
+                app: APP,
+                id: old.id,
+            });
+            if old.head {
+                // Its response has no body, which nothing will tell when it comes.
+                sink.anomaly(ParserAnomaly::BadFraming);
+            }
+        }
+        sink.fact(&Fact::Transaction {
+            app: APP,
+            id: pending.id,
+            summary: summary(head.raw),
+            detail: RequestDetail::Http(HttpRequest {
+                version: head.version,
+                method: head.method,
+                path: head.path,
+                authority: target.or(info.host),
+                user_agent: info.user_agent,
+                content_type: info.content_type,
+                headers: &fields,
+            }),
+        });
+        self.fields = keep(recycle(fields));
+        let body = match body {
+            Ok(b) => b,
+            Err(_) => {
+                // The Ambiguous anomaly reported above blinds the flow; the responses
+                // still say how the server took it.
+                self.req.phase = Phase::Discard;
+                return Step::Consumed(head.raw.len());
+            }
+        };
+        self.req.await_after_body = pending.connect || pending.upgrade;
+        self.req.start_body(body);
+        Step::Consumed(head.raw.len())
+    }
+
+    pub(super) fn report_response(
+        &mut self,
+        head: &ResponseHead<'_>,
+        info: &HeadInfo<'_>,
+        sink: &mut dyn FactSink,
+    ) -> Step {
+        let (status, len) = (head.status, head.raw.len());
+        if (100..200).contains(&status) && status != 101 {
+            if head.malformed {
+                sink.anomaly(ParserAnomaly::Ambiguous);
+                return Step::Invalid(Invalid::BadSyntax);
+            }
+            // Interim (100 Continue, 103 Early Hints): the final response is still to come.
+            return Step::Consumed(len);
+        }
+        if std::mem::take(&mut self.repair) {
+            // After a gap in the responses: the older waiting requests' responses were lost
+            // (or will pair with nothing), this one answers the newest.
+            while self.pending.len > 1 {
+                if let Some(old) = self.pending.pop() {
+                    sink.fact(&Fact::Unanswered {
+                        app: APP,
+                        id: old.id,
+                    });
+                }
+            }
+        }
+        let mut unsolicited = false;
+        let request = if self.pending.forgotten > 0 {
+            // It answers a request whose pairing was given up (already reported unanswered).
+            self.pending.forgotten -= 1;
+            None
+        } else {
+            let request = self.pending.pop();
+            match request {
+                Some(r) => sink.fact(&Fact::Response {
+                    app: APP,
+                    id: r.id,
+                    status: Some(u32::from(status)),
+                    summary: summary(head.raw),
+                    detail: ResponseDetail::Http(HttpResponse {
+                        status,
+                        content_type: info.content_type,
+                    }),
+                }),
+                None => {
+                    sink.anomaly(ParserAnomaly::UnsolicitedResponse);
+                    unsolicited = true;
+                }
+            }
+            request
+        };
+        if head.malformed {
+            sink.anomaly(ParserAnomaly::Ambiguous);
+            return Step::Invalid(Invalid::BadSyntax);
+        }
+        let request = request.unwrap_or_default();
+        let connect = request.connect && (200..300).contains(&status);
+        if status == 101 || connect {
+            let h2c = status == 101 && info.upgrade.is_some_and(|u| has_token(u, b"h2c"));
+            let phase = if h2c || connect {
+                self.switched = Some(if h2c { Switch::H2c } else { Switch::Connect });
+                Phase::Handover
+            } else {
+                sink.fact(&Fact::Opaque {
+                    app: APP,
+                    reason: OpaqueReason::Tunnel,
+                });
+                Phase::Tunnel
+            };
+            self.req.phase = phase;
+            self.req.await_after_body = false;
+            self.resp.phase = phase;
+            return Step::Consumed(len);
+        }
+        if request.connect || request.upgrade {
+            // The switch was refused: the client goes on speaking HTTP/1.
+            self.req.await_after_body = false;
+            if self.req.phase == Phase::Await {
+                self.req.phase = Phase::Head;
+            }
+        }
+        if unsolicited && status != 204 && status != 304 {
+            // Its framing depends on a request that was not seen (lost in a gap, or never
+            // sent): it may answer a `HEAD` (no body whatever its length says). The next
+            // status line is looked for instead of trusting the length.
+            self.resp.phase = Phase::Hunt;
+            self.resp.hunt = Hunt::after_gap();
+            return Step::Consumed(len);
+        }
+        let body = if request.head || status == 204 || status == 304 {
+            Ok(Body::None)
+        } else {
+            message_body(info, head.version, sink).map(|b| b.unwrap_or(Body::UntilClose))
+        };
+        match body {
+            Ok(b) => {
+                self.resp.start_body(b);
+                Step::Consumed(len)
+            }
+            Err(why) => Step::Invalid(why),
+        }
+    }
+}
