@@ -4,7 +4,7 @@
 //! counted. Exits 1 if any of them allocated, so `cargo bench -p benches --bench alloc` is
 //! the check.
 //!
-//! The same count for each protocol parser on its own (benches/benches/parsers.rs builds the
+//! The same count for each protocol parser on its own (benches/benches/parsers/ builds the
 //! conversations): a long connection is fed through the inspector, its first half uncounted
 //! (parser and scratch buffers set up, HPACK tables filled, statements prepared), its second
 //! half counted, and checked like the worker: none may allocate per request (HTTP/2 with new
@@ -34,7 +34,7 @@ use traffic_gen::generate::{Frames, KeepAlive};
 /// The parser benches' workloads and their driver (the criterion half of the file is unused
 /// here).
 #[allow(dead_code)]
-#[path = "parsers.rs"]
+#[path = "parsers/main.rs"]
 mod parsers;
 
 const WARMUP_PACKETS: usize = 20_000;
