@@ -27,7 +27,8 @@ for i in $(seq 1 "$runs"); do
     for who in base new; do
         bin=$base; [ $who = new ] && bin=$new
         b=$(bench "$bin" | jq -r '.packets_per_sec')
-        r=$(replay "$bin" | jq -r '(.packets / .elapsed_s)')
+        # `elapsed_s` was the key before `elapsed_seconds` (a BASE build may be that old).
+        r=$(replay "$bin" | jq -r '(.packets / (.elapsed_seconds // .elapsed_s))')
         printf '%s\t%s\tbench_pps\t%s\n' "$i" "$who" "$b" >>"$dir/runs.tsv"
         printf '%s\t%s\treplay_pps\t%s\n' "$i" "$who" "$r" >>"$dir/runs.tsv"
         printf 'run %s %-4s bench %12.0f pkt/s   replay %12.0f pkt/s\n' "$i" "$who" "$b" "$r"

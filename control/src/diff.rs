@@ -541,13 +541,18 @@ fn rule_summary(r: &Rule) -> String {
             s.push_str(t);
         }
     }
+    let l7 = l7_canon(r);
+    // The L7 matchers start with their kind (`redis [...]`), which names the app when
+    // they are the app's own: say it once.
+    let l7_names_app = l7.as_ref().is_some_and(|(kind, _)| Some(kind.as_str()) == app.as_deref());
     if let Some(a) = app.as_deref()
         && !(matches!(a, "tcp" | "udp") && r.ports.is_some())
+        && !l7_names_app
     {
         s.push(' ');
         s.push_str(a);
     }
-    if let Some(l) = l7_canon(r) {
+    if let Some(l) = l7 {
         s.push(' ');
         s.push_str(&show_l7(&Some(l)));
     }
@@ -722,7 +727,7 @@ mod tests {
 ~ rule web-api: to db -> [cache, db]
 ~ rule web-api: L7 http [{methods: [GET, POST], paths: [/a]}, {methods: [PUT]}] -> http [{methods: [GET], paths: [/a]}, {methods: [PUT]}]
 + rule web-cache (allow web -> cache :6379/tcp redis)
-- rule no-flush (deny * -> db redis redis [{commands: [FLUSHALL]}])
+- rule no-flush (deny * -> db redis [{commands: [FLUSHALL]}])
 ";
         assert_eq!(text, want);
         let rc = d.rules.iter().find(|r| r.id == "web-db").unwrap();

@@ -122,8 +122,11 @@ pub enum Code {
     // Warnings.
     ShadowedRule,
     HostBitsSet,
+    /// A group that selects no workload, or selector groups without an inventory.
     EmptyGroup,
     UnaddressedWorkload,
+    /// A rule with `capture: true` where no capture is written (no `--capture-dir`).
+    CaptureOff,
 }
 
 /// One compiler-style message.
@@ -161,6 +164,12 @@ impl Diagnostic {
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
+    }
+
+    /// The first line of the display, without the help: `file:line:col: warning: ...`,
+    /// for commands that print warnings before their own output.
+    pub fn headline(&self) -> String {
+        format!("{}: {}: {}", self.pos, self.level.as_str(), self.message)
     }
 }
 

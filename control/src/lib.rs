@@ -184,8 +184,26 @@ impl fmt::Display for CheckReport {
 
 /// Loads, validates and compiles a policy (with the inventory from `inventory_path`,
 /// else the one embedded in the policy file, else none), reporting every error and
-/// warning.
+/// warning: what `palisade policy check` prints.
 pub fn check(policy_path: &Path, inventory_path: Option<&Path>) -> CheckReport {
+    check_files(policy_path, inventory_path, None, true)
+}
+
+/// What a command that is about to judge traffic by a policy should warn about before it
+/// starts (`palisade replay`, `palisade run`): [`check`]'s warnings, plus the rules with
+/// `capture: true` when `capture_dir` is false. The policy is validated, not compiled
+/// (the command compiles it itself and reports its errors), so `errors` may be
+/// incomplete; read `warnings`.
+pub fn lint(policy_path: &Path, inventory_path: Option<&Path>, capture_dir: bool) -> CheckReport {
+    check_files(policy_path, inventory_path, Some(capture_dir), false)
+}
+
+fn check_files(
+    policy_path: &Path,
+    inventory_path: Option<&Path>,
+    capture_dir: Option<bool>,
+    build: bool,
+) -> CheckReport {
     let mut report = CheckReport::default();
     let loaded = match load_policy(policy_path) {
         Ok(l) => Some(l),
@@ -205,32 +223,54 @@ pub fn check(policy_path: &Path, inventory_path: Option<&Path>) -> CheckReport {
     let Some(loaded) = loaded else {
         return report;
     };
+    let given = inventory_path.is_some() || loaded.inventory.is_some();
     // An inventory that failed to load was reported; still check the policy itself
     // (against no workloads) so that all of its errors show in one run.
     let inventory = separate
         .or(loaded.inventory)
         .unwrap_or_else(WorkloadInventory::empty);
-    let sub = check_policy(&loaded.policy, &inventory);
+    let sub = check_checked(
+        validate::validate(&loaded.policy, &inventory),
+        Some(given),
+        capture_dir,
+        build,
+    );
     report.errors.extend(sub.errors);
     report.warnings.extend(sub.warnings);
     report
 }
 
-/// [`check`] on already loaded documents.
+/// [`check`] on already loaded documents. An empty `inventory` counts as one that was
+/// given: there is no warning that the selector groups have none to select from.
 pub fn check_policy(policy: &SegmentationPolicy, inventory: &WorkloadInventory) -> CheckReport {
-    let v = validate::validate(policy, inventory);
+    check_checked(validate::validate(policy, inventory), None, None, true)
+}
+
+/// The warnings on a valid policy, and (with `build`) the errors only compiling finds.
+/// `inventory_given`: `None` when not known (no warning about a missing inventory).
+fn check_checked(
+    v: validate::Validation,
+    inventory_given: Option<bool>,
+    capture_dir: Option<bool>,
+    build: bool,
+) -> CheckReport {
     let mut report = CheckReport {
         errors: v.errors,
         warnings: v.warnings,
     };
     if report.errors.is_empty() {
-        report
-            .warnings
-            .extend(validate::shadow_warnings(&v.checked));
-        report
-            .warnings
-            .extend(validate::empty_group_warnings(&v.checked));
-        if let Err(e) = snapshot::build(v.checked, 0) {
+        let c = &v.checked;
+        report.warnings.extend(validate::shadow_warnings(c));
+        report.warnings.extend(validate::empty_group_warnings(c));
+        if let Some(given) = inventory_given {
+            report
+                .warnings
+                .extend(validate::no_inventory_warnings(c, given));
+        }
+        if capture_dir == Some(false) {
+            report.warnings.extend(validate::capture_warnings(c));
+        }
+        if build && let Err(e) = snapshot::build(v.checked, 0) {
             report.errors.extend(e.0.into_iter().map(|e| e.0));
         }
     }

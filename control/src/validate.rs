@@ -29,7 +29,9 @@ use policy::{check_groups, check_rules};
 pub(crate) use checked::{
     Checked, CheckedGroup, CheckedRule, CheckedWorkload, Peer, Validation, memberships,
 };
-pub(crate) use warnings::{empty_group_warnings, shadow_warnings};
+pub(crate) use warnings::{
+    capture_warnings, empty_group_warnings, no_inventory_warnings, shadow_warnings,
+};
 
 /// Groups per policy. `GroupId` is a `u16` and `u16::MAX` is the index key of `"*"`.
 pub const MAX_GROUPS: usize = 16_384;

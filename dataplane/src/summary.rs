@@ -29,9 +29,9 @@ pub fn to_json(r: &ReplayReport) -> serde_json::Value {
     json!({
         "packets": s.packets,
         "bytes": s.bytes,
-        "elapsed_s": secs,
-        "packets_per_s": pps,
-        "gbit_per_s": if secs > 0.0 { s.bytes as f64 * 8.0 / secs / 1e9 } else { 0.0 },
+        "elapsed_seconds": secs,
+        "packets_per_sec": pps,
+        "gbit_per_sec": if secs > 0.0 { s.bytes as f64 * 8.0 / secs / 1e9 } else { 0.0 },
         "workers": r.workers,
         "flows": {
             "total": s.flows.created,
@@ -374,7 +374,7 @@ pub fn to_text(r: &ReplayReport) -> String {
     }
     let _ = writeln!(
         o,
-        "elapsed    {:.3} s, {:.0} packets/s, {} worker(s)",
+        "elapsed    {:.3} s, {:.0} pkt/s, {} worker(s)",
         secs, pps, r.workers
     );
     for e in &r.capture_warnings {

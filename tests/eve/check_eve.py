@@ -73,6 +73,8 @@ PALISADE_ADDITIONS = {
             "enforced": {"type": "boolean"},
             # On a flow record: how many of the flow's packets were dropped.
             "dropped_pkts": _INT,
+            # On a flow record seen on a tap: how many would have been dropped inline.
+            "would_drop_pkts": _INT,
         },
         "required": ["action", "rule", "policy_version", "mode", "enforced"],
         "additionalProperties": False,

@@ -102,7 +102,7 @@ expect_eq "$(get /api/stock/1)" 200 "stock allowed under v2"
 # 2. A policy with an error is rejected; version 2 stays in force.
 printf 'apiVersion: palisade.dev/v1\nkind: SegmentationPolicy\nspec: {mode: protekt}\n' >"$T/bad.yaml"
 out=$($CTL policy apply "$T/bad.yaml" 2>&1)
-expect_eq "$?" 1 "palisadectl reports the rejection"
+expect_eq "$?" 2 "palisadectl reports the rejection as bad input"
 echo "$out" | grep -q "bad.yaml" || fail "the rejection does not name the file: $out"
 expect_eq "$($CTL status | jq -r .policy.version)" 2 "version 2 still in force"
 expect_eq "$(get /api/stock/1)" 200 "traffic still judged by version 2"

@@ -1,73 +1,99 @@
 //! `palisadectl`: talks to a running `palisade run` over its control socket.
 //!
-//! The protocol is JSON lines (see `dataplane/src/live/ctl.rs`): one request line, one
+//! The protocol is JSON lines (see `dataplane/src/api/ctl.rs`): one request line, one
 //! answer line; `events --follow` streams event lines until interrupted.
+//!
+//! Exit status: 0 success; 2 bad input (bad arguments, a file that cannot be read, a
+//! policy the daemon rejects, a request it refuses) or no daemon to talk to, each with a
+//! message that says what to change. Nothing here "completes with findings", so 1 (which
+//! `palisade` uses for that) is never used.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: palisadectl [--socket PATH] COMMAND
-commands:
-  status                 counters, policy version and loads, source
-  policy show            the policy in force (version, source, text)
-  policy apply FILE      load FILE as the new policy (rejected if invalid; the running one stays)
-  flows [--max N]        open flows, most recently active first
-  captures               flow captures written (needs --capture-dir)
-  events --follow        stream events as they are written
-  --version              this program's version
-The socket defaults to $PALISADE_SOCKET, else /run/palisade.sock.";
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "palisadectl",
+    version,
+    about = "Talk to a running `palisade run` over its control socket"
+)]
+struct Cli {
+    /// The daemon's control socket (`palisade run --control SOCKET`) [default:
+    /// $PALISADE_SOCKET, else /run/palisade.sock].
+    #[arg(long, value_name = "SOCKET", global = true)]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Counters, policy version and loads, source.
+    Status,
+    /// The policy in force, or a new one.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCmd,
+    },
+    /// Open flows, most recently active first.
+    Flows {
+        /// List at most this many flows.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        max: u64,
+    },
+    /// Flow captures written (needs `palisade run --capture-dir`), newest first.
+    Captures,
+    /// Events as they are written.
+    Events {
+        /// Stream events until interrupted (required: there is no other mode yet).
+        #[arg(long, short = 'f', required = true)]
+        follow: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// The policy in force: version, source and text.
+    Show,
+    /// Load FILE as the new policy; if it is invalid it is rejected and the running one
+    /// stays (exit 2, with the daemon's file:line errors).
+    Apply {
+        /// The policy file (read by the daemon, with the daemon's inventory).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
 
 fn main() -> ExitCode {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let mut socket = std::env::var_os("PALISADE_SOCKET")
-        .map(PathBuf::from)
+    let cli = Cli::parse();
+    let socket = cli
+        .socket
+        .or_else(|| std::env::var_os("PALISADE_SOCKET").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("/run/palisade.sock"));
-    if let Some(i) = args.iter().position(|a| a == "--socket") {
-        let Some(p) = args.get(i + 1).cloned() else {
-            eprintln!("palisadectl: --socket needs a path\n{USAGE}");
-            return ExitCode::from(2);
-        };
-        socket = PathBuf::from(p);
-        args.drain(i..=i + 1);
-    }
-    let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    let request = match words.as_slice() {
-        ["status"] => serde_json::json!({"cmd": "status"}),
-        ["policy", "show"] => serde_json::json!({"cmd": "policy_show"}),
-        ["policy", "apply", file] => {
+    let request = match cli.cmd {
+        Cmd::Status => serde_json::json!({"cmd": "status"}),
+        Cmd::Policy {
+            cmd: PolicyCmd::Show,
+        } => serde_json::json!({"cmd": "policy_show"}),
+        Cmd::Policy {
+            cmd: PolicyCmd::Apply { file },
+        } => {
             // The daemon reads the file itself (diagnostics name it): send an absolute path.
-            match std::fs::canonicalize(file) {
+            match std::fs::canonicalize(&file) {
                 Ok(p) => serde_json::json!({"cmd": "policy_apply", "path": p}),
                 Err(e) => {
-                    eprintln!("palisadectl: {file}: {e}");
+                    eprintln!("palisadectl: {}: {e}", file.display());
                     return ExitCode::from(2);
                 }
             }
         }
-        ["flows"] => serde_json::json!({"cmd": "flows"}),
-        ["flows", "--max", n] => match n.parse::<u64>() {
-            Ok(n) => serde_json::json!({"cmd": "flows", "max": n}),
-            Err(_) => {
-                eprintln!("palisadectl: --max needs a number");
-                return ExitCode::from(2);
-            }
-        },
-        ["captures"] => serde_json::json!({"cmd": "captures"}),
-        ["events", "--follow"] | ["events", "-f"] => serde_json::json!({"cmd": "events"}),
-        ["-V"] | ["--version"] | ["version"] => {
-            println!("palisadectl {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        ["-h"] | ["--help"] | ["help"] => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        _ => {
-            eprintln!("palisadectl: unknown command\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Cmd::Flows { max } => serde_json::json!({"cmd": "flows", "max": max}),
+        Cmd::Captures => serde_json::json!({"cmd": "captures"}),
+        Cmd::Events { .. } => serde_json::json!({"cmd": "events"}),
     };
     let stream = match UnixStream::connect(&socket) {
         Ok(s) => s,
@@ -99,12 +125,17 @@ fn talk(mut stream: UnixStream, request: &serde_json::Value) -> std::io::Result<
     let answer: serde_json::Value = serde_json::from_str(&line)
         .map_err(|e| std::io::Error::other(format!("bad answer from the daemon: {e}")))?;
     if answer.get("ok") != Some(&serde_json::Value::Bool(true)) {
+        // A policy that fails to load, or a request the daemon cannot serve as asked: bad
+        // input, as `palisade` exits for it (PRODUCT.md).
         let err = answer
             .get("error")
             .and_then(|e| e.as_str())
             .unwrap_or("request failed");
-        eprintln!("palisadectl: {err}");
-        return Ok(ExitCode::from(1));
+        eprint!("palisadectl: {err}");
+        if !err.ends_with('\n') {
+            eprintln!();
+        }
+        return Ok(ExitCode::from(2));
     }
     if answer.get("following").is_some() {
         // Stream event lines as they come.

@@ -95,17 +95,30 @@ pub fn metrics_text(shared: &Shared) -> String {
         &one(s.bytes),
     );
     metric(
+        "palisade_elapsed_seconds",
+        "gauge",
+        "Seconds since palisade run started.",
+        &one(shared.started.elapsed().as_secs()),
+    );
+    // The verdicts partition the packets, in the words of `replay --format json`'s
+    // `packet_verdicts` and the stop line: a tap's refusals are `would_drop`, never `drop`;
+    // Palisade's own connections are `self`.
+    metric(
         "palisade_packet_verdicts_total",
         "counter",
-        "Packets by verdict.",
+        "Packets by verdict: accept, drop (inline, with or without resets), would_drop (a tap: dropped if inline), self (Palisade's own connections, not judged).",
         &[
             ("{verdict=\"accept\"}".into(), s.accepted),
-            (
-                "{verdict=\"drop\"}".into(),
-                s.dropped.saturating_sub(s.reset),
-            ),
-            ("{verdict=\"drop_reset\"}".into(), s.reset),
+            ("{verdict=\"drop\"}".into(), s.dropped),
+            ("{verdict=\"would_drop\"}".into(), s.would_drop),
+            ("{verdict=\"self\"}".into(), s.self_packets),
         ],
+    );
+    metric(
+        "palisade_packets_reset_total",
+        "counter",
+        "Of the dropped packets, those answered with TCP resets (packet_verdicts' reset).",
+        &one(s.reset),
     );
     let by_rule = |m: &crate::verdict::VerdictCounts| {
         let mut v: Vec<(String, u64)> = m

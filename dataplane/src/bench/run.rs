@@ -478,7 +478,7 @@ pub fn to_json(r: &BenchReport) -> serde_json::Value {
         "alerts": r.stats.alerts,
         "events": r.events_written,
         "anomalies": anomalies,
-        "dropped": r.stats.dropped,
+        "packet_verdicts": {"accept": r.stats.accepted, "drop": r.stats.dropped, "reset": r.stats.reset},
         "per_worker": per_worker,
         "machine": {
             "cpus": r.cpus,

@@ -9,12 +9,13 @@ mod policy;
 mod replay;
 mod run;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use dataplane::capture::CaptureConfig;
 use dataplane::decode::checksum::ChecksumMode;
+use dataplane::events::EventOutput;
 
 #[derive(Parser)]
 #[command(
@@ -78,6 +79,36 @@ fn capture_config(dir: Option<PathBuf>) -> Result<Option<CaptureConfig>, String>
         .and_then(|()| std::fs::remove_file(&probe))
         .map_err(|e| format!("--capture-dir {}: not writable: {e}", dir.display()))?;
     Ok(Some(CaptureConfig::new(dir)))
+}
+
+/// Where events go: `--events` when given (`-`, `none` or a file); else `eve.json` in
+/// `--log-dir` (created if missing, as Suricata's `-l`), else in `default_dir` (created
+/// if missing; empty: the current directory).
+fn event_output(
+    events: Option<&str>,
+    log_dir: Option<&Path>,
+    default_dir: &Path,
+) -> Result<EventOutput, String> {
+    if events.is_some() {
+        return Ok(EventOutput::from_arg(events, ""));
+    }
+    let dir = log_dir.unwrap_or(default_dir);
+    if !dir.as_os_str().is_empty() {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            let what = if log_dir.is_some() { "--log-dir " } else { "" };
+            format!("{what}{}: {e}", dir.display())
+        })?;
+    }
+    Ok(EventOutput::File(dir.join("eve.json")))
+}
+
+/// Prints what the policy check warns about before a command judges traffic by the
+/// policy (stderr, one line each, `file:line:col: warning: ...`). Errors are left to the
+/// command, which reports them when it loads the policy.
+fn print_policy_warnings(policy: &Path, inventory: Option<&Path>, capture_dir: bool) {
+    for w in control::lint(policy, inventory, capture_dir).warnings {
+        eprintln!("{}", w.headline());
+    }
 }
 
 /// Parses the command line and runs the subcommand.

@@ -1,14 +1,14 @@
 //! `palisade replay`: judge captured traffic against a policy, write events, print a
 //! summary; exit 1 on `--fail-on-deny` or `--fail-on-change` when they apply.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
 use dataplane::events::EventOutput;
 use dataplane::pipeline::{ReplayOptions, SwapAt, WorkerConfig, run_replay};
 
-use super::{ChecksumArg, Format, capture_config};
+use super::{ChecksumArg, Format, capture_config, event_output, print_policy_warnings};
 
 #[derive(Args)]
 pub(super) struct ReplayArgs {
@@ -23,9 +23,13 @@ pub(super) struct ReplayArgs {
     #[arg(long, value_name = "WORKLOADS.yaml")]
     inventory: Option<PathBuf>,
     /// Where to write JSON-lines events: a file, `-` for stdout, `none` to discard
-    /// [default: eve.json].
+    /// [default: eve.json in --log-dir, else in the current directory].
     #[arg(long, value_name = "FILE|-|none")]
     events: Option<String>,
+    /// Directory for the default eve.json (created if missing), as Suricata's `-l`;
+    /// `--events` overrides it.
+    #[arg(long, value_name = "DIR")]
+    log_dir: Option<PathBuf>,
     /// Worker threads (flows are sharded by address pair).
     #[arg(long, default_value_t = 1)]
     workers: usize,
@@ -65,6 +69,7 @@ pub(super) fn run(args: ReplayArgs) -> ExitCode {
         policy,
         inventory,
         events,
+        log_dir,
         workers,
         format,
         swap_at,
@@ -86,11 +91,19 @@ pub(super) fn run(args: ReplayArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let events = match event_output(events.as_deref(), log_dir.as_deref(), Path::new("")) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("palisade: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print_policy_warnings(&policy, inventory.as_deref(), capture.is_some());
     let opts = ReplayOptions {
         captures,
         policy,
         inventory,
-        events: EventOutput::from_arg(events.as_deref(), "eve.json"),
+        events,
         workers,
         worker: WorkerConfig {
             log_all,

@@ -1,28 +1,33 @@
 //! `palisade run`: judge live traffic inline (NFQUEUE, a bridge) or passively (a tap)
 //! until SIGTERM/SIGINT.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use dataplane::capture::CaptureConfig;
-use dataplane::events::EventOutput;
-use dataplane::pipeline::live::{RunError, RunOptions, Source};
-use dataplane::pipeline::{OnSwap, WorkerConfig};
+use dataplane::pipeline::live::{RunError, RunOptions, Source, SourceCounters};
+use dataplane::pipeline::{OnSwap, WorkerConfig, WorkerStats};
 
-use super::{ChecksumArg, capture_config};
+use super::{ChecksumArg, capture_config, event_output, print_policy_warnings};
 
-/// Where `palisade run` writes events without `--events` (PRODUCT.md).
-const RUN_EVENTS: &str = "/var/log/palisade/eve.json";
+/// Where `palisade run` writes `eve.json` without `--events` or `--log-dir` (PRODUCT.md).
+const RUN_LOG_DIR: &str = "/var/log/palisade";
 
 #[derive(Args)]
 pub(super) struct RunArgs {
     /// NFQUEUE queue number, or a range `N-M` (one packet thread per queue).
     #[arg(long, value_name = "N[-M]", value_parser = parse_queues, group = "source")]
     nfqueue: Option<(u16, u16)>,
-    /// Passive: judge every frame on this interface; denials race with resets only.
+    /// Passive: judge every frame on this interface and report; nothing is dropped (what
+    /// would be is counted as would_drop).
     #[arg(long, value_name = "IFACE", group = "source")]
     tap: Option<String>,
+    /// With --tap: race what the policy denies with TCP resets to both ends (off by
+    /// default: a tap only observes).
+    #[arg(long, requires = "tap")]
+    tap_resets: bool,
     /// Inline: forward allowed frames between two interfaces.
     #[arg(long, value_name = "IFACE_A,IFACE_B", value_parser = parse_bridge, group = "source")]
     bridge: Option<(String, String)>,
@@ -34,13 +39,18 @@ pub(super) struct RunArgs {
     #[arg(long, value_name = "WORKLOADS.yaml")]
     inventory: Option<PathBuf>,
     /// Where to write JSON-lines events: a file (reopened on SIGHUP), `-` for stdout,
-    /// `none` to discard [default: /var/log/palisade/eve.json].
+    /// `none` to discard [default: eve.json in --log-dir, else /var/log/palisade/eve.json].
     #[arg(long, value_name = "FILE|-|none")]
     events: Option<String>,
+    /// Directory for the default eve.json (created if missing), as Suricata's `-l`;
+    /// `--events` overrides it.
+    #[arg(long, value_name = "DIR")]
+    log_dir: Option<PathBuf>,
     /// Unix socket for `palisadectl` (created with mode 0600).
     #[arg(long, value_name = "SOCKET")]
     control: Option<PathBuf>,
-    /// Serve Prometheus metrics at http://ADDR/metrics.
+    /// Serve Prometheus metrics at http://ADDR/metrics (connections to it are never
+    /// judged: counted as `self`).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
     /// NFQUEUE: let the kernel accept packets when the queue is full instead of
@@ -83,10 +93,12 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
     let RunArgs {
         nfqueue,
         tap,
+        tap_resets,
         bridge,
         policy,
         inventory,
         events,
+        log_dir,
         control,
         metrics,
         fail_open,
@@ -113,18 +125,21 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if events.is_none()
-        && let Some(dir) = std::path::Path::new(RUN_EVENTS).parent()
-        && let Err(e) = std::fs::create_dir_all(dir)
+    let events = match event_output(events.as_deref(), log_dir.as_deref(), Path::new(RUN_LOG_DIR))
     {
-        eprintln!("palisade: {}: {e}", dir.display());
-        return ExitCode::from(2);
-    }
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("palisade run: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print_policy_warnings(&policy, inventory.as_deref(), capture.is_some());
+    let tap = matches!(source, Source::Tap(_));
     let opts = RunOptions {
         source,
         policy,
         inventory,
-        events: EventOutput::from_arg(events.as_deref(), RUN_EVENTS),
+        events,
         control,
         metrics,
         fail_open,
@@ -144,13 +159,11 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
             ..WorkerConfig::default()
         },
         watch: !no_watch,
+        tap_resets,
     };
     match dataplane::pipeline::live::run(&opts) {
-        Ok((stats, src)) => {
-            eprintln!(
-                "palisade run: stopped: {} packets ({} dropped, {} resets sent), {} alerts",
-                stats.packets, stats.dropped, src.resets_sent, stats.alerts
-            );
+        Ok((stats, src, elapsed)) => {
+            eprintln!("palisade run: {}", stop_line(&stats, &src, elapsed, tap));
             ExitCode::SUCCESS
         }
         Err(RunError::Policy(e)) => {
@@ -165,6 +178,27 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The line `palisade run` ends with, in the words of `replay --format json`,
+/// `palisadectl status` and the metrics (docs/internals.md, "Figures"). A tap never
+/// claims drops: what the policy refused there is `would_drop`.
+fn stop_line(s: &WorkerStats, src: &SourceCounters, elapsed: Duration, tap: bool) -> String {
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 {
+        s.packets as f64 / secs
+    } else {
+        0.0
+    };
+    let verdicts = if tap {
+        format!("accept {}, would_drop {}", s.accepted, s.would_drop)
+    } else {
+        format!("accept {}, drop {}, reset {}", s.accepted, s.dropped, s.reset)
+    };
+    format!(
+        "stopped after {secs:.3} s: {} packets ({verdicts}, self {}), {} resets sent, {} alerts, {rate:.0} pkt/s",
+        s.packets, s.self_packets, src.resets_sent, s.alerts
+    )
 }
 
 fn parse_queues(s: &str) -> Result<(u16, u16), String> {

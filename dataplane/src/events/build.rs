@@ -97,6 +97,7 @@ pub(crate) fn policy_verdict<'s>(
         mode: d.mode.as_str(),
         enforced: d.enforce && enforcing,
         dropped_pkts: None,
+        would_drop_pkts: None,
     }
 }
 

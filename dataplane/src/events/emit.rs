@@ -237,7 +237,11 @@ impl Worker {
             gap_bytes: flow.gap_bytes[0] + flow.gap_bytes[1],
         });
         if let Some(v) = e.policy_verdict.as_mut() {
-            v.dropped_pkts = Some(flow.dropped);
+            if self.cfg.enforcing {
+                v.dropped_pkts = Some(flow.dropped);
+            } else {
+                v.would_drop_pkts = Some(flow.dropped);
+            }
         }
         e.capture_file = flow.capture_file();
         e.write_line(&mut self.out);

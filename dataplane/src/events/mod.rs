@@ -186,6 +186,10 @@ pub struct PolicyVerdictObj<'a> {
     /// On a flow record: the flow's packets that were dropped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dropped_pkts: Option<u64>,
+    /// On a flow record of a passive tap, instead of `dropped_pkts`: the flow's packets
+    /// an inline Palisade would have dropped (a tap never drops).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_drop_pkts: Option<u64>,
 }
 
 /// Suricata's IPS `verdict`, on records of what was dropped inline.
@@ -469,6 +473,7 @@ mod tests {
             mode: "protect",
             enforced: true,
             dropped_pkts: None,
+            would_drop_pkts: None,
         });
         let mut out = Vec::new();
         e.write_line(&mut out);

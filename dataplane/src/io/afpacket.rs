@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, SockFilter, Socket, Type};
 
+use super::Privilege;
+
 const ETH_P_ALL: u16 = 0x0003;
 /// Largest frame read (jumbo frames; with GRO off frames are at most the MTU + 18).
 pub const FRAME_MAX: usize = 16 * 1024;
@@ -43,7 +45,7 @@ impl PacketSocket {
             .map_err(|_| io::Error::other(format!("interface {iface}: bad ifindex")))?;
         let proto = i32::from(ETH_P_ALL.to_be());
         let sock = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(proto)))
-            .map_err(|e| io::Error::new(e.kind(), format!("AF_PACKET socket: {e}")))?;
+            .map_err(|e| super::socket_error(e, "AF_PACKET socket", Privilege::AfPacket))?;
         // Drop frames whose packet type is PACKET_OUTGOING (4): the ones we (or anything
         // else on this host) sent. `ld pkttype` is the ancillary load at SKF_AD_OFF+4.
         let filter = [
@@ -67,7 +69,7 @@ impl PacketSocket {
         // SAFETY: the storage holds a valid `sockaddr_ll` of `len` bytes, written above.
         let addr = unsafe { SockAddr::new(storage, len) };
         sock.bind(&addr)
-            .map_err(|e| io::Error::new(e.kind(), format!("bind to {iface}: {e}")))?;
+            .map_err(|e| super::socket_error(e, &format!("bind to {iface}"), Privilege::AfPacket))?;
         let _ = sock.set_recv_buffer_size(8 << 20);
         sock.set_nonblocking(true)?;
         Ok(PacketSocket {

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::Privilege;
+
 const NETLINK_NETFILTER: i32 = 12;
 const NFNL_SUBSYS_QUEUE: u16 = 3;
 const NFQNL_MSG_PACKET: u16 = 0;
@@ -126,7 +128,8 @@ impl NfQueue {
             Domain::from(libc_af_netlink()),
             Type::RAW,
             Some(Protocol::from(NETLINK_NETFILTER)),
-        )?;
+        )
+        .map_err(|e| super::socket_error(e, "netfilter netlink socket", Privilege::Nfqueue))?;
         // A large receive buffer absorbs bursts; overflow is counted (ENOBUFS).
         let _ = sock.set_recv_buffer_size(8 << 20);
         sock.set_read_timeout(Some(Duration::from_millis(100)))?;
@@ -142,10 +145,14 @@ impl NfQueue {
         // ignore the answer.
         let _ = q.config_cmd(NFQNL_CFG_CMD_UNBIND);
         q.config_cmd(NFQNL_CFG_CMD_BIND).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot bind NFQUEUE {num} (is another process bound to it?): {e}"),
-            )
+            if super::permission_denied(&e) {
+                super::socket_error(e, &format!("cannot bind NFQUEUE {num}"), Privilege::Nfqueue)
+            } else {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot bind NFQUEUE {num} (is another process bound to it?): {e}"),
+                )
+            }
         })?;
         q.config(|out| {
             // struct nfqnl_msg_config_params { __be32 copy_range; __u8 copy_mode; } packed

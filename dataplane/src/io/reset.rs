@@ -25,6 +25,8 @@ use std::net::{IpAddr, SocketAddr};
 use etherparse::{LaxNetSlice, LaxSlicedPacket, PacketBuilder, TransportSlice};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::Privilege;
+
 /// The resets for one dropped packet: up to two IP packets, buffers reused.
 #[derive(Default)]
 pub struct Resets {
@@ -200,18 +202,18 @@ impl RawSender {
     pub fn open_with_mark(mark: u32) -> io::Result<Self> {
         // IPPROTO_RAW implies "header included" on Linux, for IPv4 and IPv6.
         let raw = Protocol::from(255);
-        let v4 = Socket::new(Domain::IPV4, Type::RAW, Some(raw))?;
+        let v4 = Socket::new(Domain::IPV4, Type::RAW, Some(raw))
+            .map_err(|e| super::socket_error(e, "raw IPv4 socket", Privilege::RawReset))?;
         let v6 = Socket::new(Domain::IPV6, Type::RAW, Some(raw)).ok();
         if mark != 0 {
             // SO_MARK needs CAP_NET_ADMIN, which NFQUEUE needs anyway. An unmarked reset
             // would be queued again on INPUT/OUTPUT and dropped: fail rather than hang.
             let set = |s: &Socket| {
                 s.set_mark(mark).map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!(
-                            "setting firewall mark {mark:#x} on the reset socket (SO_MARK): {e}"
-                        ),
+                    super::socket_error(
+                        e,
+                        &format!("setting firewall mark {mark:#x} on the reset socket (SO_MARK)"),
+                        Privilege::SoMark,
                     )
                 })
             };

@@ -1,6 +1,8 @@
 //! What a worker is told at start: limits of each stage, logging, enforcement, what a
 //! policy swap does, capture and checksum validation.
 
+use std::net::SocketAddr;
+
 use crate::capture::CaptureConfig;
 use crate::decode::checksum::ChecksumMode;
 use crate::defrag::DefragConfig;
@@ -33,6 +35,11 @@ pub struct WorkerConfig {
     /// Checksum validation: a packet whose checksums fail is dropped and never inspected
     /// (the receiver discards it, or, on a veth that trusts its peer, should have).
     pub checksums: ChecksumMode,
+    /// Palisade's own TCP listeners (`--metrics ADDR`): packets to or from them are passed
+    /// without being judged and counted as `self_packets`, so a policy never refuses (and a
+    /// tap never resets) Palisade's own connections. An unspecified address (`0.0.0.0`,
+    /// `::`) stands for every address on that port.
+    pub own_endpoints: Vec<SocketAddr>,
 }
 
 /// What happens to open flows when a new policy is swapped in. Transactions (requests,
@@ -63,6 +70,7 @@ impl Default for WorkerConfig {
             on_swap: OnSwap::Keep,
             capture: None,
             checksums: ChecksumMode::Auto,
+            own_endpoints: Vec::new(),
         }
     }
 }

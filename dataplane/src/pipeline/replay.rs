@@ -159,7 +159,7 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         let pb = indicatif::ProgressBar::new(total_bytes);
         pb.set_style(
             indicatif::ProgressStyle::with_template(
-                "{spinner} {bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}",
+                "{spinner} {bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg} eta {eta}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
@@ -241,6 +241,11 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             send(&mut filling, shard, &snap);
             if let Some(pb) = &progress {
                 pb.set_position(read_bytes.min(total_bytes));
+                // The bar counts bytes read; the packet rate is what the summary reports.
+                let secs = started.elapsed().as_secs_f64();
+                if secs > 0.0 {
+                    pb.set_message(format!("{:.0} pkt/s", index as f64 / secs));
+                }
             }
         }
     }

@@ -19,7 +19,13 @@ pub struct WorkerStats {
     pub fragments: u64,
     pub accepted: u64,
     pub dropped: u64,
+    /// Of `dropped`, the packets also answered with TCP resets.
     pub reset: u64,
+    /// A passive tap (not enforcing): packets an inline Palisade would have dropped, with
+    /// or without resets. A tap never counts them in `dropped`.
+    pub would_drop: u64,
+    /// Packets of Palisade's own connections (its metrics listener), passed unjudged.
+    pub self_packets: u64,
     pub anomalies: HashMap<&'static str, u64>,
     pub alerts: u64,
     pub events: u64,
@@ -70,6 +76,8 @@ impl WorkerStats {
         self.accepted += o.accepted;
         self.dropped += o.dropped;
         self.reset += o.reset;
+        self.would_drop += o.would_drop;
+        self.self_packets += o.self_packets;
         self.alerts += o.alerts;
         self.events += o.events;
         self.flows_ended += o.flows_ended;

@@ -71,6 +71,8 @@ pub struct Worker {
     /// The link type of the packet being judged, and the flow it landed in (for capture).
     pub(crate) cur_link: LinkType,
     cur_flow: Option<crate::flow::Handle>,
+    /// The packet being judged is one of Palisade's own connections (`own_endpoints`).
+    cur_own: bool,
     /// Whether the snapshot of this version has a rule with `capture: true`.
     pub(crate) policy_captures: (u64, bool),
 }
@@ -117,6 +119,7 @@ impl Worker {
             captures: cfg_capture.map(Captures::new),
             cur_link: LinkType::ETHERNET,
             cur_flow: None,
+            cur_own: false,
             policy_captures: (0, false),
         }
     }
@@ -192,6 +195,7 @@ impl Worker {
         self.stats.bytes += u64::from(orig_len);
         self.cur_link = linktype;
         self.cur_flow = None;
+        self.cur_own = false;
         self.now_ns = self.now_ns.max(ts_ns);
         if self.now_ns >= self.last_expire_ns + EXPIRE_EVERY_NS {
             self.expire();
@@ -247,7 +251,12 @@ impl Worker {
             c.packet(fc, ts_ns, linktype, data, orig_len);
         }
         match v {
+            PacketVerdict::Accept if self.cur_own => self.stats.self_packets += 1,
             PacketVerdict::Accept => self.stats.accepted += 1,
+            // A tap drops nothing: what it would have dropped is counted as such.
+            PacketVerdict::Drop | PacketVerdict::DropReset if !self.cfg.enforcing => {
+                self.stats.would_drop += 1
+            }
             PacketVerdict::Drop => self.stats.dropped += 1,
             PacketVerdict::DropReset => {
                 self.stats.dropped += 1;
@@ -298,6 +307,20 @@ impl Worker {
         if timeouts > 0 {
             self.anomaly(self.now_ns, "defrag", "defrag.timeout", None, None);
         }
+    }
+
+    /// Whether either end of a TCP packet is one of Palisade's own listeners.
+    #[inline]
+    fn is_own(&self, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> bool {
+        let own = &self.cfg.own_endpoints;
+        !own.is_empty()
+            && own.iter().any(|e| {
+                let at = |ip: IpAddr, port: u16| {
+                    port == e.port()
+                        && (e.ip().is_unspecified() || e.ip().to_canonical() == ip.to_canonical())
+                };
+                at(dst, dport) || at(src, sport)
+            })
     }
 
     fn decode_error(&mut self, e: DecodeError, ts_ns: u64) {
@@ -405,6 +428,11 @@ impl Worker {
             Transport::Icmp { ty, code } => (0, 0, None, &[][..], (ty, code)),
             Transport::Other | Transport::Fragment { .. } => (0, 0, None, &[][..], (0, 0)),
         };
+        if proto == PROTO_TCP && self.is_own(src, sport, dst, dport) {
+            // Palisade's own connection (its metrics): never judged, never a flow.
+            self.cur_own = true;
+            return PacketVerdict::Accept;
+        }
         let (key, src_is_lo) = FlowKey::new(src, sport, dst, dport, proto);
         let flags = tcp.map(|t| t.flags);
 

@@ -66,13 +66,17 @@ fn send_resets(
     }
 }
 
+/// A tap judges and reports; it sends resets for what the policy denies only with
+/// `resets` (`--tap-resets`): a passive observer that resets connections (its own host's
+/// included) by default would surprise whoever put it there.
 pub(super) fn tap_loop(
     sock: PacketSocket,
     cfg: WorkerConfig,
     events: EventSender,
     shared: &Shared,
+    resets: bool,
 ) -> io::Result<()> {
-    frames_loop(&[sock], cfg, events, shared)
+    frames_loop(&[sock], cfg, events, shared, resets)
 }
 
 pub(super) fn bridge_loop(
@@ -82,16 +86,17 @@ pub(super) fn bridge_loop(
     events: EventSender,
     shared: &Shared,
 ) -> io::Result<()> {
-    frames_loop(&[a, b], cfg, events, shared)
+    frames_loop(&[a, b], cfg, events, shared, true)
 }
 
-/// One socket: a tap (judge, race denials with resets). Two: a bridge (judge, forward
-/// what is accepted to the other side).
+/// One socket: a tap (judge; with `send_resets_on_deny`, race denials with resets). Two: a
+/// bridge (judge, forward what is accepted to the other side, reset what is refused).
 fn frames_loop(
     socks: &[PacketSocket],
     cfg: WorkerConfig,
     events: EventSender,
     shared: &Shared,
+    send_resets_on_deny: bool,
 ) -> io::Result<()> {
     let Some(slot) = shared.slots.first() else {
         return Ok(());
@@ -131,9 +136,10 @@ fn frames_loop(
                         }
                     }
                     PacketVerdict::Accept | PacketVerdict::Drop => {}
-                    PacketVerdict::DropReset => {
+                    PacketVerdict::DropReset if send_resets_on_deny => {
                         send_resets(&mut resets, frame, from, to, &mut out, &mut c)
                     }
+                    PacketVerdict::DropReset => {}
                 }
             }
         }

@@ -78,6 +78,9 @@ pub struct RunOptions {
     pub worker: WorkerConfig,
     /// Watch the policy (and inventory) file and reload when it changes.
     pub watch: bool,
+    /// A tap races what the policy denies with TCP resets (`--tap-resets`); off, a tap only
+    /// observes and reports.
+    pub tap_resets: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,8 +151,36 @@ impl Housekeeping<'_> {
     }
 }
 
-/// Runs until SIGTERM/SIGINT (or a fatal source error). Returns the final counters.
-pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError> {
+/// The addresses Palisade's own TCP listener is reached at: the metrics address, or, when
+/// it is unspecified (`0.0.0.0:9100`), each of this host's addresses on its port, so that
+/// another host's service on that port is still judged. (The control socket is a Unix
+/// socket: never on the wire.)
+fn own_endpoints(metrics: Option<SocketAddr>) -> Vec<SocketAddr> {
+    let Some(m) = metrics else {
+        return Vec::new();
+    };
+    if !m.ip().is_unspecified() {
+        return vec![m];
+    }
+    match crate::io::local::interface_addresses() {
+        // A v4 wildcard is reached on v4 addresses only; a v6 one (dual-stack) on both.
+        Ok(addrs) => addrs
+            .into_iter()
+            .filter(|a| m.is_ipv6() || a.is_ipv4())
+            .map(|a| SocketAddr::new(a, m.port()))
+            .collect(),
+        Err(e) => {
+            // Without the list, the port alone says it (a peer's service on the same port
+            // goes unjudged: logged, as it is a blind spot).
+            tracing::warn!("cannot list this host's addresses ({e}): every flow on port {} is taken for Palisade's metrics", m.port());
+            vec![m]
+        }
+    }
+}
+
+/// Runs until SIGTERM/SIGINT (or a fatal source error). Returns the final counters and
+/// how long it ran.
+pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration), RunError> {
     let first = control::load_snapshot(&opts.policy, opts.inventory.as_deref(), 1)
         .map_err(|e| RunError::Policy(e.to_string()))?;
     let tap = Arc::new(EventTap::default());
@@ -216,6 +247,7 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError>
     // command at once with a clear message.
     let mut worker_cfg = opts.worker.clone();
     worker_cfg.enforcing = opts.source.is_inline();
+    worker_cfg.own_endpoints = own_endpoints(opts.metrics);
     let mut handles = Vec::new();
     match &opts.source {
         Source::Nfqueue { first, last } => {
@@ -248,6 +280,7 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError>
         }
         Source::Tap(iface) => {
             let sock = PacketSocket::open(iface)?;
+            let tap_resets = opts.tap_resets;
             let shared = Arc::clone(&shared);
             let cfg = worker_cfg.clone();
             let events = writer.sender();
@@ -259,7 +292,7 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError>
                             shared: &shared,
                             name: "tap".into(),
                         };
-                        afpacket::tap_loop(sock, cfg, events, &shared)
+                        afpacket::tap_loop(sock, cfg, events, &shared, tap_resets)
                     })?,
             );
         }
@@ -302,13 +335,14 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters), RunError>
         failure = Some(std::io::Error::other(why));
     }
     control.stop();
-    let totals = shared.totals();
+    let (stats, src) = shared.totals();
+    let elapsed = shared.started.elapsed();
     // The last holder of the shared state: dropping it drops the control side's event
     // sender, so the writer can finish.
     drop(shared);
     writer.finish()?;
     match failure {
         Some(e) => Err(RunError::Io(e)),
-        None => Ok(totals),
+        None => Ok((stats, src, elapsed)),
     }
 }
