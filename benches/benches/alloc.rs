@@ -139,6 +139,7 @@ fn event_allocations() -> (f64, f64) {
             mode: "protect",
             enforced: false,
             dropped_pkts: None,
+            would_drop_pkts: None,
         });
         out.clear();
         e.write_line(out);

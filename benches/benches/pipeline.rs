@@ -219,6 +219,7 @@ fn bench_events(c: &mut Criterion) {
                 mode: "protect",
                 enforced: false,
                 dropped_pkts: Some(0),
+                would_drop_pkts: None,
             });
             e.flow = Some(FlowObj {
                 pkts_toserver: 12,

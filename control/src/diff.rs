@@ -544,7 +544,9 @@ fn rule_summary(r: &Rule) -> String {
     let l7 = l7_canon(r);
     // The L7 matchers start with their kind (`redis [...]`), which names the app when
     // they are the app's own: say it once.
-    let l7_names_app = l7.as_ref().is_some_and(|(kind, _)| Some(kind.as_str()) == app.as_deref());
+    let l7_names_app = l7
+        .as_ref()
+        .is_some_and(|(kind, _)| Some(kind.as_str()) == app.as_deref());
     if let Some(a) = app.as_deref()
         && !(matches!(a, "tcp" | "udp") && r.ports.is_some())
         && !l7_names_app

@@ -120,7 +120,9 @@ fn shadowed_allow_is_a_warning() {
         report(spec),
         "p.yaml:9:12: warning: allow rule `web-api` never allows anything: deny rule `lockdown` (line 10) matches all its traffic\n  \
          = help: deny wins regardless of order: narrow `lockdown` or remove `web-api`\n\
-         ok: 1 warning"
+         p.yaml:11:12: warning: deny rule `l7-deny` never decides anything: the earlier deny rule `lockdown` (line 10) matches all its traffic\n  \
+         = help: the first matching deny names the decision: remove `l7-deny`, or narrow `lockdown`\n\
+         ok: 2 warnings"
     );
 }
 

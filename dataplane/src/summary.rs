@@ -364,7 +364,15 @@ pub fn to_text(r: &ReplayReport) -> String {
             s.bad_checksums
         );
     }
-    let _ = writeln!(o, "events     {} to {}", r.events_written, r.events_to);
+    if r.events_to == "none" {
+        let _ = writeln!(
+            o,
+            "events     {} discarded (--events none)",
+            r.events_written
+        );
+    } else {
+        let _ = writeln!(o, "events     {} to {}", r.events_written, r.events_to);
+    }
     if s.log_pending_cut > 0 {
         let _ = writeln!(
             o,

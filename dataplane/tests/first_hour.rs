@@ -84,13 +84,22 @@ fn policy_check_warns_before_the_surprise() {
         "warn.yaml:7:5: warning: no inventory: every selector group is empty without --inventory (`web`, `db`, `batch`)",
     );
     assert_eq!(warnings(&out), want, "{out}");
-    assert!(out.contains("  = help: give --inventory WORKLOADS.yaml"), "{out}");
+    assert!(
+        out.contains("  = help: give --inventory WORKLOADS.yaml"),
+        "{out}"
+    );
     assert!(out.ends_with("ok: 5 warnings\n"), "{out}");
 
     // With one: the group that matches none of its workloads.
     let o = palisade_in(
         dir.path(),
-        &["policy", "check", "warn.yaml", "--inventory", "inventory.yaml"],
+        &[
+            "policy",
+            "check",
+            "warn.yaml",
+            "--inventory",
+            "inventory.yaml",
+        ],
     );
     assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);
@@ -140,7 +149,16 @@ fn replay_warns_at_the_start_one_line_each() {
     // Without an inventory.
     let o = palisade_in(
         dir.path(),
-        &["replay", "shop.pcap", "--policy", "warn.yaml", "--events", "none", "--capture-dir", "caps"],
+        &[
+            "replay",
+            "shop.pcap",
+            "--policy",
+            "warn.yaml",
+            "--events",
+            "none",
+            "--capture-dir",
+            "caps",
+        ],
     );
     let err = stderr(&o);
     assert!(
@@ -194,9 +212,20 @@ fn run_warns_before_it_starts() {
 #[test]
 fn log_dir_holds_the_default_eve_json() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (pcap, policy, inv) = (demo("shop.pcap"), demo("policy.yaml"), demo("inventory.yaml"));
+    let (pcap, policy, inv) = (
+        demo("shop.pcap"),
+        demo("policy.yaml"),
+        demo("inventory.yaml"),
+    );
     let replay = |extra: &[&str]| {
-        let mut args = vec!["replay", s(&pcap), "--policy", s(&policy), "--inventory", s(&inv)];
+        let mut args = vec![
+            "replay",
+            s(&pcap),
+            "--policy",
+            s(&policy),
+            "--inventory",
+            s(&inv),
+        ];
         args.extend_from_slice(extra);
         palisade_in(dir.path(), &args)
     };
@@ -204,16 +233,29 @@ fn log_dir_holds_the_default_eve_json() {
     let o = replay(&["--log-dir", "logs/today"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let eve = dir.path().join("logs/today/eve.json");
-    let n = std::fs::read_to_string(&eve).expect("eve.json in --log-dir").lines().count();
+    let n = std::fs::read_to_string(&eve)
+        .expect("eve.json in --log-dir")
+        .lines()
+        .count();
     assert!(n > 10);
     assert!(
         stdout(&o).contains(&format!("events     {n} to logs/today/eve.json")),
         "the summary names the file: {}",
         stdout(&o)
     );
-    assert!(!dir.path().join("eve.json").exists(), "not in the current directory");
+    assert!(
+        !dir.path().join("eve.json").exists(),
+        "not in the current directory"
+    );
     // --events overrides it.
-    let o = replay(&["--log-dir", "other", "--events", "mine.json", "--format", "json"]);
+    let o = replay(&[
+        "--log-dir",
+        "other",
+        "--events",
+        "mine.json",
+        "--format",
+        "json",
+    ]);
     assert_eq!(o.status.code(), Some(0));
     let sum: Value = serde_json::from_slice(&o.stdout).expect("json summary");
     assert_eq!(sum["events_file"], "mine.json");
@@ -231,7 +273,9 @@ fn policy_diff_names_the_app_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = std::fs::read_to_string(demo("policy.yaml")).expect("read");
     // Without the FLUSHALL rule (the file's last rule).
-    let cut = base.find("    # Denies the FLUSHALL").expect("the no-flush rule");
+    let cut = base
+        .find("    # Denies the FLUSHALL")
+        .expect("the no-flush rule");
     std::fs::write(dir.path().join("old.yaml"), &base[..cut]).expect("write");
     let o = palisade_in(
         dir.path(),
@@ -250,26 +294,81 @@ fn exit_codes_as_product_md_says() {
     let d = dir.path();
     std::fs::write(d.join("bad.yaml"), "kind: SegmentationPolicy\nspek: {}\n").expect("write");
     std::fs::write(d.join("bad.pcap"), "not a capture").expect("write");
-    let (pcap, policy, inv) = (demo("shop.pcap"), demo("policy.yaml"), demo("inventory.yaml"));
+    let (pcap, policy, inv) = (
+        demo("shop.pcap"),
+        demo("policy.yaml"),
+        demo("inventory.yaml"),
+    );
     let (pcap, policy, inv) = (s(&pcap), s(&policy), s(&inv));
-    let replay = ["replay", pcap, "--policy", policy, "--inventory", inv, "--events", "none"];
+    let replay = [
+        "replay",
+        pcap,
+        "--policy",
+        policy,
+        "--inventory",
+        inv,
+        "--events",
+        "none",
+    ];
     let cases: Vec<(Vec<&str>, i32)> = vec![
         // Bad arguments.
         (vec![], 2),
         (vec!["frobnicate"], 2),
         (vec!["replay", "--policy", policy], 2),
-        (vec!["replay", pcap, "--policy", policy, "--workers", "0"], 2),
-        (vec!["replay", pcap, "--policy", policy, "--fail-on-change"], 2),
+        (
+            vec!["replay", pcap, "--policy", policy, "--workers", "0"],
+            2,
+        ),
+        (
+            vec!["replay", pcap, "--policy", policy, "--fail-on-change"],
+            2,
+        ),
         (vec!["run", "--policy", policy], 2),
-        (vec!["run", "--nfqueue", "0", "--tap-resets", "--policy", policy], 2),
+        (
+            vec!["run", "--nfqueue", "0", "--tap-resets", "--policy", policy],
+            2,
+        ),
         (vec!["bench", "--flows", "zero"], 2),
         (vec!["policy", "check"], 2),
         // Bad input: a policy, a capture, an inventory.
-        (vec!["replay", pcap, "--policy", "bad.yaml", "--events", "none"], 2),
-        (vec!["replay", "bad.pcap", "--policy", policy, "--events", "none"], 2),
-        (vec!["replay", "missing.pcap", "--policy", policy, "--events", "none"], 2),
-        (vec!["replay", pcap, "--policy", policy, "--inventory", "bad.yaml", "--events", "none"], 2),
-        (vec!["run", "--tap", "lo", "--policy", "bad.yaml", "--events", "none"], 2),
+        (
+            vec!["replay", pcap, "--policy", "bad.yaml", "--events", "none"],
+            2,
+        ),
+        (
+            vec!["replay", "bad.pcap", "--policy", policy, "--events", "none"],
+            2,
+        ),
+        (
+            vec![
+                "replay",
+                "missing.pcap",
+                "--policy",
+                policy,
+                "--events",
+                "none",
+            ],
+            2,
+        ),
+        (
+            vec![
+                "replay",
+                pcap,
+                "--policy",
+                policy,
+                "--inventory",
+                "bad.yaml",
+                "--events",
+                "none",
+            ],
+            2,
+        ),
+        (
+            vec![
+                "run", "--tap", "lo", "--policy", "bad.yaml", "--events", "none",
+            ],
+            2,
+        ),
         (vec!["policy", "check", "bad.yaml"], 2),
         (vec!["policy", "diff", policy, "bad.yaml"], 2),
         (vec!["learn", "bad.pcap", "-o", "learned.yaml"], 2),
@@ -277,7 +376,10 @@ fn exit_codes_as_product_md_says() {
         // Success, and findings.
         (replay.to_vec(), 0),
         ([&replay[..], &["--fail-on-deny"]].concat(), 1),
-        ([&replay[..], &["--compare", policy, "--fail-on-change"]].concat(), 0),
+        (
+            [&replay[..], &["--compare", policy, "--fail-on-change"]].concat(),
+            0,
+        ),
         (vec!["policy", "check", policy, "--inventory", inv], 0),
         (vec!["policy", "diff", policy, policy], 0),
         (vec!["--version"], 0),
@@ -288,12 +390,20 @@ fn exit_codes_as_product_md_says() {
         let o = palisade_in(d, args);
         let err = stderr(&o);
         if o.status.code() != Some(*want) {
-            wrong.push(format!("palisade {args:?}: exit {:?}, want {want}\n{err}", o.status.code()));
+            wrong.push(format!(
+                "palisade {args:?}: exit {:?}, want {want}\n{err}",
+                o.status.code()
+            ));
         }
         // Bad input never panics, and says what was wrong.
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         if *want == 2 {
-            assert!(!err.trim().is_empty(), "{args:?}: exit 2 without a message");
+            // `policy check` prints its report (errors included) on stdout.
+            let said = format!("{err}{}", stdout(&o));
+            assert!(
+                !said.trim().is_empty(),
+                "{args:?}: exit 2 without a message"
+            );
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -320,7 +430,15 @@ fn the_figures_have_one_name() {
     let replay: Value = serde_json::from_slice(&o.stdout).expect("replay json");
     let o = palisade_in(
         dir.path(),
-        &["bench", "--flows", "20", "--seconds", "0.1", "--format", "json"],
+        &[
+            "bench",
+            "--flows",
+            "20",
+            "--seconds",
+            "0.1",
+            "--format",
+            "json",
+        ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let bench: Value = serde_json::from_slice(&o.stdout).expect("bench json");
@@ -340,6 +458,9 @@ fn the_figures_have_one_name() {
         assert!(bench["packet_verdicts"][key].is_u64(), "bench: {key}");
     }
     for old in ["elapsed_s", "packets_per_s", "gbit_per_s", "dropped"] {
-        assert!(replay.get(old).is_none() && bench.get(old).is_none(), "{old}");
+        assert!(
+            replay.get(old).is_none() && bench.get(old).is_none(),
+            "{old}"
+        );
     }
 }

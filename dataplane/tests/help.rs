@@ -82,9 +82,16 @@ fn every_option_and_argument_has_help() {
             }
         }
     }
-    assert!(missing.is_empty(), "without a description:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "without a description:\n{}",
+        missing.join("\n")
+    );
     // replay, run, learn, policy check and diff, demo, bench, each with options.
-    assert!(seen > 60, "only {seen} entries walked: is the help format parsed?");
+    assert!(
+        seen > 60,
+        "only {seen} entries walked: is the help format parsed?"
+    );
 }
 
 #[test]
@@ -92,13 +99,20 @@ fn the_walk_sees_what_it_must() {
     let text = help(&["replay"]);
     let e = entries(&text);
     let sig = |s: &str| e.iter().find(|x| x.signature.starts_with(s));
-    assert!(sig("--policy <POLICY.yaml>").is_some_and(|x| x.described), "{text}");
+    assert!(
+        sig("--policy <POLICY.yaml>").is_some_and(|x| x.described),
+        "{text}"
+    );
     assert!(sig("<CAPTURES>...").is_some_and(|x| x.described), "{text}");
-    assert!(sig("--log-dir <DIR>").is_some_and(|x| x.described), "{text}");
+    assert!(
+        sig("--log-dir <DIR>").is_some_and(|x| x.described),
+        "{text}"
+    );
     let e = entries(&help(&[]));
     for cmd in ["replay", "run", "learn", "policy", "demo", "bench"] {
         assert!(
-            e.iter().any(|x| x.section == "Commands" && x.signature == cmd),
+            e.iter()
+                .any(|x| x.section == "Commands" && x.signature == cmd),
             "{cmd}"
         );
     }

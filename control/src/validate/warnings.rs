@@ -65,7 +65,9 @@ pub(crate) fn shadow_warnings(c: &Checked) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (ri, r) in c.rules.iter().enumerate() {
         let first_to = r.to.groups().and_then(|g| g.first());
-        let near = first_to.and_then(|g| by_group.get(g)).map_or(&[][..], Vec::as_slice);
+        let near = first_to
+            .and_then(|g| by_group.get(g))
+            .map_or(&[][..], Vec::as_slice);
         let mut candidates: Vec<usize> = to_any.iter().chain(near).copied().collect();
         // The first in declaration order: the one that names a deny's decision.
         candidates.sort_unstable();
@@ -129,11 +131,7 @@ pub(crate) fn no_inventory_warnings(c: &Checked, inventory_given: bool) -> Vec<D
     if !c.workloads.is_empty() {
         return Vec::new();
     }
-    let selecting: Vec<&CheckedGroup> = c
-        .groups
-        .iter()
-        .filter(|g| g.selects_workloads())
-        .collect();
+    let selecting: Vec<&CheckedGroup> = c.groups.iter().filter(|g| g.selects_workloads()).collect();
     let Some(first) = selecting.first() else {
         return Vec::new();
     };

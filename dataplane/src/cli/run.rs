@@ -2,8 +2,8 @@
 //! until SIGTERM/SIGINT.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use dataplane::capture::CaptureConfig;
@@ -116,6 +116,13 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // clap's `requires` is not enforced for a flag beside an argument group: checked here.
+    if tap_resets && tap.is_none() {
+        eprintln!(
+            "palisade run: --tap-resets needs --tap (an inline source drops and resets by itself)"
+        );
+        return ExitCode::from(2);
+    }
     let source = match (nfqueue, tap, bridge) {
         (Some((first, last)), None, None) => Source::Nfqueue { first, last },
         (None, Some(i), None) => Source::Tap(i),
@@ -125,8 +132,11 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let events = match event_output(events.as_deref(), log_dir.as_deref(), Path::new(RUN_LOG_DIR))
-    {
+    let events = match event_output(
+        events.as_deref(),
+        log_dir.as_deref(),
+        Path::new(RUN_LOG_DIR),
+    ) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("palisade run: {e}");
@@ -193,7 +203,10 @@ fn stop_line(s: &WorkerStats, src: &SourceCounters, elapsed: Duration, tap: bool
     let verdicts = if tap {
         format!("accept {}, would_drop {}", s.accepted, s.would_drop)
     } else {
-        format!("accept {}, drop {}, reset {}", s.accepted, s.dropped, s.reset)
+        format!(
+            "accept {}, drop {}, reset {}",
+            s.accepted, s.dropped, s.reset
+        )
     };
     format!(
         "stopped after {secs:.3} s: {} packets ({verdicts}, self {}), {} resets sent, {} alerts, {rate:.0} pkt/s",

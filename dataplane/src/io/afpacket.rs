@@ -68,8 +68,9 @@ impl PacketSocket {
         };
         // SAFETY: the storage holds a valid `sockaddr_ll` of `len` bytes, written above.
         let addr = unsafe { SockAddr::new(storage, len) };
-        sock.bind(&addr)
-            .map_err(|e| super::socket_error(e, &format!("bind to {iface}"), Privilege::AfPacket))?;
+        sock.bind(&addr).map_err(|e| {
+            super::socket_error(e, &format!("bind to {iface}"), Privilege::AfPacket)
+        })?;
         let _ = sock.set_recv_buffer_size(8 << 20);
         sock.set_nonblocking(true)?;
         Ok(PacketSocket {

@@ -26,7 +26,9 @@ pub fn interface_addresses() -> io::Result<Vec<IpAddr>> {
                 libc::AF_INET => {
                     // SAFETY: an AF_INET address is a `sockaddr_in`.
                     let sin = unsafe { &*(addr as *const libc::sockaddr_in) };
-                    out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
+                    out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                        sin.sin_addr.s_addr,
+                    ))));
                 }
                 libc::AF_INET6 => {
                     // SAFETY: an AF_INET6 address is a `sockaddr_in6`.
@@ -52,6 +54,9 @@ mod tests {
     #[test]
     fn loopback_is_listed() {
         let addrs = interface_addresses().unwrap();
-        assert!(addrs.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)), "{addrs:?}");
+        assert!(
+            addrs.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            "{addrs:?}"
+        );
     }
 }

@@ -70,8 +70,10 @@ mod tests {
         );
         assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
         assert!(
-            e.to_string().starts_with("cannot bind NFQUEUE 0: Operation not permitted")
-                && e.to_string().ends_with(": needs root or CAP_NET_ADMIN (NFQUEUE)"),
+            e.to_string()
+                .starts_with("cannot bind NFQUEUE 0: Operation not permitted")
+                && e.to_string()
+                    .ends_with(": needs root or CAP_NET_ADMIN (NFQUEUE)"),
             "{e}"
         );
         let e = socket_error(
@@ -80,7 +82,8 @@ mod tests {
             Privilege::AfPacket,
         );
         assert!(
-            e.to_string().ends_with(": needs root or CAP_NET_RAW (AF_PACKET)"),
+            e.to_string()
+                .ends_with(": needs root or CAP_NET_RAW (AF_PACKET)"),
             "{e}"
         );
         let e = socket_error(
@@ -88,7 +91,11 @@ mod tests {
             "raw IPv4 socket",
             Privilege::RawReset,
         );
-        assert!(e.to_string().ends_with(": needs root or CAP_NET_RAW (raw sockets for TCP resets)"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with(": needs root or CAP_NET_RAW (raw sockets for TCP resets)"),
+            "{e}"
+        );
         // Other errors keep their own cause and no privilege hint.
         let e = socket_error(
             io::Error::from_raw_os_error(libc::ENODEV),

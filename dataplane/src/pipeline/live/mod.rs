@@ -172,7 +172,10 @@ fn own_endpoints(metrics: Option<SocketAddr>) -> Vec<SocketAddr> {
         Err(e) => {
             // Without the list, the port alone says it (a peer's service on the same port
             // goes unjudged: logged, as it is a blind spot).
-            tracing::warn!("cannot list this host's addresses ({e}): every flow on port {} is taken for Palisade's metrics", m.port());
+            tracing::warn!(
+                "cannot list this host's addresses ({e}): every flow on port {} is taken for Palisade's metrics",
+                m.port()
+            );
             vec![m]
         }
     }
