@@ -37,6 +37,21 @@ impl Worker {
         let Some(flow) = self.flows.value_mut(h) else {
             return PacketVerdict::Accept;
         };
+        if let Some(t) = tcp
+            && payload.is_empty()
+            && t.flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) == 0
+        {
+            // A bare ACK (a third of a typical capture) moves no bytes: only the server's
+            // acknowledgement matters (below, as for any packet), so none of the sink,
+            // judge and inspector set-up is built for it.
+            if dir == Direction::ToClient
+                && t.has(tcp_flags::ACK)
+                && let Some(client) = flow.streams.get_mut(0)
+            {
+                client.ack(t.ack);
+            }
+            return PacketVerdict::Accept;
+        }
         let d = dix(dir);
         let mut verdict = PacketVerdict::Accept;
         // Transactions are judged by the snapshot in force now; after a swap the flow's

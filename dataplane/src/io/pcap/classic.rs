@@ -107,6 +107,7 @@ impl Classic {
 
     /// The record at the read position, buffered whole. Remembered until it is consumed,
     /// so the merge's peek and the take that follows parse it once.
+    #[inline]
     fn record(&mut self) -> std::io::Result<ClassicRecord> {
         if let Some((ts, caplen, orig)) = self.peeked {
             return Ok(ClassicRecord::Packet { ts, caplen, orig });
@@ -167,6 +168,8 @@ impl Classic {
 
 impl CaptureFile {
     /// [`Self::advance`] for classic pcap; the caller ends the file on anything but a packet.
+    /// (`#[inline]`: the per-packet path, inlined as it was before the reader's split.)
+    #[inline]
     pub(super) fn advance_classic(
         &mut self,
         take: bool,

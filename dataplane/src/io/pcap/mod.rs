@@ -220,6 +220,7 @@ impl CaptureFile {
     /// Skips header and metadata blocks, stops at the next packet record. The packet is only
     /// consumed when `take` is set; peeking re-parses the same record on the next call, which
     /// costs a header decode and no copy.
+    #[inline]
     fn advance(
         &mut self,
         take: bool,
