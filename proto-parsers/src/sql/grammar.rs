@@ -12,10 +12,10 @@
 //! blinding anomaly.
 
 mod capture;
-mod keywords;
-mod names;
-mod statements;
-mod words;
+pub(super) mod keywords;
+pub(super) mod names;
+pub(super) mod statements;
+pub(super) mod words;
 
 use super::lexer::{Text, Tok};
 use super::{Batch, MAX_CTES, MAX_DEPTH, MAX_FRAMES, Overflow, recycle};
@@ -23,8 +23,12 @@ use crate::facts::{SqlStatement, SqlVerb};
 use capture::Capture;
 use keywords::{Kw, keyword, reserved};
 
+// The scan's state per depth and its statement frames. The reference classifier (tests
+// only) keeps the same state: it uses these types and accessors rather than copies.
+
+/// What the scan expects next at a depth.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-enum Expect {
+pub(super) enum Expect {
     #[default]
     Nothing,
     /// A table reference in a query list: a name followed by `(` is a function, a word
@@ -38,8 +42,9 @@ enum Expect {
     CteName,
 }
 
+/// Where the scan is in a WITH list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-enum CteStep {
+pub(super) enum CteStep {
     #[default]
     None,
     /// Name seen, waiting for `AS (`.
@@ -50,31 +55,86 @@ enum CteStep {
     AfterBody,
 }
 
+/// The scan's state at one parenthesis depth.
 #[derive(Clone, Copy, Debug, Default)]
-struct DepthState {
+pub(super) struct DepthState {
     /// A query runs at this depth (top level, or a subquery): its FROM names tables. A
     /// parenthesis of a function call (`EXTRACT(YEAR FROM d)`) is not one.
-    query: bool,
+    pub(super) query: bool,
     /// Inside a FROM/UPDATE/USING list: `,` and JOIN bring another table.
-    list: bool,
-    expect: Expect,
-    cte: CteStep,
+    pub(super) list: bool,
+    pub(super) expect: Expect,
+    pub(super) cte: CteStep,
     /// The CTE whose body this depth's next parenthesis is (index into ctes).
-    cte_pending: Option<u8>,
+    pub(super) cte_pending: Option<u8>,
     /// This parenthesis is the body of a CTE (when it closes, the name comes into scope).
-    cte_body: Option<u8>,
+    pub(super) cte_body: Option<u8>,
     /// After the parenthesis of this depth closes, the outer depth is in a list (a
     /// parenthesised subquery or join in FROM: an alias and `,` may follow).
-    from_paren: bool,
+    pub(super) from_paren: bool,
     /// A SELECT ran at this depth (`CREATE TABLE .. AS SELECT .. WHERE a LIKE b` is no
     /// `LIKE t`).
-    selected: bool,
+    pub(super) selected: bool,
     /// WITH RECURSIVE at this depth.
-    recursive: bool,
+    pub(super) recursive: bool,
 }
 
+impl Expect {
+    /// Whether a name is expected (a table, a database, a CTE).
+    #[inline]
+    pub(super) fn is_name(self) -> bool {
+        matches!(
+            self,
+            Expect::ListTable | Expect::OneTable | Expect::UseDb | Expect::CteName
+        )
+    }
+}
+
+/// The state of depth `depth` in `ds`. Depths past the last tracked one share its state
+/// (and set Overflow::depth).
+#[inline]
+pub(super) fn depth_state(ds: &mut [DepthState; MAX_DEPTH], depth: usize) -> &mut DepthState {
+    let i = depth.min(MAX_DEPTH - 1);
+    let [first, rest @ ..] = ds;
+    if i == 0 {
+        first
+    } else {
+        rest.get_mut(i - 1).unwrap_or(first)
+    }
+}
+
+/// The statement of the innermost of the statement frames `frames[..nframes]` (statement
+/// index, depth it opened at).
+#[inline]
+pub(super) fn frame_statement(frames: &[(u16, u16)], nframes: usize) -> Option<usize> {
+    nframes
+        .checked_sub(1)
+        .and_then(|i| frames.get(i))
+        .map(|f| usize::from(f.0))
+}
+
+/// Opens a statement frame for statement `idx` at `depth`; `false` if `frames` is full.
+#[inline]
+pub(super) fn push_frame(
+    frames: &mut [(u16, u16)],
+    nframes: &mut usize,
+    idx: u16,
+    depth: usize,
+) -> bool {
+    if *nframes < frames.len() {
+        if let Some(f) = frames.get_mut(*nframes) {
+            *f = (idx, depth as u16);
+        }
+        *nframes += 1;
+        true
+    } else {
+        false
+    }
+}
+
+/// A statement's verb: a known one, or its first word upper-cased (a range of the names).
 #[derive(Clone, Copy, Debug)]
-enum VerbTag {
+pub(super) enum VerbTag {
     Known(SqlVerb<'static>),
     Other(u32, u32),
 }
@@ -93,19 +153,22 @@ pub(super) struct StmtMeta {
     refs: (u32, u32),
 }
 
+/// A table recorded for statement `stmt`: its name, a range of the names.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct TableEntry {
-    stmt: u16,
-    start: u32,
-    end: u32,
+    pub(super) stmt: u16,
+    pub(super) start: u32,
+    pub(super) end: u32,
 }
 
+/// A CTE's name (a range of the names), the depth it was declared at, and whether it is in
+/// scope (its body closed, or WITH RECURSIVE).
 #[derive(Clone, Copy, Debug)]
-struct Cte {
-    start: u32,
-    end: u32,
-    depth: u16,
-    in_scope: bool,
+pub(super) struct Cte {
+    pub(super) start: u32,
+    pub(super) end: u32,
+    pub(super) depth: u16,
+    pub(super) in_scope: bool,
 }
 
 /// A name being read: where it starts in `names`, its parts so far, and what was expected.
@@ -506,21 +569,11 @@ impl Scan {
     }
 
     fn d(&mut self) -> &mut DepthState {
-        // Depths past the last tracked one share its state (and set Overflow::depth).
-        let i = self.depth.min(MAX_DEPTH - 1);
-        let [first, rest @ ..] = &mut self.ds;
-        if i == 0 {
-            first
-        } else {
-            rest.get_mut(i - 1).unwrap_or(first)
-        }
+        depth_state(&mut self.ds, self.depth)
     }
 
     fn frame_stmt(&self) -> Option<usize> {
-        self.nframes
-            .checked_sub(1)
-            .and_then(|i| self.frames.get(i))
-            .map(|f| usize::from(f.0))
+        frame_statement(&self.frames, self.nframes)
     }
 
     fn meta(&mut self) -> Option<&mut StmtMeta> {
@@ -535,9 +588,6 @@ impl Scan {
     }
 
     fn expecting_name(&mut self) -> bool {
-        matches!(
-            self.d().expect,
-            Expect::ListTable | Expect::OneTable | Expect::UseDb | Expect::CteName
-        )
+        self.d().expect.is_name()
     }
 }

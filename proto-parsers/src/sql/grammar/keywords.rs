@@ -1,11 +1,14 @@
 //! The words the scan acts on ([`Kw`]), how a word is recognised as one, and the classes
-//! of them the grammar asks about (reserved, starting a query, ending a table list).
+//! of them the grammar asks about (reserved, starting a query, ending a table list). The
+//! reference classifier (`super::super::reference`, tests only) reads the same words and
+//! classes: they define the dialect both classify, and are kept once, here.
 
+use crate::facts::SqlVerb;
 use crate::sql::lexer::Text;
 
 /// Words the scan acts on. Everything else is `Other` (a name, a column, a function).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kw {
+pub(in crate::sql) enum Kw {
     Other,
     Select,
     Insert,
@@ -208,6 +211,13 @@ pub(super) fn keyword(t: Text<'_>) -> Kw {
     if shapes & (1 << t.len) == 0 {
         return Kw::Other;
     }
+    spelled(w)
+}
+
+/// The keyword `w` spells, in any case (at most 14 bytes: longer is `Kw::Other`). The
+/// table behind [`keyword`], without its quick reject.
+#[inline]
+pub(in crate::sql) fn spelled(w: &[u8]) -> Kw {
     let mut buf = [0u8; 14];
     let n = w.len();
     for (d, s) in buf.iter_mut().zip(w) {
@@ -295,14 +305,44 @@ pub(super) fn keyword(t: Text<'_>) -> Kw {
     }
 }
 
+/// The verb a statement's first keyword names, when it is one reported by name (`None`:
+/// the verb is the first word itself, upper-cased).
+#[inline]
+pub(in crate::sql) fn known_verb(k: Kw) -> Option<SqlVerb<'static>> {
+    Some(match k {
+        Kw::Select | Kw::Values | Kw::Table => SqlVerb::Select,
+        Kw::Insert => SqlVerb::Insert,
+        Kw::Update => SqlVerb::Update,
+        Kw::Delete => SqlVerb::Delete,
+        Kw::Merge => SqlVerb::Merge,
+        Kw::Create => SqlVerb::Create,
+        Kw::Alter => SqlVerb::Alter,
+        Kw::Drop => SqlVerb::Drop,
+        Kw::Truncate => SqlVerb::Truncate,
+        Kw::Grant => SqlVerb::Grant,
+        Kw::Revoke => SqlVerb::Revoke,
+        Kw::Copy => SqlVerb::Copy,
+        Kw::Begin => SqlVerb::Begin,
+        Kw::Commit | Kw::End => SqlVerb::Commit,
+        Kw::Rollback | Kw::Abort => SqlVerb::Rollback,
+        Kw::Set => SqlVerb::Set,
+        Kw::Show => SqlVerb::Show,
+        Kw::Use => SqlVerb::Use,
+        Kw::Call => SqlVerb::Call,
+        Kw::Explain | Kw::Describe => SqlVerb::Explain,
+        Kw::With => SqlVerb::With,
+        _ => return None,
+    })
+}
+
 /// Words that start a (sub)statement: after `(`, they make the parenthesis a query.
-pub(super) fn starts_query(k: Kw) -> bool {
+pub(in crate::sql) fn starts_query(k: Kw) -> bool {
     matches!(k, Kw::Select | Kw::With | Kw::Values | Kw::Table)
 }
 
 /// Words that cannot be a bare table name (reserved in both dialects): seen where a name
 /// is expected, the expectation ends and the word is read as a keyword.
-pub(super) fn reserved(k: Kw) -> bool {
+pub(in crate::sql) fn reserved(k: Kw) -> bool {
     matches!(
         k,
         Kw::Select
@@ -338,7 +378,7 @@ pub(super) fn reserved(k: Kw) -> bool {
 }
 
 /// Words that end a FROM / UPDATE / USING table list.
-pub(super) fn ends_list(k: Kw) -> bool {
+pub(in crate::sql) fn ends_list(k: Kw) -> bool {
     matches!(
         k,
         Kw::Select

@@ -1,7 +1,7 @@
 //! Names: CTE names, qualified table names read part by part, normalised, and recorded
 //! once per statement (a linear search, then a hash index, for duplicates).
 
-use super::{Cte, CteStep, Defer, Expect, NameRun, Scan, TableEntry};
+use super::{Cte, Defer, Expect, NameRun, Scan, TableEntry};
 use crate::sql::lexer::{Text, Tok};
 use crate::sql::{MAX_CTES, MAX_NAME, MAX_SEGMENT_NAMES, MAX_TABLES, MAX_TABLES_PER_STATEMENT};
 
@@ -32,14 +32,10 @@ impl Scan {
                 in_scope: recursive,
             });
             let i = (self.ctes.len() - 1) as u8;
-            let d = self.d();
-            d.cte = CteStep::AfterName;
-            d.cte_pending = Some(i);
+            self.d().cte_named(Some(i));
         } else {
             // Too many CTEs: their names will be reported as tables (the safe side).
-            let d = self.d();
-            d.cte = CteStep::AfterName;
-            d.cte_pending = None;
+            self.d().cte_named(None);
         }
     }
 
@@ -134,33 +130,8 @@ impl Scan {
                 _ => {}
             }
         }
-        let mut prev_quote = false;
-        let mut part_len = 0usize;
-        for ch in text.chars() {
-            if let Some(c) = close
-                && ch == char::from(c)
-            {
-                if prev_quote {
-                    prev_quote = false;
-                    continue;
-                }
-                prev_quote = true;
-            } else {
-                prev_quote = false;
-            }
-            if part_len + ch.len_utf8() > MAX_NAME {
-                self.flag(|o| o.name = true);
-                break;
-            }
-            part_len += ch.len_utf8();
-            self.names.push(if q.is_none() {
-                ch.to_ascii_lowercase()
-            } else {
-                ch
-            });
-        }
-        if self.names.len() - start == 0 && q.is_none() {
-            self.names.push('\u{fffd}');
+        if push_name_part(&mut self.names, text, q, close) {
+            self.flag(|o| o.name = true);
         }
         (start as u32, self.names.len() as u32)
     }
@@ -282,4 +253,48 @@ impl Scan {
             }
         }
     }
+}
+
+/// Appends one name part, `text`, to `names`: unquoted (`q` is `None`) lower-cased, quoted
+/// as is with doubled `close` quotes collapsed, cut at [`MAX_NAME`] bytes, an empty
+/// unquoted part as U+FFFD. Returns whether it was cut. [`Scan::normalise`]'s general case;
+/// the reference classifier (tests only) normalises every name with it, which checks the
+/// grammar's quick copy of the usual name.
+pub(in crate::sql) fn push_name_part(
+    names: &mut String,
+    text: &str,
+    q: Option<u8>,
+    close: Option<u8>,
+) -> bool {
+    let start = names.len();
+    let mut cut = false;
+    let mut prev_quote = false;
+    let mut part_len = 0usize;
+    for ch in text.chars() {
+        if let Some(c) = close
+            && ch == char::from(c)
+        {
+            if prev_quote {
+                prev_quote = false;
+                continue;
+            }
+            prev_quote = true;
+        } else {
+            prev_quote = false;
+        }
+        if part_len + ch.len_utf8() > MAX_NAME {
+            cut = true;
+            break;
+        }
+        part_len += ch.len_utf8();
+        names.push(if q.is_none() {
+            ch.to_ascii_lowercase()
+        } else {
+            ch
+        });
+    }
+    if names.len() - start == 0 && q.is_none() {
+        names.push('\u{fffd}');
+    }
+    cut
 }

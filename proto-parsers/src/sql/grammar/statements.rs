@@ -1,15 +1,13 @@
 //! Statements and parentheses: `;`, a statement's verb, nested statements, and what a
 //! parenthesis opens and closes (a subquery, a CTE body, a join, a function's arguments).
 
-use super::keywords::{Kw, keyword, starts_query};
+use super::keywords::{Kw, keyword, known_verb, starts_query};
 use super::{
     BATCH_STATEMENTS, CteStep, Defer, DepthState, Expect, Resolved, Scan, StmtMeta, VerbTag,
+    push_frame,
 };
-use crate::facts::SqlVerb;
 use crate::sql::lexer::{Text, Tok};
-use crate::sql::{
-    MAX_DEPTH, MAX_FRAMES, MAX_SEGMENT_STATEMENTS, MAX_STATEMENTS, MAX_VERB, TEXT_MAX,
-};
+use crate::sql::{MAX_DEPTH, MAX_SEGMENT_STATEMENTS, MAX_STATEMENTS, MAX_VERB, TEXT_MAX};
 
 impl Scan {
     pub(super) fn semi(&mut self, chunk: &[u8], at: usize) {
@@ -80,70 +78,26 @@ impl Scan {
         if !nested {
             self.nframes = 0;
         }
-        if self.nframes < MAX_FRAMES {
-            if let Some(f) = self.frames.get_mut(self.nframes) {
-                *f = (idx, self.depth as u16);
-            }
-            self.nframes += 1;
-        } else {
+        if !push_frame(&mut self.frames, &mut self.nframes, idx, self.depth) {
             self.flag(|o| o.depth = true);
         }
         true
     }
 
     pub(super) fn verb_tag(&mut self, w: Text<'_>, k: Kw) -> VerbTag {
-        let v = match k {
-            Kw::Select | Kw::Values | Kw::Table => SqlVerb::Select,
-            Kw::Insert => SqlVerb::Insert,
-            Kw::Update => SqlVerb::Update,
-            Kw::Delete => SqlVerb::Delete,
-            Kw::Merge => SqlVerb::Merge,
-            Kw::Create => SqlVerb::Create,
-            Kw::Alter => SqlVerb::Alter,
-            Kw::Drop => SqlVerb::Drop,
-            Kw::Truncate => SqlVerb::Truncate,
-            Kw::Grant => SqlVerb::Grant,
-            Kw::Revoke => SqlVerb::Revoke,
-            Kw::Copy => SqlVerb::Copy,
-            Kw::Begin => SqlVerb::Begin,
-            Kw::Commit | Kw::End => SqlVerb::Commit,
-            Kw::Rollback | Kw::Abort => SqlVerb::Rollback,
-            Kw::Set => SqlVerb::Set,
-            Kw::Show => SqlVerb::Show,
-            Kw::Use => SqlVerb::Use,
-            Kw::Call => SqlVerb::Call,
-            Kw::Explain | Kw::Describe => SqlVerb::Explain,
-            Kw::With => SqlVerb::With,
-            _ => {
-                let start = self.names.len() as u32;
-                for &b in w.raw.iter().take(MAX_VERB) {
-                    self.names
-                        .push(char::from(b.to_ascii_uppercase()).min('\u{7f}'));
-                }
-                return VerbTag::Other(start, self.names.len() as u32);
-            }
-        };
-        VerbTag::Known(v)
+        if let Some(v) = known_verb(k) {
+            return VerbTag::Known(v);
+        }
+        let start = self.names.len() as u32;
+        for &b in w.raw.iter().take(MAX_VERB) {
+            self.names
+                .push(char::from(b.to_ascii_uppercase()).min('\u{7f}'));
+        }
+        VerbTag::Other(start, self.names.len() as u32)
     }
 
     pub(super) fn open(&mut self) {
-        let outer = *self.d();
-        let from_paren = outer.expect == Expect::ListTable;
-        let cte_body = if outer.cte == CteStep::AfterAs {
-            outer.cte_pending
-        } else {
-            None
-        };
-        {
-            let d = self.d();
-            if from_paren {
-                // `FROM (SELECT ...) alias` or `FROM (a JOIN b)`: the list goes on after it.
-                d.expect = Expect::Nothing;
-                d.list = true;
-            } else if matches!(d.expect, Expect::OneTable | Expect::UseDb | Expect::CteName) {
-                d.expect = Expect::Nothing;
-            }
-        }
+        let (from_paren, cte_body) = self.d().open_paren();
         self.depth += 1;
         if self.depth >= MAX_DEPTH {
             self.flag(|o| o.depth = true);
@@ -169,23 +123,8 @@ impl Scan {
         } else {
             Kw::Other
         };
-        let d = self.d();
-        let dml = matches!(k, Kw::Insert | Kw::Update | Kw::Delete | Kw::Merge);
-        *d = DepthState {
-            query: from_paren || starts_query(k) || dml,
-            list: false,
-            expect: if from_paren && !starts_query(k) {
-                // A parenthesised join: its first word is a table.
-                Expect::ListTable
-            } else {
-                Expect::Nothing
-            },
-            cte: CteStep::None,
-            cte_pending: None,
-            cte_body,
-            from_paren,
-            ..DepthState::default()
-        };
+        let (inner, dml) = DepthState::inside_paren(from_paren, cte_body, k);
+        *self.d() = inner;
         if dml {
             // A data-modifying statement inside a query (PostgreSQL's `WITH d AS (DELETE
             // ...)`): reported as a statement of its own, so its verb is judged.
@@ -203,41 +142,122 @@ impl Scan {
         }
         let inner = *self.d();
         // A nested statement frame ends with its parenthesis.
-        while self.nframes > 1 {
-            let top = self
-                .frames
-                .get(self.nframes - 1)
-                .map_or(0, |f| usize::from(f.1));
-            if top >= self.depth {
-                self.nframes -= 1;
-            } else {
-                break;
-            }
-        }
+        end_frames(&self.frames, &mut self.nframes, self.depth);
         self.depth -= 1;
         let depth = self.depth as u16;
         // CTEs declared inside the closed parenthesis go out of scope.
         self.ctes.retain(|c| c.depth <= depth);
-        if let Some(i) = inner.cte_body {
-            if let Some(c) = self.ctes.get_mut(usize::from(i)) {
-                c.in_scope = true;
-            }
-            let d = self.d();
-            d.cte = CteStep::AfterBody;
-            d.cte_pending = None;
+        if let Some(i) = inner.cte_body
+            && let Some(c) = self.ctes.get_mut(usize::from(i))
+        {
+            c.in_scope = true;
         }
-        if inner.from_paren {
-            self.d().list = true;
-        }
+        self.d().after_paren(inner);
     }
 
     pub(super) fn comma(&mut self) {
-        let d = self.d();
-        if d.cte == CteStep::AfterBody {
-            d.cte = CteStep::None;
-            d.expect = Expect::CteName;
-        } else if d.list {
-            d.expect = Expect::ListTable;
+        self.d().comma();
+    }
+}
+
+// What parentheses and commas do to the state per depth: the grammar's rules, which the
+// reference classifier (tests only) follows too.
+impl DepthState {
+    /// A `(` read at this depth: what it leaves of this depth's expectations. Returns what
+    /// the depth it opens needs to know: whether it stands in a FROM list, and the CTE whose
+    /// body it is.
+    #[inline]
+    pub(in crate::sql) fn open_paren(&mut self) -> (bool, Option<u8>) {
+        let from_paren = self.expect == Expect::ListTable;
+        let cte_body = if self.cte == CteStep::AfterAs {
+            self.cte_pending
+        } else {
+            None
+        };
+        if from_paren {
+            // `FROM (SELECT ...) alias` or `FROM (a JOIN b)`: the list goes on after it.
+            self.expect = Expect::Nothing;
+            self.list = true;
+        } else if matches!(
+            self.expect,
+            Expect::OneTable | Expect::UseDb | Expect::CteName
+        ) {
+            self.expect = Expect::Nothing;
+        }
+        (from_paren, cte_body)
+    }
+
+    /// The state of the depth a `(` opens (see [`DepthState::open_paren`]), whose first
+    /// token is the keyword `k` (`Kw::Other` if it is none), and whether `k` begins a
+    /// data-modifying statement of its own there.
+    #[inline]
+    pub(in crate::sql) fn inside_paren(
+        from_paren: bool,
+        cte_body: Option<u8>,
+        k: Kw,
+    ) -> (DepthState, bool) {
+        let dml = matches!(k, Kw::Insert | Kw::Update | Kw::Delete | Kw::Merge);
+        let inner = DepthState {
+            query: from_paren || starts_query(k) || dml,
+            list: false,
+            expect: if from_paren && !starts_query(k) {
+                // A parenthesised join: its first word is a table.
+                Expect::ListTable
+            } else {
+                Expect::Nothing
+            },
+            cte: CteStep::None,
+            cte_pending: None,
+            cte_body,
+            from_paren,
+            ..DepthState::default()
+        };
+        (inner, dml)
+    }
+
+    /// The parenthesis whose state was `inner` closed back to this depth.
+    #[inline]
+    pub(in crate::sql) fn after_paren(&mut self, inner: DepthState) {
+        if inner.cte_body.is_some() {
+            self.cte = CteStep::AfterBody;
+            self.cte_pending = None;
+        }
+        if inner.from_paren {
+            self.list = true;
+        }
+    }
+
+    /// A `,` at this depth.
+    #[inline]
+    pub(in crate::sql) fn comma(&mut self) {
+        if self.cte == CteStep::AfterBody {
+            self.cte = CteStep::None;
+            self.expect = Expect::CteName;
+        } else if self.list {
+            self.expect = Expect::ListTable;
+        }
+    }
+
+    /// A CTE's name was read: `AS (` is next. `pending` is its index among the CTEs kept
+    /// (`None` if it was not kept).
+    #[inline]
+    pub(in crate::sql) fn cte_named(&mut self, pending: Option<u8>) {
+        self.cte = CteStep::AfterName;
+        self.cte_pending = pending;
+    }
+}
+
+/// Ends the nested statement frames (`frames[..nframes]`: statement index, depth it opened
+/// at) opened at `depth` or deeper, when the parenthesis at `depth` closes. The outermost
+/// frame stays.
+#[inline]
+pub(in crate::sql) fn end_frames(frames: &[(u16, u16)], nframes: &mut usize, depth: usize) {
+    while *nframes > 1 {
+        let top = frames.get(*nframes - 1).map_or(0, |f| usize::from(f.1));
+        if top >= depth {
+            *nframes -= 1;
+        } else {
+            break;
         }
     }
 }

@@ -2,7 +2,7 @@
 //! makes the scan expect a table list or one table, the verb of a carried statement.
 
 use super::keywords::{Kw, ends_list, keyword, reserved};
-use super::{CteStep, Defer, Expect, Scan};
+use super::{CteStep, Defer, DepthState, Expect, Scan};
 use crate::sql::lexer::{Text, Tok};
 
 impl Scan {
@@ -71,17 +71,7 @@ impl Scan {
                 return Some(true);
             }
             Kw::ExplainOpt => return Some(self.frame_word() == Kw::Explain),
-            Kw::Only
-            | Kw::Lateral
-            | Kw::If
-            | Kw::Not
-            | Kw::Exists
-            | Kw::Ignore
-            | Kw::LowPriority
-            | Kw::Table
-            | Kw::Tables => true,
-            Kw::Into | Kw::Temp | Kw::View | Kw::Materialized => expect == Expect::OneTable,
-            _ => false,
+            _ => modifier_word(expect, k),
         };
         if candidate { None } else { Some(false) }
     }
@@ -89,26 +79,10 @@ impl Scan {
     fn keyword_word(&mut self, w: Text<'_>, k: Kw) {
         let verb = self.frame_word();
         let depth = self.depth;
-        let d = self.d();
-        let cte = d.cte;
-        if cte == CteStep::AfterName {
-            if k == Kw::As {
-                d.cte = CteStep::AfterAs;
-            }
-            return;
-        }
-        if cte == CteStep::AfterAs {
-            // NOT MATERIALIZED / MATERIALIZED before the body.
-            return;
-        }
-        if cte == CteStep::AfterBody {
-            d.cte = CteStep::None;
-            // The main statement of a WITH: its verb becomes the statement's.
-            if matches!(
-                k,
-                Kw::Select | Kw::Insert | Kw::Update | Kw::Delete | Kw::Merge
-            ) && verb == Kw::With
-            {
+        match self.d().after_keyword(verb, depth, k) {
+            Follow::Nothing => {}
+            Follow::MainVerb => {
+                // The main statement of a WITH: its verb becomes the statement's.
                 let tag = self.verb_tag(w, k);
                 if let Some(m) = self.meta() {
                     m.verb = tag;
@@ -116,81 +90,10 @@ impl Scan {
                 }
                 self.d().query = true;
                 self.verb_follow(k);
-                return;
             }
-        }
-        let d = self.d();
-        if d.list && ends_list(k) {
-            d.list = false;
-        }
-        match k {
-            Kw::From => {
-                let copy_top = verb == Kw::Copy && depth == 0;
-                if (d.query || depth == 0) && !copy_top {
-                    d.expect = Expect::ListTable;
-                    d.list = true;
-                }
-            }
-            Kw::Join | Kw::StraightJoin => {
-                d.expect = Expect::ListTable;
-                d.list = true;
-            }
-            Kw::Into
-                if matches!(
-                    verb,
-                    Kw::Select | Kw::Insert | Kw::Replace | Kw::Merge | Kw::Load
-                ) || d.query && depth > 0 =>
-            {
-                d.expect = Expect::OneTable;
-            }
+            Follow::Restart => self.restart(w, k),
             // A table list follows unless `(` does: the next token tells.
-            Kw::Using if matches!(verb, Kw::Delete | Kw::Merge) => self.defer = Defer::Using,
-            Kw::Table | Kw::Tables | Kw::View => match verb {
-                Kw::Create | Kw::Alter => d.expect = Expect::OneTable,
-                Kw::Drop | Kw::Truncate | Kw::Lock | Kw::Rename | Kw::Other => {
-                    d.expect = Expect::ListTable;
-                    d.list = true;
-                }
-                Kw::Show if k == Kw::Table => d.expect = Expect::OneTable,
-                // PostgreSQL's `TABLE t` (= SELECT * FROM t) inside a query or UNION.
-                Kw::Select | Kw::With | Kw::Insert | Kw::Values | Kw::Table if k == Kw::Table => {
-                    d.expect = Expect::ListTable;
-                    d.list = true;
-                }
-                _ => {}
-            },
-            // `CREATE INDEX i ON t`, `CREATE TRIGGER .. ON t`, `GRANT .. ON t`.
-            Kw::On if matches!(verb, Kw::Create | Kw::Drop | Kw::Grant | Kw::Revoke) && !d.list => {
-                d.expect = Expect::OneTable;
-            }
-            Kw::References => d.expect = Expect::OneTable,
-            Kw::Like if verb == Kw::Create && !d.selected => d.expect = Expect::OneTable,
-            Kw::To if matches!(verb, Kw::Rename | Kw::Alter) && depth == 0 => {
-                d.expect = Expect::OneTable;
-                if verb == Kw::Rename {
-                    d.list = true;
-                }
-            }
-            Kw::Select => {
-                d.query = true;
-                d.selected = true;
-                if matches!(verb, Kw::Explain | Kw::Describe | Kw::Prepare) && depth == 0 {
-                    self.restart(w, k);
-                }
-            }
-            Kw::Insert | Kw::Update | Kw::Delete | Kw::Merge | Kw::With | Kw::Values => {
-                if matches!(verb, Kw::Explain | Kw::Describe | Kw::Prepare) && depth == 0 {
-                    self.restart(w, k);
-                } else if k == Kw::With {
-                    // A WITH inside a statement (`INSERT INTO t WITH x AS ...`).
-                    d.query = true;
-                    d.expect = Expect::CteName;
-                }
-            }
-            Kw::Create | Kw::Copy if matches!(verb, Kw::Explain | Kw::Prepare) && depth == 0 => {
-                self.restart(w, k)
-            }
-            _ => {}
+            Follow::Using => self.defer = Defer::Using,
         }
     }
 
@@ -204,16 +107,159 @@ impl Scan {
 
     /// What the verb of a (sub)statement makes the scan expect next.
     pub(super) fn verb_follow(&mut self, k: Kw) {
-        let d = self.d();
-        match k {
-            Kw::Insert | Kw::Replace | Kw::Merge | Kw::Copy => d.expect = Expect::OneTable,
-            Kw::Update | Kw::Truncate | Kw::Lock | Kw::Table => {
-                d.expect = Expect::ListTable;
-                d.list = true;
+        self.d().verb_follow(k);
+    }
+}
+
+/// Words that may sit between a keyword and the table name it introduces when `expect` is
+/// expected (`ONLY`, `IF NOT EXISTS`, `TEMP`, ...), skipped if a name still follows them.
+/// OUTFILE and EXPLAIN's options are decided apart.
+#[inline]
+pub(in crate::sql) fn modifier_word(expect: Expect, k: Kw) -> bool {
+    match k {
+        Kw::Only
+        | Kw::Lateral
+        | Kw::If
+        | Kw::Not
+        | Kw::Exists
+        | Kw::Ignore
+        | Kw::LowPriority
+        | Kw::Table
+        | Kw::Tables => true,
+        Kw::Into | Kw::Temp | Kw::View | Kw::Materialized => expect == Expect::OneTable,
+        _ => false,
+    }
+}
+
+/// What a keyword read where no name is expected asks of the scan beyond the change to the
+/// depth's state ([`DepthState::after_keyword`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::sql) enum Follow {
+    Nothing,
+    /// The main statement of a WITH begins: the keyword is the statement's verb.
+    MainVerb,
+    /// EXPLAIN / DESCRIBE / PREPARE carry a statement of their own, begun by the keyword.
+    Restart,
+    /// DELETE / MERGE .. USING: a table list follows unless `(` does.
+    Using,
+}
+
+impl DepthState {
+    /// What keyword `k`, read at this depth (`depth`) where no name is expected, in a
+    /// statement whose first word is `verb`, does to the scan's state. The grammar's rules,
+    /// used by the reference classifier (tests only) too; what needs the scan itself (the
+    /// next token, a new statement) is returned.
+    #[inline]
+    pub(in crate::sql) fn after_keyword(&mut self, verb: Kw, depth: usize, k: Kw) -> Follow {
+        let cte = self.cte;
+        if cte == CteStep::AfterName {
+            if k == Kw::As {
+                self.cte = CteStep::AfterAs;
             }
-            Kw::Describe | Kw::Explain => d.expect = Expect::OneTable,
-            Kw::Use => d.expect = Expect::UseDb,
-            Kw::With => d.expect = Expect::CteName,
+            return Follow::Nothing;
+        }
+        if cte == CteStep::AfterAs {
+            // NOT MATERIALIZED / MATERIALIZED before the body.
+            return Follow::Nothing;
+        }
+        if cte == CteStep::AfterBody {
+            self.cte = CteStep::None;
+            if matches!(
+                k,
+                Kw::Select | Kw::Insert | Kw::Update | Kw::Delete | Kw::Merge
+            ) && verb == Kw::With
+            {
+                return Follow::MainVerb;
+            }
+        }
+        if self.list && ends_list(k) {
+            self.list = false;
+        }
+        match k {
+            Kw::From => {
+                let copy_top = verb == Kw::Copy && depth == 0;
+                if (self.query || depth == 0) && !copy_top {
+                    self.expect = Expect::ListTable;
+                    self.list = true;
+                }
+            }
+            Kw::Join | Kw::StraightJoin => {
+                self.expect = Expect::ListTable;
+                self.list = true;
+            }
+            Kw::Into
+                if matches!(
+                    verb,
+                    Kw::Select | Kw::Insert | Kw::Replace | Kw::Merge | Kw::Load
+                ) || self.query && depth > 0 =>
+            {
+                self.expect = Expect::OneTable;
+            }
+            Kw::Using if matches!(verb, Kw::Delete | Kw::Merge) => return Follow::Using,
+            Kw::Table | Kw::Tables | Kw::View => match verb {
+                Kw::Create | Kw::Alter => self.expect = Expect::OneTable,
+                Kw::Drop | Kw::Truncate | Kw::Lock | Kw::Rename | Kw::Other => {
+                    self.expect = Expect::ListTable;
+                    self.list = true;
+                }
+                Kw::Show if k == Kw::Table => self.expect = Expect::OneTable,
+                // PostgreSQL's `TABLE t` (= SELECT * FROM t) inside a query or UNION.
+                Kw::Select | Kw::With | Kw::Insert | Kw::Values | Kw::Table if k == Kw::Table => {
+                    self.expect = Expect::ListTable;
+                    self.list = true;
+                }
+                _ => {}
+            },
+            // `CREATE INDEX i ON t`, `CREATE TRIGGER .. ON t`, `GRANT .. ON t`.
+            Kw::On
+                if matches!(verb, Kw::Create | Kw::Drop | Kw::Grant | Kw::Revoke) && !self.list =>
+            {
+                self.expect = Expect::OneTable;
+            }
+            Kw::References => self.expect = Expect::OneTable,
+            Kw::Like if verb == Kw::Create && !self.selected => self.expect = Expect::OneTable,
+            Kw::To if matches!(verb, Kw::Rename | Kw::Alter) && depth == 0 => {
+                self.expect = Expect::OneTable;
+                if verb == Kw::Rename {
+                    self.list = true;
+                }
+            }
+            Kw::Select => {
+                self.query = true;
+                self.selected = true;
+                if matches!(verb, Kw::Explain | Kw::Describe | Kw::Prepare) && depth == 0 {
+                    return Follow::Restart;
+                }
+            }
+            Kw::Insert | Kw::Update | Kw::Delete | Kw::Merge | Kw::With | Kw::Values => {
+                if matches!(verb, Kw::Explain | Kw::Describe | Kw::Prepare) && depth == 0 {
+                    return Follow::Restart;
+                } else if k == Kw::With {
+                    // A WITH inside a statement (`INSERT INTO t WITH x AS ...`).
+                    self.query = true;
+                    self.expect = Expect::CteName;
+                }
+            }
+            Kw::Create | Kw::Copy if matches!(verb, Kw::Explain | Kw::Prepare) && depth == 0 => {
+                return Follow::Restart;
+            }
+            _ => {}
+        }
+        Follow::Nothing
+    }
+
+    /// What the verb of a (sub)statement makes the scan expect next.
+    #[inline]
+    pub(in crate::sql) fn verb_follow(&mut self, k: Kw) {
+        match k {
+            Kw::Insert | Kw::Replace | Kw::Merge | Kw::Copy => self.expect = Expect::OneTable,
+            Kw::Update | Kw::Truncate | Kw::Lock | Kw::Table => {
+                self.expect = Expect::ListTable;
+                self.list = true;
+            }
+            Kw::Describe | Kw::Explain => self.expect = Expect::OneTable,
+            Kw::Use => self.expect = Expect::UseDb,
+            Kw::With => self.expect = Expect::CteName,
             _ => {}
         }
     }

@@ -2,6 +2,16 @@
 //! kept only for tests: the streaming classifier (`super`) must classify every text the way
 //! this one does (same verbs, tables, normalisation and statement texts), within this one's
 //! limits. Differential tests feed both the same corpora and random texts.
+//!
+//! What it shares with the grammar (`super::grammar`) rather than copying: the dialect's
+//! words, their classes and the verbs reported by name ([`keywords`]), the state a scan
+//! keeps per depth and its statement frames, the rules that change that state on a keyword,
+//! a parenthesis or a comma, and how a name part is normalised. A copy of those could only
+//! ever agree with them. What it does its own way is what the streaming classifier is
+//! checked on: tokenizing the whole text at once ([`lexer`]), looking ahead in it where the
+//! streaming scan defers a question to the next token (a modifier followed by a name, what
+//! opens a parenthesis, `USING (`, a qualified name), reading names whole rather than
+//! captured across chunks, and its own bounds on what it keeps.
 
 mod keywords;
 mod lexer;
@@ -10,6 +20,11 @@ mod statements;
 mod words;
 
 use crate::facts::{SqlDialect, SqlStatement, SqlVerb};
+use crate::sql::grammar::{
+    Cte, DepthState, Expect, TableEntry, VerbTag, depth_state, frame_statement,
+};
+// The limits it hit, as the streaming classifier reports them.
+pub use crate::sql::Overflow;
 use keywords::Kw;
 use lexer::{Lexer, Tok, Token};
 
@@ -19,31 +34,14 @@ const MAX_STATEMENTS: usize = 64;
 const MAX_TABLES_PER_STATEMENT: usize = 64;
 /// Tables kept per text, all statements together.
 const MAX_TABLES: usize = 512;
-/// Bytes of one normalised name (`schema.table`); longer names are truncated and set
-/// [`Overflow::name`].
-const MAX_NAME: usize = 256;
+// Bytes of one normalised name part: the grammar's `crate::sql::MAX_NAME`, applied by the
+// grammar's `push_name_part`; longer parts are truncated and set [`Overflow::name`].
 /// Parenthesis nesting tracked; deeper text is still read but without clause state, and
 /// sets [`Overflow::depth`].
-const MAX_DEPTH: usize = 32;
+const MAX_DEPTH: usize = crate::sql::MAX_DEPTH;
 const MAX_CTES: usize = 16;
 const MAX_FRAMES: usize = 8;
 const MAX_VERB: usize = 32;
-
-/// Limits a text hit while it was classified: the statements reported are then incomplete
-/// and the caller raises an anomaly.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Overflow {
-    pub statements: bool,
-    pub tables: bool,
-    pub name: bool,
-    pub depth: bool,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum VerbTag {
-    Known(SqlVerb<'static>),
-    Other(u32, u32),
-}
 
 #[derive(Clone, Copy, Debug)]
 struct StmtMeta {
@@ -55,21 +53,6 @@ struct StmtMeta {
     /// Byte range in the text of the `;`-separated statement this one belongs to (a nested
     /// statement shares its enclosing statement's range).
     span: (u32, u32),
-}
-
-#[derive(Clone, Copy, Debug)]
-struct TableEntry {
-    stmt: u16,
-    start: u32,
-    end: u32,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Cte {
-    start: u32,
-    end: u32,
-    depth: u16,
-    in_scope: bool,
 }
 
 /// Classifies SQL texts into statements (verb + tables). Owns bounded scratch reused by every
@@ -204,56 +187,6 @@ impl Classifier {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-enum Expect {
-    #[default]
-    Nothing,
-    /// A table reference in a query list: a name followed by `(` is a function, a word
-    /// after it an alias, `,` and JOIN bring the next one.
-    ListTable,
-    /// One table name (INTO, DDL, COPY): may be followed by a column list.
-    OneTable,
-    /// The database of `USE`.
-    UseDb,
-    /// A CTE name after WITH or `,`.
-    CteName,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-enum CteStep {
-    #[default]
-    None,
-    /// Name seen, waiting for `AS (`.
-    AfterName,
-    /// `AS` seen: the next `(` is the body.
-    AfterAs,
-    /// Body closed: `,` brings another CTE, a verb the main statement.
-    AfterBody,
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-struct DepthState {
-    /// A query runs at this depth (top level, or a subquery): its FROM names tables. A
-    /// parenthesis of a function call (`EXTRACT(YEAR FROM d)`) is not one.
-    query: bool,
-    /// Inside a FROM/UPDATE/USING list: `,` and JOIN bring another table.
-    list: bool,
-    expect: Expect,
-    cte: CteStep,
-    /// The CTE whose body this depth's next parenthesis is (index into ctes).
-    cte_pending: Option<u8>,
-    /// This parenthesis is the body of a CTE (when it closes, the name comes into scope).
-    cte_body: Option<u8>,
-    /// After the parenthesis of this depth closes, the outer depth is in a list (a
-    /// parenthesised subquery or join in FROM: an alias and `,` may follow).
-    from_paren: bool,
-    /// A SELECT ran at this depth (`CREATE TABLE .. AS SELECT .. WHERE a LIKE b` is no
-    /// `LIKE t`).
-    selected: bool,
-    /// WITH RECURSIVE at this depth.
-    recursive: bool,
-}
-
 struct Scan<'c, 't> {
     c: &'c mut Classifier,
     lx: Lexer<'t>,
@@ -270,21 +203,11 @@ struct Scan<'c, 't> {
 
 impl Scan<'_, '_> {
     fn d(&mut self) -> &mut DepthState {
-        // Depths past the last tracked one share its state (and set Overflow::depth).
-        let i = self.depth.min(MAX_DEPTH - 1);
-        let [first, rest @ ..] = &mut self.ds;
-        if i == 0 {
-            first
-        } else {
-            rest.get_mut(i - 1).unwrap_or(first)
-        }
+        depth_state(&mut self.ds, self.depth)
     }
 
     fn frame_stmt(&self) -> Option<usize> {
-        self.nframes
-            .checked_sub(1)
-            .and_then(|i| self.frames.get(i))
-            .map(|f| usize::from(f.0))
+        frame_statement(&self.frames, self.nframes)
     }
 
     fn meta(&mut self) -> Option<&mut StmtMeta> {
@@ -336,9 +259,6 @@ impl Scan<'_, '_> {
     }
 
     fn expecting_name(&mut self) -> bool {
-        matches!(
-            self.d().expect,
-            Expect::ListTable | Expect::OneTable | Expect::UseDb | Expect::CteName
-        )
+        self.d().expect.is_name()
     }
 }

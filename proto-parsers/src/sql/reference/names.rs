@@ -1,10 +1,10 @@
 //! Names: CTE names, qualified table names, normalised and recorded once per statement.
+//! A name part is normalised by the grammar's own rule (`push_name_part`), without the
+//! streaming scan's quick copy of the usual name, which this checks.
 
 use super::lexer::{Tok, Token};
-use super::{
-    Cte, CteStep, Expect, MAX_CTES, MAX_NAME, MAX_TABLES, MAX_TABLES_PER_STATEMENT, Scan,
-    TableEntry,
-};
+use super::{Cte, Expect, MAX_CTES, MAX_TABLES, MAX_TABLES_PER_STATEMENT, Scan, TableEntry};
+use crate::sql::grammar::names::push_name_part;
 
 impl Scan<'_, '_> {
     pub(super) fn cte_name(&mut self, t: Token) {
@@ -21,14 +21,10 @@ impl Scan<'_, '_> {
                 in_scope: recursive,
             });
             let i = (self.c.ctes.len() - 1) as u8;
-            let d = self.d();
-            d.cte = CteStep::AfterName;
-            d.cte_pending = Some(i);
+            self.d().cte_named(Some(i));
         } else {
             // Too many CTEs: their names will be reported as tables (the safe side).
-            let d = self.d();
-            d.cte = CteStep::AfterName;
-            d.cte_pending = None;
+            self.d().cte_named(None);
         }
     }
 
@@ -116,33 +112,8 @@ impl Scan<'_, '_> {
             other => other,
         };
         let text = std::str::from_utf8(raw).unwrap_or("\u{fffd}");
-        let mut prev_quote = false;
-        let mut part_len = 0usize;
-        for ch in text.chars() {
-            if let Some(c) = close
-                && ch == char::from(c)
-            {
-                if prev_quote {
-                    prev_quote = false;
-                    continue;
-                }
-                prev_quote = true;
-            } else {
-                prev_quote = false;
-            }
-            if part_len + ch.len_utf8() > MAX_NAME {
-                self.c.overflow.name = true;
-                break;
-            }
-            part_len += ch.len_utf8();
-            self.c.names.push(if q.is_none() {
-                ch.to_ascii_lowercase()
-            } else {
-                ch
-            });
-        }
-        if self.c.names.len() - start == 0 && q.is_none() {
-            self.c.names.push('\u{fffd}');
+        if push_name_part(&mut self.c.names, text, q, close) {
+            self.c.overflow.name = true;
         }
         (start as u32, self.c.names.len() as u32)
     }

@@ -1,13 +1,11 @@
 //! Statements and parentheses: `;`, a statement's verb, nested statements, and what a
 //! parenthesis opens and closes.
 
-use super::keywords::{Kw, keyword, starts_query};
+use super::keywords::{Kw, keyword, known_verb};
 use super::lexer::Tok;
-use super::{
-    CteStep, DepthState, Expect, MAX_DEPTH, MAX_FRAMES, MAX_STATEMENTS, MAX_VERB, Scan, StmtMeta,
-    VerbTag,
-};
-use crate::facts::SqlVerb;
+use super::{DepthState, MAX_DEPTH, MAX_STATEMENTS, MAX_VERB, Scan, StmtMeta, VerbTag};
+use crate::sql::grammar::push_frame;
+use crate::sql::grammar::statements::end_frames;
 
 impl Scan<'_, '_> {
     /// Gives the statements begun since the last `;` their text range, ending at `end`.
@@ -43,71 +41,27 @@ impl Scan<'_, '_> {
         if !nested {
             self.nframes = 0;
         }
-        if self.nframes < MAX_FRAMES {
-            if let Some(f) = self.frames.get_mut(self.nframes) {
-                *f = (idx, self.depth as u16);
-            }
-            self.nframes += 1;
-        } else {
+        if !push_frame(&mut self.frames, &mut self.nframes, idx, self.depth) {
             self.c.overflow.depth = true;
         }
         true
     }
 
     pub(super) fn verb_tag(&mut self, w: &[u8], k: Kw) -> VerbTag {
-        let v = match k {
-            Kw::Select | Kw::Values | Kw::Table => SqlVerb::Select,
-            Kw::Insert => SqlVerb::Insert,
-            Kw::Update => SqlVerb::Update,
-            Kw::Delete => SqlVerb::Delete,
-            Kw::Merge => SqlVerb::Merge,
-            Kw::Create => SqlVerb::Create,
-            Kw::Alter => SqlVerb::Alter,
-            Kw::Drop => SqlVerb::Drop,
-            Kw::Truncate => SqlVerb::Truncate,
-            Kw::Grant => SqlVerb::Grant,
-            Kw::Revoke => SqlVerb::Revoke,
-            Kw::Copy => SqlVerb::Copy,
-            Kw::Begin => SqlVerb::Begin,
-            Kw::Commit | Kw::End => SqlVerb::Commit,
-            Kw::Rollback | Kw::Abort => SqlVerb::Rollback,
-            Kw::Set => SqlVerb::Set,
-            Kw::Show => SqlVerb::Show,
-            Kw::Use => SqlVerb::Use,
-            Kw::Call => SqlVerb::Call,
-            Kw::Explain | Kw::Describe => SqlVerb::Explain,
-            Kw::With => SqlVerb::With,
-            _ => {
-                let start = self.c.names.len() as u32;
-                for &b in w.iter().take(MAX_VERB) {
-                    self.c
-                        .names
-                        .push(char::from(b.to_ascii_uppercase()).min('\u{7f}'));
-                }
-                return VerbTag::Other(start, self.c.names.len() as u32);
-            }
-        };
-        VerbTag::Known(v)
+        if let Some(v) = known_verb(k) {
+            return VerbTag::Known(v);
+        }
+        let start = self.c.names.len() as u32;
+        for &b in w.iter().take(MAX_VERB) {
+            self.c
+                .names
+                .push(char::from(b.to_ascii_uppercase()).min('\u{7f}'));
+        }
+        VerbTag::Other(start, self.c.names.len() as u32)
     }
 
     pub(super) fn open(&mut self) {
-        let outer = *self.d();
-        let from_paren = outer.expect == Expect::ListTable;
-        let cte_body = if outer.cte == CteStep::AfterAs {
-            outer.cte_pending
-        } else {
-            None
-        };
-        {
-            let d = self.d();
-            if from_paren {
-                // `FROM (SELECT ...) alias` or `FROM (a JOIN b)`: the list goes on after it.
-                d.expect = Expect::Nothing;
-                d.list = true;
-            } else if matches!(d.expect, Expect::OneTable | Expect::UseDb | Expect::CteName) {
-                d.expect = Expect::Nothing;
-            }
-        }
+        let (from_paren, cte_body) = self.d().open_paren();
         self.depth += 1;
         if self.depth >= MAX_DEPTH {
             self.c.overflow.depth = true;
@@ -121,23 +75,8 @@ impl Scan<'_, '_> {
         } else {
             Kw::Other
         };
-        let d = self.d();
-        let dml = matches!(k, Kw::Insert | Kw::Update | Kw::Delete | Kw::Merge);
-        *d = DepthState {
-            query: from_paren || starts_query(k) || dml,
-            list: false,
-            expect: if from_paren && !starts_query(k) {
-                // A parenthesised join: its first word is a table.
-                Expect::ListTable
-            } else {
-                Expect::Nothing
-            },
-            cte: CteStep::None,
-            cte_pending: None,
-            cte_body,
-            from_paren,
-            ..DepthState::default()
-        };
+        let (inner, dml) = DepthState::inside_paren(from_paren, cte_body, k);
+        *self.d() = inner;
         if dml {
             // A data-modifying statement inside a query (PostgreSQL's `WITH d AS (DELETE
             // ...)`): reported as a statement of its own, so its verb is judged.
@@ -155,41 +94,20 @@ impl Scan<'_, '_> {
         }
         let inner = *self.d();
         // A nested statement frame ends with its parenthesis.
-        while self.nframes > 1 {
-            let top = self
-                .frames
-                .get(self.nframes - 1)
-                .map_or(0, |f| usize::from(f.1));
-            if top >= self.depth {
-                self.nframes -= 1;
-            } else {
-                break;
-            }
-        }
+        end_frames(&self.frames, &mut self.nframes, self.depth);
         self.depth -= 1;
         let depth = self.depth as u16;
         // CTEs declared inside the closed parenthesis go out of scope.
         self.c.ctes.retain(|c| c.depth <= depth);
-        if let Some(i) = inner.cte_body {
-            if let Some(c) = self.c.ctes.get_mut(usize::from(i)) {
-                c.in_scope = true;
-            }
-            let d = self.d();
-            d.cte = CteStep::AfterBody;
-            d.cte_pending = None;
+        if let Some(i) = inner.cte_body
+            && let Some(c) = self.c.ctes.get_mut(usize::from(i))
+        {
+            c.in_scope = true;
         }
-        if inner.from_paren {
-            self.d().list = true;
-        }
+        self.d().after_paren(inner);
     }
 
     pub(super) fn comma(&mut self) {
-        let d = self.d();
-        if d.cte == CteStep::AfterBody {
-            d.cte = CteStep::None;
-            d.expect = Expect::CteName;
-        } else if d.list {
-            d.expect = Expect::ListTable;
-        }
+        self.d().comma();
     }
 }

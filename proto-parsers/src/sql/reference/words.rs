@@ -1,9 +1,16 @@
 //! What a word does where it is read: a skipped modifier, a keyword that makes the scan
 //! expect a table list or one table, the verb of a carried statement.
+//!
+//! The grammar's rules are shared, not copied: which words are modifiers
+//! ([`modifier_word`]) and what a keyword or a verb does to the depth's state
+//! (`DepthState::after_keyword`, `DepthState::verb_follow`). What this scan does its own
+//! way is what the streaming one is checked on: it looks ahead in the whole text where the
+//! grammar defers a question to the next token (a modifier followed by a name, `USING (`).
 
-use super::keywords::{Kw, ends_list, keyword, reserved};
+use super::keywords::{Kw, keyword, reserved};
 use super::lexer::{Tok, Token};
-use super::{CteStep, Expect, Scan};
+use super::{Expect, Scan};
+use crate::sql::grammar::words::{Follow, modifier_word};
 
 impl Scan<'_, '_> {
     pub(super) fn word(&mut self, t: Token) {
@@ -56,17 +63,7 @@ impl Scan<'_, '_> {
                 return true;
             }
             Kw::ExplainOpt => return self.frame_word() == Kw::Explain,
-            Kw::Only
-            | Kw::Lateral
-            | Kw::If
-            | Kw::Not
-            | Kw::Exists
-            | Kw::Ignore
-            | Kw::LowPriority
-            | Kw::Table
-            | Kw::Tables => true,
-            Kw::Into | Kw::Temp | Kw::View | Kw::Materialized => expect == Expect::OneTable,
-            _ => false,
+            _ => modifier_word(expect, k),
         };
         if !candidate {
             return false;
@@ -88,29 +85,10 @@ impl Scan<'_, '_> {
     fn keyword_word(&mut self, w: &[u8], k: Kw) {
         let verb = self.frame_word();
         let depth = self.depth;
-        let d = self.d();
-        let cte = d.cte;
-        if cte == CteStep::AfterName {
-            match k {
-                Kw::As => {
-                    d.cte = CteStep::AfterAs;
-                    return;
-                }
-                _ => return,
-            }
-        }
-        if cte == CteStep::AfterAs {
-            // NOT MATERIALIZED / MATERIALIZED before the body.
-            return;
-        }
-        if cte == CteStep::AfterBody {
-            d.cte = CteStep::None;
-            // The main statement of a WITH: its verb becomes the statement's.
-            if matches!(
-                k,
-                Kw::Select | Kw::Insert | Kw::Update | Kw::Delete | Kw::Merge
-            ) && verb == Kw::With
-            {
+        match self.d().after_keyword(verb, depth, k) {
+            Follow::Nothing => {}
+            Follow::MainVerb => {
+                // The main statement of a WITH: its verb becomes the statement's.
                 let tag = self.verb_tag(w, k);
                 if let Some(m) = self.meta() {
                     m.verb = tag;
@@ -118,34 +96,10 @@ impl Scan<'_, '_> {
                 }
                 self.d().query = true;
                 self.verb_follow(k);
-                return;
             }
-        }
-        let d = self.d();
-        if d.list && ends_list(k) {
-            d.list = false;
-        }
-        match k {
-            Kw::From => {
-                let copy_top = verb == Kw::Copy && depth == 0;
-                if (d.query || depth == 0) && !copy_top {
-                    d.expect = Expect::ListTable;
-                    d.list = true;
-                }
-            }
-            Kw::Join | Kw::StraightJoin => {
-                d.expect = Expect::ListTable;
-                d.list = true;
-            }
-            Kw::Into
-                if matches!(
-                    verb,
-                    Kw::Select | Kw::Insert | Kw::Replace | Kw::Merge | Kw::Load
-                ) || d.query && depth > 0 =>
-            {
-                d.expect = Expect::OneTable;
-            }
-            Kw::Using if matches!(verb, Kw::Delete | Kw::Merge) => {
+            Follow::Restart => self.restart(w, k),
+            // Looked ahead here, where the grammar defers to the next token.
+            Follow::Using => {
                 let mut peek = self.lx;
                 if peek.next().kind != Tok::Punct(b'(') {
                     let d = self.d();
@@ -153,52 +107,6 @@ impl Scan<'_, '_> {
                     d.list = true;
                 }
             }
-            Kw::Table | Kw::Tables | Kw::View => match verb {
-                Kw::Create | Kw::Alter => d.expect = Expect::OneTable,
-                Kw::Drop | Kw::Truncate | Kw::Lock | Kw::Rename | Kw::Other => {
-                    d.expect = Expect::ListTable;
-                    d.list = true;
-                }
-                Kw::Show if k == Kw::Table => d.expect = Expect::OneTable,
-                // PostgreSQL's `TABLE t` (= SELECT * FROM t) inside a query or UNION.
-                Kw::Select | Kw::With | Kw::Insert | Kw::Values | Kw::Table if k == Kw::Table => {
-                    d.expect = Expect::ListTable;
-                    d.list = true;
-                }
-                _ => {}
-            },
-            // `CREATE INDEX i ON t`, `CREATE TRIGGER .. ON t`, `GRANT .. ON t`.
-            Kw::On if matches!(verb, Kw::Create | Kw::Drop | Kw::Grant | Kw::Revoke) && !d.list => {
-                d.expect = Expect::OneTable;
-            }
-            Kw::References => d.expect = Expect::OneTable,
-            Kw::Like if verb == Kw::Create && !d.selected => d.expect = Expect::OneTable,
-            Kw::To if matches!(verb, Kw::Rename | Kw::Alter) && depth == 0 => {
-                d.expect = Expect::OneTable;
-                if verb == Kw::Rename {
-                    d.list = true;
-                }
-            }
-            Kw::Select => {
-                d.query = true;
-                d.selected = true;
-                if matches!(verb, Kw::Explain | Kw::Describe | Kw::Prepare) && depth == 0 {
-                    self.restart(w, k);
-                }
-            }
-            Kw::Insert | Kw::Update | Kw::Delete | Kw::Merge | Kw::With | Kw::Values => {
-                if matches!(verb, Kw::Explain | Kw::Describe | Kw::Prepare) && depth == 0 {
-                    self.restart(w, k);
-                } else if k == Kw::With {
-                    // A WITH inside a statement (`INSERT INTO t WITH x AS ...`).
-                    d.query = true;
-                    d.expect = Expect::CteName;
-                }
-            }
-            Kw::Create | Kw::Copy if matches!(verb, Kw::Explain | Kw::Prepare) && depth == 0 => {
-                self.restart(w, k)
-            }
-            _ => {}
         }
     }
 
@@ -212,17 +120,6 @@ impl Scan<'_, '_> {
 
     /// What the verb of a (sub)statement makes the scan expect next.
     pub(super) fn verb_follow(&mut self, k: Kw) {
-        let d = self.d();
-        match k {
-            Kw::Insert | Kw::Replace | Kw::Merge | Kw::Copy => d.expect = Expect::OneTable,
-            Kw::Update | Kw::Truncate | Kw::Lock | Kw::Table => {
-                d.expect = Expect::ListTable;
-                d.list = true;
-            }
-            Kw::Describe | Kw::Explain => d.expect = Expect::OneTable,
-            Kw::Use => d.expect = Expect::UseDb,
-            Kw::With => d.expect = Expect::CteName,
-            _ => {}
-        }
+        self.d().verb_follow(k);
     }
 }
