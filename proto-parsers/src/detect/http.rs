@@ -4,8 +4,9 @@
 
 use super::Detection::{self, NeedMore, Proto, Unknown};
 use super::redis::{redis_inline, redis_verb, resp_request};
-use super::{Lit, combine, decided, lit, pattern, split_while};
+use super::{Lit, combine, decided, lit, pattern};
 use crate::AppProto;
+use crate::http::{is_tchar, is_ws, split_while};
 
 /// Methods that open nothing but HTTP: detected at the whitespace after them. `GET` is also
 /// a Redis verb and waits for its target.
@@ -20,18 +21,6 @@ pub const MAX_METHOD: usize = 32;
 
 /// The HTTP/2 client connection preface (RFC 9113 section 3.4).
 pub const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// RFC 9110 `tchar`: the bytes of a method (and of a Redis verb).
-const fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z'
-        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
-        | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
-}
-
-const fn is_ws(b: u8) -> bool {
-    b == b' ' || b == b'\t'
-}
 
 /// The bytes of a request target (visible ASCII and obs-text, as the HTTP parser takes).
 const fn is_target_byte(b: u8) -> bool {

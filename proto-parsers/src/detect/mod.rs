@@ -223,15 +223,6 @@ fn crlf_number(b: &[u8], from: usize, max_digits: usize, negative_ok: bool) -> L
     crlf_token(b, start, 1, max_digits, |c| c.is_ascii_digit())
 }
 
-/// `b` split after its longest prefix of bytes that satisfy `ok`.
-fn split_while(b: &[u8], ok: impl Fn(u8) -> bool) -> (&[u8], &[u8]) {
-    let n = b.iter().position(|&c| !ok(c)).unwrap_or(b.len());
-    (
-        b.get(..n).unwrap_or_default(),
-        b.get(n..).unwrap_or_default(),
-    )
-}
-
 /// Checks `b` byte by byte against `checks`: `Some(true)` when all are present and pass,
 /// `None` while the present ones pass but some are missing, `Some(false)` on a failure.
 fn pattern(b: &[u8], checks: &[fn(u8) -> bool]) -> Option<bool> {

@@ -2,8 +2,9 @@
 //! a server's replies.
 
 use super::Detection::{self, NeedMore, Proto, Unknown};
-use super::{Line, Lit, crlf_number, crlf_token, lit, split_while, window};
+use super::{Line, Lit, crlf_number, crlf_token, lit, window};
 use crate::AppProto;
+use crate::http::split_while;
 
 /// Commands a person types at a Redis server over telnet or `nc` (inline protocol). Client
 /// libraries and redis-cli send RESP arrays instead, which [`resp_request`] recognises.

@@ -1,4 +1,5 @@
-//! Shared HTTP pieces used by the HTTP/1.x, HTTP/2 and gRPC parsers and by policy matching.
+//! Shared HTTP pieces used by the HTTP/1.x, HTTP/2 and gRPC parsers, by protocol detection
+//! (the bytes of a request line) and by policy matching.
 //!
 //! Policy matches request paths in a normalised form (PRODUCT.md: "Paths are normalised before
 //! matching ... so `/api/../admin` is judged as `/admin`"). Attackers encode the characters
@@ -327,6 +328,32 @@ pub fn split_grpc_path(path: &[u8]) -> Option<(&[u8], &[u8])> {
         return None;
     }
     Some((service, method))
+}
+
+/// RFC 9110 `tchar`: the bytes of a method or a field name (and, to protocol detection, of
+/// a Redis verb).
+#[inline]
+pub(crate) const fn is_tchar(b: u8) -> bool {
+    matches!(b,
+        b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z'
+        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
+        | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
+}
+
+/// Optional whitespace (RFC 9110 `OWS`): a space or a horizontal tab.
+#[inline]
+pub(crate) const fn is_ws(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// `b` split after its longest prefix of bytes that satisfy `ok`.
+#[inline]
+pub(crate) fn split_while(b: &[u8], ok: impl Fn(u8) -> bool) -> (&[u8], &[u8]) {
+    let n = b.iter().position(|&c| !ok(c)).unwrap_or(b.len());
+    (
+        b.get(..n).unwrap_or_default(),
+        b.get(n..).unwrap_or_default(),
+    )
 }
 
 #[cfg(test)]

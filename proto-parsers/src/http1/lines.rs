@@ -3,6 +3,7 @@
 
 use crate::contract::Invalid;
 use crate::facts::{Header, HttpVersion};
+use crate::http::{is_tchar, is_ws, split_while};
 
 pub(super) fn trim_ows(v: &[u8]) -> &[u8] {
     let start = v
@@ -39,18 +40,6 @@ pub(super) fn has_token(v: &[u8], token: &[u8]) -> bool {
     })
 }
 
-/// RFC 9110 `tchar`: the bytes of a method or a field name.
-const fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z'
-        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
-        | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
-}
-
-const fn is_ws(b: u8) -> bool {
-    b == b' ' || b == b'\t'
-}
-
 /// A control byte that no start line holds (CR and LF end lines, HTAB separates).
 pub(super) const fn is_ctl(b: u8) -> bool {
     (b < 0x20 && b != b'\t' && b != b'\r' && b != b'\n') || b == 0x7f
@@ -68,15 +57,6 @@ const fn is_value_byte(b: u8) -> bool {
 
 pub(super) fn strip_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-/// `b` split after its longest prefix of bytes that satisfy `ok`.
-fn split_while(b: &[u8], ok: impl Fn(u8) -> bool) -> (&[u8], &[u8]) {
-    let n = b.iter().position(|&c| !ok(c)).unwrap_or(b.len());
-    (
-        b.get(..n).unwrap_or_default(),
-        b.get(n..).unwrap_or_default(),
-    )
 }
 
 /// What follows the empty lines (any CR and LF bytes) before a start line.
