@@ -21,15 +21,10 @@ impl PostgresParser {
                 _ => {}
             }
         }
-        let (Some(&ty), Some(len)) = (b.first(), be32(b, 1)) else {
-            return Step::NeedMore;
+        let (ty, total, body_len) = match message_head(b, sink) {
+            Ok(head) => head,
+            Err(step) => return step,
         };
-        if len < 4 {
-            sink.anomaly(ParserAnomaly::BadFraming);
-            return Step::Invalid(Invalid::BadLength);
-        }
-        let total = 1 + len as u64;
-        let body_len = len as usize - 4;
         let d = ix(Direction::ToClient);
         if self.pending.unpaired() && matches!(ty, b'E' | b'C' | b'Z' | b'1' | b'I' | b's') {
             // Pairing was given up (a pipeline too deep to follow): outcomes are skipped.

@@ -6,15 +6,10 @@ use super::*;
 
 impl PostgresParser {
     pub(super) fn client_message(&mut self, b: &[u8], sink: &mut dyn FactSink) -> Step {
-        let (Some(&ty), Some(len)) = (b.first(), be32(b, 1)) else {
-            return Step::NeedMore;
+        let (ty, total, body_len) = match message_head(b, sink) {
+            Ok(head) => head,
+            Err(step) => return step,
         };
-        if len < 4 {
-            sink.anomaly(ParserAnomaly::BadFraming);
-            return Step::Invalid(Invalid::BadLength);
-        }
-        let total = 1 + len as u64;
-        let body_len = len as usize - 4;
         match ty {
             b'Q' => {
                 // Streamed: the text is classified as it arrives (`stream_body`).
@@ -23,7 +18,7 @@ impl PostgresParser {
                 self.body = Some(Body {
                     kind: PKind::Query,
                     id,
-                    left: u64::from(len - 4),
+                    left: body_len as u64,
                     phase: BodyPhase::Text,
                 });
                 if body_len == 0 {
@@ -36,7 +31,7 @@ impl PostgresParser {
                 self.body = Some(Body {
                     kind: PKind::Parse,
                     id: 0,
-                    left: u64::from(len - 4),
+                    left: body_len as u64,
                     phase: BodyPhase::Name,
                 });
                 if body_len == 0 {

@@ -166,6 +166,20 @@ fn cstr(b: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((b.get(..n)?, b.get(n + 1..)?))
 }
 
+/// The header of the typed message at the start of `b` (either direction): its type, its
+/// length on the wire and its body's length; or the step to return (more bytes needed, or
+/// a length too small to be one, reported as bad framing).
+fn message_head(b: &[u8], sink: &mut dyn FactSink) -> Result<(u8, u64, usize), Step> {
+    let (Some(&ty), Some(len)) = (b.first(), be32(b, 1)) else {
+        return Err(Step::NeedMore);
+    };
+    if len < 4 {
+        sink.anomaly(ParserAnomaly::BadFraming);
+        return Err(Step::Invalid(Invalid::BadLength));
+    }
+    Ok((ty, 1 + len as u64, len as usize - 4))
+}
+
 fn set_bounded(dst: &mut Vec<u8>, src: &[u8]) -> bool {
     dst.clear();
     let n = src.len().min(MAX_IDENT);
