@@ -1,10 +1,10 @@
 //! The words the reference scan acts on. They are the grammar's own
-//! (`super::super::grammar::keywords`): [`Kw`], its reserved words,
-//! the table of how each keyword is spelled and the verbs reported by name define the
-//! dialect both classifiers read, and a copy here could only ever agree with them. What the
-//! reference checks is the streaming scan. It looks every word up in the spelling table
-//! directly, without the grammar's quick reject (`KEYWORD_SHAPES`), so a keyword that the
-//! reject loses still shows as a difference.
+//! (`super::super::grammar::keywords`): [`Kw`], the reserved words, the table of how each
+//! keyword is spelled and the verbs reported by name define the dialect both classifiers
+//! read, and a copy here could only ever agree with them. What the reference checks is the
+//! streaming scan. It looks every word up in the spelling table directly, without the
+//! grammar's quick reject (`KEYWORD_SHAPES`), so a keyword that the reject loses still
+//! shows as a difference.
 
 use crate::sql::grammar::keywords::spelled;
 pub(super) use crate::sql::grammar::keywords::{Kw, known_verb, reserved};
