@@ -9,6 +9,7 @@ pub mod contract;
 pub mod detect;
 pub mod driver;
 pub mod facts;
+pub mod pending;
 
 pub mod dns;
 pub mod grpc;

@@ -128,10 +128,11 @@ use crate::contract::{Fact, FactSink, GapOutcome, Invalid, ParserAnomaly, Progre
 use crate::facts::{Header, HttpVersion};
 use crate::{AppProto, Direction};
 
+use crate::pending::PendingQueue;
 use body::{chunk_size_line, count_down, trailer_line};
 use hunt::{Hunt, Hunted, hunt};
 use lines::{check_request_line, check_status_line};
-use pairing::PendingQueue;
+use pairing::Pending;
 use scan::Scan;
 
 /// Most bytes of one message head (empty lines before it, start line and header fields), or
@@ -293,7 +294,7 @@ pub enum Switch {
 pub struct Http1Parser {
     req: Side,
     resp: Side,
-    pending: PendingQueue,
+    pending: PendingQueue<Pending>,
     next_id: u32,
     switched: Option<Switch>,
     /// The header list of the request being reported, empty between heads: its
@@ -313,11 +314,11 @@ impl Default for Http1Parser {
 }
 
 impl Http1Parser {
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
         Http1Parser {
             req: Side::new(),
             resp: Side::new(),
-            pending: PendingQueue::new(),
+            pending: pairing::queue(),
             next_id: 0,
             switched: None,
             fields: Vec::new(),
@@ -444,7 +445,7 @@ impl StreamParser for Http1Parser {
         // Whether a switch of protocols is still to be decided by a response.
         let switch_pending = self.req.phase == Phase::Await
             || self.req.await_after_body
-            || (self.pending.len > 0 && (self.pending.tail_connect || self.pending.tail_upgrade));
+            || self.pending.back().is_some_and(|p| p.connect || p.upgrade);
         let side = self.side(dir);
         // The caller dropped its carry: whatever a scan knew of it is gone too.
         side.scan = Scan::new();
@@ -485,7 +486,7 @@ impl StreamParser for Http1Parser {
                     self.repair = true;
                     // Responses to requests already reported unanswered may have been in
                     // the gap: which of them are still to come is unknown.
-                    self.pending.forgotten = 0;
+                    self.pending.forget_lost();
                 }
                 return GapOutcome::Resync;
             }
@@ -495,8 +496,10 @@ impl StreamParser for Http1Parser {
     }
 
     fn end(&mut self, sink: &mut dyn FactSink) {
-        while let Some(p) = self.pending.pop() {
-            sink.fact(&Fact::Unanswered { app: APP, id: p.id });
+        while let Some(p) = self.pending.pop_front() {
+            if p.paired {
+                sink.fact(&Fact::Unanswered { app: APP, id: p.id });
+            }
         }
     }
 

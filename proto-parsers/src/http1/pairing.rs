@@ -9,103 +9,39 @@ use super::lines::has_token;
 use super::{APP, Body, Http1Parser, MAX_PENDING, Phase, RequestHead, ResponseHead, Step, Switch};
 use crate::contract::{Fact, FactSink, Invalid, OpaqueReason, ParserAnomaly};
 use crate::facts::{Header, HttpRequest, HttpResponse, HttpVersion, RequestDetail, ResponseDetail};
+use crate::pending::{Overflow, PendingQueue, Waiting};
 
-/// A request still waiting for its final response.
+/// A request still waiting for its final response. The ids of the waiting requests are
+/// consecutive (every request is queued). `CONNECT` and `Upgrade` are kept for the newest
+/// request only: the request side waits after such a request until its response, so none
+/// is ever queued behind one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct Pending {
     pub(super) id: u32,
+    /// A `HEAD`: its response has no body.
     head: bool,
-    connect: bool,
-    upgrade: bool,
+    pub(super) connect: bool,
+    pub(super) upgrade: bool,
+    /// Still paired: false for a request whose pairing was given up (the oldest, beyond
+    /// [`MAX_PENDING`]), already reported unanswered, whose final response is framed
+    /// without being reported.
+    pub(super) paired: bool,
 }
 
-const PENDING_WORDS: usize = MAX_PENDING / 64;
+/// A request whose pairing was given up keeps nothing: its response is skipped in turn.
+impl Waiting for Pending {
+    type Kind = ();
 
-/// Outstanding requests, oldest first. Their ids are consecutive (every request is queued),
-/// so the queue holds the first id, a count, and one bit per request: whether it was a
-/// `HEAD` (its response has no body). `CONNECT` and `Upgrade` are kept for the newest
-/// request only: the request side waits after such a request until its response, so none
-/// is ever queued behind one. 512 bytes for [`MAX_PENDING`] requests, no allocation.
-#[derive(Debug)]
-pub(super) struct PendingQueue {
-    heads: [u64; PENDING_WORDS],
-    /// Bit index of the oldest request.
-    start: usize,
-    pub(super) len: usize,
-    /// Id of the oldest request.
-    first: u32,
-    pub(super) tail_connect: bool,
-    pub(super) tail_upgrade: bool,
-    /// Requests whose pairing was given up (the oldest, beyond [`MAX_PENDING`]): the next
-    /// this many final responses answer them and are framed without being reported.
-    pub(super) forgotten: u64,
+    fn kind(&self) {}
+
+    fn lost(_: ()) -> Self {
+        Pending::default()
+    }
 }
 
-impl PendingQueue {
-    pub(super) const fn new() -> Self {
-        PendingQueue {
-            heads: [0; PENDING_WORDS],
-            start: 0,
-            len: 0,
-            first: 0,
-            tail_connect: false,
-            tail_upgrade: false,
-            forgotten: 0,
-        }
-    }
-
-    fn bit(&self, at: usize) -> bool {
-        self.heads
-            .get(at / 64)
-            .is_some_and(|w| w & (1u64 << (at % 64)) != 0)
-    }
-
-    fn set_bit(&mut self, at: usize, v: bool) {
-        if let Some(w) = self.heads.get_mut(at / 64) {
-            let m = 1u64 << (at % 64);
-            *w = if v { *w | m } else { *w & !m };
-        }
-    }
-
-    /// Queues a request; when the queue is full the oldest request is given up and returned.
-    fn push(&mut self, p: Pending) -> Option<Pending> {
-        let dropped = if self.len >= MAX_PENDING {
-            self.forgotten = self.forgotten.saturating_add(1);
-            self.pop()
-        } else {
-            None
-        };
-        if self.len == 0 {
-            self.first = p.id;
-        }
-        let at = (self.start + self.len) % MAX_PENDING;
-        self.set_bit(at, p.head);
-        self.len += 1;
-        self.tail_connect = p.connect;
-        self.tail_upgrade = p.upgrade;
-        dropped
-    }
-
-    pub(super) fn pop(&mut self) -> Option<Pending> {
-        if self.len == 0 {
-            return None;
-        }
-        let last = self.len == 1;
-        let p = Pending {
-            id: self.first,
-            head: self.bit(self.start),
-            connect: last && self.tail_connect,
-            upgrade: last && self.tail_upgrade,
-        };
-        self.start = (self.start + 1) % MAX_PENDING;
-        self.len -= 1;
-        self.first = self.first.wrapping_add(1);
-        if last {
-            self.tail_connect = false;
-            self.tail_upgrade = false;
-        }
-        Some(p)
-    }
+/// Outstanding requests, oldest first.
+pub(super) fn queue() -> PendingQueue<Pending> {
+    PendingQueue::new(MAX_PENDING, Overflow::EachLost)
 }
 
 impl Http1Parser {
@@ -146,11 +82,17 @@ impl Http1Parser {
             head: head.method == b"HEAD",
             connect: head.method == b"CONNECT",
             upgrade: info.upgrade.is_some() && head.version == HttpVersion::Http11,
+            paired: true,
         };
         self.next_id = self.next_id.wrapping_add(1);
-        if let Some(old) = self.pending.push(pending) {
-            // Every request is reported; only the pairing of the oldest is given up.
-            sink.anomaly(ParserAnomaly::TooManyTransactions);
+        if let Some(older) = self.pending.back_mut() {
+            // Only the newest request can switch protocols (see `Pending`).
+            older.connect = false;
+            older.upgrade = false;
+        }
+        // Past the cap, the oldest request's pairing is given up (with a
+        // TooManyTransactions for each); every request is still reported.
+        if let Some(old) = self.pending.push(pending, sink) {
             sink.fact(&Fact::Unanswered {
                 app: APP,
                 id: old.id,
@@ -207,8 +149,8 @@ impl Http1Parser {
         if std::mem::take(&mut self.repair) {
             // After a gap in the responses: the older waiting requests' responses were lost
             // (or will pair with nothing), this one answers the newest.
-            while self.pending.len > 1 {
-                if let Some(old) = self.pending.pop() {
+            while self.pending.queued() > 1 {
+                if let Some(old) = self.pending.pop_queued() {
                     sink.fact(&Fact::Unanswered {
                         app: APP,
                         id: old.id,
@@ -217,14 +159,11 @@ impl Http1Parser {
             }
         }
         let mut unsolicited = false;
-        let request = if self.pending.forgotten > 0 {
+        let request = match self.pending.pop_front() {
             // It answers a request whose pairing was given up (already reported unanswered).
-            self.pending.forgotten -= 1;
-            None
-        } else {
-            let request = self.pending.pop();
-            match request {
-                Some(r) => sink.fact(&Fact::Response {
+            Some(r) if !r.paired => None,
+            Some(r) => {
+                sink.fact(&Fact::Response {
                     app: APP,
                     id: r.id,
                     status: Some(u32::from(status)),
@@ -233,13 +172,14 @@ impl Http1Parser {
                         status,
                         content_type: info.content_type,
                     }),
-                }),
-                None => {
-                    sink.anomaly(ParserAnomaly::UnsolicitedResponse);
-                    unsolicited = true;
-                }
+                });
+                Some(r)
             }
-            request
+            None => {
+                sink.anomaly(ParserAnomaly::UnsolicitedResponse);
+                unsolicited = true;
+                None
+            }
         };
         if head.malformed {
             sink.anomaly(ParserAnomaly::Ambiguous);

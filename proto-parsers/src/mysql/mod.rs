@@ -173,7 +173,7 @@ impl Default for MysqlParser {
             continuing: [false; 2],
             inflaters: [None, None],
             body: None,
-            pending: PendingQueue::new(MAX_PENDING),
+            pending: crate::sql::pending::queue(MAX_PENDING),
             resp: Resp::First,
             next_id: 0,
             user: Vec::new(),

@@ -144,7 +144,9 @@ impl PostgresParser {
             // A FATAL error outside any request (shutdown, idle timeout).
             return;
         };
-        self.pending.set_front_answered();
+        if let Some(front) = self.pending.front_mut() {
+            front.answered = true;
+        }
         match p.kind {
             PKind::Login | PKind::Query | PKind::Hidden | PKind::Sync => {
                 self.respond(p, summary, sqlstate, error, sink);

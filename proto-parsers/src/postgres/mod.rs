@@ -134,7 +134,7 @@ impl Default for PostgresParser {
             skip: [0; 2],
             body: None,
             parse_name: Vec::new(),
-            pending: PendingQueue::new(MAX_PENDING),
+            pending: crate::sql::pending::queue(MAX_PENDING),
             next_id: 0,
             user: Vec::new(),
             database: Vec::new(),

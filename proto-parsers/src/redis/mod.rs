@@ -26,9 +26,10 @@
 //! messages nobody asked for, so pairing stops (commands are still reported and judged).
 //!
 //! Pairing needs no memory per command (the n-th reply answers the n-th command), so the
-//! "queue" of outstanding commands is a counter: any pipeline depth is reported and paired;
-//! [`MAX_PENDING`] marks a pipelining flood (a non-blinding anomaly) and bounds how many
-//! `Unanswered` facts the end of a flow produces.
+//! queue of outstanding commands ([`crate::pending::PendingQueue`]) holds empty entries,
+//! which take no memory, and a count past its cap: any pipeline depth is reported and
+//! paired; [`MAX_PENDING`] marks a pipelining flood (a non-blinding anomaly, each time the
+//! depth goes past it) and bounds how many `Unanswered` facts the end of a flow produces.
 //!
 //! # Gaps
 //!
@@ -63,6 +64,7 @@ mod wire;
 
 use crate::contract::{Fact, FactSink, GapOutcome, Invalid, ParserAnomaly, Progress, StreamParser};
 use crate::facts::{RedisCommand, RequestDetail};
+use crate::pending::{Overflow, PendingQueue};
 use crate::{AppProto, Direction};
 use reply::{RepState, Top};
 use request::{Capture, ReqState};
@@ -104,7 +106,7 @@ pub struct RedisParser {
     rep: RepState,
     next_id: u32,
     /// Commands reported and not yet answered; the oldest has id `reply_id`.
-    pending: u32,
+    pending: PendingQueue<()>,
     reply_id: u32,
     /// Replies are no longer paired (pub/sub, MONITOR, replication).
     unpaired: bool,
@@ -136,7 +138,7 @@ impl Default for RedisParser {
                 ..RepState::default()
             },
             next_id: 0,
-            pending: 0,
+            pending: PendingQueue::new(MAX_PENDING as usize, Overflow::EachCrossing),
             reply_id: 0,
             unpaired: false,
             resync: [false; 2],
@@ -169,15 +171,15 @@ impl RedisParser {
     /// Reports every command still waiting for its reply as unanswered. Commands beyond
     /// [`MAX_PENDING`] were flagged when they were sent; at most that many are reported.
     fn report_unanswered(&mut self, sink: &mut dyn FactSink) {
-        let n = self.pending.min(MAX_PENDING);
-        for k in 0..n {
+        let pending = u32::try_from(self.pending.len()).unwrap_or(u32::MAX);
+        for k in 0..pending.min(MAX_PENDING) {
             sink.fact(&Fact::Unanswered {
                 app: AppProto::Redis,
                 id: self.reply_id.wrapping_add(k),
             });
         }
-        self.reply_id = self.reply_id.wrapping_add(self.pending);
-        self.pending = 0;
+        self.reply_id = self.reply_id.wrapping_add(pending);
+        self.pending.clear();
     }
 
     /// Counts a command as outstanding and returns its id.
@@ -187,13 +189,11 @@ impl RedisParser {
         if subscribe {
             self.unpaired = true;
         } else if !self.unpaired {
-            if self.pending == 0 {
+            if self.pending.is_empty() {
                 self.reply_id = id;
             }
-            self.pending = self.pending.saturating_add(1);
-            if self.pending == MAX_PENDING + 1 {
-                sink.anomaly(ParserAnomaly::TooManyTransactions);
-            }
+            // Past MAX_PENDING, a TooManyTransactions; the commands are still counted.
+            self.pending.push((), sink);
         }
         id
     }

@@ -105,7 +105,7 @@ impl RedisParser {
             Top::Push | Top::Attr => return,
             Top::Reply | Top::BlobError => {}
         }
-        if self.pending == 0 {
+        if self.pending.pop_front().is_none() {
             if !self.unpaired {
                 sink.anomaly(ParserAnomaly::UnsolicitedResponse);
             }
@@ -113,7 +113,6 @@ impl RedisParser {
         }
         let id = self.reply_id;
         self.reply_id = self.reply_id.wrapping_add(1);
-        self.pending -= 1;
         let summary: &[u8] = match error {
             Some(e) => e.get(..MAX_SUMMARY.min(e.len())).unwrap_or(e),
             None => b"",

@@ -1,19 +1,19 @@
-//! Requests awaiting the server's answer, in order, for pairing responses with requests.
+//! What PostgreSQL and MySQL keep of a request awaiting the server's answer, in the shared
+//! [`crate::pending::PendingQueue`]: its kind (what its response looks like), its id and
+//! whether it was reported. Past the cap, the oldest requests lose their id (their responses
+//! are no longer reported, with one [`ParserAnomaly::TooManyTransactions`] per episode,
+//! which does not blind) but keep their kind, so the responses that follow still land on the
+//! right requests. Only if the kinds of the oldest alternate past [`MAX_LOST_RUNS`] runs is
+//! pairing given up for the rest of the flow ([`PendingQueue::unpaired`]): responses are
+//! then skipped unread.
 //!
-//! Servers accept any pipeline depth, and every request is reported (and judged) when it is
-//! read, whatever the depth. What is bounded is the pairing: past `cap` outstanding
-//! requests, the oldest ones lose their id (their responses are no longer reported, with one
-//! [`ParserAnomaly::TooManyTransactions`], which does not blind) but keep their kind, run-
-//! length encoded, so the responses that follow still land on the right requests. Only if
-//! the kinds of the oldest alternate past [`MAX_LOST_RUNS`] runs is pairing given up for
-//! the rest of the flow ([`PendingQueue::unpaired`]): responses are then skipped unread.
+//! [`ParserAnomaly::TooManyTransactions`]: crate::contract::ParserAnomaly::TooManyTransactions
 
-use std::collections::VecDeque;
+use std::fmt::Debug;
 
-use crate::contract::{FactSink, ParserAnomaly};
+use crate::pending::{Overflow, Waiting};
 
-/// Runs of same-kind requests kept without ids.
-pub const MAX_LOST_RUNS: usize = 256;
+pub use crate::pending::MAX_LOST_RUNS;
 
 /// One request awaiting its outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,114 +37,32 @@ impl<K> Pending<K> {
     }
 }
 
-/// The outstanding requests of one flow.
-#[derive(Debug)]
-pub struct PendingQueue<K> {
-    /// The oldest requests, whose pairing was given up: their kinds and counts.
-    lost: VecDeque<(K, u32)>,
-    queue: VecDeque<Pending<K>>,
-    cap: usize,
-    /// Requests are being given up (the anomaly is raised once per episode).
-    overflowing: bool,
-    unpaired: bool,
+/// A request whose pairing was given up keeps its kind only: no id, not reported.
+impl<K: Copy + Eq + Debug> Waiting for Pending<K> {
+    type Kind = K;
+
+    fn kind(&self) -> K {
+        self.kind
+    }
+
+    fn lost(kind: K) -> Self {
+        Pending::new(kind, 0, false)
+    }
 }
 
-impl<K: Copy + Eq> PendingQueue<K> {
-    /// A queue pairing up to `cap` requests with their responses.
-    pub fn new(cap: usize) -> Self {
-        PendingQueue {
-            lost: VecDeque::new(),
-            queue: VecDeque::with_capacity(cap.min(16)),
-            cap: cap.max(1),
-            overflowing: false,
-            unpaired: false,
-        }
-    }
+/// The outstanding requests of one SQL flow.
+pub type PendingQueue<K> = crate::pending::PendingQueue<Pending<K>>;
 
-    /// Pairing was given up for good: responses are not read any more.
-    pub fn unpaired(&self) -> bool {
-        self.unpaired
-    }
-
-    pub fn len(&self) -> usize {
-        self.queue.len() + self.lost.iter().map(|&(_, n)| n as usize).sum::<usize>()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.queue.is_empty() && self.lost.is_empty()
-    }
-
-    /// Queues a request. Never refuses one: past the cap, the oldest loses its pairing.
-    pub fn push(&mut self, p: Pending<K>, sink: &mut dyn FactSink) {
-        if self.unpaired {
-            return;
-        }
-        if self.queue.len() >= self.cap
-            && let Some(old) = self.queue.pop_front()
-        {
-            if !self.overflowing {
-                self.overflowing = true;
-                sink.anomaly(ParserAnomaly::TooManyTransactions);
-            }
-            match self.lost.back_mut() {
-                Some((k, n)) if *k == old.kind && *n < u32::MAX => *n += 1,
-                _ => self.lost.push_back((old.kind, 1)),
-            }
-            if self.lost.len() > MAX_LOST_RUNS {
-                self.unpaired = true;
-                self.lost.clear();
-                self.queue.clear();
-                return;
-            }
-        }
-        self.queue.push_back(p);
-    }
-
-    /// The oldest request (one whose pairing was given up has no id and is not reported).
-    pub fn front(&self) -> Option<Pending<K>> {
-        match self.lost.front() {
-            Some(&(kind, _)) => Some(Pending::new(kind, 0, false)),
-            None => self.queue.front().copied(),
-        }
-    }
-
-    pub fn pop_front(&mut self) -> Option<Pending<K>> {
-        let p = match self.lost.front_mut() {
-            Some((kind, n)) => {
-                let p = Pending::new(*kind, 0, false);
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    self.lost.pop_front();
-                }
-                Some(p)
-            }
-            None => self.queue.pop_front(),
-        };
-        if self.is_empty() {
-            self.overflowing = false;
-        }
-        p
-    }
-
-    /// Marks the oldest request answered (its error was reported; more responses follow).
-    pub fn set_front_answered(&mut self) {
-        if self.lost.is_empty()
-            && let Some(p) = self.queue.front_mut()
-        {
-            p.answered = true;
-        }
-    }
-
-    /// Whether any outstanding request is of kind `k`.
-    pub fn any_kind(&self, k: K) -> bool {
-        self.lost.iter().any(|&(kind, _)| kind == k) || self.queue.iter().any(|p| p.kind == k)
-    }
+/// A queue pairing up to `cap` requests with their responses, raising the anomaly once per
+/// episode of requests given up.
+pub fn queue<K: Copy + Eq + Debug>(cap: usize) -> PendingQueue<K> {
+    PendingQueue::new(cap, Overflow::OncePerEpisode)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::Fact;
+    use crate::contract::{Fact, FactSink, ParserAnomaly};
 
     #[derive(Default)]
     struct Count(Vec<ParserAnomaly>);
@@ -157,7 +75,7 @@ mod tests {
 
     #[test]
     fn past_the_cap_the_oldest_keep_their_kind_not_their_id() {
-        let mut q = PendingQueue::new(2);
+        let mut q = queue(2);
         let mut s = Count::default();
         for (i, k) in [b'a', b'a', b'b', b'b', b'c'].into_iter().enumerate() {
             q.push(Pending::new(k, i as u32, true), &mut s);
@@ -188,7 +106,7 @@ mod tests {
 
     #[test]
     fn alternating_kinds_past_the_runs_give_pairing_up() {
-        let mut q = PendingQueue::new(4);
+        let mut q = queue(4);
         let mut s = Count::default();
         for i in 0..(4 + MAX_LOST_RUNS + 1) as u32 {
             q.push(Pending::new(i % 2, i, true), &mut s);
