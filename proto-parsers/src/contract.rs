@@ -44,6 +44,14 @@
 //! to keep (the policy engine reads the borrowed fields; the event writer copies only what it
 //! prints). A fact must be delivered while its bytes are still borrowed, that is, from within
 //! the `feed` call that saw them.
+//!
+//! # Hand-over
+//!
+//! A connection may stop being the protocol its parser reads while staying inspectable:
+//! HTTP/1 after the server accepted `Upgrade: h2c` (HTTP/2 from then on) or a `CONNECT`
+//! (a tunnelled connection of its own). The parser then consumes nothing more and says so
+//! through [`StreamParser::handover`]; the caller replaces it with the reader of what the
+//! connection became ([`Handover`]) and feeds that one both directions' unconsumed bytes.
 
 use crate::facts::{RequestDetail, ResponseDetail};
 use crate::{AppProto, Direction};
@@ -161,6 +169,29 @@ pub trait StreamParser: Send {
     fn max_carry(&self) -> usize {
         DEFAULT_MAX_CARRY
     }
+
+    /// What the connection became, once the parser handed it over (see "Hand-over" in the
+    /// module documentation): from then on it consumes nothing, and both directions'
+    /// unconsumed bytes belong to the connection's next reader. `None` for a parser that
+    /// never hands over, which is most of them.
+    fn handover(&self) -> Option<Handover> {
+        None
+    }
+}
+
+/// What a connection became when its parser handed it over ([`StreamParser::handover`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handover {
+    /// HTTP/2, after a `101 Switching Protocols` to `h2c`: the upgrade request, transaction
+    /// `stream1` of the parser that handed over, is HTTP/2's stream 1 (its final response
+    /// comes over HTTP/2). When no request was waiting for the `101` (it was reported
+    /// unsolicited), `stream1` is the parser's next unused id, so that it pairs with none.
+    Http2 { stream1: u32 },
+    /// A tunnelled connection, after a `2xx` to `CONNECT`: the bytes that follow are its own
+    /// from its first byte (a TLS ClientHello, an HTTP request...). `next_tx` is the first
+    /// transaction id the parser that handed over did not use: the tunnelled connection's
+    /// transactions are numbered from there on, so ids stay unique on the flow.
+    Tunnel { next_tx: u32 },
 }
 
 /// The carry limit of a parser that does not set its own ([`StreamParser::max_carry`]).

@@ -2,10 +2,9 @@
 
 use control::Uninspectable;
 use proto_parsers::Direction;
-use proto_parsers::contract::{FactSink, Invalid};
+use proto_parsers::contract::{FactSink, Handover, Invalid};
 use proto_parsers::driver::{CarryBudget, Stop};
 
-use super::handover::Handover;
 use super::{FlowInspector, InspectCounters, InspectEvent, ParserRegistry, Phase, ix, other};
 
 impl FlowInspector {
@@ -87,13 +86,13 @@ impl FlowInspector {
             })
         })?;
         match switched {
-            Some(Handover::H2c(tx)) => {
-                self.hand_over(tx, sink);
+            Some(Handover::Http2 { stream1 }) => {
+                self.hand_over(stream1, sink);
                 self.refeed(other(dir), sink, budget)?;
                 self.refeed(dir, sink, budget)?;
                 Ok(None)
             }
-            Some(Handover::Connect(next_tx)) => Ok(Some(next_tx)),
+            Some(Handover::Tunnel { next_tx }) => Ok(Some(next_tx)),
             None => Ok(None),
         }
     }

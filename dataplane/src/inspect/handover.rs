@@ -1,6 +1,9 @@
-//! The HTTP/1 parser handing the connection over: to HTTP/2 after `Upgrade: h2c` (its
-//! `101` held back as the request's interim answer), or to the connection tunnelled
-//! through an accepted `CONNECT` (detected afresh, its transaction ids shifted).
+//! A parser handing the connection over ([`StreamParser::handover`]): to HTTP/2 after
+//! `Upgrade: h2c` (its `101` held back as the request's interim answer), or to the
+//! connection tunnelled through an accepted `CONNECT` (detected afresh, its transaction ids
+//! shifted).
+//!
+//! [`StreamParser::handover`]: proto_parsers::contract::StreamParser::handover
 
 use proto_parsers::contract::{Fact, FactSink, ParserAnomaly};
 use proto_parsers::driver::CarryBudget;
@@ -11,15 +14,6 @@ use proto_parsers::{AppProto, Direction};
 
 use super::registry::Parser;
 use super::{FlowInspector, InspectCounters, InspectEvent, ParserRegistry, Phase};
-
-/// What the HTTP/1 parser handed the connection over to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Handover {
-    /// HTTP/2, whose stream 1 is transaction `.0` (the upgrade request).
-    H2c(u32),
-    /// A tunnelled connection, whose transactions count from `.0`.
-    Connect(u32),
-}
 
 /// Reports what the parser of a connection tunnelled through `CONNECT` finds, as
 /// tunnelled ([`FactSink::tunnelled`]), with its transaction ids `base` higher: that
@@ -47,7 +41,7 @@ impl FactSink for Shift<'_> {
     }
 }
 
-/// A `101 Switching Protocols` response held back while the HTTP/1 parser decides what it
+/// A `101 Switching Protocols` response held back while the HTTP parser decides what it
 /// switched to: after an `h2c` upgrade it is the request's interim answer (the final
 /// response comes over HTTP/2); anything else gets it delivered as its response.
 pub(super) struct Held101 {
@@ -88,45 +82,43 @@ impl Held101 {
     }
 }
 
-/// Wraps the sink of an HTTP/1 parser: counts its transaction ids and holds back a `101`.
-pub(super) struct Watch<'a> {
+/// Wraps the sink of an HTTP parser: holds back a `101` until the parser says whether it
+/// handed the connection over (the caller then delivers it, as an interim answer or as the
+/// response).
+pub(super) struct Hold101<'a> {
     pub(super) inner: &'a mut dyn FactSink,
-    pub(super) next_tx: u32,
     pub(super) held: Option<Held101>,
 }
 
-impl FactSink for Watch<'_> {
+impl FactSink for Hold101<'_> {
     fn fact(&mut self, fact: &Fact<'_>) {
-        match fact {
-            Fact::Response {
-                app: AppProto::Http,
-                id,
-                status: Some(101),
-                summary,
-                detail,
-            } => {
-                let mut h = Held101 {
-                    id: *id,
-                    summary: [0; http1::MAX_SUMMARY],
-                    summary_len: 0,
-                    content_type: [0; HELD_CT],
-                    content_type_len: None,
-                };
-                h.summary_len = copy_into(&mut h.summary, summary);
-                if let ResponseDetail::Http(HttpResponse {
-                    content_type: Some(ct),
-                    ..
-                }) = detail
-                {
-                    h.content_type_len = Some(copy_into(&mut h.content_type, ct));
-                }
-                if let Some(prev) = self.held.replace(h) {
-                    prev.deliver(self.inner);
-                }
-                return;
+        if let Fact::Response {
+            app: AppProto::Http,
+            id,
+            status: Some(101),
+            summary,
+            detail,
+        } = fact
+        {
+            let mut h = Held101 {
+                id: *id,
+                summary: [0; http1::MAX_SUMMARY],
+                summary_len: 0,
+                content_type: [0; HELD_CT],
+                content_type_len: None,
+            };
+            h.summary_len = copy_into(&mut h.summary, summary);
+            if let ResponseDetail::Http(HttpResponse {
+                content_type: Some(ct),
+                ..
+            }) = detail
+            {
+                h.content_type_len = Some(copy_into(&mut h.content_type, ct));
             }
-            Fact::Transaction { id, .. } => self.next_tx = id.wrapping_add(1),
-            _ => {}
+            if let Some(prev) = self.held.replace(h) {
+                prev.deliver(self.inner);
+            }
+            return;
         }
         // Anything after a held `101` (a tunnel's `Opaque`) keeps its place after it.
         if let Some(h) = self.held.take() {
@@ -150,10 +142,12 @@ fn copy_into(to: &mut [u8], from: &[u8]) -> usize {
 }
 
 impl FlowInspector {
-    /// The HTTP/1 parser saw the server accept `Upgrade: h2c` for request `tx`: HTTP/2 reads
-    /// the rest of the connection.
+    /// The parser saw the server accept `Upgrade: h2c` for request `tx`
+    /// ([`Handover::Http2`]): HTTP/2 reads the rest of the connection.
+    ///
+    /// [`Handover::Http2`]: proto_parsers::contract::Handover::Http2
     pub(super) fn hand_over(&mut self, tx: u32, sink: &mut dyn FactSink) {
-        let next = Parser::Dyn(Box::new(Http2Parser::after_upgrade_from(tx)));
+        let next = Parser(Box::new(Http2Parser::after_upgrade_from(tx)));
         if let Phase::Parsing(mut old) = std::mem::replace(&mut self.phase, Phase::Parsing(next)) {
             // Requests still waiting in HTTP/1 (none with a conforming client, which waits
             // for the 101) are reported unanswered rather than forgotten.
@@ -161,9 +155,12 @@ impl FlowInspector {
         }
     }
 
-    /// The proxy accepted a `CONNECT`: what follows is the tunnelled connection, read from
-    /// its first byte as a connection of its own (detected afresh, then parsed), its
-    /// transactions numbered from `next_tx` of the parser that saw the `CONNECT`.
+    /// The proxy accepted a `CONNECT` ([`Handover::Tunnel`]): what follows is the tunnelled
+    /// connection, read from its first byte as a connection of its own (detected afresh,
+    /// then parsed), its transactions numbered from `next_tx` of the parser that saw the
+    /// `CONNECT`.
+    ///
+    /// [`Handover::Tunnel`]: proto_parsers::contract::Handover::Tunnel
     pub(super) fn enter_tunnel(
         &mut self,
         next_tx: u32,

@@ -6,29 +6,34 @@
 //! `proto_parsers::contract`. Bytes a parser has not consumed are kept in a bounded carry
 //! buffer per direction and fed again with what arrives next.
 //!
+//! A parser may hand the connection over ([`StreamParser::handover`], part of the contract:
+//! the inspector asks every parser, whatever its protocol), which HTTP/1 does in two ways.
+//!
 //! HTTP/1.1 to HTTP/2 (`Upgrade: h2c`): when the HTTP/1 parser reports that the server
-//! answered `101 Switching Protocols` to `h2c` ([`Http1Parser::upgraded_to`]), the flow's
-//! parser is replaced, once, by [`Http2Parser::after_upgrade_from`] with the upgrade
-//! request's transaction id. What the HTTP/1 parser left unconsumed goes to the new parser:
-//! first the client's bytes after the upgrade request (its preface, which came earlier on
-//! the wire), then the server's bytes after the `101`. The `101` is reported as an interim
-//! answer ([`Fact::Interim`]): the request is HTTP/2 stream 1, and its final response
-//! (`200`, `404`...) comes from the HTTP/2 parser under the same transaction id. Any other
-//! `101` (WebSocket) leaves the HTTP/1 parser in charge, which makes the flow a tunnel. The
-//! flow's detected protocol ([`FlowInspector::app`]) stays `http`.
+//! answered `101 Switching Protocols` to `h2c` ([`Handover::Http2`]), the flow's parser is
+//! replaced, once, by [`Http2Parser::after_upgrade_from`] with the upgrade request's
+//! transaction id. What the HTTP/1 parser left unconsumed goes to the new parser: first the
+//! client's bytes after the upgrade request (its preface, which came earlier on the wire),
+//! then the server's bytes after the `101`. The `101` is reported as an interim answer
+//! ([`Fact::Interim`]; an HTTP parser's `101` is held back until it has said whether it
+//! handed over): the request is HTTP/2 stream 1, and its final response (`200`, `404`...)
+//! comes from the HTTP/2 parser under the same transaction id. Any other `101` (WebSocket)
+//! leaves the HTTP/1 parser in charge, which makes the flow a tunnel. The flow's detected
+//! protocol ([`FlowInspector::app`]) stays `http`.
 //!
-//! HTTP `CONNECT`: once the proxy answers `2xx`, the bytes that follow are the tunnelled
-//! connection's, from its first byte. The inspector detects their protocol afresh and
-//! reads them with that protocol's parser (a TLS ClientHello's SNI, the requests of plain
-//! HTTP), as Suricata and tshark do. Their transactions are numbered after the `CONNECT`
-//! request's, so ids stay unique on the flow, and reported as tunnelled
+//! HTTP `CONNECT` ([`Handover::Tunnel`]): once the proxy answers `2xx`, the bytes that
+//! follow are the tunnelled connection's, from its first byte. The inspector detects their
+//! protocol afresh and reads them with that protocol's parser (a TLS ClientHello's SNI, the
+//! requests of plain HTTP), as Suricata and tshark do. Their transactions are numbered
+//! after the `CONNECT` request's, so ids stay unique on the flow, and reported as tunnelled
 //! ([`FactSink::tunnelled`]): they are requests to the `CONNECT` target, not to the flow's
-//! server, so the policy judges the `CONNECT` (its target is the request's path and
-//! host) and the records of what went through the tunnel carry that decision. The flow's
-//! protocol stays `http`; a tunnelled protocol no detector recognises, or one its parser
-//! gives up on, ends inspection without a blind decision.
+//! server, so the policy judges the `CONNECT` (its target is the request's path and host)
+//! and the records of what went through the tunnel carry that decision. The flow's protocol
+//! stays `http`; a tunnelled protocol no detector recognises, or one its parser gives up
+//! on, ends inspection without a blind decision.
 //!
-//! [`Http1Parser::upgraded_to`]: proto_parsers::http1::Http1Parser::upgraded_to
+//! [`Handover::Http2`]: proto_parsers::contract::Handover::Http2
+//! [`Handover::Tunnel`]: proto_parsers::contract::Handover::Tunnel
 //! [`Http2Parser::after_upgrade_from`]: proto_parsers::http2::Http2Parser::after_upgrade_from
 //! [`Fact::Interim`]: proto_parsers::contract::Fact::Interim
 

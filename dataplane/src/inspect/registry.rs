@@ -1,31 +1,22 @@
 //! Which parser a detected protocol gets, and the parser of one flow: driven through the
-//! sinks that notice the HTTP/1 parser handing the connection over.
+//! sink that holds back HTTP's `101` until the parser says whether it handed the
+//! connection over ([`StreamParser::handover`]).
 
 use std::sync::Arc;
 
-use proto_parsers::contract::{FactSink, Invalid, StreamParser};
+use proto_parsers::contract::{FactSink, Handover, Invalid, StreamParser};
 use proto_parsers::detect;
 use proto_parsers::driver::drive;
-use proto_parsers::http1::{Http1Parser, Switch};
 use proto_parsers::{AppProto, Direction};
 
 use super::ParserFactory;
-use super::handover::{Handover, Shift, Watch};
-
-/// How the registry makes one protocol's parser.
-#[derive(Clone)]
-enum Maker {
-    /// The built-in HTTP/1 parser, made as its concrete type so that the inspector can ask
-    /// it whether the connection switched to HTTP/2 (`h2c`).
-    Http1,
-    Factory(ParserFactory),
-}
+use super::handover::{Hold101, Shift};
 
 /// Makes a parser for a detected protocol. Parsers register here as their issues land.
 /// Cloned into each worker; the factories are shared.
 #[derive(Clone)]
 pub struct ParserRegistry {
-    factories: Vec<(AppProto, Maker)>,
+    factories: Vec<(AppProto, ParserFactory)>,
 }
 
 impl Default for ParserRegistry {
@@ -45,9 +36,12 @@ impl ParserRegistry {
     /// Every parser this build ships. gRPC has no entry: detection says HTTP/2 and the
     /// HTTP/2 parser recognises gRPC calls per stream.
     pub fn builtin() -> Self {
-        use proto_parsers::{dns, http2, mysql, postgres, redis, tls};
+        use proto_parsers::{dns, http1, http2, mysql, postgres, redis, tls};
         let mut r = Self::empty();
-        r.set(AppProto::Http, Maker::Http1);
+        r.register(
+            AppProto::Http,
+            Arc::new(|_| Box::new(http1::Http1Parser::default())),
+        );
         r.register(
             AppProto::Http2,
             Arc::new(|_| Box::new(http2::Http2Parser::default())),
@@ -80,13 +74,9 @@ impl ParserRegistry {
         r
     }
 
-    /// Makes `app`'s parsers with `make` from now on. A parser registered for `http` in
-    /// place of the built-in one is not followed through an `h2c` upgrade.
+    /// Makes `app`'s parsers with `make` from now on. Any parser is followed through the
+    /// hand-overs it reports ([`StreamParser::handover`]).
     pub fn register(&mut self, app: AppProto, make: ParserFactory) {
-        self.set(app, Maker::Factory(make));
-    }
-
-    fn set(&mut self, app: AppProto, make: Maker) {
         self.factories.retain(|(a, _)| *a != app);
         self.factories.push((app, make));
     }
@@ -96,7 +86,7 @@ impl ParserRegistry {
         app: AppProto,
         transport: detect::Transport,
     ) -> Option<Box<dyn StreamParser>> {
-        self.make_parser(app, transport).map(Parser::into_dyn)
+        self.make_parser(app, transport).map(|p| p.0)
     }
 
     pub(super) fn make_parser(
@@ -107,45 +97,21 @@ impl ParserRegistry {
         self.factories
             .iter()
             .find(|(a, _)| *a == app)
-            .map(|(_, m)| match m {
-                Maker::Http1 => Parser::Http1 {
-                    parser: Box::default(),
-                    next_tx: 0,
-                },
-                Maker::Factory(f) => Parser::Dyn(f(transport)),
-            })
+            .map(|(_, make)| Parser(make(transport)))
     }
 }
 
 /// The parser of one flow.
-pub(super) enum Parser {
-    /// The built-in HTTP/1 parser, which may hand the connection over to HTTP/2.
-    Http1 {
-        parser: Box<Http1Parser>,
-        /// The id its next request will get (ids count from 0 per flow).
-        next_tx: u32,
-    },
-    Dyn(Box<dyn StreamParser>),
-}
+pub(super) struct Parser(pub(super) Box<dyn StreamParser>);
 
 impl Parser {
     pub(super) fn as_dyn(&mut self) -> &mut dyn StreamParser {
-        match self {
-            Parser::Http1 { parser, .. } => parser.as_mut(),
-            Parser::Dyn(p) => p.as_mut(),
-        }
-    }
-
-    fn into_dyn(self) -> Box<dyn StreamParser> {
-        match self {
-            Parser::Http1 { parser, .. } => parser,
-            Parser::Dyn(p) => p,
-        }
+        self.0.as_mut()
     }
 
     /// Feeds `data` until the parser needs more: how much it consumed in all, and the
-    /// hand-over the HTTP/1 parser made on the way, if any. The parser's transaction ids
-    /// are reported `base` higher (the parser of a tunnelled connection counts from 0).
+    /// hand-over it made on the way, if any. The parser's transaction ids are reported
+    /// `base` higher (the parser of a tunnelled connection counts from 0).
     pub(super) fn drive(
         &mut self,
         dir: Direction,
@@ -160,37 +126,27 @@ impl Parser {
             shifted = Shift { inner: sink, base };
             &mut shifted
         };
-        let (parser, next_tx) = match self {
-            Parser::Dyn(p) => return drive(p.as_mut(), dir, data, sink).map(|n| (n, None)),
-            Parser::Http1 { parser, next_tx } => (parser, next_tx),
-        };
-        let mut watch = Watch {
+        let parser = self.0.as_mut();
+        if parser.proto() != AppProto::Http {
+            return drive(parser, dir, data, sink).map(|n| (n, parser.handover()));
+        }
+        // HTTP's `101` is reported when the parser reads it, before it decides whether the
+        // connection switched: it is held back until the parser has said.
+        let mut hold = Hold101 {
             inner: sink,
-            next_tx: *next_tx,
             held: None,
         };
-        let r = drive(parser.as_mut(), dir, data, &mut watch);
-        *next_tx = watch.next_tx;
-        let held = watch.held.take();
-        match parser.switched() {
-            Some(Switch::H2c) => {
-                // A `101` with no request waiting (reported as unsolicited): stream 1 gets
-                // the next free id, so it cannot be paired with an earlier request.
-                let tx = held.as_ref().map_or(*next_tx, |h| h.id);
-                if let Some(h) = held {
-                    // The request's final response will come from HTTP/2 stream 1.
-                    h.deliver_interim(sink);
-                }
-                r.map(|n| (n, Some(Handover::H2c(tx))))
-            }
-            Some(Switch::Connect) => r.map(|n| (n, Some(Handover::Connect(*next_tx)))),
-            None => {
-                if let Some(h) = held {
-                    h.deliver(sink);
-                }
-                r.map(|n| (n, None))
+        let r = drive(parser, dir, data, &mut hold);
+        let held = hold.held.take();
+        let handover = parser.handover();
+        if let Some(h) = held {
+            match handover {
+                // The request's final response will come from HTTP/2 stream 1.
+                Some(Handover::Http2 { .. }) => h.deliver_interim(sink),
+                _ => h.deliver(sink),
             }
         }
+        r.map(|n| (n, handover))
     }
 
     /// Ends the parser: what is still waiting is reported unanswered, ids `base` higher.

@@ -70,9 +70,11 @@
 //! response says whether the switch happened. Two switches hand the connection over:
 //! a `101` to `h2c` ([`Switch::H2c`]: HTTP/2 follows) and a `2xx` to `CONNECT`
 //! ([`Switch::Connect`]: the bytes that follow are another connection's, from its start,
-//! which the caller detects and reads as such). [`Http1Parser::switched`] then says which,
-//! and the parser consumes nothing more in either direction, so the caller can feed its
-//! carry to the next parser. Any other `101` (WebSocket...) makes the flow a tunnel:
+//! which the caller detects and reads as such). The contract's
+//! [`StreamParser::handover`] then says which, with the transaction ids the next reader
+//! needs ([`Handover`]; [`Http1Parser::switched`] says it without them), and the parser
+//! consumes nothing more in either direction, so the caller can feed its carry to the next
+//! parser. Any other `101` (WebSocket...) makes the flow a tunnel:
 //! [`Fact::Opaque`] with [`OpaqueReason::Tunnel`], and every later byte is consumed unread.
 //! A refused switch resumes HTTP/1 on both sides.
 //!
@@ -124,7 +126,9 @@ mod lines;
 mod pairing;
 mod scan;
 
-use crate::contract::{Fact, FactSink, GapOutcome, Invalid, ParserAnomaly, Progress, StreamParser};
+use crate::contract::{
+    Fact, FactSink, GapOutcome, Handover, Invalid, ParserAnomaly, Progress, StreamParser,
+};
 use crate::facts::{Header, HttpVersion};
 use crate::{AppProto, Direction};
 
@@ -278,7 +282,8 @@ struct ResponseHead<'a> {
     malformed: bool,
 }
 
-/// A hand-over of the connection that the server accepted ([`Http1Parser::switched`]).
+/// A hand-over of the connection that the server accepted ([`Http1Parser::switched`]); the
+/// contract's [`Handover`] ([`StreamParser::handover`]) says the same with transaction ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Switch {
     /// `101 Switching Protocols` to `h2c`: HTTP/2 reads the rest, the upgrade request being
@@ -296,7 +301,8 @@ pub struct Http1Parser {
     resp: Side,
     pending: PendingQueue<Pending>,
     next_id: u32,
-    switched: Option<Switch>,
+    /// The hand-over the server accepted, if any (see "Protocol switches" above).
+    handover: Option<Handover>,
     /// The header list of the request being reported, empty between heads: its
     /// allocation is reused (see [`recycle`]) so that a head costs no 2 KB array to fill.
     ///
@@ -320,7 +326,7 @@ impl Http1Parser {
             resp: Side::new(),
             pending: pairing::queue(),
             next_id: 0,
-            switched: None,
+            handover: None,
             fields: Vec::new(),
             repair: false,
         }
@@ -330,13 +336,16 @@ impl Http1Parser {
     /// was seen. From then on this parser consumes nothing: the caller should hand both
     /// directions' unconsumed bytes to a parser for the returned protocol.
     pub fn upgraded_to(&self) -> Option<AppProto> {
-        (self.switched == Some(Switch::H2c)).then_some(AppProto::Http2)
+        (self.switched() == Some(Switch::H2c)).then_some(AppProto::Http2)
     }
 
     /// The hand-over the server accepted, if any: from then on this parser consumes
     /// nothing, and both directions' unconsumed bytes belong to what follows.
     pub fn switched(&self) -> Option<Switch> {
-        self.switched
+        self.handover.map(|h| match h {
+            Handover::Http2 { .. } => Switch::H2c,
+            Handover::Tunnel { .. } => Switch::Connect,
+        })
     }
 
     fn side(&mut self, dir: Direction) -> &mut Side {
@@ -506,6 +515,11 @@ impl StreamParser for Http1Parser {
     /// A head up to [`MAX_HEAD`] waits whole in the caller's carry.
     fn max_carry(&self) -> usize {
         MAX_HEAD
+    }
+
+    /// See "Protocol switches" in the module documentation.
+    fn handover(&self) -> Option<Handover> {
+        self.handover
     }
 }
 

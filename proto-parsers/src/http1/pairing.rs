@@ -6,8 +6,8 @@ use super::body::{message_body, request_body};
 use super::head::{HeadInfo, keep, recycle, summary};
 use super::hunt::Hunt;
 use super::lines::has_token;
-use super::{APP, Body, Http1Parser, MAX_PENDING, Phase, RequestHead, ResponseHead, Step, Switch};
-use crate::contract::{Fact, FactSink, Invalid, OpaqueReason, ParserAnomaly};
+use super::{APP, Body, Http1Parser, MAX_PENDING, Phase, RequestHead, ResponseHead, Step};
+use crate::contract::{Fact, FactSink, Handover, Invalid, OpaqueReason, ParserAnomaly};
 use crate::facts::{Header, HttpRequest, HttpResponse, HttpVersion, RequestDetail, ResponseDetail};
 use crate::pending::{Overflow, PendingQueue, Waiting};
 
@@ -185,12 +185,21 @@ impl Http1Parser {
             sink.anomaly(ParserAnomaly::Ambiguous);
             return Step::Invalid(Invalid::BadSyntax);
         }
+        // The id HTTP/2's stream 1 takes after an `h2c` upgrade: the request the `101`
+        // answered, or (none waiting) the next unused one, which pairs with nothing.
+        let stream1 = request.map_or(self.next_id, |r| r.id);
         let request = request.unwrap_or_default();
         let connect = request.connect && (200..300).contains(&status);
         if status == 101 || connect {
             let h2c = status == 101 && info.upgrade.is_some_and(|u| has_token(u, b"h2c"));
             let phase = if h2c || connect {
-                self.switched = Some(if h2c { Switch::H2c } else { Switch::Connect });
+                self.handover = Some(if h2c {
+                    Handover::Http2 { stream1 }
+                } else {
+                    Handover::Tunnel {
+                        next_tx: self.next_id,
+                    }
+                });
                 Phase::Handover
             } else {
                 sink.fact(&Fact::Opaque {
