@@ -72,18 +72,20 @@ fn bench(
             Ok(w) => {
                 let s = &w.stats;
                 match format {
-                    Format::Text => println!(
-                        "{}: {} flows, {} packets, {} bytes, {} transactions ({} to be denied)\n\
+                    Format::Text => super::out(
+                        &(format!(
+                            "{}: {} flows, {} packets, {} bytes, {} transactions ({} to be denied)\n\
                          {}: inventory ({} workloads)\n{}: policy",
-                        w.pcap.display(),
-                        s.total.sessions,
-                        s.total.packets,
-                        s.total.bytes,
-                        s.total.transactions,
-                        s.denied,
-                        w.inventory.display(),
-                        eastwest::workload_count(),
-                        w.policy.display()
+                            w.pcap.display(),
+                            s.total.sessions,
+                            s.total.packets,
+                            s.total.bytes,
+                            s.total.transactions,
+                            s.denied,
+                            w.inventory.display(),
+                            eastwest::workload_count(),
+                            w.policy.display()
+                        ) + "\n"),
                     ),
                     Format::Json => {
                         let mut per = serde_json::Map::new();
@@ -95,15 +97,17 @@ fn bench(
                                     "packets": c.packets, "bytes": c.bytes}),
                             );
                         }
-                        println!(
-                            "{}",
-                            serde_json::json!({
-                                "pcap": w.pcap, "inventory": w.inventory, "policy": w.policy,
-                                "flows": s.total.sessions, "packets": s.total.packets,
-                                "bytes": s.total.bytes, "transactions": s.total.transactions,
-                                "denied_transactions": s.denied, "alerted_transactions": s.alerted,
-                                "protocols": per,
-                            })
+                        super::out(
+                            &(format!(
+                                "{}",
+                                serde_json::json!({
+                                    "pcap": w.pcap, "inventory": w.inventory, "policy": w.policy,
+                                    "flows": s.total.sessions, "packets": s.total.packets,
+                                    "bytes": s.total.bytes, "transactions": s.total.transactions,
+                                    "denied_transactions": s.denied, "alerted_transactions": s.alerted,
+                                    "protocols": per,
+                                })
+                            ) + "\n"),
                         );
                     }
                 }
@@ -118,8 +122,8 @@ fn bench(
     match bench::run(&opts) {
         Ok(r) => {
             match format {
-                Format::Text => print!("{}", bench::to_text(&r)),
-                Format::Json => println!("{}", bench::to_json(&r)),
+                Format::Text => super::out(&bench::to_text(&r)),
+                Format::Json => super::out(&(bench::to_json(&r).to_string() + "\n")),
             }
             ExitCode::SUCCESS
         }

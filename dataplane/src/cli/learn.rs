@@ -27,15 +27,19 @@ pub(super) fn run(args: LearnArgs) -> ExitCode {
     } = args;
     match dataplane::learn::learn(captures, inventory, &output) {
         Ok(r) => {
-            println!(
-                "learned {} rule(s) from {} flows and {} transactions -> {}",
-                r.rules,
-                r.flows,
-                r.transactions,
-                output.display()
+            super::out(
+                &(format!(
+                    "learned {} rule(s) from {} flows and {} transactions -> {}",
+                    r.rules,
+                    r.flows,
+                    r.transactions,
+                    output.display()
+                ) + "\n"),
             );
             if r.skipped > 0 {
-                println!("{} flow(s) of other IP protocols have no rule", r.skipped);
+                super::out(
+                    &(format!("{} flow(s) of other IP protocols have no rule", r.skipped) + "\n"),
+                );
             }
             for e in &r.capture_warnings {
                 eprintln!("palisade learn: warning: {e}");

@@ -122,3 +122,17 @@ pub fn main() -> ExitCode {
         Cmd::Bench(a) => bench::run(a),
     }
 }
+
+/// Writes a command's output to stdout. A reader that went away (`palisade policy diff A B |
+/// head`) is not an error of ours: the rest is dropped quietly and the command keeps its
+/// exit status, as diff(1) and grep do (Rust's `print!` would panic with exit 101); any
+/// other write failure is said on stderr.
+fn out(text: &str) {
+    use std::io::Write as _;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(text.as_bytes()).and_then(|()| o.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("palisade: writing to stdout: {e}");
+    }
+}

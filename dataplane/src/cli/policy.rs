@@ -32,7 +32,7 @@ pub(super) fn run(cmd: PolicyCmd) -> ExitCode {
     match cmd {
         PolicyCmd::Check { policy, inventory } => {
             let report = control::check(&policy, inventory.as_deref());
-            print!("{report}");
+            super::out(&format!("{report}"));
             if report.errors.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -52,11 +52,11 @@ pub(super) fn run(cmd: PolicyCmd) -> ExitCode {
             };
             let d = control::diff::diff(&old.policy, &new.policy);
             if d.is_empty() {
-                println!("no semantic changes");
+                super::out("no semantic changes\n");
                 ExitCode::SUCCESS
             } else {
                 // Exit 1 when the policies differ, as diff(1) does (PRODUCT.md).
-                print!("{d}");
+                super::out(&format!("{d}"));
                 ExitCode::from(1)
             }
         }

@@ -130,7 +130,7 @@ pub(super) fn run(args: ReplayArgs) -> ExitCode {
     if matches!(opts.events, EventOutput::Stdout) {
         eprint!("{text}");
     } else {
-        print!("{text}");
+        super::out(&text);
     }
     // Read up to the problem, warned about, recorded as an anomaly: as tcpdump and
     // Suricata read a capture that was still being written.
