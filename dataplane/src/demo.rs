@@ -77,7 +77,7 @@ pub fn run(out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     writeln!(
         out,
         "\nTry it yourself (install both binaries first, as the README says:\n  \
-         cargo install --locked --path dataplane && cargo install --locked --path control):\n  \
+         cargo install --locked --path dataplane --profile dist && cargo install --locked --path control):\n  \
          palisade replay {0}/shop.pcap --policy {0}/policy.yaml --inventory {0}/inventory.yaml --events -\n  \
          palisade policy check {0}/policy.yaml --inventory {0}/inventory.yaml",
         dir.display()
