@@ -41,7 +41,7 @@ impl Worker {
             && payload.is_empty()
             && t.flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) == 0
         {
-            // A bare ACK (a third of a typical capture) moves no bytes: only the server's
+            // A bare ACK (a quarter of the east-west mix) moves no bytes: only the server's
             // acknowledgement matters (below, as for any packet), so none of the sink,
             // judge and inspector set-up is built for it.
             if dir == Direction::ToClient
