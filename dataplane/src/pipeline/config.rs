@@ -35,10 +35,11 @@ pub struct WorkerConfig {
     /// Checksum validation: a packet whose checksums fail is dropped and never inspected
     /// (the receiver discards it, or, on a veth that trusts its peer, should have).
     pub checksums: ChecksumMode,
-    /// Palisade's own TCP listeners (`--metrics ADDR`): packets to or from them are passed
-    /// without being judged and counted as `self_packets`, so a policy never refuses (and a
-    /// tap never resets) Palisade's own connections. An unspecified address (`0.0.0.0`,
-    /// `::`) stands for every address on that port.
+    /// Palisade's own TCP listeners (`--metrics ADDR`), one entry per address they are
+    /// reached at (never an unspecified address): packets between one of them and this host
+    /// (loopback, or another of these addresses) are passed without being judged and
+    /// counted as `self_packets`, so a policy never refuses (and a tap never resets)
+    /// Palisade's own local connections; a connection from another host is judged.
     pub own_endpoints: Vec<SocketAddr>,
 }
 

@@ -309,18 +309,26 @@ impl Worker {
         }
     }
 
-    /// Whether either end of a TCP packet is one of Palisade's own listeners.
+    /// Whether a TCP packet belongs to a connection between one of Palisade's own
+    /// listeners and this host: one end is the listener, the other loopback or an address
+    /// of this host. Only such packets skip judgement: one with another host at its far end
+    /// (a remote scraper, or a workload that spoofs the node's address and the listener's
+    /// port as its source) is judged like any other, so the skip is never a way around the
+    /// policy for traffic between workloads.
     #[inline]
     fn is_own(&self, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> bool {
         let own = &self.cfg.own_endpoints;
-        !own.is_empty()
-            && own.iter().any(|e| {
-                let at = |ip: IpAddr, port: u16| {
-                    port == e.port()
-                        && (e.ip().is_unspecified() || e.ip().to_canonical() == ip.to_canonical())
-                };
-                at(dst, dport) || at(src, sport)
-            })
+        if own.is_empty() {
+            return false;
+        }
+        let (src, dst) = (src.to_canonical(), dst.to_canonical());
+        let listener = |ip: IpAddr, port: u16| {
+            own.iter()
+                .any(|e| e.port() == port && e.ip().to_canonical() == ip)
+        };
+        let local =
+            |ip: IpAddr| ip.is_loopback() || own.iter().any(|e| e.ip().to_canonical() == ip);
+        (listener(dst, dport) && local(src)) || (listener(src, sport) && local(dst))
     }
 
     fn decode_error(&mut self, e: DecodeError, ts_ns: u64) {
@@ -606,5 +614,39 @@ fn defrag_anomaly_name(a: DefragAnomaly) -> &'static str {
         DefragAnomaly::TableFull => "defrag.table_full",
         DefragAnomaly::Timeout => "defrag.timeout",
         DefragAnomaly::BadLength => "defrag.bad_length",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{EventOutput, EventWriter};
+
+    /// Only a connection between the metrics listener and this host skips judgement: a
+    /// packet that claims the listener as its source towards another host (a workload
+    /// spoofing the node's address and port) is judged.
+    #[test]
+    fn only_local_connections_to_the_listener_are_own() {
+        let writer = EventWriter::start(EventOutput::Discard).unwrap();
+        let cfg = WorkerConfig {
+            own_endpoints: vec![
+                "10.0.0.5:9100".parse().unwrap(),
+                "127.0.0.1:9100".parse().unwrap(),
+            ],
+            ..WorkerConfig::default()
+        };
+        let w = Worker::new(0, cfg, ParserRegistry::builtin(), writer.sender());
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // A scrape from this host: to the listener, and its answers.
+        assert!(w.is_own(ip("127.0.0.1"), 40000, ip("127.0.0.1"), 9100));
+        assert!(w.is_own(ip("127.0.0.1"), 9100, ip("127.0.0.1"), 40000));
+        assert!(w.is_own(ip("10.0.0.5"), 40000, ip("10.0.0.5"), 9100));
+        assert!(w.is_own(ip("::ffff:127.0.0.1"), 40000, ip("10.0.0.5"), 9100));
+        // Another host at the far end, either way round: judged.
+        assert!(!w.is_own(ip("10.0.0.9"), 40000, ip("10.0.0.5"), 9100));
+        assert!(!w.is_own(ip("10.0.0.5"), 9100, ip("10.0.1.7"), 5432));
+        // Another port, or another host's service on the same port: judged.
+        assert!(!w.is_own(ip("127.0.0.1"), 40000, ip("127.0.0.1"), 9101));
+        assert!(!w.is_own(ip("10.0.0.5"), 40000, ip("10.0.0.7"), 9100));
     }
 }

@@ -153,8 +153,8 @@ impl Housekeeping<'_> {
 
 /// The addresses Palisade's own TCP listener is reached at: the metrics address, or, when
 /// it is unspecified (`0.0.0.0:9100`), each of this host's addresses on its port, so that
-/// another host's service on that port is still judged. (The control socket is a Unix
-/// socket: never on the wire.)
+/// another host's service on that port is still judged (`Worker::is_own`). (The control
+/// socket is a Unix socket: never on the wire.)
 fn own_endpoints(metrics: Option<SocketAddr>) -> Vec<SocketAddr> {
     let Some(m) = metrics else {
         return Vec::new();
@@ -170,13 +170,21 @@ fn own_endpoints(metrics: Option<SocketAddr>) -> Vec<SocketAddr> {
             .map(|a| SocketAddr::new(a, m.port()))
             .collect(),
         Err(e) => {
-            // Without the list, the port alone says it (a peer's service on the same port
-            // goes unjudged: logged, as it is a blind spot).
+            // Without the list, only loopback is known to be this host: a scrape over
+            // another address is judged like any client (never a flow let through because
+            // its port matched).
             tracing::warn!(
-                "cannot list this host's addresses ({e}): every flow on port {} is taken for Palisade's metrics",
+                "cannot list this host's addresses ({e}): only scrapes over loopback on port {} are taken for Palisade's own",
                 m.port()
             );
-            vec![m]
+            let lo: [std::net::IpAddr; 2] = [
+                std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::Ipv6Addr::LOCALHOST.into(),
+            ];
+            lo.into_iter()
+                .filter(|a| m.is_ipv6() || a.is_ipv4())
+                .map(|a| SocketAddr::new(a, m.port()))
+                .collect()
         }
     }
 }
