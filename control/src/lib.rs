@@ -132,7 +132,25 @@ pub fn load_snapshot(
     inventory_path: Option<&Path>,
     version: u64,
 ) -> Result<PolicySnapshot, PolicyErrors> {
-    let loaded = load_policy(policy_path);
+    snapshot_of(load_policy(policy_path), inventory_path, version)
+}
+
+/// [`load_snapshot`] of policy text already read (`origin_name` names it in messages): a
+/// daemon compiles exactly the text it keeps for `policy show` and rollback.
+pub fn load_snapshot_str(
+    text: &str,
+    origin_name: &str,
+    inventory_path: Option<&Path>,
+    version: u64,
+) -> Result<PolicySnapshot, PolicyErrors> {
+    snapshot_of(load_policy_str(text, origin_name), inventory_path, version)
+}
+
+fn snapshot_of(
+    loaded: Result<LoadedPolicy, PolicyErrors>,
+    inventory_path: Option<&Path>,
+    version: u64,
+) -> Result<PolicySnapshot, PolicyErrors> {
     let separate = inventory_path.map(load_inventory);
     let (loaded, separate) = match (loaded, separate) {
         (Ok(l), None) => (l, None),

@@ -62,6 +62,7 @@ pub fn run(out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
         },
         swaps: Vec::new(),
         compare: None,
+        shadow: None,
         progress: false,
     };
     let report = run_replay(&opts)?;

@@ -170,6 +170,7 @@ pub fn learn(
         },
         swaps: Vec::new(),
         compare: None,
+        shadow: None,
         progress: true,
     })
     .map_err(|e| e.to_string())?;

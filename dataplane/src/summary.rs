@@ -74,6 +74,7 @@ pub fn to_json(r: &ReplayReport) -> serde_json::Value {
         },
         "changes": changes_json(r),
         "transaction_changes": tx_changes_json(r),
+        "shadow": shadow_json(&s.shadow),
         "checksums": {
             "mode": r.checksums.map_or("configured", |(m, _, _)| m.as_str()),
             "sampled": r.checksums.map_or(0, |(_, n, _)| n),
@@ -87,6 +88,23 @@ pub fn to_json(r: &ReplayReport) -> serde_json::Value {
         "records_cut": s.log_pending_cut,
         "policy": r.policy_log.iter().map(|(v, src, err)| json!({"version": v, "source": src, "error": err})).collect::<Vec<_>>(),
         "capture_warnings": r.capture_warnings,
+    })
+}
+
+/// Disagreements with a shadow candidate, per rule pair, most frequent first (also
+/// `palisadectl shadow show`).
+pub fn shadow_json(c: &crate::verdict::ShadowCounts) -> serde_json::Value {
+    let mut pairs: Vec<_> = c.pairs.iter().collect();
+    pairs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    json!({
+        "disagreements": c.total(),
+        "pairs": pairs.into_iter().map(|(p, n)| json!({
+            "level": p.level,
+            "active": {"action": p.active_action, "rule": p.active_rule},
+            "shadow": {"action": p.shadow_action, "rule": p.shadow_rule, "policy_version": p.shadow_version},
+            "count": n,
+        })).collect::<Vec<_>>(),
+        "pairs_cut": c.cut,
     })
 }
 
@@ -295,6 +313,22 @@ pub fn to_text(r: &ReplayReport) -> String {
             for (flow, objects) in ex {
                 let _ = writeln!(o, "      e.g. {flow} {}", tx_words(objects));
             }
+        }
+    }
+    if s.shadow.total() > 0 {
+        let _ = writeln!(
+            o,
+            "shadow     {} disagreement(s) with the candidate policy (shadow records written)",
+            s.shadow.total()
+        );
+        let mut pairs: Vec<_> = s.shadow.pairs.iter().collect();
+        pairs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        for (p, n) in pairs {
+            let _ = writeln!(
+                o,
+                "  {} {} by {} -> {} by {}: {n}",
+                p.level, p.active_action, p.active_rule, p.shadow_action, p.shadow_rule
+            );
         }
     }
     if !s.app_protos.is_empty() {

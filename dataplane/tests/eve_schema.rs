@@ -3,7 +3,8 @@
 //! Replays every recorded capture under `tests/data/` (each folder's pcap and pcapng files,
 //! the evasion corpus included) with the built `palisade replay --log-all` under
 //! `tests/data/eve-schema-policy.yaml` here (a deny rule and two alert rules that fire on
-//! requests the captures hold), adds the events of `palisade demo`, and runs
+//! requests the captures hold) with the candidate `eve-schema-shadow.yaml` beside it (its
+//! `shadow` records), adds the events of `palisade demo`, and runs
 //! `tests/eve/check_eve.py` over all of them: Suricata 7.0.9's schema from
 //! `../shared/reference/` with Palisade's documented additions, plus the rules the schema
 //! cannot express (see `tests/eve/README.md`). The test fails with the checker's grouped
@@ -76,6 +77,7 @@ fn every_event_is_suricata_eve() {
         schema.display()
     );
     let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/eve-schema-policy.yaml");
+    let shadow = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/eve-schema-shadow.yaml");
     let tmp = tempfile::tempdir().expect("temporary directory");
 
     let mut caps = Vec::new();
@@ -97,6 +99,8 @@ fn every_event_is_suricata_eve() {
             .arg("--policy")
             .arg(&policy)
             .arg("--log-all")
+            .arg("--shadow")
+            .arg(&shadow)
             .arg("--events")
             .arg(&events)
             .output()
@@ -131,6 +135,30 @@ fn every_event_is_suricata_eve() {
             .len();
         assert!(len > 0, "{} is empty: no events were written", f.display());
     }
+
+    // The candidate disagrees on flows and on transactions of several protocols.
+    let shadow_records: Vec<String> = files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("\"event_type\":\"shadow\""))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for key in ["\"pgsql\":", "\"sql\":", "\"tls\":", "\"redis\":"] {
+        assert!(
+            shadow_records.iter().any(|l| l.contains(key)),
+            "no shadow record carries {key} (of {})",
+            shadow_records.len()
+        );
+    }
+    assert!(
+        shadow_records.iter().any(|l| !l.contains("\"tx_id\"")),
+        "no flow-level shadow record"
+    );
 
     let out = Command::new("python3")
         .arg(root.join("tests/eve/check_eve.py"))

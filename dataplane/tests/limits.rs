@@ -176,6 +176,7 @@ fn deep_pipeline_logs_every_request_and_counts_the_cut() {
         },
         swaps: Vec::new(),
         compare: None,
+        shadow: None,
         progress: false,
     })
     .unwrap();

@@ -69,6 +69,11 @@ fn nfqueue_policy_swaps_under_traffic() {
 }
 
 #[test]
+fn nfqueue_shadow_promote_rollback() {
+    run_script("nfqueue-lifecycle.sh");
+}
+
+#[test]
 fn bridge_and_tap() {
     run_script("bridge-tap.sh");
 }

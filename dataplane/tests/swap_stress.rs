@@ -69,6 +69,7 @@ fn every_flow_is_judged_by_the_version_in_force_at_its_packet() {
         worker: WorkerConfig::default(),
         swaps,
         compare: None,
+        shadow: None,
         progress: false,
     };
     let report = run_replay(&opts).unwrap();

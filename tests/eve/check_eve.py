@@ -116,12 +116,14 @@ PALISADE_ADDITIONS = {
     "policy": {
         "type": "object",
         "properties": {
-            "status": {"enum": ["loaded", "rejected"]},
+            "status": {"enum": ["loaded", "rejected", "skipped"]},
             "version": _INT,
             "name": _STR,
             "source": _STR,
             "rules": _INT,
             "error": _STR,
+            # A shadow candidate's load (absent for the active policy).
+            "role": {"enum": ["shadow"]},
         },
         "required": ["status"],
     },
@@ -386,13 +388,14 @@ def semantic_problems(obj, where, out):
                         key,
                         f"every `{et}` record carries `{key}`",
                     )
-            if et != "alert":
+            # An alert, or a shadow record of a transaction, carries the request's objects.
+            if et not in ("alert", "shadow"):
                 for key in sorted(PROTOCOL_KEYS & obj.keys()):
                     out.add(
                         f"[{et}] record carries protocol object `{key}`",
                         where,
                         key,
-                        f"protocol objects belong on transaction records and alerts, not `{et}`",
+                        f"protocol objects belong on transaction records, alerts and shadow records, not `{et}`",
                     )
         for key, owners in OWN_OBJECTS.items():
             if key in obj and et not in owners:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Policy swaps under live traffic: palisadectl policy apply, a rejected policy, the file
-# watch and SIGHUP. A client loops allowed requests through every swap and none fails; a
+# watch (which does not undo an applied policy) and SIGHUP. A client loops allowed requests through every swap and none fails; a
 # kept-alive connection's next request is judged by the new version.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -107,14 +107,23 @@ echo "$out" | grep -q "bad.yaml" || fail "the rejection does not name the file: 
 expect_eq "$($CTL status | jq -r .policy.version)" 2 "version 2 still in force"
 expect_eq "$(get /api/stock/1)" 200 "traffic still judged by version 2"
 
-# 3. The file watch: replace the policy file by rename (as editors and ConfigMaps do).
+# 3. An applied policy stays applied: the file watch sees the startup file replaced (by
+# rename, as editors and ConfigMaps do) and records the reload as skipped.
 policy v3 "/api/orders/*" >"$T/etc/.policy.yaml.new"
 mv "$T/etc/.policy.yaml.new" "$T/etc/policy.yaml"
 for i in $(seq 1 50); do
-    [ "$($CTL status | jq -r .policy.version)" = 3 ] && break
+    [ "$($CTL status | jq -r '.policy_loads[-1].skipped')" = true ] && break
     sleep 0.1
 done
-expect_eq "$($CTL status | jq -r .policy.name)" v3 "file watch loaded the new file"
+expect_eq "$($CTL status | jq -r '.policy_loads[-1].trigger')" file-watch "the file watch saw the change"
+expect_eq "$($CTL status | jq -r .policy.version)" 2 "the applied version 2 stays"
+expect_eq "$($CTL status | jq -r .policy.origin)" control-socket "status says where version 2 came from"
+expect_eq "$(get /api/stock/1)" 200 "stock still allowed under the applied version 2"
+# Applying the startup file follows it again; the file watch then reloads it.
+out=$($CTL policy apply "$T/etc/policy.yaml") || fail "policy apply of the startup file: $out"
+expect_eq "$($CTL status | jq -r .policy.version)" 3 "the startup file applied as version 3"
+expect_eq "$($CTL status | jq -r .policy.follows_file)" true "the policy follows its file again"
+expect_eq "$($CTL status | jq -r .policy.name)" v3 "version 3 is the file's text"
 expect_eq "$(get /api/stock/1)" 000 "stock refused again under v3"
 
 # 4. SIGHUP reloads the policy file.
@@ -126,13 +135,14 @@ done
 expect_eq "$($CTL status | jq -r '.policy_loads[-1].trigger')" sighup "SIGHUP reloaded (version 4)"
 
 wait "$LOOP_PID"
-expect_eq "$(grep -c '^200$' "$LOOP_LOG")" 60 "all 60 looped allowed requests succeeded through 3 swaps"
+expect_eq "$(grep -c '^200$' "$LOOP_LOG")" 60 "all 60 looped allowed requests succeeded through 3 swaps and a skipped reload"
 
 sleep 0.3
 expect_eq "$(events_where '.event_type=="policy" and .policy.status=="rejected"')" 1 "a policy event for the rejection"
 expect_eq "$(events_where '.event_type=="policy" and .policy.status=="loaded"')" 4 "policy events for 4 loads"
+expect_eq "$(events_where '.event_type=="policy" and .policy.status=="skipped"')" 1 "a policy event for the skipped reload"
 n=$(events_where '.event_type=="http" and .http.url=="/api/stock/1" and .policy_verdict.policy_version==2 and .policy_verdict.action=="allow"')
-expect_eq "$n" 3 "l7 events for stock under version 2"
+expect_eq "$n" 4 "l7 events for stock under version 2"
 # Every event's version was in force when written: none claims a version before its load.
 m=$(metrics)
 echo "$m" | grep -qE '^palisade_policy_version 4$' || fail "metrics: policy version"

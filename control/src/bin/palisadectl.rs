@@ -45,6 +45,11 @@ enum Cmd {
         #[arg(long, value_name = "N", default_value_t = 100)]
         max: u64,
     },
+    /// A candidate policy judged beside the active one, never enforced.
+    Shadow {
+        #[command(subcommand)]
+        cmd: ShadowCmd,
+    },
     /// Flow captures written (needs `palisade run --capture-dir`), newest first.
     Captures,
     /// Events as they are written.
@@ -57,8 +62,15 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum PolicyCmd {
-    /// The policy in force: version, source and text.
-    Show,
+    /// The policy in force: version, where it came from, and its text.
+    Show {
+        /// List the versions kept for rollback instead (newest first), with their origin.
+        #[arg(long)]
+        history: bool,
+    },
+    /// Put the version before the running one in force again (as a new version, from
+    /// the text that ran then); a second rollback goes one further back.
+    Rollback,
     /// Load FILE as the new policy; if it is invalid it is rejected and the running one
     /// stays (exit 2, with the daemon's file:line errors).
     Apply {
@@ -66,6 +78,31 @@ enum PolicyCmd {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum ShadowCmd {
+    /// Judge FILE beside the active policy from now on (replaces any candidate); it never
+    /// enforces, and every disagreement is a `shadow` record.
+    Apply {
+        /// The candidate policy file (read by the daemon, with the daemon's inventory).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// The candidate and its disagreements with the active policy, per rule pair.
+    Show,
+    /// Make the candidate the active policy, in one swap.
+    Promote,
+    /// Stop judging by the candidate.
+    Clear,
+}
+
+/// The absolute path of `file` (the daemon reads it, from its own working directory).
+fn absolute(file: &std::path::Path) -> Result<PathBuf, ExitCode> {
+    std::fs::canonicalize(file).map_err(|e| {
+        eprintln!("palisadectl: {}: {e}", file.display());
+        ExitCode::from(2)
+    })
 }
 
 fn main() -> ExitCode {
@@ -77,20 +114,33 @@ fn main() -> ExitCode {
     let request = match cli.cmd {
         Cmd::Status => serde_json::json!({"cmd": "status"}),
         Cmd::Policy {
-            cmd: PolicyCmd::Show,
-        } => serde_json::json!({"cmd": "policy_show"}),
+            cmd: PolicyCmd::Show { history },
+        } => serde_json::json!({"cmd": "policy_show", "history": history}),
+        Cmd::Policy {
+            cmd: PolicyCmd::Rollback,
+        } => serde_json::json!({"cmd": "policy_rollback"}),
+        // The daemon reads the file itself (diagnostics name it): send an absolute path.
         Cmd::Policy {
             cmd: PolicyCmd::Apply { file },
-        } => {
-            // The daemon reads the file itself (diagnostics name it): send an absolute path.
-            match std::fs::canonicalize(&file) {
-                Ok(p) => serde_json::json!({"cmd": "policy_apply", "path": p}),
-                Err(e) => {
-                    eprintln!("palisadectl: {}: {e}", file.display());
-                    return ExitCode::from(2);
-                }
-            }
-        }
+        } => match absolute(&file) {
+            Ok(p) => serde_json::json!({"cmd": "policy_apply", "path": p}),
+            Err(code) => return code,
+        },
+        Cmd::Shadow {
+            cmd: ShadowCmd::Apply { file },
+        } => match absolute(&file) {
+            Ok(p) => serde_json::json!({"cmd": "shadow_apply", "path": p}),
+            Err(code) => return code,
+        },
+        Cmd::Shadow {
+            cmd: ShadowCmd::Show,
+        } => serde_json::json!({"cmd": "shadow_show"}),
+        Cmd::Shadow {
+            cmd: ShadowCmd::Promote,
+        } => serde_json::json!({"cmd": "shadow_promote"}),
+        Cmd::Shadow {
+            cmd: ShadowCmd::Clear,
+        } => serde_json::json!({"cmd": "shadow_clear"}),
         Cmd::Flows { max } => serde_json::json!({"cmd": "flows", "max": max}),
         Cmd::Captures => serde_json::json!({"cmd": "captures"}),
         Cmd::Events { .. } => serde_json::json!({"cmd": "events"}),
@@ -151,13 +201,15 @@ fn talk(mut stream: UnixStream, request: &serde_json::Value) -> std::io::Result<
         }
     }
     if request.get("cmd").and_then(|c| c.as_str()) == Some("policy_show")
+        && request.get("history") != Some(&serde_json::Value::Bool(true))
         && let Some(text) = answer.get("text").and_then(|t| t.as_str())
     {
         println!(
-            "# version {} ({} rules) from {}",
+            "# version {} ({} rules) from {} ({})",
             answer.get("version").unwrap_or(&serde_json::Value::Null),
             answer.get("rules").unwrap_or(&serde_json::Value::Null),
-            answer.get("source").and_then(|s| s.as_str()).unwrap_or("?")
+            answer.get("source").and_then(|s| s.as_str()).unwrap_or("?"),
+            answer.get("origin").and_then(|s| s.as_str()).unwrap_or("?")
         );
         print!("{text}");
         return Ok(ExitCode::SUCCESS);

@@ -3,8 +3,10 @@
 //! `palisadectl` talks to, and the Prometheus metrics endpoint.
 //!
 //! Control protocol: JSON lines over a Unix socket (mode 0600). Each request is one line,
-//! `{"cmd": "status" | "policy_show" | "policy_apply" | "flows" | "captures" | "events"}`
-//! with `path` for `policy_apply` and `max` for `flows`; each answer is one line
+//! `{"cmd": "status" | "policy_show" | "policy_apply" | "policy_rollback" | "shadow_apply" |
+//! "shadow_show" | "shadow_promote" | "shadow_clear" | "flows" | "captures" | "events"}`
+//! with `path` for `policy_apply` and `shadow_apply`, `history` for `policy_show` and `max`
+//! for `flows`; each answer is one line
 //! `{"ok": true, ...}` or `{"ok": false, "error": "..."}`. `events` answers with the event
 //! lines themselves, as they are written, until the client hangs up.
 
@@ -65,7 +67,6 @@ pub fn start(shared: Arc<Shared>, opts: &RunOptions) -> io::Result<ControlHandle
     } else {
         Vec::new()
     };
-    let policy_file = opts.policy.clone();
     let sh = Arc::clone(&shared);
     let thread = std::thread::Builder::new()
         .name("palisade-control".into())
@@ -87,9 +88,9 @@ pub fn start(shared: Arc<Shared>, opts: &RunOptions) -> io::Result<ControlHandle
                     let clients = Arc::clone(&clients);
                     tasks.spawn(serve_metrics(listener, sh, clients));
                 }
-                tasks.spawn(signals(Arc::clone(&sh), policy_file.clone()));
+                tasks.spawn(signals(Arc::clone(&sh)));
                 if !watch_paths.is_empty() {
-                    tasks.spawn(watch(Arc::clone(&sh), policy_file, watch_paths));
+                    tasks.spawn(watch(Arc::clone(&sh), watch_paths));
                 }
                 while !sh.shutdown.load(Ordering::Relaxed) {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -126,7 +127,7 @@ fn bind_control(rt: &tokio::runtime::Runtime, path: &Path) -> io::Result<UnixLis
     Ok(l)
 }
 
-async fn signals(shared: Arc<Shared>, policy_file: PathBuf) {
+async fn signals(shared: Arc<Shared>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
@@ -142,8 +143,7 @@ async fn signals(shared: Arc<Shared>, policy_file: PathBuf) {
                 // Log rotation: the events file is reopened with the next events.
                 shared.reopen_events.store(true, Ordering::SeqCst);
                 let sh = Arc::clone(&shared);
-                let p = policy_file.clone();
-                let _ = tokio::task::spawn_blocking(move || sh.reload(&p, "sighup")).await;
+                let _ = tokio::task::spawn_blocking(move || sh.reload_startup("sighup")).await;
             }
             _ = term.recv() => { shared.shutdown.store(true, Ordering::SeqCst); }
             _ = int.recv() => { shared.shutdown.store(true, Ordering::SeqCst); }
@@ -154,7 +154,7 @@ async fn signals(shared: Arc<Shared>, policy_file: PathBuf) {
 /// Watches the policy's (and inventory's) directory, not the file: editors replace files
 /// by rename and Kubernetes ConfigMaps swap a symlink, and both lose a watch on the file.
 /// Changes are debounced and a reload happens only when the contents differ.
-async fn watch(shared: Arc<Shared>, policy_file: PathBuf, files: Vec<PathBuf>) {
+async fn watch(shared: Arc<Shared>, files: Vec<PathBuf>) {
     use notify::{RecursiveMode, Watcher};
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(16);
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
@@ -194,8 +194,7 @@ async fn watch(shared: Arc<Shared>, policy_file: PathBuf, files: Vec<PathBuf>) {
         }
         last = now;
         let sh = Arc::clone(&shared);
-        let p = policy_file.clone();
-        let _ = tokio::task::spawn_blocking(move || sh.reload(&p, "file-watch")).await;
+        let _ = tokio::task::spawn_blocking(move || sh.reload_startup("file-watch")).await;
     }
     drop(watcher);
 }
@@ -352,33 +351,29 @@ fn answer(shared: &Shared, req: &Value) -> Value {
     let cmd = req.get("cmd").and_then(Value::as_str).unwrap_or("");
     match cmd {
         "status" => status(shared),
-        "policy_show" => {
-            let snap = shared.policy.load();
-            let path = shared
-                .policy_path
-                .lock()
-                .map(|p| p.clone())
-                .unwrap_or_default();
-            json!({
-                "ok": true,
-                "version": snap.version(),
-                "name": snap.name(),
-                "rules": snap.rule_count(),
-                "source": path.display().to_string(),
-                "text": shared.policy_text.lock().map(|t| t.clone()).unwrap_or_default(),
-            })
-        }
+        "policy_show" => policy_show(shared, req),
         "policy_apply" => {
             let Some(path) = req.get("path").and_then(Value::as_str) else {
                 return json!({"ok": false, "error": "policy_apply needs \"path\""});
             };
-            match shared.reload(Path::new(path), "control-socket") {
-                Ok(v) => json!({"ok": true, "version": v}),
-                Err(e) => {
-                    json!({"ok": false, "error": e, "version": shared.policy.load().version()})
-                }
+            loaded(shared, shared.apply(Path::new(path)))
+        }
+        "policy_rollback" => loaded(shared, shared.rollback()),
+        "shadow_apply" => {
+            let Some(path) = req.get("path").and_then(Value::as_str) else {
+                return json!({"ok": false, "error": "shadow_apply needs \"path\""});
+            };
+            match shared.shadow_apply(Path::new(path), "control-socket") {
+                Ok(v) => json!({"ok": true, "shadow_version": v}),
+                Err(e) => json!({"ok": false, "error": e}),
             }
         }
+        "shadow_show" => shadow_show(shared),
+        "shadow_promote" => loaded(shared, shared.shadow_promote()),
+        "shadow_clear" => match shared.shadow_clear() {
+            Some(v) => json!({"ok": true, "cleared": v}),
+            None => json!({"ok": false, "error": "no shadow policy is loaded"}),
+        },
         "flows" => {
             let max = req
                 .get("max")
@@ -390,21 +385,80 @@ fn answer(shared: &Shared, req: &Value) -> Value {
         "captures" => captures(shared, req),
         other => json!({
             "ok": false,
-            "error": format!("unknown command {other:?}; known: status, policy_show, policy_apply, flows, captures, events")
+            "error": format!("unknown command {other:?}; known: status, policy_show, policy_apply, policy_rollback, shadow_apply, shadow_show, shadow_promote, shadow_clear, flows, captures, events")
         }),
     }
+}
+
+/// The answer to a load: the version now in force, or why the running one stays.
+fn loaded(shared: &Shared, r: Result<u64, String>) -> Value {
+    match r {
+        Ok(v) => json!({"ok": true, "version": v}),
+        Err(e) => json!({"ok": false, "error": e, "version": shared.policy.load().version()}),
+    }
+}
+
+/// `policy show`: the running version, its origin and text; with `history`, the versions
+/// kept for rollback, newest first.
+fn policy_show(shared: &Shared, req: &Value) -> Value {
+    let snap = shared.policy.load();
+    let (cur, text) = shared.running_text();
+    let mut v = json!({
+        "ok": true,
+        "version": snap.version(),
+        "name": snap.name(),
+        "rules": snap.rule_count(),
+        "source": cur.as_ref().map(|c| c.path.clone()),
+        "origin": cur.as_ref().map(|c| c.origin.as_str()),
+        "text": text,
+    });
+    if req.get("history").and_then(Value::as_bool) == Some(true) {
+        v["history"] = json!(shared.version_history());
+    }
+    v
+}
+
+/// `shadow show`: the candidate and its disagreements with the active policy, per rule
+/// pair (the candidate's own counts: an earlier candidate's are not mixed in).
+fn shadow_show(shared: &Shared) -> Value {
+    let Some((record, text)) = shared.shadow_text() else {
+        return json!({"ok": false, "error": "no shadow policy is loaded: `palisadectl shadow apply FILE`"});
+    };
+    let (s, _) = shared.totals();
+    let mut counts = crate::verdict::ShadowCounts::default();
+    for (p, n) in s.shadow.pairs.iter().filter(|(p, _)| p.shadow_version == record.version) {
+        counts.add(p.level, p.active_action, &p.active_rule, p.shadow_action, &p.shadow_rule, p.shadow_version, *n);
+    }
+    counts.cut = s.shadow.cut;
+    json!({
+        "ok": true,
+        "shadow": record,
+        "active_version": shared.policy.load().version(),
+        "counts": crate::summary::shadow_json(&counts),
+        "text": text,
+    })
 }
 
 fn status(shared: &Shared) -> Value {
     let (s, c) = shared.totals();
     let snap = shared.policy.load();
     let loads = shared.loads.lock().map(|l| l.clone()).unwrap_or_default();
+    let (cur, cand, startup) = shared.lifecycle_summary();
     json!({
         "ok": true,
         "source": shared.source.describe(),
         "enforcing": shared.source.is_inline(),
         "policy": {"version": snap.version(), "name": snap.name(), "rules": snap.rule_count(),
-                   "rejected": shared.rejected.load(Ordering::Relaxed)},
+                   "rejected": shared.rejected.load(Ordering::Relaxed),
+                   "origin": cur.as_ref().map(|c| c.origin.as_str()),
+                   "source": cur.as_ref().map(|c| c.path.clone()),
+                   "trigger": cur.as_ref().map(|c| c.trigger.clone()),
+                   "follows_file": cur.as_ref().is_some_and(|c| c.origin == crate::pipeline::live::lifecycle::Origin::File),
+                   "startup_file": startup},
+        "shadow": cand.map(|c| json!({"version": c.version, "name": c.name, "rules": c.rules,
+                                       "source": c.path, "disagreements": s.shadow.pairs.iter()
+                                           .filter(|(p, _)| p.shadow_version == c.version)
+                                           .map(|(_, n)| n).sum::<u64>()})),
         "policy_loads": loads,
         "elapsed_seconds": shared.started.elapsed().as_secs_f64(),
         "packets": s.packets, "bytes": s.bytes,

@@ -305,5 +305,43 @@ pub fn metrics_text(shared: &Shared) -> String {
         "Policies that failed to load (the running one stayed).",
         &one(shared.rejected.load(Ordering::Relaxed)),
     );
+    metric(
+        "palisade_shadow_policy_version",
+        "gauge",
+        "Version of the shadow (candidate) policy judged beside the active one; 0 when none.",
+        &one(shared.shadow.load().as_ref().map_or(0, |c| c.version())),
+    );
+    let mut pairs: Vec<(String, u64)> = s
+        .shadow
+        .pairs
+        .iter()
+        .map(|(p, n)| {
+            (
+                format!(
+                    "{{level=\"{}\",active_action=\"{}\",active_rule=\"{}\",shadow_action=\"{}\",shadow_rule=\"{}\",shadow_version=\"{}\"}}",
+                    p.level,
+                    p.active_action,
+                    label(&p.active_rule),
+                    p.shadow_action,
+                    label(&p.shadow_rule),
+                    p.shadow_version
+                ),
+                *n,
+            )
+        })
+        .collect();
+    pairs.sort();
+    metric(
+        "palisade_shadow_disagreements_total",
+        "counter",
+        "Flows and transactions the shadow policy judged otherwise than the active one, by rule pair.",
+        &pairs,
+    );
+    metric(
+        "palisade_shadow_pairs_cut_total",
+        "counter",
+        "Disagreements not counted by rule pair because a worker already counts its most pairs.",
+        &one(s.shadow.cut),
+    );
     o
 }

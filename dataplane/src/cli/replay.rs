@@ -53,6 +53,10 @@ pub(super) struct ReplayArgs {
     /// With --compare: exit with status 1 if any flow or request changed verdict.
     #[arg(long, requires = "compare")]
     fail_on_change: bool,
+    /// Also judge everything by this candidate policy, which never enforces, and write a
+    /// `shadow` record wherever it disagrees with --policy (as `palisade run --shadow`).
+    #[arg(long, value_name = "CANDIDATE.yaml", conflicts_with = "compare")]
+    shadow: Option<PathBuf>,
     /// Write the flows of rules with `capture: true` here, one pcap per flow.
     #[arg(long, value_name = "DIR")]
     capture_dir: Option<PathBuf>,
@@ -77,6 +81,7 @@ pub(super) fn run(args: ReplayArgs) -> ExitCode {
         log_all,
         compare,
         fail_on_change,
+        shadow,
         capture_dir,
         checksum,
     } = args;
@@ -113,6 +118,7 @@ pub(super) fn run(args: ReplayArgs) -> ExitCode {
         },
         swaps: swap_at,
         compare,
+        shadow,
         progress: true,
     };
     let report = match run_replay(&opts) {

@@ -31,8 +31,8 @@ pub(super) struct RunArgs {
     /// Inline: forward allowed frames between two interfaces.
     #[arg(long, value_name = "IFACE_A,IFACE_B", value_parser = parse_bridge, group = "source")]
     bridge: Option<(String, String)>,
-    /// The segmentation policy to enforce (YAML; reloaded on SIGHUP, on change, and by
-    /// `palisadectl policy apply`).
+    /// The segmentation policy to enforce (YAML; reloaded on SIGHUP and on change while
+    /// no policy applied over the control socket runs).
     #[arg(long, value_name = "POLICY.yaml")]
     policy: PathBuf,
     /// Which workload owns each address (YAML `WorkloadInventory`).
@@ -81,6 +81,10 @@ pub(super) struct RunArgs {
     /// AF_PACKET, samples the first packets to tell whether checksums are offloaded.
     #[arg(long, value_enum, default_value = "auto")]
     checksum: ChecksumArg,
+    /// A candidate policy judged beside --policy on the same packets, never enforced: a
+    /// `shadow` record wherever the two disagree (`palisadectl shadow show|promote|clear`).
+    #[arg(long, value_name = "CANDIDATE.yaml")]
+    shadow: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -108,6 +112,7 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
         no_watch,
         capture_dir,
         checksum,
+        shadow,
     } = args;
     let capture = match capture_config(capture_dir) {
         Ok(c) => c,
@@ -170,6 +175,7 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
         },
         watch: !no_watch,
         tap_resets,
+        shadow,
     };
     match dataplane::pipeline::live::run(&opts) {
         Ok((stats, src, elapsed)) => {

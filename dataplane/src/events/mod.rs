@@ -10,7 +10,7 @@
 //! one writer thread per batch ([`EventWriter`]). A key with no value is left out, as
 //! Suricata does: every optional field is skipped when absent, never written as `null`.
 
-mod build;
+pub(crate) mod build;
 mod community_id;
 mod emit;
 pub mod l7;
@@ -192,6 +192,16 @@ pub struct PolicyVerdictObj<'a> {
     pub would_drop_pkts: Option<u64>,
 }
 
+/// A shadow (candidate) policy's decision where it disagrees with the active one
+/// (`shadow` records; the active decision is the record's `policy_verdict`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ShadowObj<'a> {
+    /// allow | deny | alert
+    pub action: &'static str,
+    pub rule: &'a str,
+    pub policy_version: u64,
+}
+
 /// Suricata's IPS `verdict`, on records of what was dropped inline.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct IpsVerdict {
@@ -312,7 +322,8 @@ pub struct AnomalyObj<'a> {
 /// Palisade's `policy` object (event type `policy`: a version loaded or rejected).
 #[derive(Clone, Debug, Serialize)]
 pub struct PolicyObj<'a> {
-    /// loaded | rejected
+    /// loaded | rejected | skipped (a reload of the startup file while a policy applied
+    /// over the control socket runs: it stays)
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
@@ -323,6 +334,10 @@ pub struct PolicyObj<'a> {
     pub rules: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
+    /// `shadow` for a candidate policy (`--shadow`, `palisadectl shadow apply`), which
+    /// judges beside the active one and never enforces; absent for the active policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
 }
 
 /// One event. Borrowed fields keep construction allocation-free apart from the
@@ -374,6 +389,8 @@ pub struct Event<'a> {
     pub anomaly_detail: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyObj<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowObj<'a>>,
     /// The transaction's protocol object(s), merged into the event (`http`, `dns`, `pgsql`
     /// and `sql`, ...).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -407,6 +424,7 @@ impl<'a> Event<'a> {
             anomaly: None,
             anomaly_detail: None,
             policy: None,
+            shadow: None,
             l7: None,
         }
     }

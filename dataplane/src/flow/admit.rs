@@ -170,6 +170,7 @@ impl Worker {
                 decision,
             },
             old,
+            shadow_said: None,
             swapped_eps: None,
             tx_rules: None,
             pending: Vec::new(),

@@ -41,8 +41,12 @@ pub struct FlowCtx {
     pub(crate) streams: [Stream; 2],
     pub(crate) inspector: FlowInspector,
     pub(crate) verdict: FlowVerdict,
-    /// The comparison policy's judgement of the same flow (`--compare`).
+    /// The comparison policy's judgement of the same flow (`--compare`), or the shadow
+    /// candidate's (`--shadow`).
     pub(crate) old: Option<FlowVerdict>,
+    /// The shadow disagreement last reported for the flow's own decision (candidate
+    /// version, its action and enforcement, the active action and enforcement).
+    pub(crate) shadow_said: Option<(u64, control::Action, bool, control::Action, bool)>,
     /// Endpoints resolved in a newer snapshot than the flow's own (after a swap), so each
     /// transaction is judged by the policy in force when it completes.
     pub(crate) swapped_eps: Option<(u64, Endpoint, Endpoint)>,

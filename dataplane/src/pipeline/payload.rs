@@ -52,6 +52,13 @@ impl Worker {
             }
             return PacketVerdict::Accept;
         }
+        if self.shadow_role {
+            // A candidate applied, replaced or cleared since this flow last met it.
+            self.sync_shadow(h, ts_ns);
+        }
+        let Some(flow) = self.flows.value_mut(h) else {
+            return PacketVerdict::Accept;
+        };
         let d = dix(dir);
         let mut verdict = PacketVerdict::Accept;
         // Transactions are judged by the snapshot in force now; after a swap the flow's
@@ -68,9 +75,9 @@ impl Worker {
                 }
             }
         };
-        // `--compare`: the old policy judges each transaction too (offline only).
+        // `--compare`'s old policy, or the shadow candidate, judges each transaction too.
         let old = flow.old.as_ref().map(|o| (&*o.snap, o.src, o.dst));
-        if old.is_some() {
+        if old.is_some() && !self.shadow_role {
             self.describe.clear();
             let _ = write!(
                 self.describe,
@@ -86,6 +93,7 @@ impl Worker {
             anomalies: Vec::new(),
             judge: Some(Judge {
                 old,
+                shadow: self.shadow_role,
                 describe: &self.describe,
                 snap,
                 flow_decision: (snap.version() == flow.verdict.snap.version())
@@ -251,6 +259,7 @@ impl Worker {
             match o {
                 L7Out::Alert(d, id, rec) => self.l7_event(h, true, &d, snap, id, &rec, ts_ns),
                 L7Out::Log(d, v, id, rec) => self.log_pending(h, &d, v, id, &rec, ts_ns, snap),
+                L7Out::Shadow(d, s, id, rec) => self.shadow_tx(h, &d, snap, &s, id, &rec, ts_ns),
             }
         }
         if let Some(app) = event.detected {

@@ -36,6 +36,9 @@ pub struct ReplayOptions {
     pub swaps: Vec<SwapAt>,
     /// Judge every flow by this policy too and report verdict changes (`--compare OLD`).
     pub compare: Option<PathBuf>,
+    /// Judge every flow and transaction by this candidate too and write a `shadow` record
+    /// where it disagrees (`--shadow CANDIDATE`, as `palisade run` does live).
+    pub shadow: Option<PathBuf>,
     /// Show a progress bar when stderr is a terminal.
     pub progress: bool,
 }
@@ -86,13 +89,18 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let first = control::load_snapshot(&opts.policy, opts.inventory.as_deref(), 1)
         .map_err(|e| ReplayError::Policy(e.to_string()))?;
     // The comparison policy is version 0: it is never in force, only consulted.
-    let compare = match &opts.compare {
-        Some(p) => Some(Arc::new(
-            control::load_snapshot(p, opts.inventory.as_deref(), 0)
-                .map_err(|e| ReplayError::Policy(e.to_string()))?,
-        )),
-        None => None,
+    let counterpart = |p: &Option<PathBuf>| -> Result<_, ReplayError> {
+        match p {
+            Some(p) => Ok(Some(Arc::new(
+                control::load_snapshot(p, opts.inventory.as_deref(), 0)
+                    .map_err(|e| ReplayError::Policy(e.to_string()))?,
+            ))),
+            None => Ok(None),
+        }
     };
+    let compare = counterpart(&opts.compare)?;
+    // A candidate is version 0 too: it never enforces.
+    let shadow = counterpart(&opts.shadow)?;
     let mut captures = CaptureSet::open(&opts.captures)?;
     let mut worker_cfg = opts.worker.clone();
     if worker_cfg.checksums == ChecksumMode::Auto {
@@ -131,6 +139,7 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         let events = writer.sender();
         let recycle = recycle_tx.clone();
         let compare = compare.clone();
+        let shadow = shadow.clone();
         handles.push(
             std::thread::Builder::new()
                 .name(format!("palisade-w{i}"))
@@ -138,6 +147,9 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
                     let mut w = Worker::new(i, cfg, ParserRegistry::builtin(), events);
                     if let Some(old) = compare {
                         w.set_compare(old);
+                    }
+                    if shadow.is_some() {
+                        w.set_shadow(shadow);
                     }
                     for mut batch in rx {
                         let snap = Arc::clone(&batch.snapshot);
@@ -334,6 +346,7 @@ pub(crate) fn policy_event(
         source: &src,
         rules: Some(snap.rule_count()),
         error,
+        role: None,
     });
     e.write_line(out);
 }

@@ -7,7 +7,7 @@ use crate::defrag::DefragCounters;
 use crate::flow::FlowCounters;
 use crate::inspect::InspectCounters;
 use crate::reassembly::ReassemblyCounters;
-use crate::verdict::{CHANGE_EXAMPLES, VerdictChange, VerdictCounts};
+use crate::verdict::{CHANGE_EXAMPLES, ShadowCounts, VerdictChange, VerdictCounts};
 
 /// Counters of one worker; summed over workers for the summary.
 #[derive(Clone, Debug, Default)]
@@ -46,6 +46,8 @@ pub struct WorkerStats {
     /// examples each: the flow, and the transaction's protocol object(s) as events print
     /// them.
     pub tx_changes: HashMap<VerdictChange, (u64, Vec<(String, serde_json::Value)>)>,
+    /// With a shadow (candidate) policy: disagreements with the active one, per rule pair.
+    pub shadow: ShadowCounts,
     pub transactions: u64,
     /// `--log-all` records written without their response because too many were waiting
     /// (per flow or per worker).
@@ -106,6 +108,7 @@ impl WorkerStats {
             *self.uninspectable_decisions.entry(*k).or_default() += v;
         }
         self.verdicts.merge(&o.verdicts);
+        self.shadow.merge(&o.shadow);
         self.tx_verdicts.merge(&o.tx_verdicts);
         for (k, (n, ex)) in &o.changes {
             let e = self.changes.entry(k.clone()).or_default();

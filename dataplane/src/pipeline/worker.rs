@@ -50,6 +50,10 @@ pub struct Worker {
     pub(crate) registry: ParserRegistry,
     /// The policy to compare against (`replay --compare OLD`): every flow is judged by it too.
     pub(crate) compare: Option<Arc<PolicySnapshot>>,
+    /// `compare` is a shadow candidate (`verdict::shadow`): disagreements are written as
+    /// `shadow` records and counted per rule pair as they happen, and the candidate may
+    /// change while flows are open.
+    pub(crate) shadow_role: bool,
     pub stats: WorkerStats,
     pub(crate) out: Vec<u8>,
     events: EventSender,
@@ -102,6 +106,7 @@ impl Worker {
             cfg,
             registry,
             compare: None,
+            shadow_role: false,
             stats: WorkerStats::default(),
             out: Vec::with_capacity(1 << 16),
             events,
@@ -564,6 +569,9 @@ impl Worker {
         } else if rejudged_alert {
             let id = flow.id;
             self.alert(id, h, ts_ns);
+        }
+        if created && self.shadow_role {
+            self.shadow_flow(h, ts_ns);
         }
         // A segment with none of SYN, ACK or RST is discarded by the receiver (RFC 9293
         // 3.10.7.4; Linux's tcp_validate_incoming): never fed to the inspector (a decoy

@@ -64,3 +64,88 @@ impl VerdictCounts {
         }
     }
 }
+
+/// A disagreement between the active policy and a shadow candidate: what each decided.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct ShadowPair {
+    /// `flow` (the connection's own decision) or `transaction` (a request's).
+    pub level: &'static str,
+    pub active_action: &'static str,
+    pub active_rule: String,
+    pub shadow_action: &'static str,
+    pub shadow_rule: String,
+    /// The candidate's version: a new candidate starts its own counts.
+    pub shadow_version: u64,
+}
+
+/// Most rule pairs a worker counts; the disagreements of further pairs are counted in
+/// [`ShadowCounts::cut`] (a candidate that disagrees everywhere cannot grow the table).
+pub const SHADOW_PAIRS_KEPT: usize = 1024;
+
+/// Disagreements counted per rule pair (a short list: a lookup compares borrowed names,
+/// so only a pair's first disagreement allocates).
+#[derive(Clone, Debug, Default)]
+pub struct ShadowCounts {
+    pub pairs: Vec<(ShadowPair, u64)>,
+    /// Disagreements of pairs past [`SHADOW_PAIRS_KEPT`].
+    pub cut: u64,
+}
+
+impl ShadowCounts {
+    #[allow(clippy::too_many_arguments)]
+    pub fn add(
+        &mut self,
+        level: &'static str,
+        active_action: &'static str,
+        active_rule: &str,
+        shadow_action: &'static str,
+        shadow_rule: &str,
+        shadow_version: u64,
+        n: u64,
+    ) {
+        let found = self.pairs.iter().position(|(p, _)| {
+            p.level == level
+                && p.shadow_version == shadow_version
+                && p.active_action == active_action
+                && p.shadow_action == shadow_action
+                && p.active_rule == active_rule
+                && p.shadow_rule == shadow_rule
+        });
+        if let Some((_, c)) = found.and_then(|i| self.pairs.get_mut(i)) {
+            *c += n;
+        } else if self.pairs.len() < SHADOW_PAIRS_KEPT {
+            self.pairs.push((
+                ShadowPair {
+                    level,
+                    active_action,
+                    active_rule: active_rule.to_owned(),
+                    shadow_action,
+                    shadow_rule: shadow_rule.to_owned(),
+                    shadow_version,
+                },
+                n,
+            ));
+        } else {
+            self.cut += n;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.pairs.iter().map(|(_, n)| n).sum::<u64>() + self.cut
+    }
+
+    pub fn merge(&mut self, o: &ShadowCounts) {
+        for (p, n) in &o.pairs {
+            self.add(
+                p.level,
+                p.active_action,
+                &p.active_rule,
+                p.shadow_action,
+                &p.shadow_rule,
+                p.shadow_version,
+                *n,
+            );
+        }
+        self.cut += o.cut;
+    }
+}

@@ -74,6 +74,7 @@ impl Worker {
             c.end(flow.capture.take());
         }
         if new == v.decision {
+            self.shadow_flow(h, ts_ns);
             return PacketVerdict::Accept;
         }
         let alert =
@@ -106,6 +107,7 @@ impl Worker {
             }
             self.alert(id, h, ts_ns);
         }
+        self.shadow_flow(h, ts_ns);
         packet_verdict(&new, is_tcp)
     }
 
@@ -120,6 +122,10 @@ impl Worker {
     /// With `--compare`: counts the flow if the old policy's final verdict differs.
     pub(crate) fn record_change(&mut self, flow: &FlowCtx) {
         let Some(old) = &flow.old else { return };
+        if self.shadow_role {
+            // A candidate's disagreements were counted and written as they happened.
+            return;
+        }
         let (o, n) = (&old.decision, &flow.verdict.decision);
         let (old_rule, new_rule) = (rule_name(&old.snap, o), rule_name(&flow.verdict.snap, n));
         // A verdict is what happens to the traffic: the action and whether it is enforced.

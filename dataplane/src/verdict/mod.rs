@@ -7,10 +7,11 @@
 mod blind;
 mod counts;
 pub(crate) mod flow;
+pub(crate) mod shadow;
 pub(crate) mod sink;
 
 pub(crate) use counts::{CHANGE_EXAMPLES, count};
-pub use counts::{VerdictChange, VerdictCounts};
+pub use counts::{SHADOW_PAIRS_KEPT, ShadowCounts, ShadowPair, VerdictChange, VerdictCounts};
 
 use control::{Action, Decision, PolicySnapshot, Transport as PolicyTransport};
 

@@ -29,6 +29,8 @@ pub(crate) const WORKER_PENDING_CAP: usize = 65_536;
 pub(crate) enum L7Out {
     Alert(Decision, u32, L7Record),
     Log(Decision, u64, u32, L7Record),
+    /// The active decision and the shadow candidate's, which disagree.
+    Shadow(Decision, Decision, u32, L7Record),
 }
 
 /// What the sink needs to judge transactions: the snapshot in force for this packet and
@@ -61,6 +63,9 @@ pub(crate) struct Judge<'a> {
     /// `--compare`: the old policy and the flow's endpoints in it; each transaction is
     /// judged by it too, and a different verdict recorded.
     pub(crate) old: Option<(&'a PolicySnapshot, Endpoint, Endpoint)>,
+    /// `old` is a shadow candidate: a disagreement is counted per rule pair and written
+    /// as a `shadow` record, not collected as a `--compare` change.
+    pub(crate) shadow: bool,
     /// The flow, as change examples name it.
     pub(crate) describe: &'a str,
 }
@@ -109,8 +114,24 @@ fn judge_one(
     );
     if let Some((old, src, dst)) = j.old {
         let o = old.judge_transaction(&src, &dst, j.dport, j.transport, app, detail, norm);
-        // A verdict is what happens to the traffic: the action and whether it is enforced.
-        if (o.action, o.enforce) != (d.action, d.enforce) {
+        if j.shadow {
+            if super::shadow::disagree(&d, &o) {
+                stats.shadow.add(
+                    "transaction",
+                    d.action.as_str(),
+                    rule_name(j.snap, &d),
+                    o.action.as_str(),
+                    rule_name(old, &o),
+                    old.version(),
+                    1,
+                );
+                if let Some(rec) = L7Record::from_request(detail, id) {
+                    j.out.push(L7Out::Shadow(d, o, id, rec));
+                }
+            }
+        } else if (o.action, o.enforce) != (d.action, d.enforce) {
+            // A verdict is what happens to the traffic: the action and whether it is
+            // enforced.
             let key = VerdictChange {
                 old_action: o.action.as_str(),
                 old_enforced: o.enforce,

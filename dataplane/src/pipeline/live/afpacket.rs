@@ -103,6 +103,7 @@ fn frames_loop(
     };
     let mut w = Worker::new(0, cfg, ParserRegistry::builtin(), events);
     let mut cache = arc_swap::Cache::new(&shared.policy);
+    let mut shadow = arc_swap::Cache::new(&shared.shadow);
     let mut buf = vec![0u8; FRAME_MAX];
     let mut out = Vec::with_capacity(FRAME_MAX);
     let mut resets = Resets::default();
@@ -115,6 +116,7 @@ fn frames_loop(
     while !shared.shutdown.load(Ordering::Relaxed) {
         let ready = wait_readable(&refs, Duration::from_millis(100))?;
         let snap = std::sync::Arc::clone(cache.load());
+        super::sync_shadow(&mut w, &mut shadow);
         for (i, from) in socks.iter().enumerate() {
             if !ready.get(i).copied().unwrap_or(false) {
                 continue;

@@ -16,6 +16,7 @@
 //! rejected with a `policy` event and the running one stays.
 
 mod afpacket;
+pub mod lifecycle;
 mod nfqueue;
 mod shared;
 
@@ -27,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use crossbeam_channel::bounded;
 
 use crate::decode::checksum::ChecksumMode;
@@ -36,7 +37,24 @@ use crate::io::afpacket::PacketSocket;
 use crate::io::nfqueue::NfQueue;
 use crate::io::reset::RawSender;
 use crate::pipeline::{Worker, WorkerConfig, WorkerStats, policy_event};
-use shared::now_string;
+
+/// The shared shadow candidate, cached per packet thread.
+type ShadowCache<'a> = arc_swap::Cache<&'a ArcSwapOption<control::PolicySnapshot>, Option<Arc<control::PolicySnapshot>>>;
+
+/// Gives the worker the shadow candidate in force (once per batch; a pointer comparison
+/// when it has not changed).
+#[inline]
+fn sync_shadow(w: &mut Worker, cache: &mut ShadowCache<'_>) {
+    let cand = cache.load();
+    let same = match (cand, w.shadow()) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    };
+    if !same {
+        w.set_shadow(cand.clone());
+    }
+}
 
 /// Where live packets come from.
 #[derive(Clone, Debug)]
@@ -76,6 +94,8 @@ pub struct RunOptions {
     /// Kernel queue length per NFQUEUE queue.
     pub queue_maxlen: u32,
     pub worker: WorkerConfig,
+    /// A candidate policy judged beside the active one from the start (`--shadow`).
+    pub shadow: Option<PathBuf>,
     /// Watch the policy (and inventory) file and reload when it changes.
     pub watch: bool,
     /// A tap races what the policy denies with TCP resets (`--tap-resets`); off, a tap only
@@ -192,8 +212,15 @@ fn own_endpoints(metrics: Option<SocketAddr>) -> Vec<SocketAddr> {
 /// Runs until SIGTERM/SIGINT (or a fatal source error). Returns the final counters and
 /// how long it ran.
 pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration), RunError> {
-    let first = control::load_snapshot(&opts.policy, opts.inventory.as_deref(), 1)
-        .map_err(|e| RunError::Policy(e.to_string()))?;
+    let first_text = std::fs::read_to_string(&opts.policy)
+        .map_err(|e| RunError::Policy(format!("{}: {e}", opts.policy.display())))?;
+    let first = control::load_snapshot_str(
+        &first_text,
+        &opts.policy.display().to_string(),
+        opts.inventory.as_deref(),
+        1,
+    )
+    .map_err(|e| RunError::Policy(e.to_string()))?;
     let tap = Arc::new(EventTap::default());
     let writer = EventWriter::start_live(opts.events.clone(), Arc::clone(&tap))?;
 
@@ -218,8 +245,8 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration),
         .collect();
     let shared = Arc::new(Shared {
         policy: ArcSwap::from(Arc::new(first)),
-        policy_path: Mutex::new(opts.policy.clone()),
-        policy_text: Mutex::new(std::fs::read_to_string(&opts.policy).unwrap_or_default()),
+        shadow: ArcSwapOption::empty(),
+        lifecycle: Mutex::new(lifecycle::Lifecycle::new(&opts.policy)),
         inventory: opts.inventory.clone(),
         next_version: AtomicU64::new(2),
         load_lock: Mutex::new(()),
@@ -243,15 +270,12 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration),
         if let Ok(mut ev) = shared.events.lock() {
             ev.flush(&mut buf);
         }
-        if let Ok(mut loads) = shared.loads.lock() {
-            loads.push(PolicyLoad {
-                at: now_string(),
-                source: opts.policy.display().to_string(),
-                trigger: "start".into(),
-                version: Some(1),
-                error: None,
-            });
-        }
+        shared.started_with(first_text, &shared.policy.load());
+    }
+    if let Some(candidate) = &opts.shadow {
+        shared
+            .shadow_apply(candidate, "start")
+            .map_err(RunError::Policy)?;
     }
 
     // Open every source before starting anything, so a bad queue or interface fails the

@@ -30,6 +30,7 @@ pub(super) fn nfqueue_loop(
     };
     let mut w = Worker::new(index, cfg, ParserRegistry::builtin(), events);
     let mut cache = Cache::new(&shared.policy);
+    let mut shadow = Cache::new(&shared.shadow);
     let mut verdicts: Vec<(u32, NfVerdict)> = Vec::with_capacity(1024);
     let mut resets = Resets::default();
     let mut src = SourceCounters::default();
@@ -43,7 +44,10 @@ pub(super) fn nfqueue_loop(
         // receive blocks: a swap made while waiting applies to the very next packet.
         let mut batch: Option<(Arc<PolicySnapshot>, u64)> = None;
         let got = q.recv_batch(&mut |p| {
-            let (snap, ts) = &*batch.get_or_insert_with(|| (Arc::clone(cache.load()), now_ns()));
+            let (snap, ts) = &*batch.get_or_insert_with(|| {
+                super::sync_shadow(&mut w, &mut shadow);
+                (Arc::clone(cache.load()), now_ns())
+            });
             let len = p.payload.len() as u32;
             let v = w.process(*ts, LinkType::RAW, p.payload, len, snap);
             if v == PacketVerdict::DropReset && resets.build(p.payload, false) > 0 {

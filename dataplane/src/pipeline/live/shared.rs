@@ -1,20 +1,21 @@
-//! What the packet threads and the control thread share: the policy (one `ArcSwap`,
-//! loaded and swapped here), each thread's published counters and flow listings, and the
-//! record of policy loads.
+//! What the packet threads and the control thread share: the policy and the shadow
+//! candidate (`ArcSwap`s, loaded and swapped by `lifecycle`), each thread's published
+//! counters and flow listings, and the record of policy loads.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use control::PolicySnapshot;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::Source;
+use super::lifecycle::Lifecycle;
 use crate::api::FlowInfo;
 use crate::events::{EventSender, EventTap, Timestamp};
-use crate::pipeline::{WorkerStats, policy_event};
+use crate::pipeline::WorkerStats;
 
 /// Counters of one packet thread's source, besides the worker's own.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
@@ -53,15 +54,18 @@ pub struct PolicyLoad {
     pub trigger: String,
     pub version: Option<u64>,
     pub error: Option<String>,
+    /// A reload of the startup file not applied because the running version was applied
+    /// from elsewhere (`lifecycle`).
+    pub skipped: bool,
 }
 
 /// State shared by the packet threads and the control thread.
 pub struct Shared {
     pub policy: ArcSwap<PolicySnapshot>,
-    /// The file the running policy came from (`policy apply` may change it).
-    pub policy_path: Mutex<PathBuf>,
-    /// The running policy's text as read when it was loaded (`policy show`).
-    pub policy_text: Mutex<String>,
+    /// The shadow candidate, judged beside `policy` and never enforced (`verdict::shadow`).
+    pub shadow: ArcSwapOption<PolicySnapshot>,
+    /// Where each version came from, the history kept for rollback, the candidate's text.
+    pub(super) lifecycle: Mutex<Lifecycle>,
     pub inventory: Option<PathBuf>,
     pub(super) next_version: AtomicU64,
     /// Serialises loads so versions are handed out in order.
@@ -88,69 +92,9 @@ pub struct Shared {
 }
 
 /// Most policy loads remembered for `status`.
-const LOADS_KEPT: usize = 32;
+pub(super) const LOADS_KEPT: usize = 32;
 
 impl Shared {
-    /// Loads `path` as the new policy. On success it is in force for the next run of
-    /// packets of every thread; on failure the running policy stays. Either way a
-    /// `policy` event records it.
-    pub fn reload(&self, path: &Path, trigger: &str) -> Result<u64, String> {
-        let _guard = self.load_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let version = self.next_version.load(Ordering::Relaxed);
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let result: Result<PolicySnapshot, String> =
-            control::load_snapshot(path, self.inventory.as_deref(), version)
-                .map_err(|e| e.to_string());
-        let mut buf = Vec::new();
-        let outcome: Result<u64, String> = match result {
-            Ok(snap) => {
-                self.next_version.store(version + 1, Ordering::Relaxed);
-                let new = Arc::new(snap);
-                let old = self.policy.swap(Arc::clone(&new));
-                if let Ok(mut p) = self.previous.lock() {
-                    *p = Some(old);
-                }
-                if let Ok(mut p) = self.policy_path.lock() {
-                    *p = path.to_path_buf();
-                }
-                if let Ok(mut t) = self.policy_text.lock() {
-                    *t = text;
-                }
-                policy_event(&mut buf, &new, path, None);
-                Ok(version)
-            }
-            Err(msg) => {
-                self.rejected.fetch_add(1, Ordering::Relaxed);
-                policy_event(&mut buf, &self.policy.load(), path, Some(&msg));
-                Err(msg)
-            }
-        };
-        if let Ok(mut ev) = self.events.lock() {
-            ev.flush(&mut buf);
-        }
-        if let Ok(mut loads) = self.loads.lock() {
-            if loads.len() >= LOADS_KEPT {
-                loads.remove(0);
-            }
-            loads.push(PolicyLoad {
-                at: now_string(),
-                source: path.display().to_string(),
-                trigger: trigger.to_string(),
-                version: outcome.as_ref().ok().copied(),
-                error: outcome.as_ref().err().cloned(),
-            });
-        }
-        match &outcome {
-            Ok(v) => {
-                tracing::info!(version = v, source = %path.display(), trigger, "policy loaded")
-            }
-            Err(e) => {
-                tracing::warn!(source = %path.display(), trigger, "policy rejected, the running one stays: {e}")
-            }
-        }
-        outcome
-    }
-
     /// Counters of every packet thread, merged.
     pub fn totals(&self) -> (WorkerStats, SourceCounters) {
         let mut stats = WorkerStats::default();
