@@ -44,6 +44,8 @@ pub struct BenchOptions {
     /// A policy file instead of the generated one (its embedded inventory, else the
     /// generated inventory).
     pub policy: Option<PathBuf>,
+    /// A shadow candidate judged beside the policy (`--shadow`), with the same inventory.
+    pub shadow: Option<PathBuf>,
     pub seed: u64,
 }
 
@@ -54,6 +56,7 @@ impl Default for BenchOptions {
             seconds: 10.0,
             workers: 1,
             policy: None,
+            shadow: None,
             seed: 1,
         }
     }
@@ -92,6 +95,8 @@ pub struct BenchReport {
     pub seed: u64,
     pub policy_source: String,
     pub policy_name: String,
+    /// The shadow candidate (`--shadow`): its file and rule count.
+    pub shadow: Option<(String, usize)>,
     pub rules: usize,
     pub workloads: usize,
     /// What one pass holds.
@@ -189,17 +194,21 @@ fn loadavg() -> Option<String> {
     Some(s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
-/// Compiles the policy to judge the mix by.
-fn snapshot(opts: &BenchOptions) -> Result<(PolicySnapshot, String), BenchError> {
+/// Compiles the policy to judge the mix by (version `version`), from `file` or else the
+/// generated one.
+fn snapshot(
+    file: Option<&PathBuf>,
+    version: u64,
+) -> Result<(PolicySnapshot, String), BenchError> {
     let generated_inventory =
         || control::load_inventory_str(&eastwest::inventory_yaml(), "eastwest-inventory.yaml");
     let err = |e: control::PolicyErrors| BenchError::Policy(e.to_string());
-    match &opts.policy {
+    match file {
         None => {
             let p = control::load_policy_str(&eastwest::policy_yaml(), "eastwest-policy.yaml")
                 .map_err(err)?;
             let inv = generated_inventory().map_err(err)?;
-            let snap = control::compile(&p.policy, &inv, 1).map_err(err)?;
+            let snap = control::compile(&p.policy, &inv, version).map_err(err)?;
             Ok((snap, "generated".into()))
         }
         Some(path) => {
@@ -208,7 +217,7 @@ fn snapshot(opts: &BenchOptions) -> Result<(PolicySnapshot, String), BenchError>
                 Some(i) => i,
                 None => generated_inventory().map_err(err)?,
             };
-            let snap = control::compile(&p.policy, &inv, 1).map_err(err)?;
+            let snap = control::compile(&p.policy, &inv, version).map_err(err)?;
             Ok((snap, path.display().to_string()))
         }
     }
@@ -235,8 +244,12 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
         )));
     }
     // Bad input fails before the (long) generation.
-    let (snap, policy_source) = snapshot(opts)?;
+    let (snap, policy_source) = snapshot(opts.policy.as_ref(), 1)?;
     let snap = Arc::new(snap);
+    let shadow = match &opts.shadow {
+        Some(p) => Some(Arc::new(snapshot(Some(p), 0)?.0)),
+        None => None,
+    };
     let n = opts.workers;
 
     let t0 = Instant::now();
@@ -272,6 +285,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     for (i, shard) in shards.into_iter().enumerate() {
         let events = writer.sender();
         let snap = Arc::clone(&snap);
+        let shadow = shadow.clone();
         let (ready, go) = (Arc::clone(&ready), Arc::clone(&go));
         handles.push(
             std::thread::Builder::new()
@@ -283,6 +297,9 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
                         ParserRegistry::builtin(),
                         events,
                     );
+                    if shadow.is_some() {
+                        w.set_shadow(shadow);
+                    }
                     let mut run = WorkerRun {
                         shard_packets: shard.len() as u64,
                         ..WorkerRun::default()
@@ -350,6 +367,11 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
         seed: opts.seed,
         policy_source,
         policy_name: snap.name().to_string(),
+        shadow: opts
+            .shadow
+            .as_ref()
+            .zip(shadow.as_ref())
+            .map(|(p, s)| (p.display().to_string(), s.rule_count())),
         rules: snap.rule_count(),
         workloads: snap.workload_count(),
         mix,
@@ -438,6 +460,11 @@ pub fn to_json(r: &BenchReport) -> serde_json::Value {
             "rules": r.rules,
             "workloads": r.workloads,
         },
+        "shadow": r.shadow.as_ref().map(|(p, n)| serde_json::json!({
+            "source": p,
+            "rules": n,
+            "disagreements": r.stats.shadow.total(),
+        })),
         "pass": {
             "flows": r.mix.total.sessions,
             "packets": r.mix.total.packets,
@@ -508,6 +535,13 @@ pub fn to_text(r: &BenchReport) -> String {
         r.rules,
         r.workloads
     );
+    if let Some((p, n)) = &r.shadow {
+        let _ = writeln!(
+            s,
+            "  shadow policy {p} ({n} rules) judged beside it: {} disagreements",
+            r.stats.shadow.total()
+        );
+    }
     let _ = writeln!(
         s,
         "  one pass: {} packets, {:.1} MB, {} transactions ({} to be denied, {} alerts), {:.2} s of packet time; generated in {:.2} s",

@@ -23,6 +23,10 @@ pub(super) struct BenchArgs {
     /// inventory, else the generated inventory).
     #[arg(long, value_name = "POLICY.yaml")]
     policy: Option<PathBuf>,
+    /// Also judge everything by this shadow candidate, as `run --shadow` does (never
+    /// enforced; its disagreements are counted).
+    #[arg(long, value_name = "CANDIDATE.yaml")]
+    shadow: Option<PathBuf>,
     /// Write the mix to FILE (pcap) with NAME-inventory.yaml and NAME-policy.yaml next
     /// to it, and exit without running the benchmark.
     #[arg(long, value_name = "FILE")]
@@ -38,17 +42,18 @@ pub(super) fn run(args: BenchArgs) -> ExitCode {
         seconds,
         workers,
         policy,
+        shadow,
         write_pcap,
         format,
     } = args;
-    bench(flows, seconds, workers, policy, write_pcap, format)
+    bench(flows, seconds, workers, (policy, shadow), write_pcap, format)
 }
 
 fn bench(
     flows: u64,
     seconds: f64,
     workers: usize,
-    policy: Option<PathBuf>,
+    (policy, shadow): (Option<PathBuf>, Option<PathBuf>),
     write_pcap: Option<PathBuf>,
     format: Format,
 ) -> ExitCode {
@@ -58,6 +63,7 @@ fn bench(
         seconds,
         workers,
         policy,
+        shadow,
         ..BenchOptions::default()
     };
     if let Some(path) = write_pcap {

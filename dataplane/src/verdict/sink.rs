@@ -168,7 +168,9 @@ fn judge_one(
     {
         j.out.push(L7Out::Alert(d, id, rec));
     }
-    if j.log_all
+    // A group in `learn` mode records what it observes (PRODUCT.md): its transactions are
+    // logged as `--log-all` logs every one, for the daemon's learner and `palisade learn`.
+    if (j.log_all || d.mode == control::Mode::Learn)
         && let Some(rec) = L7Record::from_request(detail, id)
     {
         queue_log(j, id, d, version, rec);
