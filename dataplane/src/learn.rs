@@ -9,6 +9,7 @@
 //! detected app, the L7 objects), judged by the same pipeline.
 
 use std::collections::HashSet;
+
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,128 @@ pub struct LearnReport {
     pub skipped: u64,
     /// Problems met reading the captures (the proposal covers what was read before them).
     pub capture_warnings: Vec<String>,
+    /// Transactions (or flows) held for review: written as comments, allowed by no rule.
+    pub held: u64,
+}
+
+/// Flows with transactions whose flow record has not arrived yet, at most this many: past
+/// it the set is cleared, so a flow whose record comes later may also get an L4 rule
+/// (which only widens the proposal).
+pub const MAX_OPEN_FLOWS: usize = 1 << 20;
+
+/// Turns EVE records into observations for a [`Learner`]: the offline `palisade learn`
+/// reads a replay's events with it, and a live learner can feed it the records of
+/// `palisade run` one by one. Memory is bounded: the learner's caps, and at most
+/// [`MAX_OPEN_FLOWS`] flows remembered between their transactions and their flow record.
+pub struct EventLearner {
+    learner: Learner,
+    inventory: WorkloadInventory,
+    with_transactions: HashSet<u64>,
+    path_buf: String,
+    pub flows: u64,
+    pub transactions: u64,
+    /// Flows no rule can express (ICMP, other IP protocols).
+    pub skipped: u64,
+    /// Times the open-flow set was full and cleared.
+    pub open_flows_cleared: u64,
+}
+
+impl EventLearner {
+    pub fn new(inventory: &WorkloadInventory) -> Self {
+        EventLearner {
+            learner: Learner::new(inventory),
+            inventory: inventory.clone(),
+            with_transactions: HashSet::new(),
+            path_buf: String::new(),
+            flows: 0,
+            transactions: 0,
+            skipped: 0,
+            open_flows_cleared: 0,
+        }
+    }
+
+    /// Transactions or flows held for review so far.
+    pub fn held(&self) -> u64 {
+        self.learner.stats().held
+    }
+
+    /// Rules proposed so far.
+    pub fn rules(&self) -> usize {
+        self.learner.rule_count()
+    }
+
+    /// The learner's own counters (caps reached, coverage fallbacks).
+    pub fn stats(&self) -> control::learn::LearnStats {
+        self.learner.stats()
+    }
+
+    /// One EVE record: a transaction (`http`, `pgsql`, `mysql`, `redis`, `dns`, `tls`) or
+    /// a `flow` record (which comes after its flow's transactions); others are ignored.
+    pub fn feed(&mut self, e: &Value) {
+        let (Some(from), Some(to), Some(port)) =
+            (peer(e, "src"), peer(e, "dest"), e["dest_port"].as_u64())
+        else {
+            return;
+        };
+        let port = port as u16;
+        match e["event_type"].as_str() {
+            Some("http" | "pgsql" | "mysql" | "redis" | "dns" | "tls") => {
+                if let Some((app, detail)) = transaction(e, &mut self.path_buf) {
+                    self.transactions += 1;
+                    if let Some(id) = e["flow_id"].as_u64() {
+                        if self.with_transactions.len() >= MAX_OPEN_FLOWS
+                            && !self.with_transactions.contains(&id)
+                        {
+                            self.with_transactions.clear();
+                            self.open_flows_cleared += 1;
+                        }
+                        self.with_transactions.insert(id);
+                    }
+                    self.learner.observe(Observation {
+                        from,
+                        to,
+                        port,
+                        app,
+                        detail,
+                    });
+                }
+            }
+            Some("flow") => {
+                self.flows += 1;
+                // The flow is over: forget it, whatever it carried.
+                if e["flow_id"]
+                    .as_u64()
+                    .is_some_and(|id| self.with_transactions.remove(&id))
+                {
+                    return;
+                }
+                match flow_app(e) {
+                    Some(app) => {
+                        self.learner.observe(Observation {
+                            from,
+                            to,
+                            port,
+                            app,
+                            detail: Detail::None,
+                        });
+                    }
+                    None => self.skipped += 1,
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The proposal, `header` as its opening comment; checked to load and compile (a
+    /// proposal that does not is a bug, reported rather than returned).
+    pub fn proposal(&self, header: &str) -> Result<String, String> {
+        let yaml = self.learner.to_yaml("learned", header);
+        let loaded = control::load_policy_str(&yaml, "(proposal)")
+            .map_err(|e| format!("the proposed policy does not load (a bug): {e}"))?;
+        control::compile(&loaded.policy, &self.inventory, 1)
+            .map_err(|e| format!("the proposed policy does not compile (a bug): {e}"))?;
+        Ok(yaml)
+    }
 }
 
 /// A scratch directory removed when dropped.
@@ -74,6 +197,7 @@ fn transaction(e: &Value, path_buf: &mut String) -> Option<(String, Detail)> {
             Detail::Http {
                 method: text(&h["http_method"])?,
                 path: path_buf.clone(),
+                user_agent: text(&h["http_user_agent"]),
             },
         ));
     }
@@ -179,63 +303,21 @@ pub fn learn(
         capture_warnings: replay.capture_warnings,
         ..LearnReport::default()
     };
-    let mut learner = Learner::new(&inventory);
-    let mut with_transactions: HashSet<u64> = HashSet::new();
-    let mut path_buf = String::new();
+    let mut learner = EventLearner::new(&inventory);
     let file = std::fs::File::open(&events).map_err(|e| format!("{}: {e}", events.display()))?;
     for line in BufReader::new(file).lines() {
         let line = line.map_err(|e| format!("{}: {e}", events.display()))?;
-        let Ok(e) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        let (Some(from), Some(to), Some(port)) =
-            (peer(&e, "src"), peer(&e, "dest"), e["dest_port"].as_u64())
-        else {
-            continue;
-        };
-        let port = port as u16;
-        match e["event_type"].as_str() {
-            Some("http" | "pgsql" | "mysql" | "redis" | "dns" | "tls") => {
-                if let Some((app, detail)) = transaction(&e, &mut path_buf) {
-                    report.transactions += 1;
-                    if let Some(id) = e["flow_id"].as_u64() {
-                        with_transactions.insert(id);
-                    }
-                    learner.observe(Observation {
-                        from,
-                        to,
-                        port,
-                        app,
-                        detail,
-                    });
-                }
-            }
-            // Flow events come after their flow's transactions.
-            Some("flow") => {
-                report.flows += 1;
-                if e["flow_id"]
-                    .as_u64()
-                    .is_some_and(|id| with_transactions.contains(&id))
-                {
-                    continue;
-                }
-                match flow_app(&e) {
-                    Some(app) => learner.observe(Observation {
-                        from,
-                        to,
-                        port,
-                        app,
-                        detail: Detail::None,
-                    }),
-                    None => report.skipped += 1,
-                }
-            }
-            _ => {}
+        if let Ok(e) = serde_json::from_str::<Value>(&line) {
+            learner.feed(&e);
         }
     }
-    report.rules = learner.rule_count();
+    report.flows = learner.flows;
+    report.transactions = learner.transactions;
+    report.skipped = learner.skipped;
+    report.rules = learner.rules();
+    report.held = learner.held();
     let header = format!(
-        "Proposed by `palisade learn` from {}:\n{} flows, {} transactions{}.\nEach rule allows \
+        "Proposed by `palisade learn` from {}:\n{} flows, {} transactions{}{}.\nEach rule allows \
          what was observed; review it, then set `mode: protect`.",
         names.join(", "),
         report.flows,
@@ -247,14 +329,16 @@ pub fn learn(
             )
         } else {
             String::new()
+        },
+        if report.held > 0 {
+            format!("; {} held for review (below), not allowed", report.held)
+        } else {
+            String::new()
         }
     );
-    let yaml = learner.to_yaml("learned", &header);
-    // A proposal that does not load is our bug, not the user's: say so rather than write it.
-    let loaded = control::load_policy_str(&yaml, &out.display().to_string())
-        .map_err(|e| format!("the proposed policy does not load (a bug): {e}"))?;
-    control::compile(&loaded.policy, &inventory, 1)
-        .map_err(|e| format!("the proposed policy does not compile (a bug): {e}"))?;
+    let yaml = learner
+        .proposal(&header)
+        .map_err(|e| format!("{}: {e}", out.display()))?;
     std::fs::write(out, yaml).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(report)
 }

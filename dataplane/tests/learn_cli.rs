@@ -60,6 +60,30 @@ fn replay_protect(capture: &Path, policy: &Path, inv: Option<&Path>, dir: &Path)
 }
 
 fn assert_all_admitted(summary: &Value, what: &str) {
+    assert_admitted_but_held(summary, what, 0);
+}
+
+/// Every flow admitted, and every transaction but the `held` ones the learner held for
+/// review (which the proposal must refuse).
+fn assert_admitted_but_held(summary: &Value, what: &str, held: u64) {
+    if held > 0 {
+        let denied: u64 = summary["transactions"]["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["action"] != "allow")
+            .map(|v| v["transactions"].as_u64().unwrap())
+            .sum();
+        // A refused request resets its flow: later held ones on it are never seen.
+        assert!(
+            (1..=held).contains(&denied),
+            "{what}: {denied} denied: {summary:#}"
+        );
+        for v in summary["verdicts"].as_array().unwrap() {
+            assert_eq!(v["action"], "allow", "{what}: {v}");
+        }
+        return;
+    }
     assert_eq!(summary["alerts"], 0, "{what}: {summary:#}");
     assert_eq!(summary["packet_verdicts"]["drop"], 0, "{what}: {summary:#}");
     for v in summary["transactions"]["verdicts"].as_array().unwrap() {
@@ -93,8 +117,9 @@ fn a_learned_policy_admits_the_database_and_infrastructure_sessions_it_saw() {
         r#"- id: "worker-redis-redis-6379""#,
         r#"- id: "worker-dns-dns-53""#,
         r#"- id: "worker-tls-web-tls-4433""#,
-        r#""FLUSHALL""#,
         r#"users: ["shop"]"#,
+        // redis-cli's FLUSHALL, CONFIG and DEBUG look like probing: held, not allowed.
+        "# review: probing? a command that takes over or wipes the server redis FLUSHALL from worker to redis:6379 (once)",
     ] {
         assert!(text.contains(want), "missing {want} in\n{text}");
     }
@@ -111,9 +136,19 @@ fn a_learned_policy_admits_the_database_and_infrastructure_sessions_it_saw() {
         "{}",
         String::from_utf8_lossy(&check.stdout)
     );
+    assert!(
+        said.contains("13 transaction(s) or flow(s) held for review"),
+        "{said}"
+    );
+    assert!(!text.contains(r#""FLUSHALL""#), "{text}");
     for c in &caps {
         let s = replay_protect(c, &out, Some(&inv), dir.path());
-        assert_all_admitted(&s, &c.display().to_string());
+        let held = if c.ends_with("redis/redis.pcap") {
+            13
+        } else {
+            0
+        };
+        assert_admitted_but_held(&s, &c.display().to_string(), held);
     }
 }
 
@@ -152,7 +187,7 @@ fn without_an_inventory_peers_are_grouped_by_address() {
         "{text}"
     );
     let s = replay_protect(&data("redis/redis.pcap"), &out, None, dir.path());
-    assert_all_admitted(&s, "redis without inventory");
+    assert_admitted_but_held(&s, "redis without inventory", 13);
 }
 
 #[test]

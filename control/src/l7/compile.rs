@@ -51,7 +51,7 @@ fn exact(s: &str) -> Key {
 
 /// A literal or glob path pattern normalised as request paths are (so `/%7euser` in a rule
 /// means the `/~user` a request normalises to); `regex:` patterns are kept as written.
-fn rule_path(p: &str) -> String {
+pub(super) fn rule_path(p: &str) -> String {
     if p.starts_with("regex:") {
         return p.to_owned();
     }

@@ -370,6 +370,25 @@ pub(crate) fn escape_bytes(b: &[u8]) -> String {
     s
 }
 
+/// Whether `key` matches the whole of `v`, as a [`Dict`] holding only `key` would say
+/// (`fold`: compared case-insensitively, as for names). For checks outside the hot path
+/// (the learner's coverage check): compiles the pattern on every call.
+pub(crate) fn key_matches(key: &Key, v: &[u8], fold: bool) -> bool {
+    match key {
+        Key::Exact(e) if fold => e.eq_ignore_ascii_case(v),
+        Key::Exact(e) => e.as_slice() == v,
+        Key::Pattern(p) => meta::Regex::builder()
+            .syntax(syntax::Config::new().utf8(false))
+            .configure(
+                meta::Regex::config()
+                    .utf8_empty(false)
+                    .nfa_size_limit(Some(NFA_SIZE_LIMIT)),
+            )
+            .build(p)
+            .is_ok_and(|re| re.is_match(Input::new(v).anchored(Anchored::Yes))),
+    }
+}
+
 /// A host, SNI or DNS name pattern. Compared case-insensitively without a trailing dot. A
 /// label that is exactly `*` stands for **one or more** whole labels (`*.svc.cluster.local`
 /// matches `a.svc.cluster.local` and `a.b.svc.cluster.local`, not `svc.cluster.local`); a `*`

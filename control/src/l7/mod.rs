@@ -109,6 +109,27 @@ use crate::model::L7Kind;
 
 pub use judge::FlowRules;
 
+/// Whether the HTTP path pattern `pattern` (as a rule writes it) matches the normalised
+/// request path `path`, with the semantics and the normalisation of a compiled policy.
+pub fn path_pattern_matches(pattern: &str, path: &str) -> bool {
+    dict::key_matches(
+        &dict::path_key(&compile::rule_path(pattern)),
+        path.as_bytes(),
+        false,
+    )
+}
+
+/// Whether the DNS name or TLS server name pattern `pattern` (exact or a domain glob)
+/// matches `name`, as a compiled policy compares them (case-insensitively, without a
+/// trailing dot).
+pub fn name_pattern_matches(pattern: &str, name: &str) -> bool {
+    dict::key_matches(
+        &dict::domain_key(pattern),
+        name.trim_end_matches('.').as_bytes(),
+        true,
+    )
+}
+
 const KINDS: usize = 6;
 const MAX_FIELDS: usize = 3;
 const NONE: u32 = u32::MAX;

@@ -36,6 +36,14 @@ pub(super) fn run(args: LearnArgs) -> ExitCode {
                     output.display()
                 ) + "\n"),
             );
+            if r.held > 0 {
+                super::out(
+                    &(format!(
+                        "{} transaction(s) or flow(s) held for review (probing?): listed as `# review:` comments, not allowed",
+                        r.held
+                    ) + "\n"),
+                );
+            }
             if r.skipped > 0 {
                 super::out(
                     &(format!("{} flow(s) of other IP protocols have no rule", r.skipped) + "\n"),
