@@ -320,6 +320,11 @@ impl PolicySnapshot {
             .map_or("unknown", |gi| &gi.name)
     }
 
+    /// Whether any traffic can be judged in `mode` (the policy's own, or a group's).
+    pub fn uses_mode(&self, mode: Mode) -> bool {
+        self.mode == mode || self.groups.iter().any(|g| g.mode == Some(mode))
+    }
+
     /// The group's `mode` override, if any.
     pub fn group_mode(&self, g: GroupId) -> Option<Mode> {
         self.groups.get(usize::from(g.0)).and_then(|gi| gi.mode)

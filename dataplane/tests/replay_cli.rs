@@ -1000,3 +1000,74 @@ fn events_go_to_eve_json_by_default_and_none_discards_them() {
         "--events none writes no file"
     );
 }
+
+/// `--shadow`: the candidate never enforces; each disagreement is a `shadow` record (with
+/// the request's object for a transaction) and counted per rule pair; a candidate equal
+/// to the policy writes none.
+#[test]
+fn shadow_candidate_disagreements_are_records_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(demo("policy.yaml")).unwrap();
+    // The candidate forgets the FLUSHALL denial and refuses web -> orders outright.
+    let cut = text.find("    - id: no-flush").unwrap();
+    let candidate = text[..cut].replace(
+        "      app: http\n      http:\n        - {methods: [GET], paths: [\"/api/orders/*\"], hosts: [\"orders.shop\"]}\n        - {methods: [POST], paths: [\"/api/orders\"], headers: {content-type: \"application/json\"}}\n      action: allow",
+        "      action: deny",
+    );
+    assert_ne!(candidate, text[..cut], "the web-orders rule was rewritten");
+    let cand = dir.path().join("candidate.yaml");
+    std::fs::write(&cand, &candidate).unwrap();
+    let same = dir.path().join("same.yaml");
+    std::fs::write(&same, &text).unwrap();
+
+    let (code, plain, _, err) = replay(&[demo("shop.pcap")], &demo("policy.yaml"), &[]);
+    assert_eq!(code, 0, "{err}");
+    let c = cand.display().to_string();
+    let (code, ev, summary, err) = replay(
+        &[demo("shop.pcap")],
+        &demo("policy.yaml"),
+        &["--shadow", &c],
+    );
+    assert_eq!(code, 0, "{err}");
+    // Enforcement is the active policy's alone: the same alerts as without a candidate.
+    assert_eq!(alerts(&ev), alerts(&plain));
+    let shadow = of_type(&ev, "shadow");
+    let flush = shadow
+        .iter()
+        .find(|e| e["redis"]["command"] == "FLUSHALL")
+        .expect("a shadow record for the FLUSHALL");
+    assert_eq!(flush["policy_verdict"]["action"], "deny");
+    assert_eq!(flush["policy_verdict"]["rule"], "no-flush");
+    assert_eq!(flush["shadow"]["action"], "allow");
+    assert_eq!(flush["shadow"]["rule"], "orders-cache");
+    let web = shadow
+        .iter()
+        .find(|e| e["shadow"]["rule"] == "web-orders" && e.get("tx_id").is_none())
+        .expect("a flow-level shadow record for web -> orders");
+    assert_eq!(web["shadow"]["action"], "deny");
+    assert_eq!(web["src_workload"]["group"], "web");
+    let pairs = summary["shadow"]["pairs"].as_array().unwrap();
+    let count = |level: &str, rule: &str| {
+        pairs
+            .iter()
+            .filter(|p| p["level"] == level && p["shadow"]["rule"] == rule)
+            .map(|p| p["count"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(count("transaction", "orders-cache"), 1, "{summary:#}");
+    assert!(count("flow", "web-orders") >= 1, "{summary:#}");
+    assert_eq!(
+        summary["shadow"]["disagreements"].as_u64().unwrap(),
+        shadow.len() as u64
+    );
+
+    let s = same.display().to_string();
+    let (code, ev, summary, err) = replay(
+        &[demo("shop.pcap")],
+        &demo("policy.yaml"),
+        &["--shadow", &s],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(of_type(&ev, "shadow").is_empty());
+    assert_eq!(summary["shadow"]["disagreements"], 0);
+}

@@ -2,7 +2,8 @@
 # A policy's life on a live node, with curl against nginx through palisade run --nfqueue:
 # a shadow candidate that denies what the active policy allows writes shadow records
 # while the requests still succeed; promote makes it refuse them; rollback restores
-# them; the history says where each version came from.
+# them; the history says where each version came from; live learning exported and
+# switched to protect admits what it observed and refuses a new request.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 live_topology_nfqueue
@@ -100,5 +101,40 @@ expect_eq "$(get /admin)" 200 "/admin served with no candidate"
 sleep 0.5
 expect_eq "$(events_where '.event_type=="shadow"')" "$before" "no shadow record without a candidate"
 
+live_stop
+
+# 5. Live learning: the node starts in learn mode; what it observed, exported and switched
+# to protect, admits that traffic and refuses a request it never saw.
+cat >"$T/learning.yaml" <<YAML
+apiVersion: palisade.dev/v1
+kind: SegmentationPolicy
+metadata: {name: learning}
+spec:
+  mode: learn
+  defaultAction: deny
+  groups:
+    client: {selector: {app: client}}
+    server: {selector: {app: server}}
+  rules: []
+YAML
+live_start --nfqueue 0 --policy "$T/learning.yaml" --inventory "$T/inventory.yaml"
+sleep 0.5
+for p in /index.html /api/orders/1 /index.html /api/orders/1; do
+    expect_eq "$(get $p)" 200 "$p served while learning"
+done
+sleep 0.5
+out=$($CTL learn export -o "$T/proposal.yaml") || fail "learn export: $out"
+echo "$out" | grep -q "wrote $T/proposal.yaml" || fail "learn export says what it wrote: $out"
+grep -q '/api/orders/' "$T/proposal.yaml" || fail "the proposal has the observed path: $(cat "$T/proposal.yaml")"
+sed -i 's/^  mode: monitor/  mode: protect/' "$T/proposal.yaml"
+grep -q '^  mode: protect' "$T/proposal.yaml" || fail "the proposal's mode: $(cat "$T/proposal.yaml")"
+$PALISADE policy check "$T/proposal.yaml" --inventory "$T/inventory.yaml" >/dev/null ||
+    fail "the proposal does not check: $($PALISADE policy check "$T/proposal.yaml" --inventory "$T/inventory.yaml" 2>&1)"
+out=$($CTL policy apply "$T/proposal.yaml") || fail "apply the proposal: $out"
+expect_eq "$(get /index.html)" 200 "/index.html admitted by what was learned"
+expect_eq "$(get /api/orders/1)" 200 "/api/orders/1 admitted by what was learned"
+expect_eq "$(get /admin)" 000 "/admin, never observed, refused"
+sleep 0.3
+expect_eq "$(events_where '.event_type=="alert" and .http.url=="/admin" and .policy_verdict.rule=="default" and .policy_verdict.action=="deny"')" 1 "the refusal is an alert of the learned policy's default deny"
 live_stop
 echo "PASS nfqueue-lifecycle"

@@ -50,6 +50,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ShadowCmd,
     },
+    /// What groups in `learn` mode observed on this node.
+    Learn {
+        #[command(subcommand)]
+        cmd: LearnCmd,
+    },
     /// Flow captures written (needs `palisade run --capture-dir`), newest first.
     Captures,
     /// Events as they are written.
@@ -97,6 +102,17 @@ enum ShadowCmd {
     Clear,
 }
 
+#[derive(Subcommand)]
+enum LearnCmd {
+    /// Write the allow rules proposed from what was observed so far (the proposal
+    /// `palisade learn` makes from captures) to POLICY.yaml.
+    Export {
+        /// The file to write (`-` for stdout).
+        #[arg(short = 'o', long = "output", value_name = "POLICY.yaml")]
+        output: PathBuf,
+    },
+}
+
 /// The absolute path of `file` (the daemon reads it, from its own working directory).
 fn absolute(file: &std::path::Path) -> Result<PathBuf, ExitCode> {
     std::fs::canonicalize(file).map_err(|e| {
@@ -141,6 +157,9 @@ fn main() -> ExitCode {
         Cmd::Shadow {
             cmd: ShadowCmd::Clear,
         } => serde_json::json!({"cmd": "shadow_clear"}),
+        Cmd::Learn {
+            cmd: LearnCmd::Export { ref output },
+        } => serde_json::json!({"cmd": "learn_export", "output": output}),
         Cmd::Flows { max } => serde_json::json!({"cmd": "flows", "max": max}),
         Cmd::Captures => serde_json::json!({"cmd": "captures"}),
         Cmd::Events { .. } => serde_json::json!({"cmd": "events"}),
@@ -212,6 +231,33 @@ fn talk(mut stream: UnixStream, request: &serde_json::Value) -> std::io::Result<
             answer.get("origin").and_then(|s| s.as_str()).unwrap_or("?")
         );
         print!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if request.get("cmd").and_then(|c| c.as_str()) == Some("learn_export")
+        && let (Some(yaml), Some(out)) = (
+            answer.get("policy").and_then(|t| t.as_str()),
+            request.get("output").and_then(|o| o.as_str()),
+        )
+    {
+        if out == "-" {
+            print!("{yaml}");
+        } else {
+            std::fs::write(out, yaml).map_err(|e| std::io::Error::other(format!("{out}: {e}")))?;
+            let n = |k: &str| answer.pointer(k).cloned().unwrap_or_default();
+            println!(
+                "wrote {out}: {} rule(s) from {} record(s) ({} flows, {} transactions; {} held for review)",
+                n("/counts/rules"),
+                n("/records"),
+                n("/counts/flows"),
+                n("/counts/transactions"),
+                n("/counts/held_for_review"),
+            );
+            if answer.get("learning") == Some(&serde_json::Value::Bool(false)) {
+                eprintln!(
+                    "palisadectl: note: no group of the running policy is in learn mode; nothing new is being learned"
+                );
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let pretty = serde_json::to_string_pretty(&answer).unwrap_or_else(|_| line.clone());

@@ -4,7 +4,8 @@
 //!
 //! Control protocol: JSON lines over a Unix socket (mode 0600). Each request is one line,
 //! `{"cmd": "status" | "policy_show" | "policy_apply" | "policy_rollback" | "shadow_apply" |
-//! "shadow_show" | "shadow_promote" | "shadow_clear" | "flows" | "captures" | "events"}`
+//! "shadow_show" | "shadow_promote" | "shadow_clear" | "learn_export" | "flows" | "captures"
+//! | "events"}`
 //! with `path` for `policy_apply` and `shadow_apply`, `history` for `policy_show` and `max`
 //! for `flows`; each answer is one line
 //! `{"ok": true, ...}` or `{"ok": false, "error": "..."}`. `events` answers with the event
@@ -369,6 +370,7 @@ fn answer(shared: &Shared, req: &Value) -> Value {
             }
         }
         "shadow_show" => shadow_show(shared),
+        "learn_export" => learn_export(shared),
         "shadow_promote" => loaded(shared, shared.shadow_promote()),
         "shadow_clear" => match shared.shadow_clear() {
             Some(v) => json!({"ok": true, "cleared": v}),
@@ -385,7 +387,7 @@ fn answer(shared: &Shared, req: &Value) -> Value {
         "captures" => captures(shared, req),
         other => json!({
             "ok": false,
-            "error": format!("unknown command {other:?}; known: status, policy_show, policy_apply, policy_rollback, shadow_apply, shadow_show, shadow_promote, shadow_clear, flows, captures, events")
+            "error": format!("unknown command {other:?}; known: status, policy_show, policy_apply, policy_rollback, shadow_apply, shadow_show, shadow_promote, shadow_clear, learn_export, flows, captures, events")
         }),
     }
 }
@@ -426,8 +428,21 @@ fn shadow_show(shared: &Shared) -> Value {
     };
     let (s, _) = shared.totals();
     let mut counts = crate::verdict::ShadowCounts::default();
-    for (p, n) in s.shadow.pairs.iter().filter(|(p, _)| p.shadow_version == record.version) {
-        counts.add(p.level, p.active_action, &p.active_rule, p.shadow_action, &p.shadow_rule, p.shadow_version, *n);
+    for (p, n) in s
+        .shadow
+        .pairs
+        .iter()
+        .filter(|(p, _)| p.shadow_version == record.version)
+    {
+        counts.add(
+            p.level,
+            p.active_action,
+            &p.active_rule,
+            p.shadow_action,
+            &p.shadow_rule,
+            p.shadow_version,
+            *n,
+        );
     }
     counts.cut = s.shadow.cut;
     json!({
@@ -437,6 +452,36 @@ fn shadow_show(shared: &Shared) -> Value {
         "counts": crate::summary::shadow_json(&counts),
         "text": text,
     })
+}
+
+/// `learn export`: the allow rules proposed from what groups in `learn` mode observed so
+/// far, as `palisade learn` writes them (the client writes the file).
+fn learn_export(shared: &Shared) -> Value {
+    let Some(live) = shared.learner.get() else {
+        return json!({"ok": false, "error": "the learner is not running"});
+    };
+    let records = live.records.load(Ordering::Relaxed);
+    let Ok(learner) = live.learner.lock() else {
+        return json!({"ok": false, "error": "internal error"});
+    };
+    let header = format!(
+        "Proposed by `palisadectl learn export` from what groups in learn mode observed on \
+         this node since {} ({records} records).\nEach rule allows what was observed; review \
+         it, then set `mode: protect`.",
+        shared.started_at
+    );
+    match learner.proposal(&header) {
+        Ok(yaml) => json!({
+            "ok": true,
+            "records": records,
+            "learning": shared.policy.load().uses_mode(control::Mode::Learn),
+            "counts": {"rules": learner.rules(), "flows": learner.flows,
+                       "transactions": learner.transactions, "held_for_review": learner.held(),
+                       "skipped": learner.skipped},
+            "policy": yaml,
+        }),
+        Err(e) => json!({"ok": false, "error": e}),
+    }
 }
 
 fn status(shared: &Shared) -> Value {

@@ -196,10 +196,7 @@ fn loadavg() -> Option<String> {
 
 /// Compiles the policy to judge the mix by (version `version`), from `file` or else the
 /// generated one.
-fn snapshot(
-    file: Option<&PathBuf>,
-    version: u64,
-) -> Result<(PolicySnapshot, String), BenchError> {
+fn snapshot(file: Option<&PathBuf>, version: u64) -> Result<(PolicySnapshot, String), BenchError> {
     let generated_inventory =
         || control::load_inventory_str(&eastwest::inventory_yaml(), "eastwest-inventory.yaml");
     let err = |e: control::PolicyErrors| BenchError::Policy(e.to_string());

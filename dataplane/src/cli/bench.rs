@@ -46,7 +46,14 @@ pub(super) fn run(args: BenchArgs) -> ExitCode {
         write_pcap,
         format,
     } = args;
-    bench(flows, seconds, workers, (policy, shadow), write_pcap, format)
+    bench(
+        flows,
+        seconds,
+        workers,
+        (policy, shadow),
+        write_pcap,
+        format,
+    )
 }
 
 fn bench(

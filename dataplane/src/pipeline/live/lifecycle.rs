@@ -196,12 +196,21 @@ impl Shared {
             Ok(v) => tracing::info!(version = v, source, trigger, "policy loaded"),
             Err(e) if skipped => tracing::warn!(source, trigger, "{e}"),
             Err(e) => {
-                tracing::warn!(source, trigger, "policy rejected, the running one stays: {e}")
+                tracing::warn!(
+                    source,
+                    trigger,
+                    "policy rejected, the running one stays: {e}"
+                )
             }
         }
     }
 
-    fn compile(&self, text: &str, origin_name: &str, version: u64) -> Result<PolicySnapshot, String> {
+    fn compile(
+        &self,
+        text: &str,
+        origin_name: &str,
+        version: u64,
+    ) -> Result<PolicySnapshot, String> {
         control::load_snapshot_str(text, origin_name, self.inventory.as_deref(), version)
             .map_err(|e| e.to_string())
     }
@@ -243,7 +252,14 @@ impl Shared {
             }
             Err(msg) => {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
-                policy_record(&mut buf, "rejected", &self.policy.load(), path, Some(&msg), None);
+                policy_record(
+                    &mut buf,
+                    "rejected",
+                    &self.policy.load(),
+                    path,
+                    Some(&msg),
+                    None,
+                );
                 Err(msg)
             }
         };
@@ -289,7 +305,14 @@ impl Shared {
                 cur.path
             );
             let mut buf = Vec::new();
-            policy_record(&mut buf, "skipped", &self.policy.load(), &path, Some(&msg), None);
+            policy_record(
+                &mut buf,
+                "skipped",
+                &self.policy.load(),
+                &path,
+                Some(&msg),
+                None,
+            );
             self.emit(&mut buf);
             let outcome = Err(msg);
             self.note_load(&path, trigger, &outcome, true);
@@ -306,7 +329,14 @@ impl Shared {
     fn refuse(&self, path: &str, trigger: &str, msg: String) -> LoadResult {
         self.rejected.fetch_add(1, Ordering::Relaxed);
         let mut buf = Vec::new();
-        policy_record(&mut buf, "rejected", &self.policy.load(), path, Some(&msg), None);
+        policy_record(
+            &mut buf,
+            "rejected",
+            &self.policy.load(),
+            path,
+            Some(&msg),
+            None,
+        );
         self.emit(&mut buf);
         let outcome = Err(msg);
         self.note_load(path, trigger, &outcome, false);
@@ -442,7 +472,9 @@ impl Shared {
         let _guard = self.load_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut lc = self.lifecycle();
         let Some(cand) = lc.shadow.clone() else {
-            return Err("no shadow policy to promote: `palisadectl shadow apply FILE` first".into());
+            return Err(
+                "no shadow policy to promote: `palisadectl shadow apply FILE` first".into(),
+            );
         };
         let outcome = self.install(
             &mut lc,

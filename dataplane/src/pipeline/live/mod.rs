@@ -16,6 +16,7 @@
 //! rejected with a `policy` event and the running one stays.
 
 mod afpacket;
+pub mod learner;
 pub mod lifecycle;
 mod nfqueue;
 mod shared;
@@ -39,7 +40,10 @@ use crate::io::reset::RawSender;
 use crate::pipeline::{Worker, WorkerConfig, WorkerStats, policy_event};
 
 /// The shared shadow candidate, cached per packet thread.
-type ShadowCache<'a> = arc_swap::Cache<&'a ArcSwapOption<control::PolicySnapshot>, Option<Arc<control::PolicySnapshot>>>;
+type ShadowCache<'a> = arc_swap::Cache<
+    &'a ArcSwapOption<control::PolicySnapshot>,
+    Option<Arc<control::PolicySnapshot>>,
+>;
 
 /// Gives the worker the shadow candidate in force (once per batch; a pointer comparison
 /// when it has not changed).
@@ -256,6 +260,7 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration),
         shutdown: AtomicBool::new(false),
         slots,
         started: Instant::now(),
+        started_at: shared::now_string(),
         source: opts.source.clone(),
         tap,
         events: Mutex::new(writer.sender()),
@@ -263,6 +268,7 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration),
         events_dropped: writer.dropped().unwrap_or_default(),
         reopen_events: writer.reopen_handle(),
         thread_died: Mutex::new(None),
+        learner: std::sync::OnceLock::new(),
     });
     {
         let mut buf = Vec::new();
@@ -351,6 +357,8 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration),
         }
     }
 
+    let (live_learner, learn_thread) = learner::start(Arc::clone(&shared))?;
+    let _ = shared.learner.set(live_learner);
     let control = crate::api::ctl::start(Arc::clone(&shared), opts)?;
     tracing::info!(source = %opts.source.describe(), events = %opts.events, "palisade running");
 
@@ -370,6 +378,7 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration),
         failure = Some(std::io::Error::other(why));
     }
     control.stop();
+    let _ = learn_thread.join();
     let (stats, src) = shared.totals();
     let elapsed = shared.started.elapsed();
     // The last holder of the shared state: dropping it drops the control side's event

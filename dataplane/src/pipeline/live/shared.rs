@@ -77,6 +77,8 @@ pub struct Shared {
     pub shutdown: AtomicBool,
     pub slots: Vec<Slot>,
     pub started: Instant,
+    /// When the daemon started, as events write time.
+    pub started_at: String,
     pub source: Source,
     pub tap: Arc<EventTap>,
     pub(super) events: Mutex<EventSender>,
@@ -89,6 +91,8 @@ pub struct Shared {
     pub thread_died: Mutex<Option<String>>,
     /// SIGHUP sets it: the event writer reopens its file (log rotation).
     pub reopen_events: Arc<AtomicBool>,
+    /// What groups in `learn` mode observed (`palisadectl learn export`).
+    pub learner: std::sync::OnceLock<Arc<super::learner::LiveLearner>>,
 }
 
 /// Most policy loads remembered for `status`.
