@@ -848,33 +848,27 @@ impl Learner {
                     let _ = writeln!(o, "      sql:\n        - {{{}}}", parts.join(", "));
                 }
             }
-            "redis" => {
-                if !s.redis.open && !s.redis.items.is_empty() {
-                    let _ = writeln!(
-                        o,
-                        "      redis:\n        - {{commands: {}}}",
-                        list(&s.redis.items)
-                    );
-                }
+            "redis" if !s.redis.open && !s.redis.items.is_empty() => {
+                let _ = writeln!(
+                    o,
+                    "      redis:\n        - {{commands: {}}}",
+                    list(&s.redis.items)
+                );
             }
-            "dns" => {
-                if !s.dns_open && !s.dns.is_empty() {
-                    let _ = writeln!(
-                        o,
-                        "      dns:\n        - {{names: {}}}",
-                        list(&self.checked_names(&s.dns))
-                    );
-                }
+            "dns" if !s.dns_open && !s.dns.is_empty() => {
+                let _ = writeln!(
+                    o,
+                    "      dns:\n        - {{names: {}}}",
+                    list(&self.checked_names(&s.dns))
+                );
             }
-            "tls" => {
-                // A ClientHello without SNI matches no clause listing `sni`.
-                if !s.tls_no_sni && !s.sni.is_empty() {
-                    let _ = writeln!(
-                        o,
-                        "      tls:\n        - {{sni: {}}}",
-                        list(&self.checked_names(&s.sni))
-                    );
-                }
+            // A ClientHello without SNI matches no clause listing `sni`.
+            "tls" if !s.tls_no_sni && !s.sni.is_empty() => {
+                let _ = writeln!(
+                    o,
+                    "      tls:\n        - {{sni: {}}}",
+                    list(&self.checked_names(&s.sni))
+                );
             }
             _ => {}
         }

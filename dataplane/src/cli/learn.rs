@@ -1,4 +1,4 @@
-//! `palisade learn`: propose a policy from captured traffic.
+//! `palisade learn`: propose a policy from captured traffic; probing is held for review.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
