@@ -108,13 +108,28 @@ impl EventLearner {
                         }
                         self.with_transactions.insert(id);
                     }
-                    self.learner.observe(Observation {
+                    let o = Observation {
                         from,
                         to,
                         port,
                         app,
                         detail,
-                    });
+                    };
+                    // What a deny rule of the policy it ran under catches (a group in
+                    // learn mode is not enforced) is probing until reviewed, not traffic
+                    // to allow.
+                    let v = &e["policy_verdict"];
+                    match (v["action"].as_str(), v["rule"].as_str()) {
+                        (Some("deny"), Some(rule))
+                            if rule != "default" && rule != "uninspectable" =>
+                        {
+                            let why = format!("denied by rule {rule} of the running policy");
+                            self.learner.hold(&o, &why);
+                        }
+                        _ => {
+                            self.learner.observe(o);
+                        }
+                    }
                 }
             }
             Some("flow") => {

@@ -115,17 +115,27 @@ spec:
   groups:
     client: {selector: {app: client}}
     server: {selector: {app: server}}
-  rules: []
+  rules:
+    # Not enforced in learn mode: what it catches is held for review, not learned.
+    - id: no-admin
+      from: [client]
+      to: [server]
+      app: http
+      http: [{paths: [/admin]}]
+      action: deny
 YAML
 live_start --nfqueue 0 --policy "$T/learning.yaml" --inventory "$T/inventory.yaml"
 sleep 0.5
-for p in /index.html /api/orders/1 /index.html /api/orders/1; do
+for p in /index.html /api/orders/1 /index.html /api/orders/1 /admin; do
     expect_eq "$(get $p)" 200 "$p served while learning"
 done
 sleep 0.5
 out=$($CTL learn export -o "$T/proposal.yaml") || fail "learn export: $out"
 echo "$out" | grep -q "wrote $T/proposal.yaml" || fail "learn export says what it wrote: $out"
 grep -q '/api/orders/' "$T/proposal.yaml" || fail "the proposal has the observed path: $(cat "$T/proposal.yaml")"
+grep -E '^ *# review:.*no-admin.*/admin' "$T/proposal.yaml" >/dev/null ||
+    fail "/admin, caught by the running policy's deny rule, is held for review: $(cat "$T/proposal.yaml")"
+ok "/admin is held for review as a comment, not allowed"
 sed -i 's/^  mode: monitor/  mode: protect/' "$T/proposal.yaml"
 grep -q '^  mode: protect' "$T/proposal.yaml" || fail "the proposal's mode: $(cat "$T/proposal.yaml")"
 $PALISADE policy check "$T/proposal.yaml" --inventory "$T/inventory.yaml" >/dev/null ||
@@ -133,7 +143,7 @@ $PALISADE policy check "$T/proposal.yaml" --inventory "$T/inventory.yaml" >/dev/
 out=$($CTL policy apply "$T/proposal.yaml") || fail "apply the proposal: $out"
 expect_eq "$(get /index.html)" 200 "/index.html admitted by what was learned"
 expect_eq "$(get /api/orders/1)" 200 "/api/orders/1 admitted by what was learned"
-expect_eq "$(get /admin)" 000 "/admin, never observed, refused"
+expect_eq "$(get /admin)" 000 "/admin, held for review, refused"
 sleep 0.3
 expect_eq "$(events_where '.event_type=="alert" and .http.url=="/admin" and .policy_verdict.rule=="default" and .policy_verdict.action=="deny"')" 1 "the refusal is an alert of the learned policy's default deny"
 live_stop
