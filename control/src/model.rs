@@ -367,6 +367,9 @@ pub struct Rule {
     pub action: Spanned<Action>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub capture: bool,
+    /// On a deny or alert rule: a match quarantines the source workload.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quarantine: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Spanned<Severity>>,
 }

@@ -52,6 +52,7 @@ pub struct CompiledRule {
     pub(crate) action: Action,
     pub(crate) severity: Severity,
     pub(crate) capture: bool,
+    pub(crate) quarantine: bool,
     pub(crate) app: Option<AppProto>,
     pub(crate) transports: u8,
     /// Sorted, merged inclusive ranges; empty = any port.
@@ -75,6 +76,10 @@ impl CompiledRule {
     }
     pub fn capture(&self) -> bool {
         self.capture
+    }
+    /// A match quarantines the source workload (`quarantine: true`).
+    pub fn quarantine(&self) -> bool {
+        self.quarantine
     }
     pub fn app(&self) -> Option<AppProto> {
         self.app

@@ -171,6 +171,29 @@ pub struct Decision {
     /// Set when this is the policy's `onUninspectable` decision (no rule, no default):
     /// why the flow could not be judged.
     pub uninspectable: Option<Uninspectable>,
+    /// Set when an end of the flow is quarantined (a `quarantine: true` rule matched it
+    /// earlier): the flow is refused whatever the rules say (events print `"quarantine"`).
+    pub quarantine: bool,
+}
+
+impl Decision {
+    /// The decision for a flow from or to a quarantined workload: denied and enforced in
+    /// every mode (a quarantine is a response someone asked for), severity critical.
+    pub fn quarantined(src_group: Option<GroupId>, dst_group: Option<GroupId>) -> Decision {
+        Decision {
+            action: Action::Deny,
+            rule: None,
+            mode: Mode::Protect,
+            enforce: true,
+            severity: Severity::Critical,
+            capture: false,
+            l7_constrained: false,
+            src_group,
+            dst_group,
+            uninspectable: None,
+            quarantine: true,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -248,3 +248,18 @@ p.yaml:9:68: error: HTTP method `get` is lower-case and will never match
 failed: 3 errors, 0 warnings"
     );
 }
+
+#[test]
+fn quarantine_belongs_on_deny_or_alert_rules() {
+    let spec = |action: &str| {
+        format!(
+            "  groups:\n    a: {{cidrs: [10.0.0.0/8]}}\n  rules:\n    - {{id: q, from: [a], to: [a], action: {action}, quarantine: true}}\n"
+        )
+    };
+    assert_eq!(
+        report(&spec("allow")),
+        "p.yaml:8:43: error: rule `q` has `quarantine: true` but allows\n  = help: quarantine belongs on a deny or alert rule: a match quarantines the source workload\nfailed: 1 error, 0 warnings"
+    );
+    assert_eq!(report(&spec("deny")), "ok: 0 warnings");
+    assert_eq!(report(&spec("alert")), "ok: 0 warnings");
+}

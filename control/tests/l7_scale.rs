@@ -558,6 +558,7 @@ fn reference_one(
                 src_group: first(r.from_groups(), sg),
                 dst_group: first(r.to_groups(), dg),
                 uninspectable: None,
+                quarantine: false,
             }
         }
         None => {
@@ -577,6 +578,7 @@ fn reference_one(
                 src_group: sg.first().copied(),
                 dst_group: dg.first().copied(),
                 uninspectable: None,
+                quarantine: false,
             }
         }
     }

@@ -216,6 +216,7 @@ fn reference(
                 src_group: first(r.from_groups(), sg),
                 dst_group: first(r.to_groups(), dg),
                 uninspectable: None,
+                quarantine: false,
             }
         }
         None => {
@@ -235,6 +236,7 @@ fn reference(
                 src_group: sg.first().copied(),
                 dst_group: dg.first().copied(),
                 uninspectable: None,
+                quarantine: false,
             }
         }
     }

@@ -97,3 +97,8 @@ fn nfqueue_evasion_db_psql_redis() {
 fn nfqueue_evasion_tcp_scapy_nginx() {
     run_script("nfqueue-evasion-tcp.sh");
 }
+
+#[test]
+fn nfqueue_quarantine_curl_nginx() {
+    run_script("nfqueue-quarantine.sh");
+}

@@ -154,7 +154,32 @@ fn using_it_runs_as_written() {
                 }
                 continue;
             }
-            other => panic!("a block of kind `{other}` in \"Using it\": console, sh or text"),
+            "shell" => {
+                // A live workflow (it needs a node): every palisadectl command in it must
+                // be one palisadectl has, with arguments it accepts.
+                let ctl = bin.join("palisadectl");
+                for line in lines {
+                    let line = line.split(" #").next().unwrap_or_default().trim();
+                    let Some(args) = line.strip_prefix("palisadectl ") else {
+                        continue;
+                    };
+                    let out = std::process::Command::new(&ctl)
+                        .args(args.split_whitespace())
+                        .arg("--help")
+                        .output()
+                        .expect("run palisadectl");
+                    assert!(
+                        out.status.success(),
+                        "README: `{line}` is not a palisadectl command: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    ran += 1;
+                }
+                continue;
+            }
+            other => {
+                panic!("a block of kind `{other}` in \"Using it\": console, sh, shell or text")
+            }
         }
         let cwd = checkout_view();
         for (cmd, shown) in session(lines) {

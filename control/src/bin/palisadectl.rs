@@ -50,6 +50,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ShadowCmd,
     },
+    /// Workloads quarantined by a `quarantine: true` rule.
+    Quarantine {
+        #[command(subcommand)]
+        cmd: QuarantineCmd,
+    },
     /// What groups in `learn` mode observed on this node.
     Learn {
         #[command(subcommand)]
@@ -100,6 +105,18 @@ enum ShadowCmd {
     Promote,
     /// Stop judging by the candidate.
     Clear,
+}
+
+#[derive(Subcommand)]
+enum QuarantineCmd {
+    /// The quarantined workloads: since when, the rule and what it matched.
+    List,
+    /// Lift the quarantine of WORKLOAD (`namespace/name`, a name alone, or an address):
+    /// its new flows are judged by the policy again.
+    Release {
+        #[arg(value_name = "WORKLOAD")]
+        workload: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -157,6 +174,12 @@ fn main() -> ExitCode {
         Cmd::Shadow {
             cmd: ShadowCmd::Clear,
         } => serde_json::json!({"cmd": "shadow_clear"}),
+        Cmd::Quarantine {
+            cmd: QuarantineCmd::List,
+        } => serde_json::json!({"cmd": "quarantine_list"}),
+        Cmd::Quarantine {
+            cmd: QuarantineCmd::Release { ref workload },
+        } => serde_json::json!({"cmd": "quarantine_release", "workload": workload}),
         Cmd::Learn {
             cmd: LearnCmd::Export { ref output },
         } => serde_json::json!({"cmd": "learn_export", "output": output}),

@@ -235,6 +235,7 @@ pub(crate) fn build(c: Checked, version: u64) -> Result<PolicySnapshot, PolicyEr
             action: r.action,
             severity: r.severity.unwrap_or(default_severity),
             capture: r.capture,
+            quarantine: r.quarantine,
             app: r.app,
             transports: transports_for(r.app),
             ports: r.ports.clone().into_boxed_slice(),

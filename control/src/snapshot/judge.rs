@@ -152,6 +152,7 @@ impl PolicySnapshot {
                     src_group: named(w.from_any, src_key, src_first),
                     dst_group: named(w.to_any, dst_key, dst_first),
                     uninspectable: None,
+                    quarantine: false,
                 }
             }
             None => self.default_decision(mode, capture, src_first, dst_first),
@@ -224,6 +225,7 @@ impl PolicySnapshot {
             src_group: self.set_slice(src.set).first().copied(),
             dst_group: self.set_slice(dst.set).first().copied(),
             uninspectable: Some(cause),
+            quarantine: false,
         }
     }
 
@@ -318,6 +320,7 @@ impl PolicySnapshot {
             src_group,
             dst_group,
             uninspectable: None,
+            quarantine: false,
         }
     }
 
@@ -346,6 +349,7 @@ impl PolicySnapshot {
                 src_group: named_group(rule.from.as_deref(), src_set),
                 dst_group: named_group(rule.to.as_deref(), dst_set),
                 uninspectable: None,
+                quarantine: false,
             },
             None => self.default_decision(
                 mode,

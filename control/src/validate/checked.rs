@@ -90,6 +90,7 @@ pub(crate) struct CheckedRule {
     pub action: Action,
     pub severity: Option<Severity>,
     pub capture: bool,
+    pub quarantine: bool,
     pub l7: Option<L7Matchers>,
 }
 

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::error::{Code, SourcePos, did_you_mean};
 use crate::model::{Rule, SegmentationPolicy};
-use crate::vocab::GroupId;
+use crate::vocab::{Action, GroupId};
 
 pub(super) fn check_groups(cx: &mut Ctx<'_>, policy: &SegmentationPolicy) -> Vec<CheckedGroup> {
     let groups = &policy.spec.groups;
@@ -166,6 +166,14 @@ pub(super) fn check_rules(
         let ports = rule_ports(cx, rule);
         let app = rule_app(cx, rule);
         check_l7(cx, rule, app);
+        if rule.quarantine && rule.action.value == Action::Allow {
+            cx.error(
+                Code::InvalidRule,
+                cx.pos(&rule.action),
+                format!("rule `{id}` has `quarantine: true` but allows"),
+                "quarantine belongs on a deny or alert rule: a match quarantines the source workload",
+            );
+        }
         out.push(CheckedRule {
             id: id.to_owned(),
             pos,
@@ -176,6 +184,7 @@ pub(super) fn check_rules(
             action: rule.action.value,
             severity: rule.severity.as_ref().map(|s| s.value),
             capture: rule.capture,
+            quarantine: rule.quarantine,
             l7: rule.l7(),
         });
     }

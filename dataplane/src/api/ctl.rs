@@ -4,8 +4,9 @@
 //!
 //! Control protocol: JSON lines over a Unix socket (mode 0600). Each request is one line,
 //! `{"cmd": "status" | "policy_show" | "policy_apply" | "policy_rollback" | "shadow_apply" |
-//! "shadow_show" | "shadow_promote" | "shadow_clear" | "learn_export" | "flows" | "captures"
-//! | "events"}`
+//! "shadow_show" | "shadow_promote" | "shadow_clear" | "learn_export" | "quarantine_list" |
+//! "quarantine_release" | "flows" | "captures" | "events"}` (`workload` for
+//! `quarantine_release`)
 //! with `path` for `policy_apply` and `shadow_apply`, `history` for `policy_show` and `max`
 //! for `flows`; each answer is one line
 //! `{"ok": true, ...}` or `{"ok": false, "error": "..."}`. `events` answers with the event
@@ -95,7 +96,9 @@ pub fn start(shared: Arc<Shared>, opts: &RunOptions) -> io::Result<ControlHandle
                 }
                 while !sh.shutdown.load(Ordering::Relaxed) {
                     tokio::time::sleep(Duration::from_millis(50)).await;
+                    save_quarantine(&sh);
                 }
+                save_quarantine(&sh);
                 tasks.abort_all();
                 while tasks.join_next().await.is_some() {}
                 if let Some(p) = socket_path {
@@ -107,6 +110,13 @@ pub fn start(shared: Arc<Shared>, opts: &RunOptions) -> io::Result<ControlHandle
         thread: Some(thread),
         shared,
     })
+}
+
+/// Writes the quarantine's state file when it changed (a packet thread never writes it).
+fn save_quarantine(shared: &Shared) {
+    if let Err(e) = shared.quarantine.save_if_dirty() {
+        tracing::error!("cannot keep the quarantine across restarts: {e}");
+    }
 }
 
 fn bind_control(rt: &tokio::runtime::Runtime, path: &Path) -> io::Result<UnixListener> {
@@ -371,6 +381,24 @@ fn answer(shared: &Shared, req: &Value) -> Value {
         }
         "shadow_show" => shadow_show(shared),
         "learn_export" => learn_export(shared),
+        "quarantine_list" => json!({
+            "ok": true,
+            "quarantined": shared.quarantine.current().entries,
+            "refused_at_cap": shared.quarantine.refused.load(Ordering::Relaxed),
+        }),
+        "quarantine_release" => {
+            let Some(w) = req.get("workload").and_then(Value::as_str) else {
+                return json!({"ok": false, "error": "quarantine_release needs \"workload\""});
+            };
+            let gone = shared.quarantine.release(w);
+            save_quarantine(shared);
+            if gone.is_empty() {
+                json!({"ok": false, "error": format!("{w} is not quarantined (palisadectl quarantine list)")})
+            } else {
+                tracing::info!("released from quarantine: {w}");
+                json!({"ok": true, "released": gone})
+            }
+        }
         "shadow_promote" => loaded(shared, shared.shadow_promote()),
         "shadow_clear" => match shared.shadow_clear() {
             Some(v) => json!({"ok": true, "cleared": v}),
@@ -387,7 +415,7 @@ fn answer(shared: &Shared, req: &Value) -> Value {
         "captures" => captures(shared, req),
         other => json!({
             "ok": false,
-            "error": format!("unknown command {other:?}; known: status, policy_show, policy_apply, policy_rollback, shadow_apply, shadow_show, shadow_promote, shadow_clear, learn_export, flows, captures, events")
+            "error": format!("unknown command {other:?}; known: status, policy_show, policy_apply, policy_rollback, shadow_apply, shadow_show, shadow_promote, shadow_clear, learn_export, quarantine_list, quarantine_release, flows, captures, events")
         }),
     }
 }
@@ -514,6 +542,10 @@ fn status(shared: &Shared) -> Value {
         "flows": {"open": s.open_flows, "created": s.flows.created, "ended": s.flows_ended,
                   "evicted": s.flows.evicted, "timed_out": s.flows.timed_out},
         "anomalies": s.anomalies,
+        "quarantine": {"workloads": shared.quarantine.current().entries.len(),
+                       "quarantined": s.quarantined, "flows_refused": s.quarantine_refused,
+                       "flows_reset": s.quarantine_reset,
+                       "refused_at_cap": shared.quarantine.refused.load(Ordering::Relaxed)},
         "uninspectable": s.uninspectable,
         "source_counters": c,
         "events_follower_lag": shared.tap.lagged.load(Ordering::Relaxed),

@@ -306,6 +306,30 @@ pub fn metrics_text(shared: &Shared) -> String {
         &one(shared.rejected.load(Ordering::Relaxed)),
     );
     metric(
+        "palisade_quarantined_workloads",
+        "gauge",
+        "Workloads (or addresses) quarantined now.",
+        &one(shared.quarantine.current().entries.len() as u64),
+    );
+    metric(
+        "palisade_quarantine_flows_refused_total",
+        "counter",
+        "New flows refused because an end is quarantined.",
+        &one(s.quarantine_refused),
+    );
+    metric(
+        "palisade_quarantine_flows_reset_total",
+        "counter",
+        "Open flows refused when an end was quarantined.",
+        &one(s.quarantine_reset),
+    );
+    metric(
+        "palisade_quarantine_cap_hits_total",
+        "counter",
+        "Quarantines not made because the most workloads are quarantined.",
+        &one(shared.quarantine.refused.load(Ordering::Relaxed)),
+    );
+    metric(
         "palisade_shadow_policy_version",
         "gauge",
         "Version of the shadow (candidate) policy judged beside the active one; 0 when none.",

@@ -81,6 +81,9 @@ pub(super) struct RunArgs {
     /// AF_PACKET, samples the first packets to tell whether checksums are offloaded.
     #[arg(long, value_enum, default_value = "auto")]
     checksum: ChecksumArg,
+    /// Where state that outlives a restart is kept (the quarantine, quarantine.json).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/palisade")]
+    state_dir: PathBuf,
     /// A candidate policy judged beside --policy on the same packets, never enforced: a
     /// `shadow` record wherever the two disagree (`palisadectl shadow show|promote|clear`).
     #[arg(long, value_name = "CANDIDATE.yaml")]
@@ -112,6 +115,7 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
         no_watch,
         capture_dir,
         checksum,
+        state_dir,
         shadow,
     } = args;
     let capture = match capture_config(capture_dir) {
@@ -175,6 +179,7 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
         },
         watch: !no_watch,
         tap_resets,
+        state_dir,
         shadow,
     };
     match dataplane::pipeline::live::run(&opts) {

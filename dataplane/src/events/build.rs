@@ -113,6 +113,7 @@ pub(crate) fn alert_obj(
     enforcing: bool,
 ) -> AlertObj {
     let (rule, category) = match (d.rule, d.uninspectable) {
+        _ if d.quarantine => ("quarantine".to_string(), "quarantine"),
         (Some(r), _) => (snap.rule_name(r).to_string(), "segmentation"),
         (None, Some(c)) => (format!("uninspectable:{}", c.as_str()), "uninspectable"),
         (None, None) => (format!("default-{}", d.action.as_str()), "segmentation"),

@@ -13,6 +13,7 @@ use super::{AnomalyObj, Event, FlowObj, IpsVerdict, TcpObj, Timestamp};
 use crate::decode::PROTO_TCP;
 use crate::flow::{EndReason, FlowCtx};
 use crate::pipeline::Worker;
+use crate::verdict::quarantine::quarantines;
 
 /// Rate limiter for anomaly events: per kind, at most N per second of packet time.
 #[derive(Default)]
@@ -62,19 +63,28 @@ impl Worker {
     /// An `alert` for the flow's own decision.
     pub(crate) fn alert(&mut self, _id: u64, h: crate::flow::Handle, ts_ns: u64) {
         self.stats.alerts += 1;
+        let mut quarantine = None;
+        let q = self.q_board.is_some();
         if let Some(flow) = self.flows.value(h) {
             let mut e = Event::new(Timestamp(ts_ns), "alert");
             self.cid.clear();
             let enforcing = self.cfg.enforcing;
             fill_flow_fields(&mut e, flow, &mut self.cid, enforcing);
             let d = flow.verdict.decision;
-            e.alert = Some(alert_obj(&flow.verdict.snap, &d, flow, None, enforcing));
+            let a = alert_obj(&flow.verdict.snap, &d, flow, None, enforcing);
+            if q && quarantines(&flow.verdict.snap, &d) {
+                quarantine = Some((Arc::clone(&flow.verdict.snap), d, a.signature.clone()));
+            }
+            e.alert = Some(a);
             if d.enforce && enforcing {
                 e.verdict = Some(IpsVerdict::drop(flow.proto == PROTO_TCP));
             }
             e.capture_file = flow.capture_file();
             e.write_line(&mut self.out);
             self.stats.events += 1;
+        }
+        if let Some((snap, d, signature)) = quarantine {
+            self.quarantine_source(h, &snap, &d, &signature, ts_ns);
         }
     }
 
@@ -110,8 +120,14 @@ impl Worker {
         fill_flow_fields(&mut e, flow, &mut self.cid, enforcing);
         e.policy_verdict = Some(policy_verdict(snap, d, enforcing));
         e.tx_id = Some(u64::from(id));
+        let mut quarantine = None;
+        let q = self.q_board.is_some();
         if alert {
-            e.alert = Some(alert_obj(snap, d, flow, Some(rec), enforcing));
+            let a = alert_obj(snap, d, flow, Some(rec), enforcing);
+            if q && quarantines(snap, d) {
+                quarantine = Some(a.signature.clone());
+            }
+            e.alert = Some(a);
             if d.enforce && enforcing {
                 e.verdict = Some(IpsVerdict::drop(flow.proto == PROTO_TCP));
             }
@@ -120,6 +136,9 @@ impl Worker {
         e.l7 = Some(rec);
         e.write_line(&mut self.out);
         self.stats.events += 1;
+        if let Some(signature) = quarantine {
+            self.quarantine_source(h, snap, d, &signature, ts_ns);
+        }
     }
 
     /// An `l7` record whose decision was made by snapshot version `v`: the rule name comes

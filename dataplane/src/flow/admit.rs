@@ -111,7 +111,11 @@ impl Worker {
         let src_ep = snap.resolve(client.0);
         let dst_ep = snap.resolve(server.0);
         let transport = policy_transport(proto);
-        let decision = snap.judge_flow(&src_ep, &dst_ep, server.1, transport, None);
+        let mut decision = snap.judge_flow(&src_ep, &dst_ep, server.1, transport, None);
+        if self.is_quarantined(snap, (&src_ep, client.0), (&dst_ep, server.0)) {
+            decision = control::Decision::quarantined(decision.src_group, decision.dst_group);
+            self.stats.quarantine_refused += 1;
+        }
         let old = self.compare.as_ref().map(|old| {
             let (src, dst) = (old.resolve(client.0), old.resolve(server.0));
             FlowVerdict {

@@ -143,6 +143,16 @@ impl<T, S: BuildHasher> FlowTable<T, S> {
             .filter_map(|s| s.value.as_ref().map(|v| (&s.key, s.last_ns, v)))
     }
 
+    /// The handles of every live flow (off the packet path: a quarantine walks them).
+    pub fn live_handles(&self) -> Vec<Handle> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.value.is_some())
+            .filter_map(|(i, _)| u32::try_from(i).ok().map(Handle))
+            .collect()
+    }
+
     pub fn get(&self, key: &FlowKey) -> Option<Handle> {
         self.index.get(key).map(|&i| Handle(i))
     }

@@ -101,6 +101,8 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let compare = counterpart(&opts.compare)?;
     // A candidate is version 0 too: it never enforces.
     let shadow = counterpart(&opts.shadow)?;
+    // A quarantine holds from the matching packet to the end of the run, on every worker.
+    let quarantine = Arc::new(crate::verdict::quarantine::QuarantineBoard::in_memory());
     let mut captures = CaptureSet::open(&opts.captures)?;
     let mut worker_cfg = opts.worker.clone();
     if worker_cfg.checksums == ChecksumMode::Auto {
@@ -140,6 +142,7 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         let recycle = recycle_tx.clone();
         let compare = compare.clone();
         let shadow = shadow.clone();
+        let quarantine = Arc::clone(&quarantine);
         handles.push(
             std::thread::Builder::new()
                 .name(format!("palisade-w{i}"))
@@ -151,6 +154,7 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
                     if shadow.is_some() {
                         w.set_shadow(shadow);
                     }
+                    w.set_quarantine(quarantine);
                     for mut batch in rx {
                         let snap = Arc::clone(&batch.snapshot);
                         for m in &batch.packets {

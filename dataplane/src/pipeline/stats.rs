@@ -54,6 +54,12 @@ pub struct WorkerStats {
     pub log_pending_cut: u64,
     /// Open flows re-judged after a policy swap (`OnSwap::Rejudge`).
     pub rejudged: u64,
+    /// Workloads this worker quarantined (a `quarantine: true` rule matched).
+    pub quarantined: u64,
+    /// New flows refused because an end is quarantined.
+    pub quarantine_refused: u64,
+    /// Open flows refused when an end was quarantined.
+    pub quarantine_reset: u64,
     /// TCP segments read as the receiver reads them, by what was done (a RST or SYN it
     /// ignores, a segment without ACK).
     pub normalised: HashMap<&'static str, u64>,
@@ -86,6 +92,9 @@ impl WorkerStats {
         self.transactions += o.transactions;
         self.log_pending_cut += o.log_pending_cut;
         self.rejudged += o.rejudged;
+        self.quarantined += o.quarantined;
+        self.quarantine_refused += o.quarantine_refused;
+        self.quarantine_reset += o.quarantine_reset;
         self.open_flows += o.open_flows;
         self.capture.merge(&o.capture);
         for (k, v) in &o.decode_errors {

@@ -54,6 +54,11 @@ pub struct Worker {
     /// `shadow` records and counted per rule pair as they happen, and the candidate may
     /// change while flows are open.
     pub(crate) shadow_role: bool,
+    /// The shared quarantine (`verdict::quarantine`), the set last taken from it, and a
+    /// reused key buffer.
+    pub(crate) q_board: Option<Arc<crate::verdict::quarantine::QuarantineBoard>>,
+    pub(crate) q_set: Arc<crate::verdict::quarantine::QuarantineSet>,
+    pub(crate) q_key: String,
     pub stats: WorkerStats,
     pub(crate) out: Vec<u8>,
     events: EventSender,
@@ -107,6 +112,9 @@ impl Worker {
             registry,
             compare: None,
             shadow_role: false,
+            q_board: None,
+            q_set: Arc::default(),
+            q_key: String::with_capacity(64),
             stats: WorkerStats::default(),
             out: Vec::with_capacity(1 << 16),
             events,
@@ -204,6 +212,10 @@ impl Worker {
         self.now_ns = self.now_ns.max(ts_ns);
         if self.now_ns >= self.last_expire_ns + EXPIRE_EVERY_NS {
             self.expire();
+        }
+        if self.q_board.is_some() {
+            // One atomic load; a changed quarantine refuses the open flows it names.
+            self.check_quarantine(ts_ns);
         }
         let v = match decode::decode(linktype, data) {
             Err(e) => {

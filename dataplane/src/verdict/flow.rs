@@ -22,6 +22,10 @@ use crate::pipeline::Worker;
 /// on. Returns whether the new decision is an alert the flow did not already have.
 #[inline]
 pub(crate) fn rejudge(flow: &mut FlowCtx, snap: &Arc<PolicySnapshot>) -> bool {
+    if flow.verdict.decision.quarantine {
+        // A quarantine outlives policy swaps.
+        return false;
+    }
     let src_ep = snap.resolve(flow.client.0);
     let dst_ep = snap.resolve(flow.server.0);
     let t = policy_transport(flow.proto);

@@ -7,6 +7,7 @@
 mod blind;
 mod counts;
 pub(crate) mod flow;
+pub mod quarantine;
 pub(crate) mod shadow;
 pub(crate) mod sink;
 
@@ -51,11 +52,13 @@ pub fn is_alert(d: &Decision) -> bool {
 }
 
 /// The event's `verdict.rule`: the rule id, "uninspectable" for the policy's
-/// `onUninspectable` decision, or "default" when the mode decided.
+/// `onUninspectable` decision, "quarantine" for a flow of a quarantined workload, or
+/// "default" when the mode decided.
 pub fn rule_name<'s>(snap: &'s PolicySnapshot, d: &Decision) -> &'s str {
     match (d.rule, d.uninspectable) {
         (Some(r), _) => snap.rule_name(r),
         (None, Some(_)) => "uninspectable",
+        (None, None) if d.quarantine => "quarantine",
         (None, None) => "default",
     }
 }

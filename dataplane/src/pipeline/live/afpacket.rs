@@ -102,6 +102,7 @@ fn frames_loop(
         return Ok(());
     };
     let mut w = Worker::new(0, cfg, ParserRegistry::builtin(), events);
+    w.set_quarantine(std::sync::Arc::clone(&shared.quarantine));
     let mut cache = arc_swap::Cache::new(&shared.policy);
     let mut shadow = arc_swap::Cache::new(&shared.shadow);
     let mut buf = vec![0u8; FRAME_MAX];

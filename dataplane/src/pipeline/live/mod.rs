@@ -60,6 +60,28 @@ fn sync_shadow(w: &mut Worker, cache: &mut ShadowCache<'_>) {
     }
 }
 
+/// The quarantine kept in `state_dir/quarantine.json` (the directory is made 0700 if
+/// missing). What it holds is quarantined again at once.
+fn open_quarantine(
+    state_dir: &std::path::Path,
+) -> Result<crate::verdict::quarantine::QuarantineBoard, String> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !state_dir.is_dir() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(state_dir)
+            .map_err(|e| format!("--state-dir {}: {e}", state_dir.display()))?;
+    }
+    let board =
+        crate::verdict::quarantine::QuarantineBoard::open(&state_dir.join("quarantine.json"))?;
+    let n = board.current().entries.len();
+    if n > 0 {
+        tracing::warn!("{n} workload(s) stay quarantined (palisadectl quarantine list)");
+    }
+    Ok(board)
+}
+
 /// Where live packets come from.
 #[derive(Clone, Debug)]
 pub enum Source {
@@ -105,6 +127,8 @@ pub struct RunOptions {
     /// A tap races what the policy denies with TCP resets (`--tap-resets`); off, a tap only
     /// observes and reports.
     pub tap_resets: bool,
+    /// Where state that outlives a restart is kept (the quarantine).
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +249,7 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration),
         1,
     )
     .map_err(|e| RunError::Policy(e.to_string()))?;
+    let quarantine = Arc::new(open_quarantine(&opts.state_dir).map_err(RunError::Policy)?);
     let tap = Arc::new(EventTap::default());
     let writer = EventWriter::start_live(opts.events.clone(), Arc::clone(&tap))?;
 
@@ -269,6 +294,7 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration),
         reopen_events: writer.reopen_handle(),
         thread_died: Mutex::new(None),
         learner: std::sync::OnceLock::new(),
+        quarantine,
     });
     {
         let mut buf = Vec::new();

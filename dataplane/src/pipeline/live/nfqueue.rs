@@ -29,6 +29,7 @@ pub(super) fn nfqueue_loop(
         return Ok(());
     };
     let mut w = Worker::new(index, cfg, ParserRegistry::builtin(), events);
+    w.set_quarantine(Arc::clone(&shared.quarantine));
     let mut cache = Cache::new(&shared.policy);
     let mut shadow = Cache::new(&shared.shadow);
     let mut verdicts: Vec<(u32, NfVerdict)> = Vec::with_capacity(1024);

@@ -91,6 +91,8 @@ pub struct Shared {
     pub thread_died: Mutex<Option<String>>,
     /// SIGHUP sets it: the event writer reopens its file (log rotation).
     pub reopen_events: Arc<AtomicBool>,
+    /// Quarantined workloads, shared by the workers, kept in `--state-dir`.
+    pub quarantine: Arc<crate::verdict::quarantine::QuarantineBoard>,
     /// What groups in `learn` mode observed (`palisadectl learn export`).
     pub learner: std::sync::OnceLock<Arc<super::learner::LiveLearner>>,
 }
