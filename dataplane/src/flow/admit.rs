@@ -177,6 +177,7 @@ impl Worker {
             shadow_said: None,
             swapped_eps: None,
             tx_rules: None,
+            old_rules: None,
             pending: Vec::new(),
             blocked: false,
             alerted: false,

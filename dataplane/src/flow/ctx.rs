@@ -53,6 +53,8 @@ pub struct FlowCtx {
     /// The flow-only part of its transactions' decisions, computed once per policy version
     /// (`PolicySnapshot::judge_transaction_cached`).
     pub(crate) tx_rules: Option<FlowRules>,
+    /// The same for the comparison or shadow policy (`old`).
+    pub(crate) old_rules: Option<FlowRules>,
     /// Transactions waiting for their response, with their decision (`--log-all`), bounded.
     pub(crate) pending: Vec<(u32, Decision, u64, L7Record)>,
     /// A transaction was denied and enforced: the connection is being reset; the rest is

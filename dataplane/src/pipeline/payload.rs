@@ -107,6 +107,7 @@ impl Worker {
                 log_all: self.cfg.log_all,
                 path: &mut self.path_buf,
                 rules: &mut flow.tx_rules,
+                old_rules: &mut flow.old_rules,
                 pending: &mut flow.pending,
                 pending_total: &mut self.pending_records,
                 pending_cut: 0,

@@ -51,6 +51,8 @@ pub(crate) struct Judge<'a> {
     pub(crate) path: &'a mut Vec<u8>,
     /// The flow's cached flow-only part of a decision.
     pub(crate) rules: &'a mut Option<FlowRules>,
+    /// The same for `old`.
+    pub(crate) old_rules: &'a mut Option<FlowRules>,
     pub(crate) pending: &'a mut Vec<(u32, Decision, u64, L7Record)>,
     /// Records waiting in all the worker's flows ([`WORKER_PENDING_CAP`]).
     pub(crate) pending_total: &'a mut usize,
@@ -113,7 +115,16 @@ fn judge_one(
         rule_name(j.snap, &d),
     );
     if let Some((old, src, dst)) = j.old {
-        let o = old.judge_transaction(&src, &dst, j.dport, j.transport, app, detail, norm);
+        let o = old.judge_transaction_cached(
+            j.old_rules,
+            &src,
+            &dst,
+            j.dport,
+            j.transport,
+            app,
+            detail,
+            norm,
+        );
         if j.shadow {
             if super::shadow::disagree(&d, &o) {
                 stats.shadow.add(
