@@ -38,6 +38,9 @@ pub fn to_json(r: &ReplayReport) -> serde_json::Value {
             "timed_out": s.flows.timed_out,
             "evicted": s.flows.evicted,
             "cap_hits": s.flows.cap_hits,
+            "evicted_embryonic": s.flows.evicted_embryonic,
+            "evicted_established": s.flows.evicted_established,
+            "embryonic_unlogged": s.embryonic_unlogged,
             "peak_per_worker_sum": s.flows.peak,
         },
         "packet_verdicts": {"accept": s.accepted, "drop": s.dropped, "reset": s.reset},
@@ -262,6 +265,16 @@ pub fn to_text(r: &ReplayReport) -> String {
     }
     let _ = writeln!(o, "alerts     {}", s.alerts);
     let changes = changes_sorted(r);
+    if s.flows.cap_hits > 0 {
+        let _ = writeln!(
+            o,
+            "flow table full for {} new flows: evicted {} in their handshake, {} established; {} unanswered SYN flows summed up in flow.embryonic_ended records",
+            s.flows.cap_hits,
+            s.flows.evicted_embryonic,
+            s.flows.evicted_established,
+            s.embryonic_unlogged
+        );
+    }
     if !s.changes.is_empty() || r.compared {
         let total: u64 = changes.iter().map(|c| c.1).sum();
         let _ = writeln!(

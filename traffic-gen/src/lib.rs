@@ -10,6 +10,7 @@
 //!   MySQL, RESP, DNS).
 //! - [`eastwest`]: the realistic east-west mix between dozens of workloads, with its
 //!   inventory and ~200-rule policy (`palisade bench`).
+//! - [`flood`]: a SYN flood with a few real connections inside it (the flood test).
 //! - [`evasion`]: the evasion corpus, one capture per trick (`gen-evasion`,
 //!   `tests/data/evasion/`).
 //!
@@ -18,5 +19,6 @@
 
 pub mod eastwest;
 pub mod evasion;
+pub mod flood;
 pub mod generate;
 pub mod wire;

@@ -177,6 +177,36 @@ pub fn metrics_text(shared: &Shared) -> String {
         &one(s.flows.evicted),
     );
     metric(
+        "palisade_flow_table_full_total",
+        "counter",
+        "New flows that found the flow table full (each evicted another flow).",
+        &one(s.flows.cap_hits),
+    );
+    metric(
+        "palisade_flows_evicted_by_state_total",
+        "counter",
+        "Flows evicted from the full flow table, by TCP state (handshake first, established last).",
+        &[
+            ("{state=\"embryonic\"}".into(), s.flows.evicted_embryonic),
+            (
+                "{state=\"established\"}".into(),
+                s.flows.evicted_established,
+            ),
+            (
+                "{state=\"other\"}".into(),
+                s.flows
+                    .evicted
+                    .saturating_sub(s.flows.evicted_embryonic + s.flows.evicted_established),
+            ),
+        ],
+    );
+    metric(
+        "palisade_flows_embryonic_unlogged_total",
+        "counter",
+        "Unanswered SYN flows ended without a flow record of their own (summed up in anomaly records).",
+        &one(s.embryonic_unlogged),
+    );
+    metric(
         "palisade_log_records_cut_total",
         "counter",
         "Transaction records written without their response because too many were waiting.",

@@ -177,13 +177,29 @@ impl Worker {
         flow: Option<crate::flow::Handle>,
         detail: Option<&str>,
     ) {
-        *self.stats.anomalies.entry(event).or_default() += 1;
-        if !self
-            .limiter
-            .allow(event, ts_ns, self.cfg.anomaly_events_per_sec)
-        {
-            return;
+        if self.count_anomaly(event, ts_ns) {
+            self.write_anomaly(ts_ns, kind, event, flow, detail);
         }
+    }
+
+    /// Counts anomaly `event`; whether its record may be written now (at most
+    /// `anomaly_events_per_sec` of a kind per second of packet time).
+    #[inline]
+    pub(crate) fn count_anomaly(&mut self, event: &'static str, ts_ns: u64) -> bool {
+        *self.stats.anomalies.entry(event).or_default() += 1;
+        self.limiter
+            .allow(event, ts_ns, self.cfg.anomaly_events_per_sec)
+    }
+
+    /// Writes an anomaly record (counted and allowed by [`Worker::count_anomaly`]).
+    pub(crate) fn write_anomaly(
+        &mut self,
+        ts_ns: u64,
+        kind: &'static str,
+        event: &'static str,
+        flow: Option<crate::flow::Handle>,
+        detail: Option<&str>,
+    ) {
         let mut e = Event::new(Timestamp(ts_ns), "anomaly");
         self.cid.clear();
         let mut app = None;
@@ -203,6 +219,27 @@ impl Worker {
         self.stats.events += 1;
     }
 
+    /// One `anomaly` record summing up the unanswered SYNs that ended since the last one
+    /// without a flow record of their own (called once a second of packet time, and at
+    /// the end).
+    pub(crate) fn embryonic_summary(&mut self, ts_ns: u64) {
+        let (evicted, timed_out) = std::mem::take(&mut self.embryonic);
+        if evicted + timed_out == 0 {
+            return;
+        }
+        let detail = format!(
+            "{} unanswered SYN flow(s) ended without a flow record of their own: {evicted} evicted from the full flow table, {timed_out} timed out",
+            evicted + timed_out
+        );
+        self.anomaly(
+            ts_ns,
+            "unknown",
+            "flow.embryonic_ended",
+            None,
+            Some(&detail),
+        );
+    }
+
     /// The records of a flow that ended: its requests still waiting for a response, then
     /// the `flow` record.
     pub(crate) fn flow_end_events(&mut self, flow: &mut FlowCtx, reason: EndReason) {
@@ -218,6 +255,23 @@ impl Worker {
             e.l7 = Some(&rec);
             e.write_line(&mut self.out);
             self.stats.events += 1;
+        }
+        // A SYN nobody answered, evicted or timed out without an alert: one of a flood's,
+        // or a scan's. It is counted, and summed up once a second (`embryonic_summary`),
+        // not written one record each.
+        if flow.pkts[1] == 0
+            && !flow.alerted
+            && matches!(reason, EndReason::Evicted | EndReason::Timeout)
+            && flow
+                .tcp
+                .is_some_and(|t| t.class() == crate::flow::TimeoutClass::New)
+        {
+            self.stats.embryonic_unlogged += 1;
+            match reason {
+                EndReason::Evicted => self.embryonic.0 += 1,
+                _ => self.embryonic.1 += 1,
+            }
+            return;
         }
         // A flow record is stamped with the flow's start, as Suricata's are (PRODUCT.md).
         let mut e = Event::new(Timestamp(flow.first_ns), "flow");

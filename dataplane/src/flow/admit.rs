@@ -77,6 +77,7 @@ impl Worker {
             snap,
         );
         let class = ctx.tcp.map_or(TimeoutClass::Datagram, |t| t.class());
+        let cap_hits = self.flows.counters.cap_hits;
         let mut ended = std::mem::take(&mut self.ended);
         let h = self
             .flows
@@ -85,7 +86,29 @@ impl Worker {
             self.end_flow(f, r);
         }
         self.ended = ended;
+        if self.flows.counters.cap_hits != cap_hits {
+            self.table_full(ts_ns);
+        }
         h
+    }
+
+    /// The flow table was full for a new flow: an `anomaly` record (at most the anomaly
+    /// rate per second; the counters count every time) that says how full and what went.
+    #[cold]
+    fn table_full(&mut self, ts_ns: u64) {
+        if !self.count_anomaly("flow.table_full", ts_ns) {
+            return;
+        }
+        let c = self.flows.counters;
+        let detail = format!(
+            "flow table full ({} flows): {} new flows found it full; evicted {} ({} in their handshake, {} established)",
+            self.flows.len(),
+            c.cap_hits,
+            c.evicted,
+            c.evicted_embryonic,
+            c.evicted_established
+        );
+        self.write_anomaly(ts_ns, "unknown", "flow.table_full", None, Some(&detail));
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -70,6 +70,10 @@ pub struct FlowCounters {
     pub evicted: u64,
     /// Times a new flow found the table at its cap.
     pub cap_hits: u64,
+    /// Of `evicted`, flows still in their handshake (a SYN flood's victims go first).
+    pub evicted_embryonic: u64,
+    /// Of `evicted`, established flows (only when no closed or embryonic flow was left).
+    pub evicted_established: u64,
     pub peak: u64,
 }
 
@@ -180,8 +184,13 @@ impl<T, S: BuildHasher> FlowTable<T, S> {
         }
         if self.index.len() >= self.cfg.max_flows {
             self.counters.cap_hits += 1;
-            if let Some(victim) = self.oldest() {
+            if let Some((victim, class)) = self.victim() {
                 self.counters.evicted += 1;
+                match class {
+                    TimeoutClass::New => self.counters.evicted_embryonic += 1,
+                    TimeoutClass::Established => self.counters.evicted_established += 1,
+                    _ => {}
+                }
                 if let Some((k, v)) = self.remove(victim) {
                     ended(k, v, EndReason::Evicted);
                 }
@@ -272,6 +281,22 @@ impl<T, S: BuildHasher> FlowTable<T, S> {
     }
 
     /// The flow idle longest, across classes.
+    /// The flow a full table gives up for a new one: the oldest closed flow (it is over),
+    /// else the oldest still in its handshake (under a SYN flood, the flood's own), else
+    /// the one idle longest. Established connections go only when nothing else is left.
+    fn victim(&self) -> Option<(Handle, TimeoutClass)> {
+        for class in [TimeoutClass::Closed, TimeoutClass::New] {
+            if let Some(l) = self.lists.get(class as usize)
+                && l.head != NIL
+            {
+                return Some((Handle(l.head), class));
+            }
+        }
+        let h = self.oldest()?;
+        let class = self.slots.get(h.0 as usize).map(|s| s.class)?;
+        Some((h, class))
+    }
+
     fn oldest(&self) -> Option<Handle> {
         self.lists
             .iter()

@@ -52,6 +52,9 @@ pub struct WorkerStats {
     /// `--log-all` records written without their response because too many were waiting
     /// (per flow or per worker).
     pub log_pending_cut: u64,
+    /// Unanswered SYN flows that ended (evicted, timed out) without a flow record of their
+    /// own: summed up in `flow.embryonic_ended` anomaly records.
+    pub embryonic_unlogged: u64,
     /// Open flows re-judged after a policy swap (`OnSwap::Rejudge`).
     pub rejudged: u64,
     /// Workloads this worker quarantined (a `quarantine: true` rule matched).
@@ -92,6 +95,7 @@ impl WorkerStats {
         self.transactions += o.transactions;
         self.log_pending_cut += o.log_pending_cut;
         self.rejudged += o.rejudged;
+        self.embryonic_unlogged += o.embryonic_unlogged;
         self.quarantined += o.quarantined;
         self.quarantine_refused += o.quarantine_refused;
         self.quarantine_reset += o.quarantine_reset;
@@ -142,6 +146,8 @@ impl WorkerStats {
         a.timed_out += b.timed_out;
         a.evicted += b.evicted;
         a.cap_hits += b.cap_hits;
+        a.evicted_embryonic += b.evicted_embryonic;
+        a.evicted_established += b.evicted_established;
         a.peak += b.peak;
         self.reassembly.merge(&o.reassembly);
         self.defrag.merge(&o.defrag);

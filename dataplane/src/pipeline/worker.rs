@@ -82,6 +82,9 @@ pub struct Worker {
     cur_flow: Option<crate::flow::Handle>,
     /// The packet being judged is one of Palisade's own connections (`own_endpoints`).
     cur_own: bool,
+    /// Unanswered SYN flows ended since the last summary without a flow record (evicted,
+    /// timed out): `events::emit::embryonic_summary`.
+    pub(crate) embryonic: (u64, u64),
     /// Whether the snapshot of this version has a rule with `capture: true`.
     pub(crate) policy_captures: (u64, bool),
 }
@@ -134,6 +137,7 @@ impl Worker {
             cur_flow: None,
             cur_own: false,
             policy_captures: (0, false),
+            embryonic: (0, 0),
         }
     }
 
@@ -186,6 +190,7 @@ impl Worker {
         while let Some((_, f)) = self.flows.pop_oldest() {
             self.end_flow(f, EndReason::Shutdown);
         }
+        self.embryonic_summary(self.now_ns);
         self.stats.flows = self.flows.counters;
         self.stats.reassembly = self.budget.counters;
         self.stats.defrag = self.defrag.counters();
@@ -319,6 +324,7 @@ impl Worker {
             self.end_flow(f, r);
         }
         self.ended = ended;
+        self.embryonic_summary(self.now_ns);
         let mut timeouts = 0u32;
         self.defrag.expire(self.now_ns, &mut |_| timeouts += 1);
         if timeouts > 0 {
