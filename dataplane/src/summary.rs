@@ -91,6 +91,8 @@ pub fn to_json(r: &ReplayReport) -> serde_json::Value {
         "records_cut": s.log_pending_cut,
         "policy": r.policy_log.iter().map(|(v, src, err)| json!({"version": v, "source": src, "error": err})).collect::<Vec<_>>(),
         "capture_warnings": r.capture_warnings,
+        "alert_sinks": r.alert_sinks.as_ref().map_or(serde_json::Value::Array(Vec::new()), |a| a.to_json()),
+        "alert_rate_suppressed": r.alert_sinks.as_ref().map_or(0, |a| a.rate_suppressed.load(std::sync::atomic::Ordering::Relaxed)),
     })
 }
 
@@ -426,6 +428,27 @@ pub fn to_text(r: &ReplayReport) -> String {
             "           {} transaction record(s) written without their response (too many waiting)",
             s.log_pending_cut
         );
+    }
+    if let Some(a) = &r.alert_sinks {
+        use std::sync::atomic::Ordering::Relaxed;
+        for sk in &a.sinks {
+            let _ = writeln!(
+                o,
+                "alert sink {}: {} sent, {} failed, {} dropped, {} not delivered at exit",
+                sk.label,
+                sk.sent.load(Relaxed),
+                sk.failed.load(Relaxed),
+                sk.dropped.load(Relaxed),
+                sk.undelivered.load(Relaxed)
+            );
+        }
+        if let Some(rate) = a.rate {
+            let _ = writeln!(
+                o,
+                "           {} alert(s) kept from the sinks by --alert-rate {rate}",
+                a.rate_suppressed.load(Relaxed)
+            );
+        }
     }
     let _ = writeln!(
         o,

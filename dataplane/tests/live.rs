@@ -102,3 +102,8 @@ fn nfqueue_evasion_tcp_scapy_nginx() {
 fn nfqueue_quarantine_curl_nginx() {
     run_script("nfqueue-quarantine.sh");
 }
+
+#[test]
+fn nfqueue_alert_sinks_rsyslog_webhooks() {
+    run_script("nfqueue-alert-sinks.sh");
+}

@@ -550,6 +550,8 @@ fn status(shared: &Shared) -> Value {
         "source_counters": c,
         "events_follower_lag": shared.tap.lagged.load(Ordering::Relaxed),
         "events_dropped": shared.events_dropped.load(Ordering::Relaxed),
+        "alert_sinks": shared.alert_sinks.as_ref().map_or(Value::Array(Vec::new()), |a| a.to_json()),
+        "alert_rate_suppressed": shared.alert_sinks.as_ref().map_or(0, |a| a.rate_suppressed.load(Ordering::Relaxed)),
         "threads": shared.slots.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
     })
 }

@@ -232,6 +232,7 @@ pub fn metrics_text(shared: &Shared) -> String {
         "Event lines dropped because the event writer fell behind (the packet path never waits).",
         &one(shared.events_dropped.load(Ordering::Relaxed)),
     );
+    alert_sink_metrics(&mut metric, shared);
     metric(
         "palisade_uninspectable_flows_total",
         "counter",
@@ -398,4 +399,56 @@ pub fn metrics_text(shared: &Shared) -> String {
         &one(s.shadow.cut),
     );
     o
+}
+
+/// `--alert-sink`: per sink (labelled by its URL without credentials) what was delivered,
+/// failed, dropped on a full queue and is queued now; what `--alert-rate` held back.
+fn alert_sink_metrics(
+    metric: &mut impl FnMut(&str, &str, &str, &[(String, u64)]),
+    shared: &Shared,
+) {
+    let sinks = shared.alert_sinks.as_deref();
+    let per_sink = |f: &dyn Fn(&crate::events::sinks::SinkStats) -> u64| -> Vec<(String, u64)> {
+        sinks
+            .map(|a| {
+                a.sinks
+                    .iter()
+                    .map(|s| (format!("{{sink=\"{}\"}}", label(&s.label)), f(s)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    metric(
+        "palisade_alert_sink_sent_total",
+        "counter",
+        "Alert records delivered to each --alert-sink.",
+        &per_sink(&|s| s.sent.load(Ordering::Relaxed)),
+    );
+    metric(
+        "palisade_alert_sink_failed_total",
+        "counter",
+        "Alert records a sink could not deliver in its attempts (receiver down, refused).",
+        &per_sink(&|s| s.failed.load(Ordering::Relaxed)),
+    );
+    metric(
+        "palisade_alert_sink_dropped_total",
+        "counter",
+        "Alert records never queued for a sink because its queue was full (slow or dead receiver).",
+        &per_sink(&|s| s.dropped.load(Ordering::Relaxed)),
+    );
+    metric(
+        "palisade_alert_sink_queue_depth",
+        "gauge",
+        "Alert records waiting in each sink's queue.",
+        &per_sink(&|s| s.queue_depth() as u64),
+    );
+    metric(
+        "palisade_alert_rate_suppressed_total",
+        "counter",
+        "Alerts --alert-rate kept from the sinks (the event file has them all).",
+        &[(
+            String::new(),
+            sinks.map_or(0, |a| a.rate_suppressed.load(Ordering::Relaxed)),
+        )],
+    );
 }

@@ -12,10 +12,11 @@ mod run;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use dataplane::capture::CaptureConfig;
 use dataplane::decode::checksum::ChecksumMode;
 use dataplane::events::EventOutput;
+use dataplane::events::sinks::{SinkOptions, SinkTarget, SinkUrl};
 
 #[derive(Parser)]
 #[command(
@@ -79,6 +80,77 @@ fn capture_config(dir: Option<PathBuf>) -> Result<Option<CaptureConfig>, String>
         .and_then(|()| std::fs::remove_file(&probe))
         .map_err(|e| format!("--capture-dir {}: not writable: {e}", dir.display()))?;
     Ok(Some(CaptureConfig::new(dir)))
+}
+
+/// `--alert-sink`, `--alert-rate`, `--alert-sink-ca`: shared by `run` and `replay`.
+#[derive(Args)]
+struct SinkArgs {
+    /// Also send alerts (only alerts) here, repeatable: syslog://HOST[:PORT] (RFC 5424 over
+    /// UDP), syslog+tcp://HOST[:PORT] (octet-counted TCP), unix:///dev/log, or an
+    /// http(s):// webhook (POST of a JSON array of alert records). Syslog takes
+    /// ?facility=NAME (default authpriv). A slow or dead receiver loses alerts (counted),
+    /// never slows judging.
+    #[arg(long = "alert-sink", value_name = "URL")]
+    alert_sink: Vec<String>,
+    /// At most N alerts a second per rule to the sinks; the rest are counted and
+    /// summarised (an `alert_summary` record every 10 s). The event file keeps them all.
+    #[arg(long, value_name = "N", requires = "alert_sink", value_parser = clap::value_parser!(u32).range(1..))]
+    alert_rate: Option<u32>,
+    /// A PEM bundle of CA certificates trusted for https:// sinks besides the built-in
+    /// (Mozilla) roots: a webhook behind a private CA.
+    #[arg(long, value_name = "FILE", requires = "alert_sink")]
+    alert_sink_ca: Option<PathBuf>,
+}
+
+impl SinkArgs {
+    /// The sinks' options, or why they cannot be used (reported as bad input, naming the
+    /// option); `None` without `--alert-sink`.
+    fn options(self, flush_deadline: std::time::Duration) -> Result<Option<SinkOptions>, String> {
+        if self.alert_sink.is_empty() {
+            return Ok(None);
+        }
+        // Parsed here rather than by clap, whose error would repeat a URL's password.
+        let urls = self
+            .alert_sink
+            .iter()
+            .map(|u| dataplane::events::sinks::parse_sink_url(u))
+            .collect::<Result<Vec<SinkUrl>, _>>()
+            .map_err(|e| format!("--alert-sink {e}"))?;
+        let ca = match &self.alert_sink_ca {
+            None => Vec::new(),
+            Some(p) => {
+                if !urls
+                    .iter()
+                    .any(|u| matches!(u.target, SinkTarget::Webhook { tls: true, .. }))
+                {
+                    return Err(format!(
+                        "--alert-sink-ca {}: no https:// --alert-sink to use it for",
+                        p.display()
+                    ));
+                }
+                // Bounded: a CA bundle is kilobytes; a 4 MiB one is a mistake.
+                let pem = match std::fs::metadata(p) {
+                    Ok(m) if m.len() > 4 << 20 => {
+                        return Err(format!(
+                            "--alert-sink-ca {}: {} bytes is too large for a CA bundle",
+                            p.display(),
+                            m.len()
+                        ));
+                    }
+                    _ => std::fs::read(p)
+                        .map_err(|e| format!("--alert-sink-ca {}: {e}", p.display()))?,
+                };
+                dataplane::events::sinks::webhook::load_ca_pem(&pem)
+                    .map_err(|e| format!("--alert-sink-ca {}: {e}", p.display()))?
+            }
+        };
+        Ok(Some(SinkOptions {
+            urls,
+            ca,
+            rate: self.alert_rate,
+            flush_deadline,
+        }))
+    }
 }
 
 /// Where events go: `--events` when given (`-`, `none` or a file); else `eve.json` in

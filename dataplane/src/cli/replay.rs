@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use dataplane::events::EventOutput;
-use dataplane::pipeline::{ReplayOptions, SwapAt, WorkerConfig, run_replay};
+use dataplane::pipeline::{ReplayOptions, SwapAt, WorkerConfig, run_replay_with_sinks};
 
 use super::{ChecksumArg, Format, capture_config, event_output, print_policy_warnings};
 
@@ -65,6 +65,8 @@ pub(super) struct ReplayArgs {
     /// offloaded where they were recorded.
     #[arg(long, value_enum, default_value = "auto")]
     checksum: ChecksumArg,
+    #[command(flatten)]
+    sinks: super::SinkArgs,
 }
 
 pub(super) fn run(args: ReplayArgs) -> ExitCode {
@@ -84,6 +86,7 @@ pub(super) fn run(args: ReplayArgs) -> ExitCode {
         shadow,
         capture_dir,
         checksum,
+        sinks,
     } = args;
     if workers == 0 || workers > 256 {
         eprintln!("palisade: --workers must be between 1 and 256");
@@ -98,6 +101,14 @@ pub(super) fn run(args: ReplayArgs) -> ExitCode {
     };
     let events = match event_output(events.as_deref(), log_dir.as_deref(), Path::new("")) {
         Ok(e) => e,
+        Err(e) => {
+            eprintln!("palisade: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Replay waits for the sinks before exiting, so a CI run's notification is sent.
+    let alert_sinks = match sinks.options(dataplane::events::sinks::REPLAY_FLUSH) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("palisade: {e}");
             return ExitCode::from(2);
@@ -121,7 +132,7 @@ pub(super) fn run(args: ReplayArgs) -> ExitCode {
         shadow,
         progress: true,
     };
-    let report = match run_replay(&opts) {
+    let report = match run_replay_with_sinks(&opts, alert_sinks) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("palisade: {e}");

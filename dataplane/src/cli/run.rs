@@ -88,6 +88,8 @@ pub(super) struct RunArgs {
     /// `shadow` record wherever the two disagree (`palisadectl shadow show|promote|clear`).
     #[arg(long, value_name = "CANDIDATE.yaml")]
     shadow: Option<PathBuf>,
+    #[command(flatten)]
+    sinks: super::SinkArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -117,9 +119,17 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
         checksum,
         state_dir,
         shadow,
+        sinks,
     } = args;
     let capture = match capture_config(capture_dir) {
         Ok(c) => c,
+        Err(e) => {
+            eprintln!("palisade run: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let alert_sinks = match sinks.options(dataplane::events::sinks::LIVE_FLUSH) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("palisade run: {e}");
             return ExitCode::from(2);
@@ -181,6 +191,7 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
         tap_resets,
         state_dir,
         shadow,
+        alert_sinks,
     };
     match dataplane::pipeline::live::run(&opts) {
         Ok((stats, src, elapsed)) => {

@@ -14,6 +14,7 @@ pub(crate) mod build;
 mod community_id;
 mod emit;
 pub mod l7;
+pub mod sinks;
 mod writer;
 
 pub use community_id::{community_id_v1, write_community_id};

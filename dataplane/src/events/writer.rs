@@ -5,6 +5,10 @@
 //! run only takes longer. Live ([`EventWriter::start_live`]) the packet path never waits
 //! for events: a buffer that finds the queue full is dropped and its lines counted
 //! ([`EventWriter::dropped`]); enforcement goes on at full speed through an alert storm.
+//!
+//! With alert sinks ([`super::sinks`]), the writer hands each buffer it has written to
+//! them: they pick the alert lines and queue them without waiting, so the event file
+//! always has its copy and a sink never slows the writer, let alone a worker.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -14,7 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+
+use super::sinks::AlertSinks;
 
 /// Where events go.
 #[derive(Clone, Debug)]
@@ -127,15 +133,31 @@ fn open_events(p: &Path, append: bool) -> std::io::Result<File> {
 /// never dropped silently and memory stays bounded.
 const QUEUE: usize = 64;
 
+/// With alert sinks, the longest the writer sleeps between looks at their summaries.
+const SINK_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl EventWriter {
     pub fn start(output: EventOutput) -> std::io::Result<Self> {
         Self::start_with_tap(output, None)
     }
 
-    /// For a live source: every buffer also goes to `tap`'s followers, and a sender never
-    /// waits for a full queue (it drops the buffer and counts its lines).
-    pub fn start_live(output: EventOutput, tap: Arc<EventTap>) -> std::io::Result<Self> {
-        let mut w = Self::start_with_tap(output, Some(tap))?;
+    /// Offline, with alerts also going to `sinks` (flushed when the writer finishes).
+    pub fn start_with_sinks(
+        output: EventOutput,
+        sinks: Option<AlertSinks>,
+    ) -> std::io::Result<Self> {
+        Self::spawn(output, None, sinks)
+    }
+
+    /// For a live source: every buffer also goes to `tap`'s followers (and its alerts to
+    /// `sinks`), and a sender never waits for a full queue (it drops the buffer and counts
+    /// its lines).
+    pub fn start_live(
+        output: EventOutput,
+        tap: Arc<EventTap>,
+        sinks: Option<AlertSinks>,
+    ) -> std::io::Result<Self> {
+        let mut w = Self::spawn(output, Some(tap), sinks)?;
         w.dropped = Some(Arc::new(AtomicU64::new(0)));
         Ok(w)
     }
@@ -149,6 +171,14 @@ impl EventWriter {
     pub fn start_with_tap(
         output: EventOutput,
         tap: Option<Arc<EventTap>>,
+    ) -> std::io::Result<Self> {
+        Self::spawn(output, tap, None)
+    }
+
+    fn spawn(
+        output: EventOutput,
+        tap: Option<Arc<EventTap>>,
+        mut sinks: Option<AlertSinks>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = bounded::<Vec<u8>>(QUEUE);
         let (rtx, rrx) = bounded::<Vec<u8>>(QUEUE);
@@ -166,7 +196,22 @@ impl EventWriter {
             .spawn(move || -> std::io::Result<u64> {
                 let mut w = BufWriter::with_capacity(1 << 16, sink);
                 let mut lines = 0u64;
-                for mut buf in rx {
+                loop {
+                    let mut buf = match &mut sinks {
+                        None => match rx.recv() {
+                            Ok(b) => b,
+                            Err(_) => break,
+                        },
+                        // With sinks, wake at least every second for their summaries.
+                        Some(s) => match rx.recv_timeout(SINK_TICK) {
+                            Ok(b) => b,
+                            Err(RecvTimeoutError::Timeout) => {
+                                s.tick();
+                                continue;
+                            }
+                            Err(RecvTimeoutError::Disconnected) => break,
+                        },
+                    };
                     if reopen_flag.swap(false, Ordering::Relaxed)
                         && let EventOutput::File(p) = &output
                     {
@@ -185,10 +230,16 @@ impl EventWriter {
                         w.flush()?;
                         t.publish(&buf);
                     }
+                    if let Some(s) = &mut sinks {
+                        s.offer(&buf);
+                    }
                     buf.clear();
                     let _ = rtx.try_send(buf);
                 }
                 w.flush()?;
+                if let Some(s) = sinks {
+                    s.finish();
+                }
                 Ok(lines)
             })?;
         Ok(EventWriter {

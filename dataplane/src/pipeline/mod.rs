@@ -18,7 +18,7 @@ mod worker;
 
 pub use config::{OnSwap, WorkerConfig};
 pub(crate) use replay::policy_event;
-pub use replay::{ReplayOptions, ReplayReport, SwapAt, run_replay};
+pub use replay::{ReplayOptions, ReplayReport, SwapAt, run_replay, run_replay_with_sinks};
 pub use stats::WorkerStats;
 pub use worker::Worker;
 

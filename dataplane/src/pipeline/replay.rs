@@ -13,6 +13,7 @@ use super::{Batch, shard_of};
 use super::{Worker, WorkerConfig, WorkerStats};
 use crate::decode::checksum::{self, ChecksumMode};
 use crate::decode::{self, Decoded};
+use crate::events::sinks::{AlertSinkStats, AlertSinks, SinkOptions};
 use crate::events::{AnomalyObj, Event, EventOutput, EventWriter, PolicyObj, Timestamp};
 use crate::inspect::ParserRegistry;
 use crate::io::pcap::{CaptureError, CaptureSet};
@@ -63,6 +64,8 @@ pub struct ReplayReport {
     pub compared: bool,
     /// What `--checksum auto` decided: the mode, and (packets sampled, of which failed).
     pub checksums: Option<(ChecksumMode, u32, u32)>,
+    /// `--alert-sink`: what each sink delivered, after the flush at exit.
+    pub alert_sinks: Option<Arc<AlertSinkStats>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +83,15 @@ pub enum ReplayError {
 const QUEUE_BATCHES: usize = 8;
 
 pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
+    run_replay_with_sinks(opts, None)
+}
+
+/// [`run_replay`], with alerts also sent to `sinks` (`--alert-sink`); the sinks are flushed
+/// (up to their deadline) before it returns.
+pub fn run_replay_with_sinks(
+    opts: &ReplayOptions,
+    sinks: Option<SinkOptions>,
+) -> Result<ReplayReport, ReplayError> {
     let mut report = ReplayReport {
         workers: opts.workers.max(1),
         compared: opts.compare.is_some(),
@@ -119,7 +131,9 @@ pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         .map(|m| m.len())
         .sum();
 
-    let writer = EventWriter::start(opts.events.clone())?;
+    let sinks = sinks.map(AlertSinks::start).transpose()?;
+    report.alert_sinks = sinks.as_ref().map(AlertSinks::stats);
+    let writer = EventWriter::start_with_sinks(opts.events.clone(), sinks)?;
     let mut control_events = writer.sender();
     let mut control_buf = Vec::new();
     let current = ArcSwap::from(Arc::new(first));

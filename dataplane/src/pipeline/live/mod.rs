@@ -7,7 +7,8 @@
 //!   tokio, no allocation per packet on this path; every 100 ms the thread publishes its
 //!   counters with a `try_lock` that never waits, answers flow listings, and expires idle
 //!   flows by the wall clock.
-//! - the event writer thread (as in replay), with followers for `events --follow`;
+//! - the event writer thread (as in replay), with followers for `events --follow`, and
+//!   one thread per `--alert-sink` fed by it;
 //! - the control thread ([`crate::api`]): a single-threaded tokio runtime for signals
 //!   (SIGHUP reloads, SIGTERM/SIGINT stop), the policy file watch, the control socket and
 //!   the metrics endpoint.
@@ -129,6 +130,8 @@ pub struct RunOptions {
     pub tap_resets: bool,
     /// Where state that outlives a restart is kept (the quarantine).
     pub state_dir: PathBuf,
+    /// `--alert-sink`: alerts also go to these (from the event writer thread).
+    pub alert_sinks: Option<crate::events::sinks::SinkOptions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -251,7 +254,13 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration),
     .map_err(|e| RunError::Policy(e.to_string()))?;
     let quarantine = Arc::new(open_quarantine(&opts.state_dir).map_err(RunError::Policy)?);
     let tap = Arc::new(EventTap::default());
-    let writer = EventWriter::start_live(opts.events.clone(), Arc::clone(&tap))?;
+    let sinks = opts
+        .alert_sinks
+        .clone()
+        .map(crate::events::sinks::AlertSinks::start)
+        .transpose()?;
+    let alert_sinks = sinks.as_ref().map(crate::events::sinks::AlertSinks::stats);
+    let writer = EventWriter::start_live(opts.events.clone(), Arc::clone(&tap), sinks)?;
 
     let thread_names: Vec<String> = match &opts.source {
         Source::Nfqueue { first, last } => {
@@ -295,6 +304,7 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration),
         thread_died: Mutex::new(None),
         learner: std::sync::OnceLock::new(),
         quarantine,
+        alert_sinks,
     });
     {
         let mut buf = Vec::new();

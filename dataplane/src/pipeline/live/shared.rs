@@ -95,6 +95,8 @@ pub struct Shared {
     pub quarantine: Arc<crate::verdict::quarantine::QuarantineBoard>,
     /// What groups in `learn` mode observed (`palisadectl learn export`).
     pub learner: std::sync::OnceLock<Arc<super::learner::LiveLearner>>,
+    /// `--alert-sink`: each sink's counters and the rate limiter's.
+    pub alert_sinks: Option<Arc<crate::events::sinks::AlertSinkStats>>,
 }
 
 /// Most policy loads remembered for `status`.
