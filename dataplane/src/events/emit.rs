@@ -74,6 +74,7 @@ impl Worker {
             }
             e.capture_file = flow.capture_file();
             e.write_line(&mut self.out);
+            crate::capture::note_event(&mut self.captures, flow.capture.as_deref(), &e);
             self.stats.events += 1;
         }
     }
@@ -119,6 +120,9 @@ impl Worker {
         }
         e.l7 = Some(rec);
         e.write_line(&mut self.out);
+        if alert {
+            crate::capture::note_event(&mut self.captures, flow.capture.as_deref(), &e);
+        }
         self.stats.events += 1;
     }
 
@@ -245,6 +249,7 @@ impl Worker {
         }
         e.capture_file = flow.capture_file();
         e.write_line(&mut self.out);
+        crate::capture::note_event(&mut self.captures, flow.capture.as_deref(), &e);
         self.stats.events += 1;
     }
 }
