@@ -97,3 +97,8 @@ fn nfqueue_evasion_db_psql_redis() {
 fn nfqueue_evasion_tcp_scapy_nginx() {
     run_script("nfqueue-evasion-tcp.sh");
 }
+
+#[test]
+fn nfqueue_bounded_captures() {
+    run_script("nfqueue-captures.sh");
+}
