@@ -39,7 +39,9 @@ pub fn run(out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&captures)?;
     // The demo owns this directory: a rerun replaces the previous run's files.
     for e in std::fs::read_dir(&captures)?.flatten() {
-        if e.path().extension().is_some_and(|x| x == "pcap") {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pcap = name.strip_suffix(".json").unwrap_or(&name);
+        if crate::capture::is_capture_name(pcap) {
             let _ = std::fs::remove_file(e.path());
         }
     }

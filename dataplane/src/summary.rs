@@ -388,6 +388,13 @@ pub fn to_text(r: &ReplayReport) -> String {
             c.files, c.packets, c.held_flows, c.hold_limit, c.open_limit, c.truncated, c.errors
         );
     }
+    if c.removed > 0 || c.dir_files_limit > 0 || c.dir_bytes_limit > 0 || c.hold_dropped > 0 {
+        let _ = writeln!(
+            o,
+            "captures   {} file(s) removed ({} bytes) to keep the directory's bounds (max files reached {}, max bytes reached {}); {} held packets dropped from full pre-match rings",
+            c.removed, c.removed_bytes, c.dir_files_limit, c.dir_bytes_limit, c.hold_dropped
+        );
+    }
     if let Some((mode, n, bad)) = r.checksums
         && (mode != crate::decode::checksum::ChecksumMode::Validate || bad > 0)
     {

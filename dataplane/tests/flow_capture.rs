@@ -184,6 +184,7 @@ fn a_capturing_l7_rule_writes_the_flows_it_matched_from_their_first_packet() {
     let mut on_disk: Vec<String> = std::fs::read_dir(&caps)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap"))
         .collect();
     on_disk.sort();
     assert_eq!(on_disk.len(), captured.len(), "{on_disk:?}");
@@ -269,4 +270,89 @@ fn the_demo_captures_its_two_denied_flows() {
         let path = dir.path().join(&rel);
         assert_eq!(tshark(path.to_str().unwrap()).0, frames, "{file}");
     }
+}
+
+/// `--capture-max-files 2` over the recorded session, with a capturing L4 rule (every flow
+/// is captured from its first packet): the directory keeps the files of the two flows
+/// captured last, with their sidecars; a capture file left from an earlier run counts and
+/// goes first; a file that is not Palisade's is left alone; the summary counts removals.
+#[test]
+fn replay_keeps_the_capture_dir_within_max_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_with_capture(dir.path(), "- id: worker-cache");
+    let caps = dir.path().join("captures");
+    std::fs::create_dir(&caps).unwrap();
+    std::fs::write(caps.join("1-earlier-run.pcap"), b"old").unwrap();
+    std::fs::write(caps.join("README.txt"), b"mine").unwrap();
+    let events = dir.path().join("events.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .arg("replay")
+        .arg(root().join("tests/data/redis/redis.pcap"))
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--inventory")
+        .arg(root().join("dataplane/tests/data/l7-inventory.yaml"))
+        .arg("--events")
+        .arg(&events)
+        .args(["--format", "json", "--capture-max-files", "2"])
+        .arg("--capture-dir")
+        .arg(&caps)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let evs: Vec<Value> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let flows = flows(&evs);
+    let captured: Vec<u64> = flows
+        .iter()
+        .filter(|(_, (f, _))| f.is_some())
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(captured.len() >= 3, "{captured:?}");
+    // Flows are captured from their first packet, in the order they began.
+    let kept: Vec<String> = captured[captured.len() - 2..]
+        .iter()
+        .map(|id| format!("{id}-worker-cache.pcap"))
+        .collect();
+    let mut want: Vec<String> = vec!["README.txt".into()];
+    for k in &kept {
+        want.push(k.clone());
+        want.push(format!("{k}.json"));
+    }
+    want.sort();
+    let mut on_disk: Vec<String> = std::fs::read_dir(&caps)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    assert_eq!(on_disk, want);
+    assert_eq!(std::fs::read(caps.join("README.txt")).unwrap(), b"mine");
+    for k in &kept {
+        let path = caps.join(k);
+        let id: u64 = k.split('-').next().unwrap().parse().unwrap();
+        assert_eq!(tshark(path.to_str().unwrap()).0 as u64, flows[&id].1, "{k}");
+        let side: Value =
+            serde_json::from_slice(&std::fs::read(caps.join(format!("{k}.json"))).unwrap())
+                .unwrap();
+        assert_eq!(side["flow_id"], id);
+        assert_eq!(side["capture_rule"], "worker-cache");
+        assert_eq!(
+            side["event_type"], "flow",
+            "no alert: the flow record is the sidecar"
+        );
+    }
+    let c = &summary["flow_captures"];
+    assert_eq!(c["files"], captured.len() as u64);
+    // Every flow's file but the last two, and the earlier run's file.
+    assert_eq!(c["removed"], captured.len() as u64 - 1);
+    assert_eq!(c["dir_files_limit"], captured.len() as u64 - 1);
+    assert_eq!(c["errors"], 0);
 }

@@ -107,3 +107,8 @@ fn nfqueue_quarantine_curl_nginx() {
 fn nfqueue_alert_sinks_rsyslog_webhooks() {
     run_script("nfqueue-alert-sinks.sh");
 }
+
+#[test]
+fn nfqueue_bounded_captures() {
+    run_script("nfqueue-captures.sh");
+}

@@ -60,14 +60,28 @@ enum Cmd {
         #[command(subcommand)]
         cmd: LearnCmd,
     },
-    /// Flow captures written (needs `palisade run --capture-dir`), newest first.
-    Captures,
+    /// Flow capture files (needs `palisade run --capture-dir`), newest first: each file's
+    /// size and the alert it belongs to (flow, rule, signature, time, ends, workloads).
+    Captures {
+        /// List at most this many files.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        max: u64,
+        /// A table for people, or the daemon's JSON answer for scripts.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Events as they are written.
     Events {
         /// Stream events until interrupted (required: there is no other mode yet).
         #[arg(long, short = 'f', required = true)]
         follow: bool,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -184,7 +198,9 @@ fn main() -> ExitCode {
             cmd: LearnCmd::Export { ref output },
         } => serde_json::json!({"cmd": "learn_export", "output": output}),
         Cmd::Flows { max } => serde_json::json!({"cmd": "flows", "max": max}),
-        Cmd::Captures => serde_json::json!({"cmd": "captures"}),
+        Cmd::Captures { max, format } => {
+            serde_json::json!({"cmd": "captures", "max": max, "table": format == Format::Text})
+        }
         Cmd::Events { .. } => serde_json::json!({"cmd": "events"}),
     };
     let stream = match UnixStream::connect(&socket) {
@@ -283,7 +299,122 @@ fn talk(mut stream: UnixStream, request: &serde_json::Value) -> std::io::Result<
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if request.get("table") == Some(&serde_json::Value::Bool(true)) {
+        print!("{}", captures_table(&answer));
+        return Ok(ExitCode::SUCCESS);
+    }
     let pretty = serde_json::to_string_pretty(&answer).unwrap_or_else(|_| line.clone());
     println!("{pretty}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `palisadectl captures` as a table: one line per file, newest first, with the alert it
+/// belongs to; the directory's usage and bounds above, removals below.
+fn captures_table(answer: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let s = |v: &Value, p: &str| match v.pointer(p) {
+        Some(Value::String(x)) => x.clone(),
+        Some(Value::Null) | None => "-".to_string(),
+        Some(x) => x.to_string(),
+    };
+    let workload = |v: &Value, side: &str| {
+        let ns = v.pointer(&format!("/{side}_workload/namespace"));
+        match (v.pointer(&format!("/{side}_workload/name")), ns) {
+            (Some(Value::String(n)), Some(Value::String(ns))) => format!("{ns}/{n}"),
+            (Some(Value::String(n)), _) => n.clone(),
+            _ => "-".to_string(),
+        }
+    };
+    let end = |v: &Value, side: &str| match (
+        v.get(format!("{side}_ip")),
+        v.get(format!("{side}_port")),
+    ) {
+        (Some(Value::String(ip)), Some(port)) if ip.contains(':') => format!("[{ip}]:{port}"),
+        (Some(Value::String(ip)), Some(port)) => format!("{ip}:{port}"),
+        (Some(Value::String(ip)), None) => ip.clone(),
+        _ => "-".to_string(),
+    };
+    let mut rows = vec![
+        [
+            "FILE",
+            "BYTES",
+            "FLOW",
+            "RULE",
+            "ALERT TIME",
+            "PROTO",
+            "SOURCE",
+            "DESTINATION",
+            "SIGNATURE",
+        ]
+        .map(String::from),
+    ];
+    let empty = Vec::new();
+    for c in answer
+        .get("captures")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty)
+    {
+        // The alert's rule when the file has one, else the rule that captured.
+        let rule = match c.pointer("/policy_verdict/rule") {
+            Some(Value::String(r)) => r.clone(),
+            _ => s(c, "/capture_rule"),
+        };
+        let (time, signature) = if c.get("alert").is_some() {
+            (s(c, "/timestamp"), s(c, "/alert/signature"))
+        } else if c.get("event_type").is_some() {
+            ("-".to_string(), "(no alert: flow record)".to_string())
+        } else if c.get("open") == Some(&Value::Bool(true)) {
+            ("-".to_string(), "(no alert yet: being written)".to_string())
+        } else {
+            ("-".to_string(), "(no sidecar)".to_string())
+        };
+        let mut file = s(c, "/file");
+        if c.get("open") == Some(&Value::Bool(true)) {
+            file.push_str(" *");
+        }
+        rows.push([
+            file,
+            s(c, "/bytes"),
+            s(c, "/flow_id"),
+            rule,
+            time,
+            s(c, "/proto"),
+            format!("{} {}", end(c, "src"), workload(c, "src")),
+            format!("{} {}", end(c, "dest"), workload(c, "dest")),
+            signature,
+        ]);
+    }
+    let mut widths = [0usize; 9];
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = format!(
+        "{}: {} file(s), {} bytes (bounds: max files {}, max bytes {}); {} listed\n",
+        s(answer, "/dir"),
+        s(answer, "/usage/files"),
+        s(answer, "/usage/bytes"),
+        s(answer, "/bounds/max_files"),
+        s(answer, "/bounds/max_bytes"),
+        rows.len() - 1,
+    );
+    for r in &rows {
+        let mut line = String::new();
+        for (i, (cell, w)) in r.iter().zip(widths).enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "*: its flow is still being written. Removed to keep the bounds: {} file(s), {} bytes\n",
+        s(answer, "/counters/removed"),
+        s(answer, "/counters/removed_bytes"),
+    ));
+    out
 }

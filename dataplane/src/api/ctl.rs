@@ -309,9 +309,12 @@ async fn follow_events(
 /// Most capture files `captures` lists (newest first).
 const CAPTURES_LISTED: usize = 10_000;
 
-/// The capture files in `--capture-dir`, newest first: name, path, bytes, modified time.
+/// The capture files of `--capture-dir`, newest first (the index the workers keep, with the
+/// files found there at start): each file's size and the alert it belongs to (from its
+/// sidecar: flow, rules, signature, time, addresses and workloads), the directory's bounds
+/// and usage, and the capture counters.
 fn captures(shared: &Shared, req: &Value) -> Value {
-    let Some(dir) = &shared.capture_dir else {
+    let Some(store) = &shared.capture_store else {
         return json!({
             "ok": false,
             "error": "flow capture is off: start palisade run with --capture-dir DIR"
@@ -321,39 +324,41 @@ fn captures(shared: &Shared, req: &Value) -> Value {
         .get("max")
         .and_then(Value::as_u64)
         .map_or(CAPTURES_LISTED, |m| (m as usize).min(CAPTURES_LISTED));
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => return json!({"ok": false, "error": format!("{}: {e}", dir.display())}),
-    };
-    let mut files: Vec<(std::time::SystemTime, Value)> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.path().extension().is_some_and(|x| x == "pcap"))
-        .filter_map(|e| {
-            let m = e.metadata().ok()?;
-            let modified = m.modified().ok()?;
-            let secs = modified
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            Some((
-                modified,
-                json!({
-                    "file": e.file_name().to_string_lossy(),
-                    "path": e.path().display().to_string(),
-                    "bytes": m.len(),
-                    "modified": secs,
-                }),
-            ))
+    let (entries, total) = store.list(max);
+    let dir = store.dir();
+    let files: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let mut v = json!({
+                "file": e.name,
+                "path": dir.join(&e.name).display().to_string(),
+                "bytes": e.bytes(),
+                "open": e.is_open(),
+                "found_at_start": e.found,
+                "created": e.created,
+                "flow_id": e.flow_id,
+                "capture_rule": e.rule,
+            });
+            if let (Some(Value::Object(side)), Value::Object(out)) = (e.sidecar(), &mut v) {
+                for (k, x) in side {
+                    if !matches!(k.as_str(), "file" | "capture_rule" | "capture_file") {
+                        out.insert(k.clone(), x.clone());
+                    }
+                }
+            }
+            v
         })
         .collect();
-    files.sort_by_key(|f| std::cmp::Reverse(f.0));
-    let total = files.len();
-    files.truncate(max);
+    let (indexed, bytes) = store.usage();
+    let b = store.bounds();
     let (s, _) = shared.totals();
     json!({
         "ok": true,
         "dir": dir.display().to_string(),
         "total": total,
-        "captures": files.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        "usage": {"files": indexed, "bytes": bytes, "forgotten": store.forgotten()},
+        "bounds": {"max_files": b.max_files, "max_bytes": b.max_bytes},
+        "captures": files,
         "counters": s.capture,
     })
 }
@@ -547,6 +552,7 @@ fn status(shared: &Shared) -> Value {
                        "flows_reset": s.quarantine_reset,
                        "refused_at_cap": shared.quarantine.refused.load(Ordering::Relaxed)},
         "uninspectable": s.uninspectable,
+        "flow_captures": s.capture,
         "source_counters": c,
         "events_follower_lag": shared.tap.lagged.load(Ordering::Relaxed),
         "events_dropped": shared.events_dropped.load(Ordering::Relaxed),

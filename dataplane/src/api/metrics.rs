@@ -316,8 +316,43 @@ pub fn metrics_text(shared: &Shared) -> String {
             ("{limit=\"hold\"}".into(), s.capture.hold_limit),
             ("{limit=\"open_files\"}".into(), s.capture.open_limit),
             ("{limit=\"file_bytes\"}".into(), s.capture.truncated),
+            ("{limit=\"dir_files\"}".into(), s.capture.dir_files_limit),
+            ("{limit=\"dir_bytes\"}".into(), s.capture.dir_bytes_limit),
         ],
     );
+    metric(
+        "palisade_capture_removed_total",
+        "counter",
+        "Flow capture files removed (with their sidecars) to keep --capture-dir within --capture-max-files and --capture-max-bytes.",
+        &one(s.capture.removed),
+    );
+    metric(
+        "palisade_capture_removed_bytes_total",
+        "counter",
+        "Bytes of the flow capture files removed to keep --capture-dir within its bounds.",
+        &one(s.capture.removed_bytes),
+    );
+    metric(
+        "palisade_capture_hold_dropped_total",
+        "counter",
+        "Packets dropped from full pre-match rings (held before a capturing rule matched).",
+        &one(s.capture.hold_dropped),
+    );
+    if let Some(store) = &shared.capture_store {
+        let (files, bytes) = store.usage();
+        metric(
+            "palisade_capture_dir_files",
+            "gauge",
+            "Flow capture files in --capture-dir now (found at start or written since).",
+            &one(files as u64),
+        );
+        metric(
+            "palisade_capture_dir_bytes",
+            "gauge",
+            "Bytes of flow capture files and sidecars in --capture-dir now.",
+            &one(bytes),
+        );
+    }
     metric(
         "palisade_capture_errors_total",
         "counter",

@@ -3,6 +3,7 @@
 //! (This is the binary's, not the library's: `lib.rs` does not include it.)
 
 mod bench;
+mod capture;
 mod demo;
 mod learn;
 mod policy;
@@ -13,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dataplane::capture::CaptureConfig;
 use dataplane::decode::checksum::ChecksumMode;
 use dataplane::events::EventOutput;
 use dataplane::events::sinks::{SinkOptions, SinkTarget, SinkUrl};
@@ -69,17 +69,6 @@ impl From<ChecksumArg> for ChecksumMode {
             ChecksumArg::Off => ChecksumMode::Ignore,
         }
     }
-}
-
-/// `--capture-dir`: created if missing; it must be a writable directory.
-fn capture_config(dir: Option<PathBuf>) -> Result<Option<CaptureConfig>, String> {
-    let Some(dir) = dir else { return Ok(None) };
-    std::fs::create_dir_all(&dir).map_err(|e| format!("--capture-dir {}: {e}", dir.display()))?;
-    let probe = dir.join(".palisade-write-test");
-    std::fs::write(&probe, b"")
-        .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(|e| format!("--capture-dir {}: not writable: {e}", dir.display()))?;
-    Ok(Some(CaptureConfig::new(dir)))
 }
 
 /// `--alert-sink`, `--alert-rate`, `--alert-sink-ca`: shared by `run` and `replay`.

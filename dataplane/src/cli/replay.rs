@@ -8,7 +8,8 @@ use clap::Args;
 use dataplane::events::EventOutput;
 use dataplane::pipeline::{ReplayOptions, SwapAt, WorkerConfig, run_replay_with_sinks};
 
-use super::{ChecksumArg, Format, capture_config, event_output, print_policy_warnings};
+use super::capture::{CaptureArgs, capture_config};
+use super::{ChecksumArg, Format, event_output, print_policy_warnings};
 
 #[derive(Args)]
 pub(super) struct ReplayArgs {
@@ -60,6 +61,8 @@ pub(super) struct ReplayArgs {
     /// Write the flows of rules with `capture: true` here, one pcap per flow.
     #[arg(long, value_name = "DIR")]
     capture_dir: Option<PathBuf>,
+    #[command(flatten)]
+    capture_bounds: CaptureArgs,
     /// Validate IP/TCP/UDP checksums (a packet that fails is dropped, never judged):
     /// `auto` samples the captures first and turns validation off when checksums were
     /// offloaded where they were recorded.
@@ -85,6 +88,7 @@ pub(super) fn run(args: ReplayArgs) -> ExitCode {
         fail_on_change,
         shadow,
         capture_dir,
+        capture_bounds,
         checksum,
         sinks,
     } = args;
@@ -92,7 +96,7 @@ pub(super) fn run(args: ReplayArgs) -> ExitCode {
         eprintln!("palisade: --workers must be between 1 and 256");
         return ExitCode::from(2);
     }
-    let capture = match capture_config(capture_dir) {
+    let capture = match capture_config(capture_dir, &capture_bounds) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("palisade: {e}");

@@ -10,7 +10,8 @@ use dataplane::capture::CaptureConfig;
 use dataplane::pipeline::live::{RunError, RunOptions, Source, SourceCounters};
 use dataplane::pipeline::{OnSwap, WorkerConfig, WorkerStats};
 
-use super::{ChecksumArg, capture_config, event_output, print_policy_warnings};
+use super::capture::{CaptureArgs, capture_config};
+use super::{ChecksumArg, event_output, print_policy_warnings};
 
 /// Where `palisade run` writes `eve.json` without `--events` or `--log-dir` (PRODUCT.md).
 const RUN_LOG_DIR: &str = "/var/log/palisade";
@@ -76,6 +77,8 @@ pub(super) struct RunArgs {
     /// (`palisadectl captures` lists them).
     #[arg(long, value_name = "DIR")]
     capture_dir: Option<PathBuf>,
+    #[command(flatten)]
+    capture_bounds: CaptureArgs,
     /// Validate IP/TCP/UDP checksums (a packet that fails is dropped, never judged):
     /// `auto` validates on NFQUEUE (the kernel fills in offloaded checksums) and, on
     /// AF_PACKET, samples the first packets to tell whether checksums are offloaded.
@@ -116,12 +119,13 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
         on_swap,
         no_watch,
         capture_dir,
+        capture_bounds,
         checksum,
         state_dir,
         shadow,
         sinks,
     } = args;
-    let capture = match capture_config(capture_dir) {
+    let capture = match capture_config(capture_dir, &capture_bounds) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("palisade run: {e}");

@@ -81,6 +81,7 @@ impl Worker {
             }
             e.capture_file = flow.capture_file();
             e.write_line(&mut self.out);
+            crate::capture::note_event(&mut self.captures, flow.capture.as_deref(), &e);
             self.stats.events += 1;
         }
         if let Some((snap, d, signature)) = quarantine {
@@ -135,6 +136,9 @@ impl Worker {
         }
         e.l7 = Some(rec);
         e.write_line(&mut self.out);
+        if alert {
+            crate::capture::note_event(&mut self.captures, flow.capture.as_deref(), &e);
+        }
         self.stats.events += 1;
         if let Some(signature) = quarantine {
             self.quarantine_source(h, snap, d, &signature, ts_ns);
@@ -318,6 +322,7 @@ impl Worker {
         }
         e.capture_file = flow.capture_file();
         e.write_line(&mut self.out);
+        crate::capture::note_event(&mut self.captures, flow.capture.as_deref(), &e);
         self.stats.events += 1;
     }
 }

@@ -167,6 +167,7 @@ impl Worker {
             e.alert = Some(alert_obj(&snap, &d, flow, None, false));
             e.capture_file = flow.capture_file();
             e.write_line(&mut self.out);
+            crate::capture::note_event(&mut self.captures, flow.capture.as_deref(), &e);
             self.stats.events += 1;
         }
     }

@@ -84,6 +84,8 @@ pub struct Shared {
     pub(super) events: Mutex<EventSender>,
     /// `--capture-dir`, listed by `palisadectl captures`.
     pub capture_dir: Option<PathBuf>,
+    /// Its index of capture files and bounds, shared with the workers.
+    pub capture_store: Option<Arc<crate::capture::CaptureStore>>,
     /// Event lines dropped because the writer fell behind (the packet path never waits).
     pub events_dropped: Arc<AtomicU64>,
     /// A packet thread ended while the daemon was meant to be running: the daemon stops
