@@ -134,7 +134,7 @@ ok "metrics count the denials"
 # Flow capture (`capture: true` on no-flush): each of the three reset Redis connections is
 # in its own pcap, from its SYN (held before the rule matched) to the dropped command; the
 # allowed connections are not captured; every alert names its file.
-caps=$($CTL captures) || fail "palisadectl captures"
+caps=$($CTL captures --format json) || fail "palisadectl captures"
 expect_eq "$(echo "$caps" | jq '.total')" 3 "palisadectl captures lists 3 files"
 n=$(events_where '.event_type=="alert" and .policy_verdict.rule=="no-flush" and (.capture_file|type)=="string"')
 expect_eq "$n" 3 "every no-flush alert names its capture file"

@@ -227,13 +227,13 @@ impl Worker {
     /// without a flow record of their own (called once a second of packet time, and at
     /// the end).
     pub(crate) fn embryonic_summary(&mut self, ts_ns: u64) {
-        let (evicted, timed_out) = std::mem::take(&mut self.embryonic);
-        if evicted + timed_out == 0 {
+        let (evicted, timed_out, open) = std::mem::take(&mut self.embryonic);
+        let n = evicted + timed_out + open;
+        if n == 0 {
             return;
         }
         let detail = format!(
-            "{} unanswered SYN flow(s) ended without a flow record of their own: {evicted} evicted from the full flow table, {timed_out} timed out",
-            evicted + timed_out
+            "{n} unanswered SYN flow(s) ended without a flow record of their own: {evicted} evicted from the full flow table, {timed_out} timed out, {open} still waiting at the end"
         );
         self.anomaly(
             ts_ns,
@@ -260,12 +260,12 @@ impl Worker {
             e.write_line(&mut self.out);
             self.stats.events += 1;
         }
-        // A SYN nobody answered, evicted or timed out without an alert: one of a flood's,
-        // or a scan's. It is counted, and summed up once a second (`embryonic_summary`),
-        // not written one record each.
+        // A SYN nobody answered, evicted, timed out or still waiting at the end, without
+        // an alert: one of a flood's, or a scan's. It is counted, and summed up once a
+        // second (`embryonic_summary`), not written one record each.
         if flow.pkts[1] == 0
             && !flow.alerted
-            && matches!(reason, EndReason::Evicted | EndReason::Timeout)
+            && reason != EndReason::Reused
             && flow
                 .tcp
                 .is_some_and(|t| t.class() == crate::flow::TimeoutClass::New)
@@ -273,7 +273,8 @@ impl Worker {
             self.stats.embryonic_unlogged += 1;
             match reason {
                 EndReason::Evicted => self.embryonic.0 += 1,
-                _ => self.embryonic.1 += 1,
+                EndReason::Timeout => self.embryonic.1 += 1,
+                _ => self.embryonic.2 += 1,
             }
             return;
         }

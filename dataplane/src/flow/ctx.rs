@@ -85,3 +85,4 @@ pub(crate) fn dix(d: Direction) -> usize {
         Direction::ToClient => 1,
     }
 }
+

@@ -371,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn cap_evicts_the_flow_idle_longest() {
+    fn cap_evicts_embryonic_flows_first_then_the_flow_idle_longest() {
         let cfg = FlowConfig {
             max_flows: 3,
             ..Default::default()
@@ -393,10 +393,22 @@ mod tests {
         t.insert(key(4), 50, TimeoutClass::New, 4, &mut |_, v, r| {
             ended.push((v, r))
         });
-        assert_eq!(ended, vec![(2, EndReason::Evicted)]);
+        // A flow still in its handshake goes before an established one idle longer.
+        assert_eq!(ended, vec![(3, EndReason::Evicted)]);
         assert_eq!(t.len(), 3);
         assert_eq!(t.counters.cap_hits, 1);
-        assert!(t.get(&key(2)).is_none());
+        assert_eq!(t.counters.evicted_embryonic, 1);
+        assert!(t.get(&key(3)).is_none());
+        // With none left in a handshake, the flow idle longest goes (2, at 20).
+        t.touch(h1, 60, TimeoutClass::Established);
+        if let Some(h4) = t.get(&key(4)) {
+            t.touch(h4, 70, TimeoutClass::Established);
+        }
+        t.insert(key(5), 80, TimeoutClass::Established, 5, &mut |_, v, r| {
+            ended.push((v, r))
+        });
+        assert_eq!(ended.last(), Some(&(2, EndReason::Evicted)));
+        assert_eq!(t.counters.evicted_established, 1);
     }
 
     #[test]

@@ -83,8 +83,8 @@ pub struct Worker {
     /// The packet being judged is one of Palisade's own connections (`own_endpoints`).
     cur_own: bool,
     /// Unanswered SYN flows ended since the last summary without a flow record (evicted,
-    /// timed out): `events::emit::embryonic_summary`.
-    pub(crate) embryonic: (u64, u64),
+    /// timed out, open at the end): `events::emit::embryonic_summary`.
+    pub(crate) embryonic: (u64, u64, u64),
     /// Whether the snapshot of this version has a rule with `capture: true`.
     pub(crate) policy_captures: (u64, bool),
 }
@@ -137,7 +137,7 @@ impl Worker {
             cur_flow: None,
             cur_own: false,
             policy_captures: (0, false),
-            embryonic: (0, 0),
+            embryonic: (0, 0, 0),
         }
     }
 
