@@ -108,5 +108,8 @@ fn a_syn_flood_keeps_established_flows_and_sums_up_the_embryonic_ones() {
     assert_eq!(summaries, s.embryonic_unlogged);
     // Every flood SYN: evicted, or still waiting when the capture ended.
     assert_eq!(s.embryonic_unlogged, SYNS);
-    assert_eq!(flow_records, KEPT, "only the kept connections have flow records");
+    assert_eq!(
+        flow_records, KEPT,
+        "only the kept connections have flow records"
+    );
 }

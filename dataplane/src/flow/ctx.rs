@@ -85,4 +85,3 @@ pub(crate) fn dix(d: Direction) -> usize {
         Direction::ToClient => 1,
     }
 }
-
