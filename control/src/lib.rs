@@ -90,6 +90,8 @@
 use std::fmt;
 use std::path::Path;
 
+#[cfg(feature = "schema")]
+pub mod crd;
 pub mod diff;
 pub mod error;
 pub mod l7;

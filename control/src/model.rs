@@ -96,6 +96,7 @@ impl<K: Serialize, V: Serialize> Serialize for OrderedMap<K, V> {
 /// A label or annotation value. YAML reads `version: 2` or `canary: true` as a number or
 /// a boolean; Kubernetes labels are strings, so any scalar is taken as its text.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct Text(pub String);
 
@@ -135,6 +136,21 @@ impl<'de> Deserialize<'de> for Text {
 impl Text {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+// The schema of a mapping whose keys are names: an object of V (keys are strings in YAML
+// and JSON alike, whatever K the loader reads them into).
+#[cfg(feature = "schema")]
+impl<K, V: schemars::JsonSchema> schemars::JsonSchema for OrderedMap<K, V> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Map_of_{}", V::schema_name()).into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "object", "additionalProperties": g.subschema_for::<V>()})
     }
 }
 
@@ -205,6 +221,21 @@ impl<'de> Deserialize<'de> for PortSpec {
     }
 }
 
+// What the deserializer above takes: a number or a string (the range is checked later,
+// with the entry's position). `crate::crd` turns this into Kubernetes' int-or-string.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for PortSpec {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PortSpec".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"anyOf": [{"type": "integer"}, {"type": "string"}]})
+    }
+}
+
 impl Serialize for PortSpec {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -218,9 +249,12 @@ impl Serialize for PortSpec {
 // Inventory
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WorkloadInventory {
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub api_version: Spanned<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub kind: Spanned<String>,
     #[serde(default)]
     pub workloads: Vec<Workload>,
@@ -242,17 +276,22 @@ impl WorkloadInventory {
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Workload {
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub name: Spanned<String>,
     /// Absent means `default`, as in Kubernetes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub namespace: Option<Spanned<String>>,
     #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
     pub labels: Labels,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<String>"))]
     pub ips: Vec<Spanned<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<String>"))]
     pub cidrs: Vec<Spanned<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
@@ -272,9 +311,12 @@ impl Workload {
 // Policy
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SegmentationPolicy {
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub api_version: Spanned<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub kind: Spanned<String>,
     pub metadata: Metadata,
     pub spec: PolicySpec,
@@ -283,24 +325,30 @@ pub struct SegmentationPolicy {
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Metadata {
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub name: Spanned<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PolicySpec {
     /// Absent means `protect`: a firewall that was not told otherwise enforces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Mode>"))]
     pub mode: Option<Spanned<Mode>>,
     /// Absent means `deny` (fail closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<DefaultAction>"))]
     pub default_action: Option<Spanned<DefaultAction>>,
     /// What happens to a flow Palisade cannot judge (a parser limit or error, bytes it
     /// never saw, ambiguous framing, an unknown protocol where rules expect one). Absent
     /// means `deny` in `protect` mode, `alert` in `monitor`, `allow` in `learn`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<OnUninspectable>"))]
     pub on_uninspectable: Option<Spanned<OnUninspectable>>,
     #[serde(default)]
     pub groups: OrderedMap<Spanned<String>, Group>,
@@ -322,48 +370,67 @@ impl PolicySpec {
 /// A named set of endpoints: workloads chosen by labels/namespaces, and/or addresses
 /// outside the inventory chosen by CIDR.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Group {
     /// Every listed label must match. `selector: {}` selects every workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Labels>"))]
     pub selector: Option<Spanned<Labels>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub namespaces: Option<Vec<Spanned<String>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub cidrs: Option<Vec<Spanned<String>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Mode>"))]
     pub mode: Option<Spanned<Mode>>,
     /// Overrides `spec.onUninspectable` for flows to (else from) this group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<OnUninspectable>"))]
     pub on_uninspectable: Option<Spanned<OnUninspectable>>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Rule {
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub id: Spanned<String>,
     /// Group names, or `"*"` for any endpoint.
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<String>"))]
     pub from: Spanned<Vec<Spanned<String>>>,
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<String>"))]
     pub to: Spanned<Vec<Spanned<String>>>,
     /// Destination ports; absent means any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<PortSpec>>"))]
     pub ports: Option<Spanned<Vec<Spanned<PortSpec>>>>,
     /// Application protocol name (`http`, `grpc`, `postgres`, `mysql`, `redis`, `dns`,
     /// `tls`, `tcp`, `udp`); absent means any protocol, including ICMP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::crd::app_schema"))]
     pub app: Option<Spanned<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<HttpMatch>>"))]
     pub http: Option<Spanned<Vec<HttpMatch>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<GrpcMatch>>"))]
     pub grpc: Option<Spanned<Vec<GrpcMatch>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<SqlMatch>>"))]
     pub sql: Option<Spanned<Vec<SqlMatch>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<RedisMatch>>"))]
     pub redis: Option<Spanned<Vec<RedisMatch>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<DnsMatch>>"))]
     pub dns: Option<Spanned<Vec<DnsMatch>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<TlsMatch>>"))]
     pub tls: Option<Spanned<Vec<TlsMatch>>>,
+    #[cfg_attr(feature = "schema", schemars(with = "Action"))]
     pub action: Spanned<Action>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub capture: bool,
@@ -371,6 +438,7 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub quarantine: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Severity>"))]
     pub severity: Option<Spanned<Severity>>,
 }
 
@@ -495,69 +563,90 @@ pub type Patterns = Option<Spanned<Vec<Spanned<String>>>>;
 
 /// One HTTP request matcher; every present field must match.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub methods: Patterns,
     /// Exact, trailing `/*`, `*` as one whole segment, or `regex:`-prefixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub paths: Patterns,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub hosts: Patterns,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Labels>"))]
     pub headers: Option<Spanned<Labels>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GrpcMatch {
     /// Fully qualified service, e.g. `stock.v1.Stock`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub service: Option<Spanned<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub methods: Patterns,
 }
 
 /// Serves both `postgres` and `mysql`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SqlMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub verbs: Patterns,
     /// Every table a statement touches must be listed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub tables: Patterns,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub databases: Patterns,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub users: Patterns,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RedisMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub commands: Patterns,
     /// Globs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub keys: Patterns,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DnsMatch {
     /// Globs such as `*.svc.cluster.local`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub names: Patterns,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TlsMatch {
     /// Globs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub sni: Patterns,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub alpn: Patterns,
 }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Enforcement mode of the policy or of a group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Allow everything; record what was seen so `palisade learn` can propose rules.
@@ -29,6 +30,7 @@ impl Mode {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Allow,
@@ -49,6 +51,7 @@ impl Action {
 
 /// What the policy does with a flow it cannot judge (`onUninspectable`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OnUninspectable {
     /// Reset the flow (enforced in `protect` mode; an alert elsewhere).
@@ -80,6 +83,7 @@ impl OnUninspectable {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Low,
@@ -101,6 +105,7 @@ impl Severity {
 
 /// What `protect` mode does with traffic no rule decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DefaultAction {
     Allow,

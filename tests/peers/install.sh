@@ -4,6 +4,10 @@
 # touch apt at all. Nothing it installs is started: tests start their own daemons inside
 # network namespaces, so a system-wide nginx/redis/dnsmasq would only steal ports.
 #
+# Python packages Debian does not ship are pinned in pip/*.txt (one requirement per line)
+# and installed with pip into the system's python3 (--break-system-packages: these
+# machines exist to run the tests; a venv would hide them from the tests' `python3`).
+#
 # Usage: bash tests/peers/install.sh [extra-package...]
 set -euo pipefail
 
@@ -21,6 +25,39 @@ for list in "$(dirname "$0")"/packages/*.txt; do
         case "$p" in ''|'#'*) ;; *) PACKAGES+=("$p") ;; esac
     done < "$list"
 done
+
+PIP_PACKAGES=()
+for list in "$(dirname "$0")"/pip/*.txt; do
+    [ -e "$list" ] || continue
+    while read -r p _; do
+        case "$p" in ''|'#'*) ;; *) PIP_PACKAGES+=("$p") ;; esac
+    done < "$list"
+done
+
+SUDO=()
+[ "$(id -u)" -eq 0 ] || SUDO=(sudo -n)
+
+# pip_install: installs the pinned PyPI packages whose pinned version is not installed.
+pip_install() {
+    local spec name want have missing_pip=()
+    for spec in "${PIP_PACKAGES[@]+"${PIP_PACKAGES[@]}"}"; do
+        name=${spec%%==*}
+        want=${spec#*==}
+        have=$(python3 -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p' || true)
+        [ "$have" = "$want" ] || missing_pip+=("$spec")
+    done
+    if [ ${#missing_pip[@]} -eq 0 ]; then
+        echo "peers: all ${#PIP_PACKAGES[@]} pip packages already installed"
+        return
+    fi
+    echo "peers: pip installing ${missing_pip[*]}"
+    local flags=(--disable-pip-version-check --no-input -q)
+    # Debian 12's pip refuses to touch the system python without it (PEP 668).
+    if python3 -m pip install --help 2>/dev/null | grep -q -- --break-system-packages; then
+        flags+=(--break-system-packages)
+    fi
+    "${SUDO[@]}" python3 -m pip install "${flags[@]}" "${missing_pip[@]}"
+}
 
 installed() {
     # `dpkg-query -W` also lists removed-but-configured packages; only "install ok
@@ -41,12 +78,10 @@ fi
 
 if [ ${#missing[@]} -eq 0 ]; then
     echo "peers: all ${#PACKAGES[@]} packages already installed"
+    pip_install
     exit 0
 fi
 echo "peers: installing ${missing[*]}"
-
-SUDO=()
-[ "$(id -u)" -eq 0 ] || SUDO=(sudo -n)
 
 export DEBIAN_FRONTEND=noninteractive
 # Answer wireshark-common's "should non-superusers capture?" before it is asked.
@@ -92,4 +127,5 @@ for svc in nginx redis-server dnsmasq postgresql; do
         "${SUDO[@]}" "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
     fi
 done
+pip_install
 echo "peers: done"
