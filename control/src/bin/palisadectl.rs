@@ -128,6 +128,8 @@ enum QuarantineCmd {
     /// Lift the quarantine of WORKLOAD (`namespace/name`, a name alone, or an address):
     /// its new flows are judged by the policy again.
     Release {
+        /// The quarantined workload, as `quarantine list` names it (`namespace/name`),
+        /// its name alone, or its address.
         #[arg(value_name = "WORKLOAD")]
         workload: String,
     },
