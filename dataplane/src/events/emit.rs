@@ -260,12 +260,18 @@ impl Worker {
             e.write_line(&mut self.out);
             self.stats.events += 1;
         }
-        // A SYN nobody answered, evicted, timed out or still waiting at the end, without
-        // an alert: one of a flood's, or a scan's. It is counted, and summed up once a
-        // second (`embryonic_summary`), not written one record each.
-        if flow.pkts[1] == 0
+        // A SYN nobody answered, evicted or timed out without an alert (or still waiting
+        // at the end, once the table has been full): one of a flood's, or a scan's. It is
+        // counted, and summed up once a second (`embryonic_summary`), not written one
+        // record each.
+        let summed = match reason {
+            EndReason::Evicted | EndReason::Timeout => true,
+            EndReason::Shutdown => self.flows.counters.cap_hits > 0,
+            EndReason::Reused => false,
+        };
+        if summed
+            && flow.pkts[1] == 0
             && !flow.alerted
-            && reason != EndReason::Reused
             && flow
                 .tcp
                 .is_some_and(|t| t.class() == crate::flow::TimeoutClass::New)
