@@ -253,14 +253,47 @@ fn fold2(path: &str) -> String {
     }
 }
 
-/// The patterns of one HTTP method of one rule, at most `cap` of them.
+/// Observed values kept as patterns, at most `cap` of them: past the cap every value is
+/// folded again one level coarser (`pattern(level, value)`) until they fit or `max_level`
+/// is reached. Each pattern keeps one observed value it stands for (the first), for the
+/// coverage check.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct PathSet {
-    /// 0: generalised paths; 1: first-segment folds; 2: the root and `/*`.
+struct FoldSet {
     level: u8,
-    /// Pattern -> one observed path it stands for (the first), for the coverage check.
     pats: BTreeMap<String, String>,
 }
+
+impl FoldSet {
+    /// Adds `value`; returns true when a cap made the set fold.
+    fn insert(
+        &mut self,
+        value: &str,
+        cap: usize,
+        max_level: u8,
+        pattern: fn(u8, &str) -> String,
+    ) -> bool {
+        let p = pattern(self.level, value);
+        if self.pats.contains_key(&p) {
+            return false;
+        }
+        self.pats.insert(p, value.to_string());
+        let mut folded = false;
+        while self.pats.len() > cap && self.level < max_level {
+            self.level += 1;
+            folded = true;
+            let old = std::mem::take(&mut self.pats);
+            for ex in old.into_values() {
+                self.pats.entry(pattern(self.level, &ex)).or_insert(ex);
+            }
+        }
+        folded
+    }
+}
+
+/// The patterns of one HTTP method of one rule, at most `cap` of them. Levels: 0
+/// generalised paths; 1 first-segment folds; 2 the root and `/*`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PathSet(FoldSet);
 
 impl PathSet {
     fn pattern(level: u8, path: &str) -> String {
@@ -273,42 +306,23 @@ impl PathSet {
 
     /// Adds `path`; returns true when a cap made the set fold.
     pub(crate) fn insert(&mut self, path: &str, cap: usize) -> bool {
-        let p = Self::pattern(self.level, path);
-        if self.pats.contains_key(&p) {
-            return false;
-        }
-        self.pats.insert(p, path.to_string());
-        let mut folded = false;
-        while self.pats.len() > cap && self.level < 2 {
-            self.level += 1;
-            folded = true;
-            let old = std::mem::take(&mut self.pats);
-            for ex in old.into_values() {
-                self.pats
-                    .entry(Self::pattern(self.level, &ex))
-                    .or_insert(ex);
-            }
-        }
-        folded
+        self.0.insert(path, cap, 2, Self::pattern)
     }
 
     /// (pattern, an observed path it stands for).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.pats.iter()
+        self.0.pats.iter()
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.pats.len()
+        self.0.pats.len()
     }
 }
 
-/// DNS names or TLS server names of one rule, at most `cap` of them.
+/// DNS names or TLS server names of one rule, at most `cap` of them. Levels: 0 names;
+/// 1 `*.<parent>`; 2 `*.<last two labels>`; 3 `*`.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct NameSet {
-    /// 0: names; 1: `*.<parent>`; 2: `*.<last two labels>`; 3: `*`.
-    level: u8,
-    pats: BTreeMap<String, String>,
-}
+pub(crate) struct NameSet(FoldSet);
 
 impl NameSet {
     fn pattern(level: u8, name: &str) -> String {
@@ -327,30 +341,14 @@ impl NameSet {
 
     /// Adds `name` (lower-case, no trailing dot, not empty); true when a cap folded the set.
     pub(crate) fn insert(&mut self, name: &str, cap: usize) -> bool {
-        let p = Self::pattern(self.level, name);
-        if self.pats.contains_key(&p) {
-            return false;
-        }
-        self.pats.insert(p, name.to_string());
-        let mut folded = false;
-        while self.pats.len() > cap && self.level < 3 {
-            self.level += 1;
-            folded = true;
-            let old = std::mem::take(&mut self.pats);
-            for ex in old.into_values() {
-                self.pats
-                    .entry(Self::pattern(self.level, &ex))
-                    .or_insert(ex);
-            }
-        }
-        folded
+        self.0.insert(name, cap, 3, Self::pattern)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.pats.iter()
+        self.0.pats.iter()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.pats.is_empty()
+        self.0.pats.is_empty()
     }
 }

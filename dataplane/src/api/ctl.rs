@@ -460,24 +460,7 @@ fn shadow_show(shared: &Shared) -> Value {
         return json!({"ok": false, "error": "no shadow policy is loaded: `palisadectl shadow apply FILE`"});
     };
     let (s, _) = shared.totals();
-    let mut counts = crate::verdict::ShadowCounts::default();
-    for (p, n) in s
-        .shadow
-        .pairs
-        .iter()
-        .filter(|(p, _)| p.shadow_version == record.version)
-    {
-        counts.add(
-            p.level,
-            p.active_action,
-            &p.active_rule,
-            p.shadow_action,
-            &p.shadow_rule,
-            p.shadow_version,
-            *n,
-        );
-    }
-    counts.cut = s.shadow.cut;
+    let counts = s.shadow.of_version(record.version);
     json!({
         "ok": true,
         "shadow": record,
@@ -534,9 +517,8 @@ fn status(shared: &Shared) -> Value {
                    "follows_file": cur.as_ref().is_some_and(|c| c.origin == crate::pipeline::live::lifecycle::Origin::File),
                    "startup_file": startup},
         "shadow": cand.map(|c| json!({"version": c.version, "name": c.name, "rules": c.rules,
-                                       "source": c.path, "disagreements": s.shadow.pairs.iter()
-                                           .filter(|(p, _)| p.shadow_version == c.version)
-                                           .map(|(_, n)| n).sum::<u64>()})),
+                                       "source": c.path, "disagreements": s.shadow.of_version(c.version).pairs
+                                           .iter().map(|(_, n)| n).sum::<u64>()})),
         "policy_loads": loads,
         "elapsed_seconds": shared.started.elapsed().as_secs_f64(),
         "packets": s.packets, "bytes": s.bytes,

@@ -17,8 +17,8 @@ pub(crate) mod stats;
 mod worker;
 
 pub use config::{OnSwap, WorkerConfig};
-pub(crate) use replay::policy_event;
 pub use replay::{ReplayOptions, ReplayReport, SwapAt, run_replay, run_replay_with_sinks};
+pub(crate) use replay::{policy_event, policy_record};
 pub use stats::WorkerStats;
 pub use worker::Worker;
 

@@ -52,12 +52,15 @@ impl Worker {
             }
             return PacketVerdict::Accept;
         }
-        if self.shadow_role {
+        let flow = if self.shadow_role {
             // A candidate applied, replaced or cleared since this flow last met it.
             self.sync_shadow(h, ts_ns);
-        }
-        let Some(flow) = self.flows.value_mut(h) else {
-            return PacketVerdict::Accept;
+            let Some(flow) = self.flows.value_mut(h) else {
+                return PacketVerdict::Accept;
+            };
+            flow
+        } else {
+            flow
         };
         let d = dix(dir);
         let mut verdict = PacketVerdict::Accept;

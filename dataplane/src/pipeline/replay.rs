@@ -350,21 +350,41 @@ pub(crate) fn policy_event(
     source: &std::path::Path,
     error: Option<&str>,
 ) {
+    let status = if error.is_some() {
+        "rejected"
+    } else {
+        "loaded"
+    };
+    // On rejection, the version that stays in force.
+    policy_record(
+        out,
+        status,
+        snap,
+        &source.display().to_string(),
+        error,
+        None,
+    );
+}
+
+/// A `policy` record: `status` loaded, rejected or skipped, naming `snap`'s version (on a
+/// rejection or a skip, the one that stays in force); `role` is `shadow` for a candidate.
+pub(crate) fn policy_record(
+    out: &mut Vec<u8>,
+    status: &'static str,
+    snap: &PolicySnapshot,
+    source: &str,
+    error: Option<&str>,
+    role: Option<&'static str>,
+) {
     let mut e = Event::new(Timestamp::now(), "policy");
-    let src = source.display().to_string();
     e.policy = Some(PolicyObj {
-        status: if error.is_some() {
-            "rejected"
-        } else {
-            "loaded"
-        },
-        // On rejection, the version that stays in force.
+        status,
         version: Some(snap.version()),
         name: Some(snap.name()),
-        source: &src,
+        source,
         rules: Some(snap.rule_count()),
         error,
-        role: None,
+        role,
     });
     e.write_line(out);
 }

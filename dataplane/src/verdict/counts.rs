@@ -130,6 +130,20 @@ impl ShadowCounts {
         }
     }
 
+    /// The counts of candidate version `v` only (an earlier candidate's are not mixed in);
+    /// `cut` is kept whole, as it does not say which candidate it was.
+    pub fn of_version(&self, v: u64) -> ShadowCounts {
+        ShadowCounts {
+            pairs: self
+                .pairs
+                .iter()
+                .filter(|(p, _)| p.shadow_version == v)
+                .cloned()
+                .collect(),
+            cut: self.cut,
+        }
+    }
+
     pub fn total(&self) -> u64 {
         self.pairs.iter().map(|(_, n)| n).sum::<u64>() + self.cut
     }

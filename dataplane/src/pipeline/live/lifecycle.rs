@@ -24,6 +24,7 @@ use serde::Serialize;
 use super::shared::now_string;
 use super::{PolicyLoad, Shared};
 use crate::events::{Event, PolicyObj, Timestamp};
+use crate::pipeline::policy_record;
 
 /// Versions kept for rollback and `--history` (their texts included).
 pub const HISTORY_KEPT: usize = 16;
@@ -142,28 +143,6 @@ fn read_text(path: &Path) -> Result<String, String> {
         ));
     }
     Ok(text)
-}
-
-/// A `policy` record.
-fn policy_record(
-    out: &mut Vec<u8>,
-    status: &'static str,
-    snap: &PolicySnapshot,
-    source: &str,
-    error: Option<&str>,
-    role: Option<&'static str>,
-) {
-    let mut e = Event::new(Timestamp::now(), "policy");
-    e.policy = Some(PolicyObj {
-        status,
-        version: Some(snap.version()),
-        name: Some(snap.name()),
-        source,
-        rules: Some(snap.rule_count()),
-        error,
-        role,
-    });
-    e.write_line(out);
 }
 
 /// What a load did, for the caller's answer.

@@ -82,8 +82,6 @@ pub struct Shared {
     pub source: Source,
     pub tap: Arc<EventTap>,
     pub(super) events: Mutex<EventSender>,
-    /// `--capture-dir`, listed by `palisadectl captures`.
-    pub capture_dir: Option<PathBuf>,
     /// Its index of capture files and bounds, shared with the workers.
     pub capture_store: Option<Arc<crate::capture::CaptureStore>>,
     /// Event lines dropped because the writer fell behind (the packet path never waits).
