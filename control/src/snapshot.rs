@@ -266,11 +266,39 @@ pub struct PolicySnapshot {
     flow_index: flow_index::FlowIndex,
     /// The rules' L7 matchers, compiled for [`PolicySnapshot::judge_request`].
     l7: L7Index,
+    /// Which list of a live inventory (the container runtime's) this was compiled
+    /// against: a snapshot recompiled for an inventory change keeps its policy version
+    /// and gets the next epoch.
+    inventory_epoch: u64,
+    /// Unique to this snapshot in the process: what tells two snapshots of one policy
+    /// version apart (endpoints and cached rule sets belong to one snapshot).
+    generation: u64,
 }
+
+/// The next [`PolicySnapshot::generation`].
+pub(crate) static NEXT_GENERATION: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(1);
 
 impl PolicySnapshot {
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// Unique per compiled snapshot: equal generations mean the same snapshot, so an
+    /// endpoint resolved in one may be used with the other. Versions name policies (a
+    /// snapshot recompiled for an inventory change keeps its version).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn inventory_epoch(&self) -> u64 {
+        self.inventory_epoch
+    }
+
+    /// The same snapshot, marked as compiled against inventory epoch `epoch`.
+    pub fn with_inventory_epoch(mut self, epoch: u64) -> Self {
+        self.inventory_epoch = epoch;
+        self
     }
 
     /// `metadata.name` of the policy.

@@ -20,6 +20,7 @@ pub mod demo;
 pub mod events;
 pub mod flow;
 pub mod inspect;
+pub mod inventory;
 pub mod io;
 pub mod learn;
 pub mod pipeline;

@@ -184,6 +184,20 @@ fn the_daemonset_runs_palisade_with_flags_it_has() {
     // the file-inventory variant (which tests it too) and the commented metrics patch in
     // kustomization.yaml.
     assert_eq!(args[3], "--inventory=containerd");
+    // The watcher reads each sandbox's addresses from /proc/PID/net (the host's PIDs), and
+    // reaches containerd through its directory (a restarted containerd's new socket).
+    let ds = documents(&root().join("deploy/kubernetes/daemonset.yaml")).remove(0);
+    let spec = &ds["spec"]["template"]["spec"];
+    assert_eq!(spec["hostPID"].as_bool(), Some(true), "hostPID");
+    let mounts = spec["containers"][0]["volumeMounts"]
+        .as_array()
+        .expect("volumeMounts");
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["mountPath"] == "/run/containerd" && m["readOnly"] == true),
+        "containerd's directory mounted read-only: {mounts:?}"
+    );
     assert_eq!(args[9], "--metrics=127.0.0.1:9464");
     let variant =
         std::fs::read_to_string(root().join("deploy/kubernetes-file-inventory/kustomization.yaml"))

@@ -334,6 +334,8 @@ pub(crate) fn build(c: Checked, version: u64) -> Result<PolicySnapshot, PolicyEr
         set_keys,
         flow_index,
         l7,
+        inventory_epoch: 0,
+        generation: super::NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
     })
 }
 

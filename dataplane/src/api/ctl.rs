@@ -500,6 +500,15 @@ fn learn_export(shared: &Shared) -> Value {
     }
 }
 
+/// Where workloads come from: the file, and the runtime watcher's state.
+fn inventory_status(shared: &Shared) -> Value {
+    json!({
+        "file": shared.inventory.as_ref().map(|p| p.display().to_string()),
+        "runtime": shared.runtime.as_ref().map(|r| r.status()),
+        "recompiles": shared.inventory_swaps.load(Ordering::Relaxed),
+    })
+}
+
 fn status(shared: &Shared) -> Value {
     let (s, c) = shared.totals();
     let snap = shared.policy.load();
@@ -534,6 +543,7 @@ fn status(shared: &Shared) -> Value {
                        "flows_reset": s.quarantine_reset,
                        "refused_at_cap": shared.quarantine.refused.load(Ordering::Relaxed)},
         "uninspectable": s.uninspectable,
+        "inventory": inventory_status(shared),
         "flow_captures": s.capture,
         "source_counters": c,
         "events_follower_lag": shared.tap.lagged.load(Ordering::Relaxed),

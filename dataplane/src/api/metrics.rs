@@ -371,6 +371,47 @@ pub fn metrics_text(shared: &Shared) -> String {
         "Policies that failed to load (the running one stayed).",
         &one(shared.rejected.load(Ordering::Relaxed)),
     );
+    if let Some(rt) = &shared.runtime {
+        let st = rt.status();
+        let c = &rt.counters;
+        let n = |a: &std::sync::atomic::AtomicU64| one(a.load(Ordering::Relaxed));
+        metric(
+            "palisade_inventory_runtime_up",
+            "gauge",
+            "1 while the container runtime (containerd) is connected and watched.",
+            &one(u64::from(st.connected)),
+        );
+        metric(
+            "palisade_inventory_workloads",
+            "gauge",
+            "Workloads read from the container runtime.",
+            &one(st.workloads as u64),
+        );
+        metric(
+            "palisade_inventory_updates_total",
+            "counter",
+            "Changes of the runtime's workloads (each recompiles the running policy).",
+            &n(&c.updates),
+        );
+        metric(
+            "palisade_inventory_errors_total",
+            "counter",
+            "Lost connections to or failed calls of the container runtime.",
+            &n(&c.errors),
+        );
+        metric(
+            "palisade_inventory_address_conflicts_total",
+            "counter",
+            "Addresses two workloads claimed (given to neither).",
+            &n(&c.address_conflicts),
+        );
+        metric(
+            "palisade_inventory_unreadable_total",
+            "counter",
+            "Running containers whose addresses could not be read.",
+            &n(&c.unreadable),
+        );
+    }
     metric(
         "palisade_quarantined_workloads",
         "gauge",

@@ -26,7 +26,7 @@ impl Worker {
         let rule = match d.rule.and_then(|r| snap.rule(r)) {
             Some(r) if r.capture() => Some(r.name()),
             _ => {
-                let (src, dst) = if snap.version() == flow.verdict.snap.version() {
+                let (src, dst) = if snap.generation() == flow.verdict.snap.generation() {
                     (flow.verdict.src, flow.verdict.dst)
                 } else {
                     (snap.resolve(flow.client.0), snap.resolve(flow.server.0))

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use dataplane::capture::CaptureConfig;
+use dataplane::inventory::InventoryArg;
 use dataplane::pipeline::live::{RunError, RunOptions, Source, SourceCounters};
 use dataplane::pipeline::{OnSwap, WorkerConfig, WorkerStats};
 
@@ -36,9 +37,12 @@ pub(super) struct RunArgs {
     /// no policy applied over the control socket runs).
     #[arg(long, value_name = "POLICY.yaml")]
     policy: PathBuf,
-    /// Which workload owns each address (YAML `WorkloadInventory`).
-    #[arg(long, value_name = "WORKLOADS.yaml")]
-    inventory: Option<PathBuf>,
+    /// Which workload owns each address: a YAML `WorkloadInventory` file, or
+    /// `containerd[:SOCKET]` for the node's running containers, watched live (default
+    /// socket /run/containerd/containerd.sock). Give both to add a file's peers outside
+    /// the node to the runtime's workloads.
+    #[arg(long, value_name = "WORKLOADS.yaml|containerd[:SOCKET]", value_parser = InventoryArg::parse)]
+    inventory: Vec<InventoryArg>,
     /// Where to write JSON-lines events: a file (reopened on SIGHUP), `-` for stdout,
     /// `none` to discard [default: eve.json in --log-dir, else /var/log/palisade/eve.json].
     #[arg(long, value_name = "FILE|-|none")]
@@ -166,12 +170,27 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let (mut file, mut containerd) = (None, None);
+    for arg in inventory {
+        let (slot, what) = match arg {
+            InventoryArg::File(p) => (&mut file, p),
+            InventoryArg::Containerd(p) => (&mut containerd, p),
+        };
+        if slot.replace(what).is_some() {
+            eprintln!(
+                "palisade run: --inventory: give at most one file and one containerd[:SOCKET]"
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let inventory = file;
     print_policy_warnings(&policy, inventory.as_deref(), capture.is_some());
     let tap = matches!(source, Source::Tap(_));
     let opts = RunOptions {
         source,
         policy,
         inventory,
+        containerd,
         events,
         control,
         metrics,
@@ -209,7 +228,7 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
             }
             ExitCode::from(2)
         }
-        Err(RunError::Io(e)) => {
+        Err(e @ (RunError::Io(_) | RunError::Inventory(_))) => {
             eprintln!("palisade run: {e}");
             ExitCode::from(2)
         }

@@ -47,8 +47,9 @@ pub struct FlowCtx {
     /// The shadow disagreement last reported for the flow's own decision (candidate
     /// version, its action and enforcement, the active action and enforcement).
     pub(crate) shadow_said: Option<(u64, control::Action, bool, control::Action, bool)>,
-    /// Endpoints resolved in a newer snapshot than the flow's own (after a swap), so each
-    /// transaction is judged by the policy in force when it completes.
+    /// Endpoints resolved in a newer snapshot than the flow's own (after a swap; keyed by
+    /// its generation), so each transaction is judged by the policy in force when it
+    /// completes.
     pub(crate) swapped_eps: Option<(u64, Endpoint, Endpoint)>,
     /// The flow-only part of its transactions' decisions, computed once per policy version
     /// (`PolicySnapshot::judge_transaction_cached`).

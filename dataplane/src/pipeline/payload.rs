@@ -66,14 +66,14 @@ impl Worker {
         let mut verdict = PacketVerdict::Accept;
         // Transactions are judged by the snapshot in force now; after a swap the flow's
         // endpoints are resolved again in it (once per version).
-        let (src, dst) = if snap.version() == flow.verdict.snap.version() {
+        let (src, dst) = if snap.generation() == flow.verdict.snap.generation() {
             (flow.verdict.src, flow.verdict.dst)
         } else {
             match flow.swapped_eps {
-                Some((v, s, d)) if v == snap.version() => (s, d),
+                Some((g, s, d)) if g == snap.generation() => (s, d),
                 _ => {
                     let eps = (snap.resolve(flow.client.0), snap.resolve(flow.server.0));
-                    flow.swapped_eps = Some((snap.version(), eps.0, eps.1));
+                    flow.swapped_eps = Some((snap.generation(), eps.0, eps.1));
                     eps
                 }
             }
@@ -99,7 +99,7 @@ impl Worker {
                 shadow: self.shadow_role,
                 describe: &self.describe,
                 snap,
-                flow_decision: (snap.version() == flow.verdict.snap.version())
+                flow_decision: (snap.generation() == flow.verdict.snap.generation())
                     .then_some(flow.verdict.decision),
                 flow_verdict: flow.verdict.decision,
                 src,

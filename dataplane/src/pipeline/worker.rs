@@ -32,7 +32,7 @@ use crate::flow::{
 };
 use crate::inspect::ParserRegistry;
 use crate::reassembly::{Budget, Stream};
-use crate::verdict::flow::rejudge;
+use crate::verdict::flow::{owners_changed, rejudge};
 use crate::verdict::{MaxWith, PacketVerdict, is_alert, packet_verdict};
 
 pub struct Worker {
@@ -556,12 +556,18 @@ impl Worker {
         let class = flow.tcp.map_or(TimeoutClass::Datagram, |t| t.class());
         let is_tcp = proto == PROTO_TCP;
         let mut rejudged_alert = false;
-        if self.cfg.on_swap == OnSwap::Rejudge
-            && !created
-            && flow.verdict.snap.version() != snap.version()
-        {
-            rejudged_alert = rejudge(flow, snap);
-            self.stats.rejudged += 1;
+        if !created && flow.verdict.snap.generation() != snap.generation() {
+            // With `--on-swap rejudge` every swap re-judges; otherwise only an inventory
+            // change that gave one of the flow's addresses another owner does (a container's
+            // address reused by another is never judged as its old owner).
+            let again = match self.cfg.on_swap {
+                OnSwap::Rejudge => true,
+                OnSwap::Keep => owners_changed(flow, snap),
+            };
+            if again {
+                rejudged_alert = rejudge(flow, snap);
+                self.stats.rejudged += 1;
+            }
         }
         let mut verdict = packet_verdict(&flow.verdict.decision, is_tcp);
         if flow.blocked {

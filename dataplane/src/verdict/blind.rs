@@ -188,14 +188,14 @@ fn rank(d: &Decision) -> u8 {
 /// (once per version, kept in the flow).
 #[inline]
 fn flow_endpoints(flow: &mut FlowCtx, snap: &PolicySnapshot) -> (Endpoint, Endpoint) {
-    if snap.version() == flow.verdict.snap.version() {
+    if snap.generation() == flow.verdict.snap.generation() {
         return (flow.verdict.src, flow.verdict.dst);
     }
     match flow.swapped_eps {
-        Some((v, s, d)) if v == snap.version() => (s, d),
+        Some((g, s, d)) if g == snap.generation() => (s, d),
         _ => {
             let eps = (snap.resolve(flow.client.0), snap.resolve(flow.server.0));
-            flow.swapped_eps = Some((snap.version(), eps.0, eps.1));
+            flow.swapped_eps = Some((snap.generation(), eps.0, eps.1));
             eps
         }
     }

@@ -46,6 +46,34 @@ pub(crate) fn rejudge(flow: &mut FlowCtx, snap: &Arc<PolicySnapshot>) -> bool {
     rejudged_alert
 }
 
+/// After an inventory change (a snapshot of another inventory epoch): whether the flow's
+/// client or server address now belongs to another workload (or to none, or to one where
+/// there was none). Resolved once per snapshot: the answer "same owners" is kept as the
+/// flow's endpoints in that snapshot (`swapped_eps`), which transactions use anyway.
+#[inline]
+pub(crate) fn owners_changed(flow: &mut FlowCtx, snap: &Arc<PolicySnapshot>) -> bool {
+    let old = &flow.verdict.snap;
+    if old.inventory_epoch() == snap.inventory_epoch()
+        || flow
+            .swapped_eps
+            .is_some_and(|(g, _, _)| g == snap.generation())
+    {
+        return false;
+    }
+    let (src, dst) = (snap.resolve(flow.client.0), snap.resolve(flow.server.0));
+    let same = |was: &control::Endpoint, now: &control::Endpoint| match (was.workload, now.workload)
+    {
+        (None, None) => true,
+        (Some(a), Some(b)) => old.get_workload(a) == snap.get_workload(b),
+        _ => false,
+    };
+    if same(&flow.verdict.src, &src) && same(&flow.verdict.dst, &dst) {
+        flow.swapped_eps = Some((snap.generation(), src, dst));
+        return false;
+    }
+    true
+}
+
 impl Worker {
     /// The protocol is known: judge the flow again with it (rules may name the app).
     #[inline]

@@ -15,7 +15,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use control::Mode;
-use control::model::WorkloadInventory;
 
 use super::Shared;
 use crate::learn::EventLearner;
@@ -27,26 +26,10 @@ pub struct LiveLearner {
     pub records: std::sync::atomic::AtomicU64,
 }
 
-/// The inventory the daemon judges by (`--inventory`, else the policy file's own), which
-/// names the learner's groups as `palisade learn --inventory` would.
-fn inventory(shared: &Shared) -> WorkloadInventory {
-    if let Some(p) = &shared.inventory
-        && let Ok(inv) = control::load_inventory(p)
-    {
-        return inv;
-    }
-    let (cur, text) = shared.running_text();
-    let origin = cur.map(|c| c.path).unwrap_or_default();
-    control::load_policy_str(&text, &origin)
-        .ok()
-        .and_then(|l| l.inventory)
-        .unwrap_or_else(WorkloadInventory::empty)
-}
-
 /// Starts the learner thread; it stops with the daemon.
 pub fn start(shared: Arc<Shared>) -> std::io::Result<(Arc<LiveLearner>, JoinHandle<()>)> {
     let live = Arc::new(LiveLearner {
-        learner: Mutex::new(EventLearner::new(&inventory(&shared))),
+        learner: Mutex::new(EventLearner::new(&shared.inventory_now())),
         records: Default::default(),
     });
     let l = Arc::clone(&live);

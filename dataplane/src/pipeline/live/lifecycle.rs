@@ -190,8 +190,63 @@ impl Shared {
         origin_name: &str,
         version: u64,
     ) -> Result<PolicySnapshot, String> {
-        control::load_snapshot_str(text, origin_name, self.inventory.as_deref(), version)
-            .map_err(|e| e.to_string())
+        crate::inventory::compile_live(
+            text,
+            origin_name,
+            self.inventory.as_deref(),
+            self.runtime.as_deref(),
+            version,
+        )
+    }
+
+    /// The inventory the daemon judges by now (the file's or the policy's, with the
+    /// runtime's workloads).
+    pub fn inventory_now(&self) -> control::WorkloadInventory {
+        let (cur, text) = self.running_text();
+        let origin = cur.map(|c| c.path).unwrap_or_default();
+        let base = crate::inventory::base_inventory(&text, &origin, self.inventory.as_deref())
+            .map(|(_, b)| b)
+            .unwrap_or_else(|_| control::WorkloadInventory::empty());
+        match &self.runtime {
+            Some(rt) => rt.merge_into(base).0,
+            None => base,
+        }
+    }
+
+    /// The runtime's workloads changed: the running version and the shadow candidate are
+    /// compiled again from their kept texts against the new inventory, under the same
+    /// version numbers, and swapped in. Open flows whose addresses changed owner are
+    /// re-judged at their next packet (`verdict::flow::owners_changed`).
+    pub fn inventory_changed(&self) {
+        let _guard = self.load_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let lc = self.lifecycle();
+        if let Some(cur) = lc.current() {
+            match self.compile(&cur.text, &cur.path, cur.version) {
+                Ok(snap) => {
+                    let old = self.policy.swap(Arc::new(snap));
+                    if let Ok(mut p) = self.previous.lock() {
+                        *p = Some(old);
+                    }
+                    self.inventory_swaps.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(
+                        version = cur.version,
+                        epoch = self.runtime.as_ref().map_or(0, |r| r.epoch()),
+                        "inventory changed: policy recompiled"
+                    );
+                }
+                Err(e) => {
+                    // Cannot happen with a policy that compiled before (the runtime's
+                    // workloads are built valid); the running snapshot stays.
+                    self.rejected.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!("inventory changed, the policy failed to recompile: {e}");
+                }
+            }
+        }
+        if let Some(cand) = lc.shadow()
+            && let Ok(snap) = self.compile(&cand.text, &cand.path, cand.version)
+        {
+            self.shadow.store(Some(Arc::new(snap)));
+        }
     }
 
     /// Compiles `text` as the next version and puts it in force. The caller holds

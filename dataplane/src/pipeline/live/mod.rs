@@ -25,7 +25,7 @@ mod shared;
 pub use shared::{PolicyLoad, Published, Shared, Slot, SourceCounters};
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -114,6 +114,8 @@ pub struct RunOptions {
     pub source: Source,
     pub policy: PathBuf,
     pub inventory: Option<PathBuf>,
+    /// `--inventory containerd[:SOCKET]`: the socket of the runtime to watch.
+    pub containerd: Option<PathBuf>,
     pub events: EventOutput,
     pub control: Option<PathBuf>,
     pub metrics: Option<SocketAddr>,
@@ -134,10 +136,17 @@ pub struct RunOptions {
     pub alert_sinks: Option<crate::events::sinks::SinkOptions>,
 }
 
+/// The host's `/proc` (the DaemonSet runs with `hostPID: true`): where the containerd
+/// watcher reads each container's addresses.
+const PROC_ROOT: &str = "/proc";
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{0}")]
     Policy(String),
+    /// `--inventory containerd`: the runtime could not be read at start.
+    #[error("--inventory containerd: {0}")]
+    Inventory(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -245,13 +254,25 @@ fn own_endpoints(metrics: Option<SocketAddr>) -> Vec<SocketAddr> {
 pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration), RunError> {
     let first_text = std::fs::read_to_string(&opts.policy)
         .map_err(|e| RunError::Policy(format!("{}: {e}", opts.policy.display())))?;
-    let first = control::load_snapshot_str(
+    // The runtime is read once before anything is judged: a daemon never starts with an
+    // empty runtime inventory it believes.
+    let runtime = match &opts.containerd {
+        Some(sock) => {
+            let rt = Arc::new(crate::inventory::RuntimeInventory::new(sock.clone()));
+            crate::inventory::containerd::initial_sync(&rt, Path::new(PROC_ROOT))
+                .map_err(RunError::Inventory)?;
+            Some(rt)
+        }
+        None => None,
+    };
+    let first = crate::inventory::compile_live(
         &first_text,
         &opts.policy.display().to_string(),
         opts.inventory.as_deref(),
+        runtime.as_deref(),
         1,
     )
-    .map_err(|e| RunError::Policy(e.to_string()))?;
+    .map_err(RunError::Policy)?;
     let quarantine = Arc::new(open_quarantine(&opts.state_dir).map_err(RunError::Policy)?);
     let tap = Arc::new(EventTap::default());
     let sinks = opts
@@ -286,6 +307,8 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration),
         shadow: ArcSwapOption::empty(),
         lifecycle: Mutex::new(lifecycle::Lifecycle::new(&opts.policy)),
         inventory: opts.inventory.clone(),
+        runtime: runtime.clone(),
+        inventory_swaps: AtomicU64::new(0),
         next_version: AtomicU64::new(2),
         load_lock: Mutex::new(()),
         previous: Mutex::new(None),
@@ -393,6 +416,29 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration),
         }
     }
 
+    let watcher = match &runtime {
+        Some(rt) => {
+            let on_change = Arc::downgrade(&shared);
+            let stopped = Arc::downgrade(&shared);
+            Some(crate::inventory::containerd::spawn(
+                crate::inventory::containerd::Watch {
+                    inventory: Arc::clone(rt),
+                    proc_root: PROC_ROOT.into(),
+                    on_change: Box::new(move || {
+                        if let Some(s) = on_change.upgrade() {
+                            s.inventory_changed();
+                        }
+                    }),
+                    stopped: Box::new(move || {
+                        stopped
+                            .upgrade()
+                            .is_none_or(|s| s.shutdown.load(Ordering::Relaxed))
+                    }),
+                },
+            )?)
+        }
+        None => None,
+    };
     let (live_learner, learn_thread) = learner::start(Arc::clone(&shared))?;
     let _ = shared.learner.set(live_learner);
     let control = crate::api::ctl::start(Arc::clone(&shared), opts)?;
@@ -415,6 +461,9 @@ pub fn run(opts: &RunOptions) -> Result<(WorkerStats, SourceCounters, Duration),
     }
     control.stop();
     let _ = learn_thread.join();
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
     let (stats, src) = shared.totals();
     let elapsed = shared.started.elapsed();
     // The last holder of the shared state: dropping it drops the control side's event

@@ -67,6 +67,10 @@ pub struct Shared {
     /// Where each version came from, the history kept for rollback, the candidate's text.
     pub(super) lifecycle: Mutex<Lifecycle>,
     pub inventory: Option<PathBuf>,
+    /// `--inventory containerd`: the runtime's workloads, merged with the file's.
+    pub runtime: Option<Arc<crate::inventory::RuntimeInventory>>,
+    /// Recompiles of the running policy for an inventory change.
+    pub inventory_swaps: AtomicU64,
     pub(super) next_version: AtomicU64,
     /// Serialises loads so versions are handed out in order.
     pub(super) load_lock: Mutex<()>,
