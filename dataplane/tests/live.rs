@@ -112,3 +112,8 @@ fn nfqueue_alert_sinks_rsyslog_webhooks() {
 fn nfqueue_bounded_captures() {
     run_script("nfqueue-captures.sh");
 }
+
+#[test]
+fn containerd_e2e_runtime() {
+    run_script("containerd-e2e.sh");
+}
