@@ -125,6 +125,7 @@ fi
 # ---- From here on the assertions depend on palisade's containerd watcher. ----
 LIVE_NS=$CTRD_NODE
 live_start --nfqueue 0 --policy "$T/policy.yaml" --inventory "containerd:$CTRD_SOCK" --log-all
+echo "palisade's inventory: $($CTL status | jq -c .inventory)"
 # image_is EXPR: a jq test that a workload's image is ours: the reference as containerd
 # has it, that reference with the digest, or the repository with the digest.
 image_is() {

@@ -215,7 +215,16 @@ async fn sync(
                         task_status::RUNNING | task_status::PAUSED | task_status::PAUSING
                     )
             })
-            .map(|t| (t.container_id.as_str(), t.pid))
+            // containerd's Tasks.List fills `id` (the container's id for its init
+            // process) and leaves `container_id` empty.
+            .map(|t| {
+                let id = if t.container_id.is_empty() {
+                    t.id.as_str()
+                } else {
+                    t.container_id.as_str()
+                };
+                (id, t.pid)
+            })
             .collect();
         for c in containers {
             let Some(&pid) = running.get(c.id.as_str()) else {
