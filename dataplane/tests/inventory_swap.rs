@@ -170,7 +170,10 @@ fn a_flow_whose_owners_did_not_change_keeps_its_decision() {
     for _ in 0..3 {
         assert_eq!(conn.get(&mut w, &more), PacketVerdict::Accept);
     }
-    assert_eq!(w.stats.rejudged, before, "no owner changed: nothing re-judged");
+    assert_eq!(
+        w.stats.rejudged, before,
+        "no owner changed: nothing re-judged"
+    );
 }
 
 #[test]

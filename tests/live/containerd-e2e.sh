@@ -124,6 +124,15 @@ fi
 
 # ---- From here on the assertions depend on palisade's containerd watcher. ----
 LIVE_NS=$CTRD_NODE
+# A runtime that cannot be reached at start is an error, never an empty inventory.
+out=$(ip netns exec "$(ns_name "$CTRD_NODE")" "$PALISADE" run --nfqueue 3 --policy "$T/policy.yaml" \
+    --inventory "containerd:$T/no-such.sock" --events none --state-dir "$T/state-x" 2>&1)
+rc=$?
+expect_eq "$rc" 2 "palisade run with an unreachable containerd exits 2"
+case "$out" in
+*"--inventory containerd"*"no-such.sock"*) ok "its message names the option and the socket" ;;
+*) fail "unclear message for an unreachable containerd: $out" ;;
+esac
 live_start --nfqueue 0 --policy "$T/policy.yaml" --inventory "containerd:$CTRD_SOCK" --log-all
 echo "palisade's inventory: $($CTL status | jq -c .inventory)"
 # image_is EXPR: a jq test that a workload's image is ours: the reference as containerd
@@ -149,6 +158,26 @@ n=$(events_where ".event_type == \"alert\" and .policy_verdict.rule == \"no-admi
 [ "$n" -ge 1 ] || fail "no alert for /admin naming web and db"
 ok "the /admin alert names web and db"
 
+# 1b. containerd restarts (an upgrade): the last known workloads stay in force while it
+#     is away, and the watcher reconnects by itself.
+kill -TERM "$CTRD_DAEMON_PID"
+wait "$CTRD_DAEMON_PID" 2>/dev/null
+for i in $(seq 1 50); do
+    [ "$($CTL status | jq -r .inventory.runtime.connected)" = false ] && break
+    sleep 0.1
+done
+expect_eq "$($CTL status | jq -r .inventory.runtime.connected)" false "status says containerd is gone"
+# (From web's network namespace with the host's curl: `ctr task exec` needs containerd.)
+expect_eq "$(nsenter --net="${CTRD_NETNS[web]}" curl -s --max-time 3 "http://$DB_IP/index.html")" db \
+    "web -> db still allowed while containerd is away"
+ctrd_start || fail "containerd did not start again"
+for i in $(seq 1 100); do
+    [ "$($CTL status | jq -r .inventory.runtime.connected)" = true ] && break
+    sleep 0.1
+done
+expect_eq "$($CTL status | jq -r .inventory.runtime.connected)" true "the watcher reconnected to the restarted containerd"
+expect_eq "$($CTL status | jq -r .inventory.runtime.workloads)" 2 "web and db still known after the restart"
+
 # 2. A container started after palisade: allowed within a second (until palisade knows
 #    it, its requests fall to the default deny). Its Kubernetes labels name the workload.
 ctrd_run late "$LATE_IP" app=web io.kubernetes.pod.name=late-0 io.kubernetes.pod.namespace=shop ||
@@ -165,6 +194,9 @@ sleep 0.3
 n=$(events_where ".event_type == \"http\" and .policy_verdict.rule == \"web-reads-index\" and $(wl_is src_workload late-0 web shop)")
 [ "$n" -ge 1 ] || fail "no event naming late by its pod name late-0 in namespace shop"
 ok "late's event names it late-0 in namespace shop (io.kubernetes.pod.* labels)"
+ev=$($CTL status | jq -r .inventory.runtime.counters.events)
+[ "$ev" -ge 1 ] || fail "no containerd event reached the watcher (late was found by the resync only)"
+ok "the watcher followed containerd's events ($ev)"
 
 # 3. An address handed from db to a container no group selects: web's request to it is
 #    refused at once, and the alert names the intruder, never db. Strict on purpose: a

@@ -113,6 +113,7 @@ async fn watch(w: Watch) {
             Ok(()) => return,
             Err(e) => {
                 let msg = chain(&*e);
+                tracing::debug!("containerd at {}: {msg}", w.inventory.socket.display());
                 if w.inventory.connected.load(Ordering::Relaxed) {
                     tracing::warn!(
                         "containerd at {}: {msg}; the last known workloads stay in force, reconnecting",
@@ -132,16 +133,47 @@ async fn watch(w: Watch) {
     }
 }
 
+/// Ends the subscription task with the session.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// One connection: subscribe, read, then read again on every event and resync. Returns
 /// `Ok` only at shutdown.
+///
+/// The subscription runs as a task of its own: containerd answers `Subscribe` (sends
+/// its response headers) only with the first event, so waiting for it before reading
+/// would wait for the next container to start. A change between the subscription and
+/// the first read is caught by the read itself or, at the latest, by the resync.
 async fn session(w: &Watch, cache: &mut Cache) -> Result<(), ApiError> {
     let inv = &w.inventory;
     let mut client = tokio::time::timeout(CALL_TIMEOUT, Client::connect(&inv.socket))
         .await
         .map_err(|_| "connect: timed out")??;
-    let mut events = tokio::time::timeout(CALL_TIMEOUT, client.subscribe())
-        .await
-        .map_err(|_| "subscribe: timed out")??;
+    // Ok(()) per event; an Err ends the session.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(), String>>(16);
+    let mut sub_client = client.clone();
+    let _sub = AbortOnDrop(tokio::spawn(async move {
+        let r: Result<(), ApiError> = async {
+            let mut events = sub_client.subscribe().await?;
+            while events.message().await?.is_some() {
+                // A full channel already holds a pending change: nothing is lost.
+                if let Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) = tx.try_send(Ok(()))
+                {
+                    return Ok(());
+                }
+            }
+            Err("the event stream ended".into())
+        }
+        .await;
+        if let Err(e) = r {
+            let _ = tx.send(Err(format!("events: {}", chain(&*e)))).await;
+        }
+    }));
     if sync(&mut client, inv, &w.proc_root, cache).await? {
         (w.on_change)();
     }
@@ -153,16 +185,18 @@ async fn session(w: &Watch, cache: &mut Cache) -> Result<(), ApiError> {
     let mut stop = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
-            ev = events.message() => {
-                match ev? {
-                    Some(_) => inv.counters.events.fetch_add(1, Ordering::Relaxed),
-                    None => return Err("the event stream ended".into()),
+            ev = rx.recv() => {
+                match ev {
+                    Some(Ok(())) => inv.counters.events.fetch_add(1, Ordering::Relaxed),
+                    Some(Err(e)) => return Err(e.into()),
+                    None => return Err("the event task ended".into()),
                 };
                 // A burst (create, start, exit, delete) is one change.
-                while let Ok(next) = tokio::time::timeout(DEBOUNCE, events.message()).await {
-                    match next? {
-                        Some(_) => inv.counters.events.fetch_add(1, Ordering::Relaxed),
-                        None => return Err("the event stream ended".into()),
+                tokio::time::sleep(DEBOUNCE).await;
+                while let Ok(next) = rx.try_recv() {
+                    match next {
+                        Ok(()) => inv.counters.events.fetch_add(1, Ordering::Relaxed),
+                        Err(e) => return Err(e.into()),
                     };
                 }
             }
