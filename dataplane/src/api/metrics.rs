@@ -212,7 +212,7 @@ pub fn metrics_text(shared: &Shared) -> String {
         "Transaction records written without their response because too many were waiting.",
         &one(s.log_pending_cut),
     );
-    let kinds = |m: &std::collections::HashMap<&'static str, u64>, key: &str| {
+    let kinds = |m: &foldhash::HashMap<&'static str, u64>, key: &str| {
         let mut v: Vec<(String, u64)> = m
             .iter()
             .map(|(k, n)| (format!("{{{key}=\"{}\"}}", label(k)), *n))

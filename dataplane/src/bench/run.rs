@@ -83,7 +83,7 @@ pub struct WorkerRun {
     /// Transactions parsed in the first pass over the shard.
     pub first_pass_transactions: u64,
     /// Flows detected per app protocol in the first pass.
-    pub first_pass_detected: std::collections::HashMap<&'static str, u64>,
+    pub first_pass_detected: foldhash::HashMap<&'static str, u64>,
 }
 
 /// What a run measured.

@@ -2,7 +2,7 @@
 //! into the worker's buffer (sent to the writer once per batch). Alerts, transaction
 //! records, anomalies (rate-limited per kind) and the records of a flow that ended.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use control::{Decision, PolicySnapshot};

@@ -77,6 +77,13 @@ impl Worker {
             snap,
         );
         let class = ctx.tcp.map_or(TimeoutClass::Datagram, |t| t.class());
+        let ctx = match self.spare.pop() {
+            Some(mut b) => {
+                *b = ctx;
+                b
+            }
+            None => Box::new(ctx),
+        };
         let cap_hits = self.flows.counters.cap_hits;
         let mut ended = std::mem::take(&mut self.ended);
         let h = self

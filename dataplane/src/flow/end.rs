@@ -16,7 +16,7 @@ use crate::reassembly::Chunk;
 use crate::verdict::sink::Sink;
 
 impl Worker {
-    pub(crate) fn end_flow(&mut self, mut flow: FlowCtx, reason: EndReason) {
+    pub(crate) fn end_flow(&mut self, mut flow: Box<FlowCtx>, reason: EndReason) {
         self.stats.flows_ended += 1;
         // Flush what reassembly still holds (missing segments become gaps), then let the
         // parser finish its open transactions.
@@ -78,6 +78,9 @@ impl Worker {
         self.flow_end_events(&mut flow, reason);
         if let Some(c) = self.captures.as_mut() {
             c.end(flow.capture.take());
+        }
+        if self.spare.len() < crate::pipeline::SPARE_FLOWS {
+            self.spare.push(flow);
         }
     }
 }

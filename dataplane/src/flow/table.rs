@@ -1,9 +1,15 @@
 //! The per-worker flow table: a slab of entries, a keyed hash index, and one LRU list per
 //! timeout class, so expiry looks only at list heads and eviction at the cap takes the
 //! flow idle longest, both in O(1). Owned by one worker: no locks.
+//!
+//! The index holds slot numbers only (a `hashbrown::HashTable<u32>`); each slot keeps its
+//! key and the key's hash. A lookup compares keys in the slots its hash points at, and a
+//! removal finds the slot's own number without comparing keys: under a SYN flood (a full
+//! table, one eviction per packet) the index stays a few hundred KiB.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use super::FlowKey;
 
@@ -81,6 +87,8 @@ const NIL: u32 = u32::MAX;
 
 struct Slot<T> {
     key: FlowKey,
+    /// `hasher.hash_one(key)`.
+    hash: u64,
     last_ns: u64,
     class: TimeoutClass,
     prev: u32,
@@ -100,7 +108,8 @@ pub struct Handle(u32);
 
 pub struct FlowTable<T, S: BuildHasher = foldhash::quality::RandomState> {
     cfg: FlowConfig,
-    index: HashMap<FlowKey, u32, S>,
+    index: HashTable<u32>,
+    hasher: S,
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
     lists: [List; CLASSES],
@@ -120,7 +129,8 @@ impl<T, S: BuildHasher> FlowTable<T, S> {
         let cap = cfg.max_flows.min(1 << 16);
         FlowTable {
             cfg,
-            index: HashMap::with_capacity_and_hasher(cap, hasher),
+            index: HashTable::with_capacity(cap),
+            hasher,
             slots: Vec::with_capacity(cap),
             free: Vec::new(),
             lists: [List {
@@ -158,7 +168,13 @@ impl<T, S: BuildHasher> FlowTable<T, S> {
     }
 
     pub fn get(&self, key: &FlowKey) -> Option<Handle> {
-        self.index.get(key).map(|&i| Handle(i))
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        self.index
+            .find(hash, |&i| {
+                slots.get(i as usize).is_some_and(|s| s.key == *key)
+            })
+            .map(|&i| Handle(i))
     }
 
     pub fn value_mut(&mut self, h: Handle) -> Option<&mut T> {
@@ -196,8 +212,10 @@ impl<T, S: BuildHasher> FlowTable<T, S> {
                 }
             }
         }
+        let hash = self.hasher.hash_one(key);
         let slot = Slot {
             key,
+            hash,
             last_ns: now_ns,
             class,
             prev: NIL,
@@ -216,7 +234,9 @@ impl<T, S: BuildHasher> FlowTable<T, S> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index.insert(key, i);
+        let slots = &self.slots;
+        self.index
+            .insert_unique(hash, i, |&j| slots.get(j as usize).map_or(0, |s| s.hash));
         self.link_tail(i, class);
         self.counters.created += 1;
         self.counters.peak = self.counters.peak.max(self.index.len() as u64);
@@ -235,11 +255,13 @@ impl<T, S: BuildHasher> FlowTable<T, S> {
     }
 
     pub fn remove(&mut self, h: Handle) -> Option<(FlowKey, T)> {
-        let key = self.slots.get(h.0 as usize)?.key;
+        let (key, hash) = self.slots.get(h.0 as usize).map(|s| (s.key, s.hash))?;
         self.unlink(h.0);
         let s = self.slots.get_mut(h.0 as usize)?;
         let v = s.value.take()?;
-        self.index.remove(&key);
+        if let Ok(e) = self.index.find_entry(hash, |&i| i == h.0) {
+            e.remove();
+        }
         self.free.push(h.0);
         Some((key, v))
     }

@@ -20,6 +20,7 @@ pub use config::{OnSwap, WorkerConfig};
 pub use replay::{ReplayOptions, ReplayReport, SwapAt, run_replay, run_replay_with_sinks};
 pub(crate) use replay::{policy_event, policy_record};
 pub use stats::WorkerStats;
+pub(crate) use worker::SPARE_FLOWS;
 pub use worker::Worker;
 
 use std::hash::{BuildHasher, Hasher};

@@ -1,6 +1,6 @@
 //! A worker's counters, merged over workers for the summary, `status` and metrics.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::capture::CaptureCounters;
 use crate::defrag::DefragCounters;

@@ -37,7 +37,12 @@ use crate::verdict::{MaxWith, PacketVerdict, is_alert, packet_verdict};
 
 pub struct Worker {
     pub(crate) cfg: WorkerConfig,
-    pub(crate) flows: FlowTable<FlowCtx>,
+    /// Flows are boxed: the table's slots stay small (a SYN flood walks them), a flow
+    /// moves as a pointer, and the box of a flow that ended is reused for the next
+    /// (`spare`), so its memory is warm and nothing is allocated per flow once flows churn.
+    pub(crate) flows: FlowTable<Box<FlowCtx>>,
+    /// Boxes of ended flows, kept for new ones (at most [`SPARE_FLOWS`]).
+    pub(crate) spare: Vec<Box<FlowCtx>>,
     defrag: Defragmenter,
     pub(crate) budget: Budget,
     /// What the parsers' carries of all flows hold beyond their default size.
@@ -67,7 +72,7 @@ pub struct Worker {
     last_expire_ns: u64,
     pub(crate) limiter: AnomalyLimiter,
     /// Flows ended inside a table call, handled once the table is released.
-    pub(crate) ended: Vec<(FlowCtx, EndReason)>,
+    pub(crate) ended: Vec<(Box<FlowCtx>, EndReason)>,
     /// Reused buffer for a reassembled IP datagram.
     frag_buf: Vec<u8>,
     /// Reused buffer for a normalised HTTP path.
@@ -88,6 +93,10 @@ pub struct Worker {
     /// Whether the snapshot of this version has a rule with `capture: true`.
     pub(crate) policy_captures: (u64, bool),
 }
+
+/// Most boxes of ended flows kept for reuse (each still holds its parser's buffers until
+/// it is reused).
+pub(crate) const SPARE_FLOWS: usize = 64;
 
 /// How often (packet time) idle flows and stale fragments are expired.
 const EXPIRE_EVERY_NS: u64 = 1_000_000_000;
@@ -128,6 +137,7 @@ impl Worker {
             last_expire_ns: 0,
             limiter: AnomalyLimiter::default(),
             ended: Vec::new(),
+            spare: Vec::with_capacity(SPARE_FLOWS),
             frag_buf: Vec::new(),
             path_buf: Vec::with_capacity(256),
             describe: String::new(),
