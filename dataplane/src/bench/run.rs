@@ -321,6 +321,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
                         w.flush_events();
                         run.passes += 1;
                         if run.passes == 1 {
+                            w.fold_counts();
                             run.first_pass_transactions = w.stats.transactions;
                             run.first_pass_detected = w.stats.app_protos.clone();
                         }

@@ -101,9 +101,21 @@ impl Worker {
 
     /// The flow table was full for a new flow: an `anomaly` record (at most the anomaly
     /// rate per second; the counters count every time) that says how full and what went.
+    ///
+    /// Every SYN of a flood finds the table full: the count is the table's own
+    /// (`cap_hits`, folded into the anomaly counts when they are read), and once the
+    /// limiter has refused a record, the rest of that second of packet time skips it.
     #[cold]
     fn table_full(&mut self, ts_ns: u64) {
-        if !self.count_anomaly("flow.table_full", ts_ns) {
+        let sec = ts_ns / 1_000_000_000;
+        if self.table_full_quiet == Some(sec) {
+            return;
+        }
+        if !self
+            .limiter
+            .allow("flow.table_full", ts_ns, self.cfg.anomaly_events_per_sec)
+        {
+            self.table_full_quiet = Some(sec);
             return;
         }
         let c = self.flows.counters;
@@ -116,6 +128,14 @@ impl Worker {
             c.evicted_established
         );
         self.write_anomaly(ts_ns, "unknown", "flow.table_full", None, Some(&detail));
+    }
+
+    /// The anomaly count of `flow.table_full`: every time a new flow found the table full.
+    pub(crate) fn fold_table_full(&mut self) {
+        let hits = self.flows.counters.cap_hits;
+        if hits > 0 {
+            self.stats.anomalies.insert("flow.table_full", hits);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

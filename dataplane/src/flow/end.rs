@@ -3,8 +3,6 @@
 //! transactions, a flow that ended blind gets its decision, the flow is counted once with
 //! its final decision, and its records are written.
 
-use std::sync::Arc;
-
 use proto_parsers::Direction;
 
 use super::{EndReason, FlowCtx, dix};
@@ -67,13 +65,16 @@ impl Worker {
         if let Some(app) = detected
             && matches!(flow.proto, PROTO_TCP | PROTO_UDP)
         {
-            *self.stats.app_protos.entry(app.as_str()).or_default() += 1;
+            // Counted in a small array (every flow of a flood ends here), folded into
+            // `stats.app_protos` when the counters are read.
+            if let Some(c) = self.app_ended.get_mut(app as usize) {
+                *c = (app.as_str(), c.1 + 1);
+            }
         }
         flow.gap_bytes[0] += gap_bytes[0];
         flow.gap_bytes[1] += gap_bytes[1];
         // Each flow counts once, with the decision it ended with.
-        let snap = Arc::clone(&flow.verdict.snap);
-        self.count_decision(&snap, &flow.verdict.decision);
+        self.count_decision(&flow.verdict.snap, &flow.verdict.decision);
         self.record_change(&flow);
         self.flow_end_events(&mut flow, reason);
         if let Some(c) = self.captures.as_mut() {

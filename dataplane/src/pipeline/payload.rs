@@ -39,16 +39,23 @@ impl Worker {
         };
         if let Some(t) = tcp
             && payload.is_empty()
-            && t.flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) == 0
+            && t.flags & (tcp_flags::FIN | tcp_flags::RST) == 0
         {
-            // A bare ACK (a quarter of the east-west mix) moves no bytes: only the server's
-            // acknowledgement matters (below, as for any packet), so none of the sink,
-            // judge and inspector set-up is built for it.
+            // A bare ACK (a quarter of the east-west mix) or a SYN without data (every
+            // packet of a SYN flood) moves no bytes: only the server's acknowledgement and
+            // the SYN's sequence number matter (as below for any packet), so none of the
+            // sink, judge and inspector set-up is built for it.
             if dir == Direction::ToClient
                 && t.has(tcp_flags::ACK)
                 && let Some(client) = flow.streams.get_mut(0)
             {
                 client.ack(t.ack);
+            }
+            if t.has(tcp_flags::SYN)
+                && let Some(stream) = flow.streams.get_mut(dix(dir))
+            {
+                // (The caller stripped a SYN after the handshake.)
+                stream.set_isn(t.seq);
             }
             return PacketVerdict::Accept;
         }

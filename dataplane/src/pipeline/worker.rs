@@ -43,6 +43,15 @@ pub struct Worker {
     pub(crate) flows: FlowTable<Box<FlowCtx>>,
     /// Boxes of ended flows, kept for new ones (at most [`SPARE_FLOWS`]).
     pub(crate) spare: Vec<Box<FlowCtx>>,
+    /// A run of flows that ended with the same decision, not yet counted
+    /// (`count_decision`).
+    pub(crate) verdict_memo: Option<(Arc<PolicySnapshot>, control::Decision, u64)>,
+    /// The second of packet time in which the anomaly limiter last refused a
+    /// `flow.table_full` record: later ones that second skip it (`table_full`).
+    pub(crate) table_full_quiet: Option<u64>,
+    /// Flows whose protocol was told at their end, by `AppProto` (its name, count), not yet
+    /// in `stats.app_protos`.
+    pub(crate) app_ended: [(&'static str, u64); 16],
     defrag: Defragmenter,
     pub(crate) budget: Budget,
     /// What the parsers' carries of all flows hold beyond their default size.
@@ -138,6 +147,9 @@ impl Worker {
             limiter: AnomalyLimiter::default(),
             ended: Vec::new(),
             spare: Vec::with_capacity(SPARE_FLOWS),
+            verdict_memo: None,
+            table_full_quiet: None,
+            app_ended: [("", 0); 16],
             frag_buf: Vec::new(),
             path_buf: Vec::with_capacity(256),
             describe: String::new(),
@@ -184,12 +196,26 @@ impl Worker {
     /// Brings the counters kept by the table, reassembly and defragmenter into `stats`
     /// (live sources publish them while running; `finish` does it at the end).
     pub fn refresh_stats(&mut self) {
+        self.fold_counts();
         self.stats.flows = self.flows.counters;
         self.stats.reassembly = self.budget.counters;
         self.stats.defrag = self.defrag.counters();
         self.stats.open_flows = self.flows.len() as u64;
         if let Some(c) = &self.captures {
             self.stats.capture = c.counters;
+        }
+    }
+
+    /// Moves the counts kept aside on the hot path (runs of equal decisions, protocols
+    /// told at flow end, table-full hits) into `stats`.
+    pub fn fold_counts(&mut self) {
+        self.flush_verdict_memo();
+        self.fold_table_full();
+        for (name, n) in &mut self.app_ended {
+            if *n > 0 {
+                *self.stats.app_protos.entry(name).or_default() += *n;
+                *n = 0;
+            }
         }
     }
 
@@ -201,6 +227,7 @@ impl Worker {
             self.end_flow(f, EndReason::Shutdown);
         }
         self.embryonic_summary(self.now_ns);
+        self.fold_counts();
         self.stats.flows = self.flows.counters;
         self.stats.reassembly = self.budget.counters;
         self.stats.defrag = self.defrag.counters();

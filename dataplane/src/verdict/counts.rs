@@ -30,11 +30,16 @@ pub struct VerdictCounts(foldhash::HashMap<&'static str, foldhash::HashMap<Strin
 impl VerdictCounts {
     #[inline]
     pub fn add(&mut self, action: &'static str, rule: &str) {
+        self.add_n(action, rule, 1);
+    }
+
+    #[inline]
+    pub fn add_n(&mut self, action: &'static str, rule: &str, n: u64) {
         let by_rule = self.0.entry(action).or_default();
         match by_rule.get_mut(rule) {
-            Some(n) => *n += 1,
+            Some(c) => *c += n,
             None => {
-                by_rule.insert(rule.to_owned(), 1);
+                by_rule.insert(rule.to_owned(), n);
             }
         }
     }

@@ -9,8 +9,8 @@ use proto_parsers::AppProto;
 
 use super::sink::l4_capture_rule;
 use super::{
-    CHANGE_EXAMPLES, PacketVerdict, VerdictChange, count, is_alert, packet_verdict,
-    policy_transport, rule_name,
+    CHANGE_EXAMPLES, PacketVerdict, VerdictChange, is_alert, packet_verdict, policy_transport,
+    rule_name,
 };
 use crate::capture::FlowCapture;
 use crate::decode::{PROTO_TCP, PROTO_UDP};
@@ -143,12 +143,30 @@ impl Worker {
         packet_verdict(&new, is_tcp)
     }
 
-    pub(crate) fn count_decision(&mut self, snap: &PolicySnapshot, d: &Decision) {
-        count(
-            &mut self.stats.verdicts,
-            d.action.as_str(),
-            rule_name(snap, d),
-        );
+    /// Counts a flow's final decision. A run of flows ending with the same decision of
+    /// the same snapshot (a flood's, a scan's) is counted once per run: the run is held
+    /// in `verdict_memo` and added by [`Worker::flush_verdict_memo`] when another decision
+    /// comes or the counters are read.
+    #[inline]
+    pub(crate) fn count_decision(&mut self, snap: &Arc<PolicySnapshot>, d: &Decision) {
+        if let Some((s, md, n)) = self.verdict_memo.as_mut()
+            && s.generation() == snap.generation()
+            && md == d
+        {
+            *n += 1;
+            return;
+        }
+        self.flush_verdict_memo();
+        self.verdict_memo = Some((Arc::clone(snap), *d, 1));
+    }
+
+    /// Adds the held run of equal decisions to the counters (before they are read).
+    pub(crate) fn flush_verdict_memo(&mut self) {
+        if let Some((s, d, n)) = self.verdict_memo.take() {
+            self.stats
+                .verdicts
+                .add_n(d.action.as_str(), rule_name(&s, &d), n);
+        }
     }
 
     /// With `--compare`: counts the flow if the old policy's final verdict differs.
