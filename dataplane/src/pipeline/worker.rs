@@ -41,7 +41,9 @@ pub struct Worker {
     /// moves as a pointer, and the box of a flow that ended is reused for the next
     /// (`spare`), so its memory is warm and nothing is allocated per flow once flows churn.
     pub(crate) flows: FlowTable<Box<FlowCtx>>,
-    /// Boxes of ended flows, kept for new ones (at most [`SPARE_FLOWS`]).
+    /// Boxes of ended flows, kept for new ones (at most [`SPARE_FLOWS`]). Boxes, not
+    /// contexts: reusing one hands the table a pointer to memory just touched.
+    #[allow(clippy::vec_box)]
     pub(crate) spare: Vec<Box<FlowCtx>>,
     /// A run of flows that ended with the same decision, not yet counted
     /// (`count_decision`).
