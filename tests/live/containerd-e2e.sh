@@ -158,6 +158,13 @@ n=$(events_where ".event_type == \"alert\" and .policy_verdict.rule == \"no-admi
 [ "$n" -ge 1 ] || fail "no alert for /admin naming web and db"
 ok "the /admin alert names web and db"
 
+# 1a. A quiet node: no container starts or stops for longer than the watcher's call
+#     timeout (10 s). The event subscription waits that long without an event: the
+#     watcher must stay connected meanwhile, never time out and reconnect.
+sleep 11
+expect_eq "$($CTL status | jq -c '[.inventory.runtime.connected, .inventory.runtime.counters.errors]')" \
+    "[true,0]" "the watcher stays connected on a quiet node"
+
 # 1b. containerd restarts (an upgrade): the last known workloads stay in force while it
 #     is away, and the watcher reconnects by itself.
 kill -TERM "$CTRD_DAEMON_PID"

@@ -140,7 +140,9 @@ pub struct Envelope {
 
 /// Longest answer accepted from containerd (a node's container list is a few MiB at most).
 const MAX_MESSAGE: usize = 64 << 20;
-/// How long one call may take before the watcher gives up on it and reconnects.
+/// How long one unary call may take before the watcher gives up on it and reconnects
+/// (applied by the caller, not on the channel, where it would also bound the event
+/// subscription).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A connection to containerd's socket.
@@ -159,7 +161,6 @@ impl Client {
         let path: PathBuf = socket.to_path_buf();
         let channel = Endpoint::from_static("http://containerd.sock")
             .connect_timeout(CALL_TIMEOUT)
-            .timeout(CALL_TIMEOUT)
             .connect_with_connector(tower::service_fn(move |_: http::Uri| {
                 let path = path.clone();
                 async move {

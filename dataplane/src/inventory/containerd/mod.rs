@@ -90,6 +90,12 @@ pub fn spawn(w: Watch) -> std::io::Result<std::thread::JoinHandle<()>> {
         })
 }
 
+/// containerd's "no such thing" answer.
+fn is_not_found(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<tonic::Status>()
+        .is_some_and(|s| s.code() == tonic::Code::NotFound)
+}
+
 /// An error and its sources, on one line.
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
@@ -231,14 +237,35 @@ async fn sync(
             Err(_) => Err(format!("{what}: no answer in {CALL_TIMEOUT:?}").into()),
         }
     }
+    /// [`timed`] that says whether the error is containerd's "not found".
+    async fn timed_nf<T>(
+        what: &str,
+        f: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, (bool, ApiError)> {
+        match tokio::time::timeout(CALL_TIMEOUT, f).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err((is_not_found(&*e), format!("{what}: {}", chain(&*e)).into())),
+            Err(_) => Err((
+                false,
+                format!("{what}: no answer in {CALL_TIMEOUT:?}").into(),
+            )),
+        }
+    }
     let mut namespaces = timed("list namespaces", client.namespaces()).await?;
     namespaces.truncate(MAX_NAMESPACES);
     let mut seen = Vec::new();
     let mut containers_total = 0;
     let mut used_images = std::collections::HashSet::new();
     for ns in &namespaces {
-        let containers = timed("list containers", client.containers(ns)).await?;
-        let tasks = timed("list tasks", client.tasks(ns)).await?;
+        // A namespace removed since it was listed has nothing running.
+        let (containers, tasks) = match (
+            timed_nf("list containers", client.containers(ns)).await,
+            timed_nf("list tasks", client.tasks(ns)).await,
+        ) {
+            (Ok(c), Ok(t)) => (c, t),
+            (Err(e), _) | (_, Err(e)) if e.0 => continue,
+            (Err(e), _) | (_, Err(e)) => return Err(e.1),
+        };
         containers_total += containers.len();
         let running: BTreeMap<&str, u32> = tasks
             .iter()
