@@ -228,16 +228,8 @@ async fn sync(
     proc_root: &Path,
     cache: &mut Cache,
 ) -> Result<bool, ApiError> {
-    async fn timed<T>(
-        what: &str,
-        f: impl std::future::Future<Output = Result<T, ApiError>>,
-    ) -> Result<T, ApiError> {
-        match tokio::time::timeout(CALL_TIMEOUT, f).await {
-            Ok(r) => r.map_err(|e| format!("{what}: {}", chain(&*e)).into()),
-            Err(_) => Err(format!("{what}: no answer in {CALL_TIMEOUT:?}").into()),
-        }
-    }
-    /// [`timed`] that says whether the error is containerd's "not found".
+    /// One call, bounded by [`CALL_TIMEOUT`]; the error names the call and says whether
+    /// it is containerd's "not found".
     async fn timed_nf<T>(
         what: &str,
         f: impl std::future::Future<Output = Result<T, ApiError>>,
@@ -250,6 +242,12 @@ async fn sync(
                 format!("{what}: no answer in {CALL_TIMEOUT:?}").into(),
             )),
         }
+    }
+    async fn timed<T>(
+        what: &str,
+        f: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        timed_nf(what, f).await.map_err(|(_, e)| e)
     }
     let mut namespaces = timed("list namespaces", client.namespaces()).await?;
     namespaces.truncate(MAX_NAMESPACES);
