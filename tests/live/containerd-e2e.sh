@@ -233,6 +233,27 @@ n=$(tail -n +"$((mark + 1))" "$EVENTS" | jq -c "select(.event_type == \"alert\" 
 [ "$n" -ge 1 ] || fail "the intruder's alert lacks its namespace or image, or has a group"
 ok "the intruder's alert carries its namespace and image and no group"
 
+# 4. Two running containers claiming one address (a stale namespace, a misconfigured
+#    IPAM): the address is nobody's while both run, and is counted.
+ctrd_run twin "$WEB_IP" app=web || fail "run twin"
+n=""
+for i in $(seq 1 20); do
+    n=$($CTL status | jq -r .inventory.runtime.findings.address_conflicts)
+    [ "$n" = 1 ] && break
+    sleep 0.1
+done
+expect_eq "$n" 1 "web's address claimed by twin too: one contested address in status"
+metrics | grep -q '^palisade_inventory_address_conflicts 1$' ||
+    fail "palisade_inventory_address_conflicts is not 1"
+ok "palisade_inventory_address_conflicts 1"
+ctrd_stop twin || fail "stop twin"
+for i in $(seq 1 20); do
+    n=$($CTL status | jq -r .inventory.runtime.findings.address_conflicts)
+    [ "$n" = 0 ] && break
+    sleep 0.1
+done
+expect_eq "$n" 0 "twin gone: web's address is web's again"
+
 live_stop
 expect_eq "$(ctrd_get web "http://$DB_IP/index.html")" intruder "traffic flows again once the daemon is gone"
 echo "PASS containerd-e2e"

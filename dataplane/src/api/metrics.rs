@@ -399,17 +399,18 @@ pub fn metrics_text(shared: &Shared) -> String {
             "Lost connections to or failed calls of the container runtime.",
             &n(&c.errors),
         );
+        let f = st.findings;
         metric(
-            "palisade_inventory_address_conflicts_total",
-            "counter",
-            "Addresses two workloads claimed (given to neither).",
-            &n(&c.address_conflicts),
+            "palisade_inventory_address_conflicts",
+            "gauge",
+            "Addresses two workloads claim now (two containers, or a container and the file): given to neither.",
+            &one(f.address_conflicts + f.file_address_conflicts),
         );
         metric(
-            "palisade_inventory_unreadable_total",
-            "counter",
-            "Running containers whose addresses could not be read.",
-            &n(&c.unreadable),
+            "palisade_inventory_unreadable",
+            "gauge",
+            "Running containers whose addresses could not be read at the last sync.",
+            &one(f.unreadable),
         );
     }
     metric(

@@ -73,6 +73,7 @@ struct RuntimeState {
     last_sync: Option<String>,
     namespaces: usize,
     containers: usize,
+    findings: Findings,
 }
 
 #[derive(Default, Serialize)]
@@ -86,19 +87,28 @@ pub struct RuntimeCounters {
     /// Lost connections and failed calls (the watcher reconnects with backoff; the last
     /// known workloads stay in force meanwhile).
     pub errors: AtomicU64,
-    /// Addresses claimed by two workloads (two namespaces, or the runtime and the file):
-    /// taken from both, so neither identity is given to traffic from them.
-    pub address_conflicts: AtomicU64,
-    /// Two running containers with the same workload name: the newest is kept.
-    pub name_conflicts: AtomicU64,
+}
+
+/// What the last read of the runtime found that cannot be told apart (each case is
+/// given no identity: fail closed). Values of the inventory in force, not running totals.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Findings {
+    /// Addresses claimed by two running containers: neither gets them.
+    pub address_conflicts: u64,
+    /// Of two running containers with the same workload name, the older left out.
+    pub name_conflicts: u64,
     /// Containers in the host's (or palisade's own) network namespace: no address of
     /// their own, so none is attributed to them.
-    pub host_network: AtomicU64,
+    pub host_network: u64,
     /// Running containers whose addresses could not be read (the process left between
     /// the listing and the read, or /proc is not the host's).
-    pub unreadable: AtomicU64,
+    pub unreadable: u64,
     /// Containers left out past [`MAX_RUNTIME_WORKLOADS`].
-    pub over_limit: AtomicU64,
+    pub over_limit: u64,
+    /// Addresses both the inventory file and a container claim: neither gets them.
+    pub file_address_conflicts: u64,
+    /// File workloads replaced by a container's of the same name.
+    pub file_name_conflicts: u64,
 }
 
 /// `status`' view of the runtime inventory.
@@ -114,6 +124,7 @@ pub struct RuntimeStatus<'a> {
     pub last_sync: Option<String>,
     pub last_error: Option<String>,
     pub counters: &'a RuntimeCounters,
+    pub findings: Findings,
 }
 
 impl RuntimeInventory {
@@ -150,6 +161,7 @@ impl RuntimeInventory {
         workloads: Vec<Workload>,
         namespaces: usize,
         containers: usize,
+        found: Findings,
     ) -> bool {
         let fingerprint = serde_json::to_string(&workloads).unwrap_or_default();
         let mut st = self.state();
@@ -161,6 +173,11 @@ impl RuntimeInventory {
         st.last_error = None;
         st.namespaces = namespaces;
         st.containers = containers;
+        st.findings = Findings {
+            file_address_conflicts: st.findings.file_address_conflicts,
+            file_name_conflicts: st.findings.file_name_conflicts,
+            ..found
+        };
         self.counters.syncs.fetch_add(1, Ordering::Relaxed);
         if st.fingerprint == fingerprint && self.epoch.load(Ordering::Relaxed) > 0 {
             return false;
@@ -191,12 +208,13 @@ impl RuntimeInventory {
             last_sync: st.last_sync.clone(),
             last_error: st.last_error.clone(),
             counters: &self.counters,
+            findings: st.findings,
         }
     }
 
     /// `base` (the file's workloads, or the policy file's own) with the runtime's added.
     /// A workload name both hold is the runtime's (the file's entry is dropped); an
-    /// address both claim is taken from both, counted in `address_conflicts`.
+    /// address both claim is taken from both (`Findings::file_*`).
     /// Returns the merged inventory and the runtime epoch it holds.
     pub fn merge_into(&self, mut base: WorkloadInventory) -> (WorkloadInventory, u64) {
         let (runtime, epoch) = self.current();
@@ -211,11 +229,6 @@ impl RuntimeInventory {
         base.workloads
             .retain(|w| !names.contains(&(w.namespace(), w.name.value.as_str())));
         let dropped = before - base.workloads.len();
-        if dropped > 0 {
-            self.counters
-                .name_conflicts
-                .fetch_add(dropped as u64, Ordering::Relaxed);
-        }
         let file_addrs: std::collections::HashSet<String> = base
             .workloads
             .iter()
@@ -227,10 +240,12 @@ impl RuntimeInventory {
             .collect();
         let both: std::collections::HashSet<&String> =
             file_addrs.intersection(&run_addrs).collect();
+        {
+            let mut st = self.state();
+            st.findings.file_name_conflicts = dropped as u64;
+            st.findings.file_address_conflicts = both.len() as u64;
+        }
         if !both.is_empty() {
-            self.counters
-                .address_conflicts
-                .fetch_add(both.len() as u64, Ordering::Relaxed);
             tracing::warn!(
                 "{} address(es) claimed by both the inventory file and a container (e.g. {}): neither identity is given to them",
                 both.len(),
@@ -343,7 +358,7 @@ pub struct Observed {
 pub fn workloads_of(
     mut seen: Vec<Observed>,
     shared: &SharedNetns,
-    counters: &RuntimeCounters,
+    found: &mut Findings,
 ) -> Vec<Workload> {
     seen.sort_by(|a, b| (&a.namespace, &a.id).cmp(&(&b.namespace, &b.id)));
     // A pod's application containers lend their image to the pod's sandbox.
@@ -387,7 +402,7 @@ pub fn workloads_of(
             .unwrap_or_else(|| c.image.clone());
         let mut addrs = c.addrs.clone();
         if shared.holds(&c) {
-            counters.host_network.fetch_add(1, Ordering::Relaxed);
+            found.host_network += 1;
             addrs.clear();
         }
         let labels: Labels = OrderedMap(
@@ -414,11 +429,11 @@ pub fn workloads_of(
         };
         match by_name.get(&(ns.clone(), name.clone())) {
             Some((created, _)) if *created >= c.created => {
-                counters.name_conflicts.fetch_add(1, Ordering::Relaxed);
+                found.name_conflicts += 1;
             }
             prev => {
                 if prev.is_some() {
-                    counters.name_conflicts.fetch_add(1, Ordering::Relaxed);
+                    found.name_conflicts += 1;
                 }
                 by_name.insert((ns, name), (c.created, w));
             }
@@ -438,9 +453,7 @@ pub fn workloads_of(
         .map(|(a, _)| a)
         .collect();
     if !ambiguous.is_empty() {
-        counters
-            .address_conflicts
-            .fetch_add(ambiguous.len() as u64, Ordering::Relaxed);
+        found.address_conflicts = ambiguous.len() as u64;
         tracing::warn!(
             "{} address(es) claimed by two running containers (e.g. {}): neither identity is given to them",
             ambiguous.len(),
@@ -450,7 +463,7 @@ pub fn workloads_of(
     let mut out: Vec<Workload> = Vec::with_capacity(by_name.len().min(MAX_RUNTIME_WORKLOADS));
     for (_, (_, mut w)) in by_name {
         if out.len() >= MAX_RUNTIME_WORKLOADS {
-            counters.over_limit.fetch_add(1, Ordering::Relaxed);
+            found.over_limit += 1;
             continue;
         }
         w.ips.retain(|ip| owners.get(&ip.value).copied() == Some(1));

@@ -42,11 +42,11 @@ fn parse_inventory_arg() {
 
 #[test]
 fn plain_containers_are_workloads_named_by_id_in_their_namespace() {
-    let c = RuntimeCounters::default();
+    let mut c = Findings::default();
     let ws = workloads_of(
         vec![obs("default", "web", &[("app", "web")], 10, &["10.88.7.2"])],
         &SharedNetns::default(),
-        &c,
+        &mut c,
     );
     assert_eq!(ws.len(), 1);
     let w = &ws[0];
@@ -64,7 +64,7 @@ fn plain_containers_are_workloads_named_by_id_in_their_namespace() {
 
 #[test]
 fn a_pod_is_its_sandbox_with_the_pod_name_and_its_app_image() {
-    let c = RuntimeCounters::default();
+    let mut c = Findings::default();
     let sandbox = obs(
         "k8s.io",
         "abc123",
@@ -90,7 +90,7 @@ fn a_pod_is_its_sandbox_with_the_pod_name_and_its_app_image() {
         &["10.244.1.7"],
     );
     app.image = "registry.local/shop/frontend:2@sha256:4f1c".into();
-    let ws = workloads_of(vec![sandbox, app], &SharedNetns::default(), &c);
+    let ws = workloads_of(vec![sandbox, app], &SharedNetns::default(), &mut c);
     assert_eq!(ws.len(), 1, "{ws:?}");
     let w = &ws[0];
     assert_eq!(w.name.value, "frontend-7d9f");
@@ -104,7 +104,7 @@ fn a_pod_is_its_sandbox_with_the_pod_name_and_its_app_image() {
 
 #[test]
 fn host_network_containers_get_no_address() {
-    let c = RuntimeCounters::default();
+    let mut c = Findings::default();
     let ws = workloads_of(
         vec![
             obs("default", "agent", &[], 1, &["192.0.2.10"]),
@@ -119,17 +119,17 @@ fn host_network_containers_get_no_address() {
             ids: vec![(1, 1)],
             addrs: vec!["192.0.2.10".parse().unwrap()],
         },
-        &c,
+        &mut c,
     );
     assert!(find(&ws, "agent").ips.is_empty());
     assert!(find(&ws, "exporter").ips.is_empty());
     assert_eq!(ips(find(&ws, "web")), ["10.88.7.2"]);
-    assert_eq!(c.host_network.load(Ordering::Relaxed), 2);
+    assert_eq!(c.host_network, 2);
 }
 
 #[test]
 fn an_address_two_containers_claim_is_nobodys() {
-    let c = RuntimeCounters::default();
+    let mut c = Findings::default();
     let ws = workloads_of(
         vec![
             obs(
@@ -142,16 +142,16 @@ fn an_address_two_containers_claim_is_nobodys() {
             obs("other", "b", &[("app", "b")], 11, &["10.0.0.5"]),
         ],
         &SharedNetns::default(),
-        &c,
+        &mut c,
     );
     assert_eq!(ips(find(&ws, "a")), ["10.0.0.6"]);
     assert!(find(&ws, "b").ips.is_empty());
-    assert_eq!(c.address_conflicts.load(Ordering::Relaxed), 1);
+    assert_eq!(c.address_conflicts, 1);
 }
 
 #[test]
 fn the_newest_of_two_containers_with_one_name_wins() {
-    let c = RuntimeCounters::default();
+    let mut c = Findings::default();
     let mut old = obs(
         "k8s.io",
         "s1",
@@ -168,10 +168,10 @@ fn the_newest_of_two_containers_with_one_name_wins() {
         &["10.0.0.2"],
     );
     new.created = (200, 0);
-    let ws = workloads_of(vec![new, old], &SharedNetns::default(), &c);
+    let ws = workloads_of(vec![new, old], &SharedNetns::default(), &mut c);
     assert_eq!(ws.len(), 1);
     assert_eq!(ips(&ws[0]), ["10.0.0.2"]);
-    assert_eq!(c.name_conflicts.load(Ordering::Relaxed), 1);
+    assert_eq!(c.name_conflicts, 1);
 }
 
 #[test]
@@ -183,11 +183,14 @@ fn merge_keeps_file_peers_and_takes_contested_addresses_from_both() {
             obs("default", "db", &[("app", "db")], 11, &["10.88.7.3"]),
         ],
         &SharedNetns::default(),
-        &rt.counters,
+        &mut Findings::default(),
     );
-    assert!(rt.publish(ws.clone(), 1, 2));
+    assert!(rt.publish(ws.clone(), 1, 2, Findings::default()));
     assert_eq!(rt.epoch(), 1);
-    assert!(!rt.publish(ws, 1, 2), "the same list is no change");
+    assert!(
+        !rt.publish(ws, 1, 2, Findings::default()),
+        "the same list is no change"
+    );
     assert_eq!(rt.epoch(), 1);
     let file = control::load_inventory_str(
         "apiVersion: palisade.dev/v1\nkind: WorkloadInventory\nworkloads:\n\
@@ -206,7 +209,7 @@ fn merge_keeps_file_peers_and_takes_contested_addresses_from_both() {
     assert_eq!(names, ["dns", "stale", "db", "web"]);
     assert_eq!(ips(find(&merged.workloads, "stale")), ["192.0.2.9"]);
     assert!(find(&merged.workloads, "db").ips.is_empty());
-    assert_eq!(rt.counters.address_conflicts.load(Ordering::Relaxed), 1);
+    assert_eq!(rt.status().findings.file_address_conflicts, 1);
     // The merged inventory compiles: the policy never fails to load because of the runtime.
     let policy = control::load_policy_str(
         "apiVersion: palisade.dev/v1\nkind: SegmentationPolicy\nmetadata: {name: t}\n\

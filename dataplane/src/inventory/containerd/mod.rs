@@ -27,7 +27,7 @@ use std::time::Duration;
 use api::{ApiError, CALL_TIMEOUT, Client, task_status};
 
 use super::netns;
-use super::{Observed, RuntimeInventory, SharedNetns, workloads_of};
+use super::{Findings, Observed, RuntimeInventory, SharedNetns, workloads_of};
 
 /// A full read even without events (catches an address a CNI plugin adds after the task
 /// started, and events lost while reconnecting).
@@ -252,6 +252,7 @@ async fn sync(
     let mut namespaces = timed("list namespaces", client.namespaces()).await?;
     namespaces.truncate(MAX_NAMESPACES);
     let mut seen = Vec::new();
+    let mut found = Findings::default();
     let mut containers_total = 0;
     let mut used_images = std::collections::HashSet::new();
     for ns in &namespaces {
@@ -297,7 +298,7 @@ async fn sync(
                 Err(e) => {
                     // The task ended between the listing and the read (the next event
                     // says so), or /proc is not the host's: no address for it.
-                    inv.counters.unreadable.fetch_add(1, Ordering::Relaxed);
+                    found.unreadable += 1;
                     tracing::debug!(container = c.id, "addresses unreadable: {e}");
                     Vec::new()
                 }
@@ -337,8 +338,8 @@ async fn sync(
     // An image re-tagged to another digest is read again once nothing runs it.
     cache.digests.retain(|k, _| used_images.contains(k));
     let shared = shared_netns(proc_root);
-    let workloads = workloads_of(seen, &shared, &inv.counters);
-    Ok(inv.publish(workloads, namespaces.len(), containers_total))
+    let workloads = workloads_of(seen, &shared, &mut found);
+    Ok(inv.publish(workloads, namespaces.len(), containers_total, found))
 }
 
 /// The network namespaces that are not a container's own, the host's (PID 1's) and
