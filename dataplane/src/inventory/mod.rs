@@ -165,11 +165,7 @@ impl RuntimeInventory {
     ) -> bool {
         let fingerprint = serde_json::to_string(&workloads).unwrap_or_default();
         let mut st = self.state();
-        st.last_sync = Some({
-            let mut t = String::with_capacity(32);
-            crate::events::Timestamp::now().write_to(&mut t);
-            t
-        });
+        st.last_sync = Some(crate::pipeline::live::now_string());
         st.last_error = None;
         st.namespaces = namespaces;
         st.containers = containers;

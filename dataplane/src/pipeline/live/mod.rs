@@ -22,6 +22,7 @@ pub mod lifecycle;
 mod nfqueue;
 mod shared;
 
+pub(crate) use shared::now_string;
 pub use shared::{PolicyLoad, Published, Shared, Slot, SourceCounters};
 
 use std::net::SocketAddr;

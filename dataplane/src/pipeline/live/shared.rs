@@ -148,7 +148,7 @@ impl Shared {
     }
 }
 
-pub(super) fn now_string() -> String {
+pub(crate) fn now_string() -> String {
     let mut s = String::with_capacity(32);
     Timestamp::now().write_to(&mut s);
     s
