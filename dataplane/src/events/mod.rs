@@ -23,7 +23,6 @@ pub use writer::{EventOutput, EventSender, EventTap, EventWriter};
 pub(crate) use build::{alert_obj, fill_flow_fields};
 pub(crate) use emit::AnomalyLimiter;
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -44,18 +43,47 @@ impl Timestamp {
 
     /// Writes `YYYY-MM-DDTHH:MM:SS.uuuuuu+0000`.
     pub fn write_to(&self, out: &mut String) {
+        out.push_str(self.format().as_str());
+    }
+
+    /// The text, formatted on the stack digit by digit: every event carries one to three
+    /// timestamps, and `core::fmt` with padding cost ~600 instructions each (a flow record's
+    /// three were ~8% of writing it).
+    pub fn format(&self) -> TimestampText {
         let secs = self.0 / 1_000_000_000;
         let micros = (self.0 % 1_000_000_000) / 1_000;
         let days = (secs / 86_400) as i64;
         let sod = secs % 86_400;
         let (y, m, d) = civil_from_days(days);
-        let _ = write!(
-            out,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+0000",
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60
-        );
+        let mut b = *b"0000-00-00T00:00:00.000000+0000";
+        // Years past 9999 (a timestamp field near u64::MAX ns is year 2554) never occur;
+        // the four digits keep the shape whatever the value.
+        put_digits(&mut b[0..4], y.clamp(0, 9999) as u64);
+        put_digits(&mut b[5..7], u64::from(m));
+        put_digits(&mut b[8..10], u64::from(d));
+        put_digits(&mut b[11..13], sod / 3600);
+        put_digits(&mut b[14..16], (sod / 60) % 60);
+        put_digits(&mut b[17..19], sod % 60);
+        put_digits(&mut b[20..26], micros);
+        TimestampText(b)
+    }
+}
+
+/// A formatted [`Timestamp`] (31 ASCII bytes).
+pub struct TimestampText([u8; 31]);
+
+impl TimestampText {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and punctuation are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// Writes `v`'s last `dst.len()` decimal digits into `dst`, zero-padded.
+fn put_digits(dst: &mut [u8], mut v: u64) {
+    for c in dst.iter_mut().rev() {
+        *c = b'0' + (v % 10) as u8;
+        v /= 10;
     }
 }
 
@@ -76,56 +104,40 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // On the stack: writing an event allocates nothing for its timestamps.
-        let mut buf = StackStr::<32>::new();
-        let mut tmp = String::new();
-        // `write_to` wants a String; format into the stack buffer instead.
-        let secs = self.0 / 1_000_000_000;
-        let micros = (self.0 % 1_000_000_000) / 1_000;
-        let days = (secs / 86_400) as i64;
-        let sod = secs % 86_400;
-        let (y, m, d) = civil_from_days(days);
-        if write!(
-            buf,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+0000",
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60
-        )
-        .is_err()
-        {
-            self.write_to(&mut tmp);
-            return s.serialize_str(&tmp);
+        s.serialize_str(self.format().as_str())
+    }
+}
+
+/// An address as EVE writes it, formatted on the stack: IPv4 digit by digit (the common
+/// case, a quarter of the cost of `Display`), IPv6 through `Display` (RFC 5952 form).
+pub fn ser_ip<S: Serializer>(ip: &Option<IpAddr>, s: S) -> Result<S::Ok, S::Error> {
+    match ip {
+        Some(IpAddr::V4(v4)) => {
+            let mut buf = [0u8; 15];
+            let mut n = 0usize;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    if let Some(c) = buf.get_mut(n) {
+                        *c = b'.';
+                    }
+                    n += 1;
+                }
+                let digits: usize = match octet {
+                    0..=9 => 1,
+                    10..=99 => 2,
+                    _ => 3,
+                };
+                if let Some(dst) = buf.get_mut(n..n + digits) {
+                    put_digits(dst, u64::from(octet));
+                }
+                n += digits;
+            }
+            s.serialize_str(
+                std::str::from_utf8(buf.get(..n).unwrap_or_default()).unwrap_or_default(),
+            )
         }
-        s.serialize_str(buf.as_str())
-    }
-}
-
-/// A small string on the stack (for timestamps).
-struct StackStr<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> StackStr<N> {
-    const fn new() -> Self {
-        StackStr {
-            buf: [0; N],
-            len: 0,
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or_default()
-    }
-}
-
-impl<const N: usize> std::fmt::Write for StackStr<N> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
+        Some(IpAddr::V6(v6)) => s.collect_str(v6),
+        None => s.serialize_none(),
     }
 }
 
@@ -349,11 +361,11 @@ pub struct Event<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow_id: Option<u64>,
     pub event_type: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_ip")]
     pub src_ip: Option<IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub src_port: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_ip")]
     pub dest_ip: Option<IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dest_port: Option<u16>,
@@ -455,6 +467,58 @@ mod tests {
         s.clear();
         Timestamp(951_782_400_000_000_000).write_to(&mut s); // leap day
         assert_eq!(s, "2000-02-29T00:00:00.000000+0000");
+    }
+
+    #[test]
+    fn timestamps_match_the_formatted_form() {
+        // The digit-by-digit form against core::fmt's, across centuries and leap days.
+        for ns in [
+            0u64,
+            1,
+            999_999_999,
+            86_399_999_999_999,
+            951_868_799_999_999_000,
+            4_102_444_800_000_001_000,
+            u64::MAX,
+        ] {
+            let secs = ns / 1_000_000_000;
+            let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+            let sod = secs % 86_400;
+            let want = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}+0000",
+                sod / 3600,
+                (sod / 60) % 60,
+                sod % 60,
+                (ns % 1_000_000_000) / 1_000
+            );
+            assert_eq!(Timestamp(ns).format().as_str(), want, "{ns}");
+        }
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        #[derive(Serialize)]
+        struct A {
+            #[serde(serialize_with = "ser_ip")]
+            ip: Option<IpAddr>,
+        }
+        let mut x = 0x9e37_79b9u32;
+        let mut addrs: Vec<IpAddr> = ["0.0.0.0", "255.255.255.255", "10.0.1.5", "1.22.133.9"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            addrs.push(IpAddr::V4(x.into()));
+        }
+        addrs.push("fe80::1".parse().unwrap());
+        addrs.push("2001:db8::ff00:42:8329".parse().unwrap());
+        for ip in addrs {
+            let out = serde_json::to_string(&A { ip: Some(ip) }).unwrap();
+            assert_eq!(out, format!("{{\"ip\":\"{ip}\"}}"));
+        }
     }
 
     #[test]

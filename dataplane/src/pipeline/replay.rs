@@ -79,8 +79,12 @@ pub enum ReplayError {
 }
 
 /// Worker queue depth in batches: bounded, so a slow worker slows the reader instead of
-/// growing memory.
-const QUEUE_BATCHES: usize = 8;
+/// growing memory (a batch holds up to `REPLAY_BATCH_BYTES` of frames).
+const QUEUE_BATCHES: usize = 4;
+
+/// Event bytes a replay worker gathers before handing them to the writer, unless its queue
+/// runs dry first: one hand-over per few batches instead of one per batch.
+const EVENT_FLUSH_BYTES: usize = 64 << 10;
 
 pub fn run_replay(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     run_replay_with_sinks(opts, None)
@@ -169,12 +173,14 @@ pub fn run_replay_with_sinks(
                         w.set_shadow(shadow);
                     }
                     w.set_quarantine(quarantine);
-                    for mut batch in rx {
+                    while let Ok(mut batch) = rx.recv() {
                         let snap = Arc::clone(&batch.snapshot);
                         for m in &batch.packets {
                             w.process(m.ts_ns, m.linktype, batch.frame(m), m.orig_len, &snap);
                         }
-                        w.flush_events();
+                        if w.pending_event_bytes() >= EVENT_FLUSH_BYTES || rx.is_empty() {
+                            w.flush_events();
+                        }
                         batch.clear();
                         let _ = recycle.try_send(batch);
                     }

@@ -187,6 +187,11 @@ impl Worker {
         self.events.flush(&mut self.out);
     }
 
+    /// Bytes of event lines written since the last [`Worker::flush_events`].
+    pub fn pending_event_bytes(&self) -> usize {
+        self.out.len()
+    }
+
     /// Live sources: expires idle flows by the wall clock when no packet has come to do it.
     pub fn tick(&mut self, now_ns: u64) {
         self.now_ns = self.now_ns.max(now_ns);

@@ -69,6 +69,25 @@ impl CaptureSet {
     /// Hands the next packet (in timestamp order across files) to `f`; false at the end.
     pub fn next_packet(&mut self, f: &mut dyn FnMut(RawPacket<'_>)) -> bool {
         self.prime();
+        if let ([file], [head]) = (self.files.as_mut_slice(), self.heads.as_mut_slice()) {
+            // One file: nothing to merge, so no peek at the next record (a peek parses each
+            // record twice, ~400 instructions a packet for pcapng).
+            if head.is_none() {
+                return false;
+            }
+            return match file.next_packet(f) {
+                Ok(Some(_)) => true,
+                Ok(None) => {
+                    *head = None;
+                    false
+                }
+                Err(e) => {
+                    self.errors.push(e);
+                    *head = None;
+                    false
+                }
+            };
+        }
         let mut best: Option<(usize, u64)> = None;
         for (i, h) in self.heads.iter().enumerate() {
             if let Some(ts) = *h
