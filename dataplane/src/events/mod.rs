@@ -13,6 +13,7 @@
 pub(crate) mod build;
 mod community_id;
 mod emit;
+pub mod json;
 pub mod l7;
 pub mod sinks;
 mod writer;
@@ -444,9 +445,13 @@ impl<'a> Event<'a> {
 
     /// Appends the event as one JSON line.
     pub fn write_line(&self, out: &mut Vec<u8>) {
-        // Serialising these types cannot fail: no maps with non-string keys, no floats.
-        if serde_json::to_writer(&mut *out, self).is_ok() {
+        // Writing these types cannot fail (no maps with keys other than strings); were it
+        // to, the partial line is taken back rather than left to corrupt the stream.
+        let start = out.len();
+        if json::write(out, self).is_ok() {
             out.push(b'\n');
+        } else {
+            out.truncate(start);
         }
     }
 }
