@@ -426,13 +426,30 @@ mod tests {
         }
         let mut bad = bytes.clone();
         bad[at + 4..at + 8].copy_from_slice(&30u32.to_le_bytes());
-        let (got, end) = read_all(bad);
+        let (got, end) = read_all(bad.clone());
         let end = end.expect("the bad block must be reported");
         assert!(
             end.contains(&format!("byte offset {at}")) && end.contains("invalid length 30"),
             "{end}"
         );
         assert!(got.len() < want.len());
+        // The same file in one read (headers taken whole): the same report.
+        // (A small file is read whole when opened, so the guard may refuse at once.)
+        let whole_end = match CaptureFile::with_parser(&p, std::io::Cursor::new(bad)) {
+            Err(e) => e.to_string(),
+            Ok(mut f) => loop {
+                match f.next_packet(&mut |_| {}) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => panic!("the bad block must be reported"),
+                    Err(e) => break e.to_string(),
+                }
+            },
+        };
+        assert!(
+            whole_end.contains(&format!("byte offset {at}"))
+                && whole_end.contains("invalid length 30"),
+            "{whole_end}"
+        );
     }
 
     #[test]
@@ -504,5 +521,13 @@ mod tests {
         assert_eq!(ts_to_ns(3, 1, 10), 13_000_000_000);
         // 2^-10 units.
         assert_eq!(ts_to_ns(1024 + 512, 1024, 0), 1_500_000_000);
+        // Both sides of the u64 / u128 boundary, and a picosecond clock.
+        assert_eq!(ts_to_ns(19_999_999_999, 10_000_000_000, 0), 1_999_999_999);
+        assert_eq!(ts_to_ns(20_000_000_001, 10_000_000_001, 0), 1_999_999_999);
+        assert_eq!(ts_to_ns(u64::MAX, 1 << 40, 0) % 1_000_000_000, 999_999_999);
+        assert_eq!(
+            ts_to_ns(3_000_000_000_123, 1_000_000_000_000, 0),
+            3_000_000_000
+        );
     }
 }

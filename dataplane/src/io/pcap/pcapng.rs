@@ -272,6 +272,16 @@ impl<R: Read> BlockGuard<R> {
             // A header is gathered a run of bytes at a time (its first 4 bytes say how long
             // it is): byte by byte, this walk cost the reader ~330 instructions a packet.
             let Some(rest) = bytes.get(i..) else { break };
+            // The usual case: a whole header in this read, taken in one fixed-size copy.
+            if self.hdr_len == 0
+                && self.pcapng == Some(true)
+                && let Some(h) = rest.get(..12)
+            {
+                self.hdr.copy_from_slice(h);
+                self.hdr_len = if self.hdr[..4] == SHB_TYPE { 12 } else { 8 };
+                i += self.hdr_len;
+            }
+            let Some(rest) = bytes.get(i..) else { break };
             let want = if self.hdr_len < 4 {
                 4
             } else if self.hdr[..4] == SHB_TYPE {
@@ -355,7 +365,13 @@ pub(super) fn ts_to_ns(raw: u64, resolution: u64, offset_s: i64) -> u64 {
     let resolution = resolution.max(1);
     let secs = (raw / resolution) as i64 + offset_s;
     let frac = raw % resolution;
-    let frac_ns = (u128::from(frac) * 1_000_000_000 / u128::from(resolution)) as u64;
+    // frac < resolution: in u64 up to 10^10 units per second (every common resolution),
+    // where the product stays under 10^19; the u128 division is a library call.
+    let frac_ns = if resolution <= 10_000_000_000 {
+        frac * 1_000_000_000 / resolution
+    } else {
+        (u128::from(frac) * 1_000_000_000 / u128::from(resolution)) as u64
+    };
     (secs.max(0) as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(frac_ns)
