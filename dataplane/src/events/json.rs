@@ -213,6 +213,18 @@ impl<'w, 'a> Writer<'a> {
     }
 }
 
+/// The narrower integer methods, each widening its value for the 64-bit one.
+macro_rules! widen {
+    ($($m:ident),* => $to:ident : $($t:ty),* => $w:ty) => {
+        widen!(@each $to $w; $($m),*; $($t),*);
+    };
+    (@each $to:ident $w:ty; $($m:ident),*; $($t:ty),*) => {$(
+        fn $m(self, v: $t) -> Result<(), Error> {
+            self.$to(<$w>::from(v))
+        }
+    )*};
+}
+
 impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     type Ok = ();
     type Error = Error;
@@ -229,18 +241,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
             .extend_from_slice(if v { b"true" as &[u8] } else { b"false" });
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        write_i64(self.out, i64::from(v));
-        Ok(())
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        write_i64(self.out, i64::from(v));
-        Ok(())
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        write_i64(self.out, i64::from(v));
-        Ok(())
-    }
+    widen!(serialize_i8, serialize_i16, serialize_i32 => serialize_i64: i8, i16, i32 => i64);
     fn serialize_i64(self, v: i64) -> Result<(), Error> {
         write_i64(self.out, v);
         Ok(())
@@ -249,18 +250,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         self.out.extend_from_slice(v.to_string().as_bytes());
         Ok(())
     }
-    fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        write_u64(self.out, u64::from(v));
-        Ok(())
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        write_u64(self.out, u64::from(v));
-        Ok(())
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        write_u64(self.out, u64::from(v));
-        Ok(())
-    }
+    widen!(serialize_u8, serialize_u16, serialize_u32 => serialize_u64: u8, u16, u32 => u64);
     fn serialize_u64(self, v: u64) -> Result<(), Error> {
         write_u64(self.out, v);
         Ok(())
@@ -390,38 +380,27 @@ impl ser::SerializeSeq for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeTuple for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-    fn end(self) -> Result<(), Error> {
-        ser::SerializeSeq::end(self)
-    }
+/// Tuples are written as sequences: each trait's one method goes to [`ser::SerializeSeq`].
+macro_rules! as_seq {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                ser::SerializeSeq::serialize_element(self, value)
+            }
+            fn end(self) -> Result<(), Error> {
+                ser::SerializeSeq::end(self)
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTupleStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-    fn end(self) -> Result<(), Error> {
-        ser::SerializeSeq::end(self)
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-    fn end(self) -> Result<(), Error> {
-        ser::SerializeSeq::end(self)
-    }
-}
+as_seq!(
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeMap for Compound<'_, '_> {
     type Ok = ();
@@ -516,27 +495,11 @@ impl ser::Serializer for MapKey<'_> {
     fn serialize_bool(self, v: bool) -> Result<(), Error> {
         self.quoted(|o| o.extend_from_slice(if v { b"true" as &[u8] } else { b"false" }))
     }
-    fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        self.quoted(|o| write_i64(o, i64::from(v)))
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        self.quoted(|o| write_i64(o, i64::from(v)))
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        self.quoted(|o| write_i64(o, i64::from(v)))
-    }
+    widen!(serialize_i8, serialize_i16, serialize_i32 => serialize_i64: i8, i16, i32 => i64);
     fn serialize_i64(self, v: i64) -> Result<(), Error> {
         self.quoted(|o| write_i64(o, v))
     }
-    fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        self.quoted(|o| write_u64(o, u64::from(v)))
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        self.quoted(|o| write_u64(o, u64::from(v)))
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        self.quoted(|o| write_u64(o, u64::from(v)))
-    }
+    widen!(serialize_u8, serialize_u16, serialize_u32 => serialize_u64: u8, u16, u32 => u64);
     fn serialize_u64(self, v: u64) -> Result<(), Error> {
         self.quoted(|o| write_u64(o, v))
     }
