@@ -271,11 +271,10 @@ impl<R: Read> BlockGuard<R> {
             }
             // A header is gathered a run of bytes at a time (its first 4 bytes say how long
             // it is): byte by byte, this walk cost the reader ~330 instructions a packet.
-            let Some(rest) = bytes.get(i..) else { break };
             // The usual case: a whole header in this read, taken in one fixed-size copy.
             if self.hdr_len == 0
                 && self.pcapng == Some(true)
-                && let Some(h) = rest.get(..12)
+                && let Some(h) = bytes.get(i..i + 12)
             {
                 self.hdr.copy_from_slice(h);
                 self.hdr_len = if self.hdr[..4] == SHB_TYPE { 12 } else { 8 };
